@@ -1,0 +1,3 @@
+from idsync.cli.app import main
+
+main()

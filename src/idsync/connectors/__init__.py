@@ -1,0 +1,1 @@
+"""Adapters to the outside world: identity stores (directories) and data sources."""

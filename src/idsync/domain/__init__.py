@@ -1,0 +1,1 @@
+"""Pure data of idsync: definitions, entries, records, changes, plans and results."""

@@ -1,0 +1,92 @@
+"""Changes: what a plan does to one directory entry.
+
+A plan is an ordered list of :class:`Change`. Each change carries, besides
+what to write, the values the planner saw (``before``) for every attribute it
+touches: applying a stored plan later compares them with the directory and
+leaves objects that changed in between untouched (a conflict).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from idsync.domain.entry import Attrs, Values
+
+
+class ChangeOp(enum.StrEnum):
+    """The operation of a change, as shown in plans and counted in results."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    DISABLE = "disable"
+    MOVE = "move"
+
+
+class ModOp(enum.StrEnum):
+    """LDAP modification kinds."""
+
+    ADD = "add"
+    DELETE = "delete"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class Modification:
+    """One attribute modification.
+
+    ``values`` are added, deleted, or replace all values (an empty replace or
+    an empty delete removes the attribute). ``before`` are the values the
+    planner saw, for the plan's diff and the apply-time precondition.
+    """
+
+    op: ModOp
+    attribute: str
+    values: Values
+    before: Values = ()
+
+    def after(self) -> Values:
+        """The attribute's values once this modification is applied to ``before``."""
+        if self.op is ModOp.REPLACE:
+            return self.values
+        if self.op is ModOp.ADD:
+            return self.before + tuple(v for v in self.values if v not in self.before)
+        if not self.values:
+            return ()
+        return tuple(v for v in self.before if v not in self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One operation on one entry.
+
+    - ``CREATE``: add ``dn`` with ``attrs``.
+    - ``UPDATE`` / ``DISABLE``: modify ``dn`` with ``mods``.
+    - ``DELETE``: delete ``dn``.
+    - ``MOVE``: rename ``dn`` to ``new_dn`` (``mods`` may follow on the new DN).
+
+    ``key`` is the match key of the record or entry (for reports);
+    ``anchor`` the entry's immutable id when known.
+    """
+
+    op: ChangeOp
+    dn: str
+    key: str = ""
+    attrs: Attrs | None = None
+    mods: tuple[Modification, ...] = ()
+    new_dn: str | None = None
+    anchor: str | None = None
+
+    @property
+    def is_membership_only(self) -> bool:
+        """True when the change only adds or removes group members."""
+        return bool(self.mods) and all(m.attribute.lower() in MEMBER_ATTRIBUTES for m in self.mods)
+
+
+MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid"})
+
+
+def precondition(change: Change) -> dict[str, Values]:
+    """Attribute → values the planner saw, for every attribute the change touches."""
+    return {m.attribute: m.before for m in change.mods}

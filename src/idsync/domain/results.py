@@ -1,0 +1,70 @@
+"""Run outcomes: states, counts and the record errors of a run."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, fields
+
+
+class RunState(enum.StrEnum):
+    """Where a run is in its life.
+
+    ``completed_with_errors``: the run finished but some records failed;
+    ``failed``: a fatal error stopped it (the changes made before stay);
+    ``held``: it changed nothing and waits for a decision.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+    HELD = "held"
+    TERMINATED = "terminated"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.PENDING, RunState.RUNNING)
+
+
+@dataclass(slots=True)
+class Counts:
+    """What a run (or a plan) did, per kind of outcome."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    disabled: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    errors: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted + self.disabled + self.moved
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int] | None) -> Counts:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: int(v) for k, v in (data or {}).items() if k in names})
+
+    def add(self, other: Counts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorItem:
+    """One record error of a run: where it happened and why."""
+
+    message: str
+    key: str | None = None
+    attribute: str | None = None
+    line: int | None = None
+    dn: str | None = None

@@ -1,0 +1,81 @@
+"""The one exception tree of idsync.
+
+Every error a user can cause or meet derives from :class:`IdsyncError`; the
+engine decides what to do from the class alone::
+
+    IdsyncError                  anything idsync reports to a user
+    ├── ConfigError              a bad definition or setting: refused before anything runs
+    ├── RecordError              one record failed: counted and listed, the run goes on
+    │   └── ConflictError        the object changed since the plan was computed: left untouched
+    ├── ConnectorError           a store or source could not do what was asked
+    │   ├── TransientError       worth retrying (server down, timeout, busy)
+    │   ├── AuthError            credentials refused
+    │   └── NotFoundError        a store, source, job, run, plan or entry that does not exist
+    └── RunAborted               the run was stopped (terminated, or a fatal error)
+
+Adapters translate driver errors with ``raise ... from exc`` so the cause
+stays in the chain for the logs while the user sees one line. The message of
+an error is that line: it says what failed, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class IdsyncError(Exception):
+    """Something went wrong in idsync."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(IdsyncError):
+    """The definition or setting is not valid."""
+
+
+class RecordError(IdsyncError):
+    """One record could not be processed.
+
+    Carries the record's key, the attribute involved (if any) and the source
+    line (if known) so the run report can point at the exact place.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        key: str | None = None,
+        attribute: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.attribute = attribute
+        self.line = line
+
+
+class ConflictError(RecordError):
+    """The object changed since the plan was computed; it was left untouched."""
+
+
+class ConnectorError(IdsyncError):
+    """A store or source could not complete the operation."""
+
+
+class TransientError(ConnectorError):
+    """The server could not be reached or is busy; retrying later may succeed."""
+
+
+class AuthError(ConnectorError):
+    """The server refused the credentials."""
+
+
+class NotFoundError(ConnectorError):
+    """The object does not exist."""
+
+
+class RunAborted(IdsyncError):
+    """The run was stopped before it completed."""

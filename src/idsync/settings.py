@@ -1,0 +1,65 @@
+"""Every setting of idsync, declared once.
+
+Each setting has a name, a default, the ``IDSYNC_*`` environment variable
+that overrides it, and a help text; ``idsync settings`` prints this table, so
+the documentation can never drift from the code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return "IDSYNC_" + self.name.upper()
+
+    def value(self) -> str:
+        return os.environ.get(self.env_var, "") or self.default
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "~/.idsync", "Folder for the default database, secret key and embedded directories."),
+    Setting("database_url", "", "SQLAlchemy URL of the idsync database; default: SQLite in the home folder."),
+    Setting("secret_key", "", "Fernet key encrypting secrets at rest; default: a key file in the home folder (mode 0600)."),
+    Setting("log_level", "WARNING", "Level of the console log (DEBUG, INFO, WARNING, ERROR)."),
+    Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding while writing."),
+    Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
+    Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str:
+    """The current value of setting *name* (environment first, then default)."""
+    return _BY_NAME[name].value()
+
+
+def get_int(name: str) -> int:
+    from idsync.errors import ConfigError
+
+    raw = get(name)
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{_BY_NAME[name].env_var}={raw!r} is not a whole number") from exc
+
+
+def home() -> Path:
+    """The idsync home folder, created on first use."""
+    path = Path(get("home")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    return get("database_url") or f"sqlite:///{home() / 'idsync.db'}"
