@@ -233,6 +233,10 @@ class Actions(_Model):
     on_missing: Literal["skip", "delete", "disable", "move"] = "skip"
     move_to: str | None = None
     disable_with: DisableWith | None = None
+    allow_empty_source: bool = Field(
+        default=False,
+        description="let a source with no records delete, disable or move every object in scope",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Actions:

@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make demo   set up and run idsync's demo on the embedded defaults (SQLite + embedded directory)
+#   make test   set up and run the whole test suite (real slapd, SQLite and PostgreSQL)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit bench clean
+
+demo: $(VENV)/.demo
+	$(BIN)/idsync demo
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.dev
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+$(VENV)/bin/python:
+	scripts/system-deps.sh demo
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.demo: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
+	scripts/system-deps.sh test
+	$(BIN)/pip install -q -e '.[ldap,postgres]' --group dev
+	touch $@ $(VENV)/.demo
+
+clean:
+	rm -rf $(VENV) idsync-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``idsync`` command line: one module per noun, all calling ``idsync.services``."""

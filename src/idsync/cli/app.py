@@ -1,0 +1,81 @@
+"""The root ``idsync`` command and the one place errors become exit codes.
+
+Exit codes: 0 success; 1 an error (one line on stderr); 2 bad usage;
+3 a run completed but some records failed; 4 a run failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from idsync import __version__, settings
+from idsync.cli import db, definitions, demo, job, plan, run, source, store
+from idsync.cli.output import err_console, table
+from idsync.errors import IdsyncError
+
+app = typer.Typer(
+    name="idsync",
+    help="Keep LDAP directories in step with the systems that own identity data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(store.app, name="store")
+app.add_typer(source.app, name="source")
+app.add_typer(job.app, name="job")
+app.add_typer(plan.app, name="plan")
+app.add_typer(run.app, name="run")
+app.add_typer(db.app, name="db")
+app.command("apply")(definitions.apply)
+app.command("export")(definitions.export)
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"idsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """idsync: identity synchronization for LDAP directories.
+
+    Settings come from IDSYNC_* environment variables (see `idsync settings`).
+    """
+    logging.basicConfig(
+        level=settings.get("log_level").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every setting, its environment variable, current value and meaning."""
+    table(
+        None,
+        ["setting", "variable", "value", "meaning"],
+        [
+            (s.name, s.env_var, "(set)" if s.name == "secret_key" and s.value() else s.value(), s.help)
+            for s in settings.SETTINGS
+        ],
+    )
+
+
+def main() -> None:
+    """Console entry point: run the app; turn idsync errors into one line and an exit code."""
+    try:
+        app()
+    except IdsyncError as exc:
+        err_console.print(f"idsync: error: {exc.message}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("idsync: interrupted", markup=False)
+        sys.exit(130)

@@ -1,0 +1,159 @@
+"""``idsync job``: sync jobs: create, preview, run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.markup import escape
+
+from idsync.cli.changes_view import print_changes, print_counts
+from idsync.cli.common import confirm, workspace
+from idsync.cli.output import JsonOption, console, print_json, progress, table
+from idsync.domain.results import ErrorItem, RunState
+from idsync.errors import ConfigError
+from idsync.services import definitions, history, jobs, yamlio
+from idsync.services.workspace import Workspace
+
+app = typer.Typer(help="Sync jobs: map a source onto directory objects.", no_args_is_help=True)
+
+EXIT_FOR_STATE = {
+    RunState.SUCCEEDED: 0,
+    RunState.COMPLETED_WITH_ERRORS: 3,
+    RunState.FAILED: 4,
+}
+
+
+@app.command("create")
+def create(
+    from_file: Path = typer.Option(..., "--from", "-f", help="YAML file with the job (a mapping, or a jobs: list)."),
+    json: bool = JsonOption,
+) -> None:
+    """Create or update sync jobs from a YAML file (see docs/reference.md for the fields)."""
+    data = _read_mapping(from_file)
+    items: list[Any] = (data.get("jobs") or []) if set(data) <= set(yamlio.SECTIONS) else [data]
+    ws = workspace()
+    results = []
+    for item in items:
+        job = definitions.parse("job", item)
+        results.append({"job": job.name, "outcome": jobs.save_job(ws, job)})
+    if json:
+        print_json(results)
+    for r in results if not json else []:
+        console.print(f"job {r['job']!r} {r['outcome']}")
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the job: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a job definition (a mapping)")
+    return data
+
+
+@app.command("list")
+def list_(json: bool = JsonOption) -> None:
+    """List sync jobs."""
+    items = definitions.list_definitions(workspace(), "job")
+    if json:
+        print_json(items)
+        return
+    table(None, ["name", "source", "destination", "object", "description"], [
+        (j.name, j.source.data_source, f"{j.destination.store}: {j.destination.container}",
+         j.destination.object_type, j.description)
+        for j in items
+    ])
+
+
+@app.command("show")
+def show(name: str, json: bool = JsonOption) -> None:
+    """Show a job's definition."""
+    body = definitions.exportable(workspace(), "job", name)
+    if json:
+        print_json(body)
+    else:
+        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+
+
+@app.command("preview")
+def preview(
+    name: str,
+    limit: int = typer.Option(20, help="How many changed objects to show (0 for none)."),
+    export: str | None = typer.Option(None, help="Also export the plan: csv, json or ldif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File for --export (default: standard output)."),
+    json: bool = JsonOption,
+) -> None:
+    """Compute what a run would change, store it as a plan, and show it. Changes nothing."""
+    ws = workspace()
+    with progress(f"previewing {name}", enabled=not json) as on_progress:
+        result = jobs.preview_job(ws, name, on_progress)
+    plan = result.plan
+    if export:
+        export_to(ws, plan.id, export, output)
+    if json:
+        print_json({"plan": plan, "errors": result.errors})
+        return
+    if limit:
+        shown = print_changes(history.plan_changes(ws, plan.id), limit)
+        if plan.change_count > shown:
+            console.print(f"… and {plan.change_count - shown} more (idsync plan show {plan.id} --all)")
+    for err in result.errors[:limit or 20]:
+        console.print(f"[red]error[/red] {error_text(err)}", markup=True)
+    print_counts(plan.counts, f"plan {plan.id} of job {name!r} (nothing changed yet)")
+    console.print(f"apply it with: idsync job run {name} --plan {plan.id}", markup=False)
+
+
+def error_text(err: ErrorItem) -> str:
+    """An error item as one line: where (line, key) and what."""
+    where = " ".join(
+        p for p in (f"line {err.line}" if err.line else "", f"key {err.key}" if err.key else "", err.dn or "") if p
+    )
+    return escape((f"{where}: " if where else "") + err.message)
+
+
+def export_to(ws: Workspace, plan_id: int, fmt: str, output: Path | None) -> None:
+    """Write plan *plan_id* as *fmt* to *output*, or to standard output."""
+    if output is None:
+        history.export_plan(ws, plan_id, fmt, sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as out:
+        history.export_plan(ws, plan_id, fmt, out)
+    console.print(f"plan {plan_id} written to {output} ({fmt})", markup=False)
+
+
+@app.command("run")
+def run(
+    name: str,
+    plan: int | None = typer.Option(None, "--plan", help="Apply this stored plan instead of planning anew."),
+    json: bool = JsonOption,
+) -> None:
+    """Run a job: plan and apply its changes. Exit code 0 on success, 3 when some
+    records failed, 4 when the run failed."""
+    ws = workspace()
+    with progress(f"running {name}", enabled=not json) as on_progress:
+        row = jobs.run_job(ws, name, plan_id=plan, on_progress=on_progress)
+    report = history.run_report(ws, row.id, max_errors=20)
+    if json:
+        print_json({"run": row, "errors": report.errors})
+    else:
+        for err in report.errors:
+            console.print(f"[red]error[/red] {error_text(err)}")
+        if report.error_total > len(report.errors):
+            console.print(f"… {report.error_total - len(report.errors)} more errors: idsync run show {row.id}")
+        print_counts(row.counts, f"run {row.id} {row.state.value} in {row.duration_seconds or 0:.1f}s")
+        if row.error:
+            console.print(f"[red]cause:[/red] {row.error}")
+    raise typer.Exit(EXIT_FOR_STATE.get(row.state, 1))
+
+
+@app.command("remove")
+def remove(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Remove a job definition. Its run history is kept."""
+    confirm(f"Remove sync job {name!r}?", yes)
+    definitions.remove(workspace(), "job", name)
+    console.print(f"job {name!r} removed")

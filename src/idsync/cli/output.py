@@ -1,0 +1,98 @@
+"""How commands talk to people and scripts: tables, JSON, progress, one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from idsync.domain.results import Counts
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses, enums, datetimes and pydantic models as JSON-ready data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if isinstance(value, Counts):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if hasattr(value, "duration_seconds"):
+            data["duration_seconds"] = value.duration_seconds
+        return data
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_plain(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console.print(t)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``idsync: error: message`` on stderr; return the Exit to raise."""
+    err_console.print(f"idsync: error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def counts_line(counts: Counts) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.to_dict().items())
+
+
+@contextmanager
+def progress(label: str, enabled: bool = True) -> Iterator[Any]:
+    """A progress display on stderr (only on a terminal); yields a callback taking Counts."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda counts: None
+        return
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=None, detail="")
+
+        def update(counts: Counts) -> None:
+            detail = f"read {counts.read}, changes {counts.changed}, errors {counts.errors}"
+            bar.update(task, detail=detail)
+
+        yield update

@@ -1,0 +1,68 @@
+"""``idsync plan``: stored plans (previews): list, show, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from idsync.cli.changes_view import print_changes, print_counts
+from idsync.cli.common import workspace
+from idsync.cli.job import export_to
+from idsync.cli.output import JsonOption, print_json, table, when
+from idsync.domain.changes import ChangeOp
+from idsync.errors import ConfigError
+from idsync.services import history
+from idsync.services.plan_export import change_to_dict
+
+app = typer.Typer(help="Plans: what a run would change, computed by a preview.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    job: str | None = typer.Option(None, help="Only plans of this job."),
+    limit: int = typer.Option(50, help="How many plans to list."),
+    json: bool = JsonOption,
+) -> None:
+    """List plans, newest first."""
+    plans = history.list_plans(workspace(), job=job, limit=limit)
+    if json:
+        print_json(plans)
+        return
+    table(None, ["id", "job", "state", "created", "by", "changes", "applied by run"], [
+        (p.id, p.job_name, p.state, when(p.created_at), p.created_by, p.change_count, p.applied_run_id or "")
+        for p in plans
+    ])
+
+
+@app.command("show")
+def show(
+    plan_id: int,
+    op: str | None = typer.Option(None, help="Only changes of this kind: create, update, delete, disable, move."),
+    limit: int = typer.Option(50, help="How many changes to show."),
+    all_: bool = typer.Option(False, "--all", help="Show every change."),
+    json: bool = JsonOption,
+) -> None:
+    """Show a plan: its counts and each object's attribute diff."""
+    ws = workspace()
+    plan = history.get_plan(ws, plan_id)
+    try:
+        kind = ChangeOp(op) if op else None
+    except ValueError as exc:
+        raise ConfigError(f"unknown change kind {op!r}; one of {', '.join(o.value for o in ChangeOp)}") from exc
+    changes = history.plan_changes(ws, plan_id, op=kind, limit=None if all_ else limit)
+    if json:
+        print_json({"plan": plan, "changes": [change_to_dict(c) for c in changes]})
+        return
+    print_changes(changes, None)
+    print_counts(plan.counts, f"plan {plan.id} of job {plan.job_name!r} ({plan.state})")
+
+
+@app.command("export")
+def export(
+    plan_id: int,
+    format_: str = typer.Option("ldif", "--format", help="csv, json or ldif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+) -> None:
+    """Export a plan as CSV, JSON or LDIF (LDIF applies with ldapmodify)."""
+    export_to(workspace(), plan_id, format_, output)

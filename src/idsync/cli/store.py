@@ -1,0 +1,95 @@
+"""``idsync store``: identity stores (directories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from idsync.cli.common import confirm, read_secret, workspace
+from idsync.cli.output import JsonOption, console, print_json, table
+from idsync.services import connections, definitions
+
+app = typer.Typer(help="Identity stores: the directories idsync writes (and reads).", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="Name of the store."),
+    kind: str = typer.Option(..., "--kind", help="ldap (any LDAPv3 server) or local (the embedded directory)."),
+    url: str | None = typer.Option(None, help="ldap:// or ldaps:// URL (ldap)."),
+    bind_dn: str | None = typer.Option(None, help="DN to bind as (ldap)."),
+    password_env: str | None = typer.Option(None, help="Name of an environment variable holding the bind password."),
+    password_stdin: bool = typer.Option(False, help="Read the bind password from standard input."),
+    ask_password: bool = typer.Option(False, help="Prompt for the bind password (hidden)."),
+    start_tls: bool = typer.Option(False, help="Upgrade ldap:// with StartTLS."),
+    ca_file: Path | None = typer.Option(None, help="CA certificates (PEM) to verify the server with."),
+    no_tls_verify: bool = typer.Option(False, help="Do not verify the server certificate (unsafe; tests only)."),
+    base_dn: str | None = typer.Option(None, help="Default base DN (ldap)."),
+    path: Path | None = typer.Option(None, help="File of the embedded directory (local)."),
+    suffix: str = typer.Option("dc=example,dc=org", help="Suffix of the embedded directory (local)."),
+    description: str = typer.Option("", help="What this store is for."),
+    update: bool = typer.Option(False, "--update", help="Replace an existing store of that name."),
+) -> None:
+    """Add an identity store. Passwords are never taken as arguments: use
+    --password-env, --password-stdin or --ask-password."""
+    data: dict[str, Any] = {"name": name, "kind": kind, "description": description}
+    if kind == "ldap":
+        data.update(url=url, bind_dn=bind_dn, start_tls=start_tls, base_dn=base_dn, tls_verify=not no_tls_verify)
+        if ca_file:
+            data["ca_file"] = str(ca_file.resolve())
+        if password_env:
+            data["bind_password"] = f"env:{password_env}"
+        elif password_stdin or ask_password:
+            data["bind_password"] = read_secret("Bind password", password_stdin)
+    elif kind == "local":
+        data.update(path=str(path.expanduser().resolve()) if path else f"{name}.directory", suffix=suffix)
+    data = {k: v for k, v in data.items() if v is not None}
+    definition = definitions.parse("store", data)
+    ws = workspace()
+    if not update and any(s.name == name for s in definitions.list_definitions(ws, "store")):
+        raise typer.BadParameter(f"a store named {name!r} exists; pass --update to replace it")
+    outcome = definitions.save(ws, "store", definition)
+    console.print(f"store {name!r} {outcome}")
+
+
+@app.command("list")
+def list_(json: bool = JsonOption) -> None:
+    """List identity stores."""
+    stores = definitions.list_definitions(workspace(), "store")
+    if json:
+        print_json(stores)
+        return
+    table(None, ["name", "kind", "where", "description"], [
+        (s.name, s.kind, getattr(s, "url", None) or getattr(s, "path", ""), s.description) for s in stores
+    ])
+
+
+@app.command("show")
+def show(name: str, json: bool = JsonOption) -> None:
+    """Show a store's definition (secrets left out)."""
+    body = definitions.exportable(workspace(), "store", name)
+    if json:
+        print_json(body)
+    else:
+        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+
+
+@app.command("test")
+def test(name: str, json: bool = JsonOption) -> None:
+    """Connect and bind; print one line describing the server, or the cause of failure."""
+    line = connections.test_store(workspace(), name)
+    if json:
+        print_json({"store": name, "ok": True, "detail": line})
+    else:
+        console.print(line, markup=False)
+
+
+@app.command("remove")
+def remove(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Remove a store definition (the directory itself is not touched)."""
+    confirm(f"Remove identity store {name!r}?", yes)
+    definitions.remove(workspace(), "store", name)
+    console.print(f"store {name!r} removed")

@@ -1,0 +1,1 @@
+"""The sync engine: mapping, planning and applying changes."""

@@ -1,0 +1,75 @@
+"""Reading runs and plans: lists, reports, logs and exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+from idsync.domain.changes import Change, ChangeOp
+from idsync.domain.results import ErrorItem, RunState
+from idsync.errors import ConfigError
+from idsync.services.plan_export import WRITERS
+from idsync.services.workspace import Workspace
+from idsync.store.plans_repo import PlanRepository, PlanRow
+from idsync.store.runs_repo import LogLine, RunRepository, RunRow
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: RunRow
+    errors: list[ErrorItem]
+    error_total: int
+    log: list[LogLine]
+
+
+def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRow]:
+    try:
+        wanted = RunState(state) if state else None
+    except ValueError as exc:
+        raise ConfigError(f"unknown run state {state!r}; one of {', '.join(s.value for s in RunState)}") from exc
+    with ws.db.session() as session:
+        return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
+
+
+def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
+    with ws.db.session() as session:
+        runs = RunRepository(session)
+        run = runs.require(run_id)
+        return RunReport(run, runs.errors(run_id, max_errors), runs.error_count(run_id), runs.logs(run_id))
+
+
+def list_plans(ws: Workspace, *, job: str | None = None, limit: int = 50) -> list[PlanRow]:
+    with ws.db.session() as session:
+        return PlanRepository(session).list(limit=limit, job_name=job)
+
+
+def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
+    with ws.db.session() as session:
+        return PlanRepository(session).require(plan_id)
+
+
+def plan_changes(
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
+) -> Iterator[Change]:
+    """The plan's changes in order (optionally one kind only), read page by page."""
+    after, sent = -1, 0
+    while limit is None or sent < limit:
+        page_size = 1000 if limit is None else min(1000, limit - sent)
+        with ws.db.session() as session:
+            page = PlanRepository(session).changes(plan_id, after_seq=after, limit=page_size, op=op)
+        if not page:
+            return
+        for seq, change in page:
+            after = seq
+            sent += 1
+            yield change
+
+
+def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
+    """Write plan *plan_id* to *out* as csv, json or ldif."""
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise ConfigError(f"unknown export format {fmt!r}; one of {', '.join(WRITERS)}")
+    get_plan(ws, plan_id)
+    writer(plan_changes(ws, plan_id), out)

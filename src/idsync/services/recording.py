@@ -1,0 +1,52 @@
+"""Recording a run or a preview in the database as it goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from idsync.domain.changes import Change
+from idsync.domain.results import Counts, ErrorItem
+from idsync.services.workspace import Workspace
+from idsync.store.plans_repo import PlanRepository
+from idsync.store.runs_repo import RunRepository
+
+ProgressCallback = Callable[[Counts], None]
+
+
+class DatabaseRecorder:
+    """Implements :class:`idsync.engine.runner.Recorder`: each batch of planned
+    changes goes to the plan, each batch of errors to the run (if any), each in
+    its own short transaction so progress is visible to other processes."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        plan_id: int,
+        run_id: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.ws = ws
+        self.plan_id = plan_id
+        self.run_id = run_id
+        self.on_progress = on_progress
+        self.next_seq = 0
+        self.error_items: list[ErrorItem] = []
+
+    def changes(self, batch: Sequence[Change]) -> None:
+        with self.ws.db.session() as session:
+            PlanRepository(session).add_changes(self.plan_id, batch, self.next_seq)
+        self.next_seq += len(batch)
+
+    def errors(self, items: Sequence[ErrorItem]) -> None:
+        if self.run_id is None:
+            self.error_items.extend(items)
+            return
+        with self.ws.db.session() as session:
+            RunRepository(session).add_errors(self.run_id, items)
+
+    def progress(self, counts: Counts) -> None:
+        if self.run_id is not None:
+            with self.ws.db.session() as session:
+                RunRepository(session).update_counts(self.run_id, counts)
+        if self.on_progress is not None:
+            self.on_progress(counts)

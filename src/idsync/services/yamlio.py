@@ -1,0 +1,129 @@
+"""Definitions as code: ``idsync apply -f FILE`` and ``idsync export``.
+
+A file holds lists under ``stores``, ``sources`` and ``jobs``. Everything in
+it is validated before anything is saved; an error names the file, the line
+and the field. Exports leave secrets out (``env:NAME`` references stay), and
+applying an export on another installation recreates what it describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from idsync.errors import ConfigError
+from idsync.services import definitions, validation
+from idsync.services.definitions import Kind
+from idsync.services.workspace import Workspace
+
+SECTIONS: dict[str, Kind] = {"stores": "store", "sources": "source", "jobs": "job"}
+
+
+@dataclass(frozen=True)
+class AppliedItem:
+    kind: str
+    name: str
+    outcome: str
+
+
+def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    """Record the line of every node by its path of keys and indices."""
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _lines(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+
+
+def load_file(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """The file's data and the line of each path in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with stores, sources and/or jobs")
+    unknown = set(data) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; use {', '.join(SECTIONS)}")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return data, lines
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
+
+
+def parse_file(path: Path) -> list[tuple[Kind, Any]]:
+    """Every definition in the file, validated; ConfigError with file:line otherwise."""
+    data, lines = load_file(path)
+    parsed: list[tuple[Kind, Any]] = []
+    for section, kind in SECTIONS.items():
+        items = data.get(section) or []
+        if not isinstance(items, list):
+            raise ConfigError(f"{path}:{_line_of(lines, (section,))}: {section} must be a list")
+        for i, item in enumerate(items):
+            base = (section, i)
+            try:
+                parsed.append((kind, definitions.parse(kind, item)))
+            except ConfigError as exc:
+                cause = exc.__cause__
+                loc: tuple[Any, ...] = ()
+                if isinstance(cause, ValidationError) and cause.errors():
+                    loc = tuple(p for p in cause.errors()[0]["loc"] if not str(p).startswith(("ldap", "local", "csv", "function-")))
+                line = _line_of(lines, base + loc)
+                raise ConfigError(f"{path}:{line}: {exc.message}") from exc
+    return parsed
+
+
+def apply_file(ws: Workspace, path: Path) -> list[AppliedItem]:
+    """Validate every definition in *path*, then save them all (stores, sources, jobs)."""
+    parsed = parse_file(path)
+    pending: dict[str, set[str]] = {"store": set(), "source": set()}
+    for kind, definition in parsed:
+        if kind in pending:
+            pending[kind].add(definition.name)
+    seen: set[tuple[str, str]] = set()
+    for kind, definition in parsed:
+        if (kind, definition.name) in seen:
+            raise ConfigError(f"{path}: {definitions.NOUNS[kind]} {definition.name!r} is defined twice")
+        seen.add((kind, definition.name))
+        if kind == "job":
+            validation.check_offline(ws, definition, pending)
+    return [AppliedItem(kind, d.name, definitions.save(ws, kind, d)) for kind, d in parsed]
+
+
+def export_all(ws: Workspace) -> str:
+    """Every store, source and job as YAML, secrets left out."""
+    data: dict[str, list[dict[str, Any]]] = {}
+    for section, kind in SECTIONS.items():
+        items = [definitions.exportable(ws, kind, d.name) for d in definitions.list_definitions(ws, kind)]
+        if items:
+            data[section] = items
+    header = "# idsync definitions; secrets are not exported (env:NAME references are)\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
