@@ -90,7 +90,7 @@ def _origin(mapping: FieldMapping, context: RunContext, label: str) -> Produce:
         return _field_reader(mapping.source)
     if mapping.value is not None:
         check_template(mapping.value, label)
-        static = expand_variables(mapping.value, context)
+        static = expand_variables(mapping.value, context, label)
         return lambda record: static
     if mapping.join is not None:
         readers = [_field_reader(f) for f in mapping.join.fields]

@@ -1,0 +1,80 @@
+"""What a run knows about itself: its job, its clock and its environment.
+
+Transforms and expressions never ask the system for the time or the
+environment: they read this context. A run builds it once, so every record
+of the run sees the same ``%NOW%`` and tests fix the clock by passing ``now``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from idsync.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The job being run, the instant the run started (UTC) and the environment.
+
+    ``environ`` is a snapshot: a variable changed during the run does not make
+    two records of the same run disagree.
+    """
+
+    job_name: str
+    now: datetime
+    environ: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ConfigError(
+                f"run context of job {self.job_name!r}: the clock must give an aware datetime (UTC)"
+            )
+
+    @classmethod
+    def create(
+        cls,
+        job_name: str,
+        now: datetime | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> RunContext:
+        """A context for *job_name*: *now* defaults to the current time, *environ*
+        to a snapshot of ``os.environ``; *now* is converted to UTC."""
+        instant = datetime.now(UTC) if now is None else now
+        if instant.tzinfo is None or instant.utcoffset() is None:
+            raise ConfigError(
+                f"run context of job {job_name!r}: 'now' must be timezone-aware (got {instant.isoformat()})"
+            )
+        env = dict(os.environ if environ is None else environ)
+        return cls(job_name=job_name, now=instant.astimezone(UTC), environ=MappingProxyType(env))
+
+    @property
+    def utc(self) -> datetime:
+        """``now`` in UTC (it already is when built by :meth:`create`)."""
+        return self.now.astimezone(UTC)
+
+    def variables(self) -> dict[str, str]:
+        """The ``%VARIABLE%`` table of static values (names upper-case, without the %).
+
+        ``%ENV:NAME%`` is not listed here: it reads ``environ`` by name.
+        """
+        utc = self.utc
+        return {
+            "NOW": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "DATE": utc.strftime("%Y-%m-%d"),
+            "TIME": utc.strftime("%H:%M:%S"),
+            "JOBNAME": self.job_name,
+        }
+
+
+VARIABLE_HELP: dict[str, str] = {
+    "NOW": "the run's start time, ISO 8601 in UTC (2024-05-01T12:30:00Z)",
+    "DATE": "the run's start date in UTC (2024-05-01)",
+    "TIME": "the run's start time of day in UTC (12:30:00)",
+    "JOBNAME": "the name of the job being run",
+    "ENV:NAME": "the value of environment variable NAME (the run fails if it is not set)",
+}
+"""One line of help per variable, for ``--help`` and the reference docs."""

@@ -1,0 +1,436 @@
+"""Python expressions in field mappings, evaluated in a restricted namespace.
+
+An expression is one Python expression (never a statement) such as
+``lower(source["First"][0] + source["Last"])`` or
+``cancel_row() if source["Status"] == "terminated" else source["Mail"]``.
+It sees only:
+
+* ``source``: the record, read-only; ``source["Name"]`` of a field the record
+  lacks fails the record with a message listing similar field names;
+  ``source.get("Name")`` gives None instead.
+* ``context``: the run, read-only: ``job``, ``now`` (aware UTC datetime),
+  ``date`` and ``time`` (text, UTC), ``env`` (the environment, read-only).
+* ``cancel_row(reason="")``: skip this record (counted as skipped, not as an error).
+* helpers (None in, None out): ``lower upper trim left right substring replace
+  join default lookup re_sub re_match split``, and the plain builtins ``len str
+  int float bool min max sum sorted reversed any all abs round list tuple dict
+  set range enumerate zip`` (``range`` refuses more than 100,000 items).
+
+**What this is, and what it is not.** Expressions are written by the
+administrators who define jobs, people already trusted with the directory's
+credentials. The checks below are a guard against *mistakes* in such trusted
+definitions (a typo in a name, an accidental file or module access, an
+unbounded loop over ``range``) and give a clear message at validation time.
+They are **not a security sandbox**: Python cannot be safely confined in
+process, and nobody should let untrusted users write expressions.
+
+Refused when the expression is compiled, with a ConfigError naming the label:
+statements of any kind (``import``, assignments, ``def``...), the walrus
+operator ``:=``, every name or attribute starting with ``_`` (so no
+``().__class__.__bases__``, no ``__import__``), the attributes ``format``,
+``format_map`` and ``mro`` and frame and code attributes (``gi_frame``,
+``f_globals``...) that reach around that rule, any name outside the namespace
+above (``open``, ``exec``, ``eval``, ``compile``, ``getattr``, ``setattr``,
+``globals``, ``locals``, ``vars``, ``dir``, ``type``, ``breakpoint``,
+``input``... are named as forbidden; other unknown names as unknown), and
+expressions longer than 5,000 characters or 2,000 syntax nodes. The code is
+compiled once; each record only runs the compiled code object.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import CodeType, MappingProxyType
+from typing import Any, NoReturn
+
+from idsync.engine import transforms as t
+from idsync.engine.context import RunContext
+from idsync.errors import ConfigError, RecordError
+
+MAX_CHARS = 5_000
+MAX_NODES = 2_000
+MAX_RANGE = 100_000
+
+
+class CancelRow(Exception):
+    """Raised by ``cancel_row()``: the engine counts the record as skipped.
+
+    It derives from Exception and deliberately not from RecordError (nor any
+    IdsyncError): a cancelled row is a decision of the job, not a failure, so
+    code that counts ``except RecordError`` as errors must never catch it by
+    accident, and the expression's own error handling must let it through.
+    """
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or "row cancelled by the expression")
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- the namespace
+
+
+class SourceView(Mapping[str, str | None]):
+    """The record as an expression sees it: read-only, and a missing field
+    fails the record with the names of similar fields."""
+
+    __slots__ = ("_fields", "_label")
+
+    def __init__(self, fields: Mapping[str, str | None], label: str) -> None:
+        self._fields = fields
+        self._label = label
+
+    def __getitem__(self, name: str) -> str | None:
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise RecordError(f"{self._label}: {_missing_field(name, self._fields)}") from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"source({dict(self._fields)!r})"
+
+
+def _missing_field(name: object, fields: Mapping[str, object]) -> str:
+    names = [str(n) for n in fields]
+    similar = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+    similar += [n for n in names if n.lower() == str(name).lower() and n not in similar]
+    if similar:
+        hint = "similar: " + ", ".join(repr(n) for n in similar)
+    else:
+        hint = "fields: " + ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    return f"the source record has no field {name!r} ({hint})"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextView:
+    """The run as an expression sees it (``context.job``, ``context.now``...)."""
+
+    job: str
+    now: datetime
+    date: str
+    time: str
+    env: Mapping[str, str]
+
+
+def _view(context: RunContext) -> ContextView:
+    table = context.variables()
+    return ContextView(
+        job=context.job_name,
+        now=context.utc,
+        date=table["DATE"],
+        time=table["TIME"],
+        env=MappingProxyType(dict(context.environ)),
+    )
+
+
+def _s(value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _n(count: object, helper: str) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"{helper}() needs a whole number ≥ 0, got {count!r}")
+    return count
+
+
+def cancel_row(reason: str = "") -> NoReturn:
+    """Skip this record: it is counted as skipped, not as an error."""
+    raise CancelRow(str(reason))
+
+
+def _lower(value: object) -> str | None:
+    return t.lower(_s(value))
+
+
+def _upper(value: object) -> str | None:
+    return t.upper(_s(value))
+
+
+def _trim(value: object) -> str | None:
+    return t.trim(_s(value))
+
+
+def _left(value: object, count: int) -> str | None:
+    return t.left(_s(value), _n(count, "left"))
+
+
+def _right(value: object, count: int) -> str | None:
+    return t.right(_s(value), _n(count, "right"))
+
+
+def _substring(value: object, start: int, length: int | None = None) -> str | None:
+    return t.substring(_s(value), _n(start, "substring"), None if length is None else _n(length, "substring"))
+
+
+def _replace(value: object, old: str, new: str) -> str | None:
+    return t.replace(_s(value), str(old), str(new))
+
+
+def _join(values: Iterable[object], separator: str = " ") -> str | None:
+    """The non-empty values joined with *separator* (None when all are empty)."""
+    return t.join_values([_s(v) for v in values], separator)
+
+
+def _default(value: object, fallback: object) -> object:
+    return fallback if value is None or value == "" else value
+
+
+def _lookup(
+    value: object, table: Mapping[str, object], default: object = None, case_sensitive: bool = False
+) -> object:
+    """``table[value]`` (ignoring case unless *case_sensitive*), else *default*."""
+    if value is None:
+        return default
+    key = str(value)
+    if key in table:
+        return table[key]
+    if not case_sensitive:
+        folded = key.casefold()
+        for k, v in table.items():
+            if str(k).casefold() == folded:
+                return v
+    return default
+
+
+def _re_sub(pattern: str, repl: str, value: object) -> str | None:
+    text = _s(value)
+    return None if text is None else re.sub(pattern, repl, text)
+
+
+def _re_match(pattern: str, value: object) -> str | None:
+    """The first group of the first match anywhere in *value* (the whole match
+    when the pattern has no group), or None when nothing matches."""
+    text = _s(value)
+    if text is None:
+        return None
+    found = re.search(pattern, text)
+    if found is None:
+        return None
+    return found.group(1) if found.re.groups else found.group(0)
+
+
+def _split(value: object, separator: str | None = None) -> list[str]:
+    """The non-empty parts of *value*, trimmed (split on white space without *separator*)."""
+    text = _s(value)
+    if not text:
+        return []
+    return [p.strip() for p in text.split(separator) if p.strip()]
+
+
+def _range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > MAX_RANGE:
+        raise ValueError(f"range() of {len(r):,} items is over the limit of {MAX_RANGE:,}")
+    return r
+
+
+HELPERS: dict[str, object] = {
+    "cancel_row": cancel_row,
+    "lower": _lower,
+    "upper": _upper,
+    "trim": _trim,
+    "left": _left,
+    "right": _right,
+    "substring": _substring,
+    "replace": _replace,
+    "join": _join,
+    "default": _default,
+    "lookup": _lookup,
+    "re_sub": _re_sub,
+    "re_match": _re_match,
+    "split": _split,
+    "range": _range,
+    **{
+        fn.__name__: fn
+        for fn in (
+            len, str, int, float, bool, min, max, sum, sorted, reversed,
+            any, all, abs, round, list, tuple, dict, set, enumerate, zip,
+        )
+    },
+}
+"""Every function an expression may call, by name."""
+
+NAMESPACE_NAMES = frozenset({"source", "context", *HELPERS})
+
+FORBIDDEN_NAMES = frozenset(
+    {
+        "exec", "eval", "open", "compile", "globals", "locals", "getattr", "setattr",
+        "delattr", "hasattr", "vars", "dir", "type", "breakpoint", "input", "help",
+        "exit", "quit", "memoryview", "object", "super", "classmethod", "staticmethod",
+        "property", "print", "format",
+    }
+)
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "format", "format_map", "mro",
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await",
+        "ag_frame", "ag_code", "ag_await", "f_globals", "f_locals", "f_builtins",
+        "f_back", "f_code", "tb_frame", "tb_next", "co_code", "func_globals",
+    }
+)
+
+
+# Some C methods import a module on first use (``datetime.strftime`` imports
+# ``time``) through the ``__import__`` of the running code's builtins. The
+# expression itself cannot name ``__import__``; this one lets those implicit
+# imports of standard modules through and refuses any other.
+_IMPLICIT_IMPORTS = frozenset({"time", "_strptime", "calendar", "locale", "unicodedata", "encodings"})
+
+
+def _implicit_import(name: str, *args: Any, **kwargs: Any) -> Any:
+    if name.split(".", 1)[0] not in _IMPLICIT_IMPORTS:
+        raise ImportError(f"expressions cannot import modules (tried {name!r})")
+    return builtins.__import__(name, *args, **kwargs)
+
+
+_BUILTINS: dict[str, object] = {"__import__": _implicit_import}  # must be a real dict
+
+
+# ---------------------------------------------------------------- checking and compiling
+
+
+def _refuse(label: str, why: str) -> ConfigError:
+    return ConfigError(f"{label}: {why}")
+
+
+def _parse(code: str, label: str) -> ast.Expression:
+    if not code.strip():
+        raise _refuse(label, "the expression is empty")
+    if len(code) > MAX_CHARS:
+        raise _refuse(label, f"the expression is {len(code):,} characters long; the limit is {MAX_CHARS:,}")
+    try:
+        return ast.parse(code.strip(), mode="eval")
+    except SyntaxError as exc:
+        if ":=" in code:
+            raise _refuse(label, "the walrus operator := is not allowed in expressions") from exc
+        try:
+            ast.parse(code.strip(), mode="exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+        else:
+            raise _refuse(
+                label, "must be a single expression, not a statement (no import, assignment or def)"
+            ) from exc
+        where = f" (line {exc.lineno}, column {exc.offset})" if exc.lineno else ""
+        raise _refuse(label, f"not a valid Python expression: {exc.msg}{where}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise _refuse(label, f"the expression cannot be parsed: {exc}") from exc
+
+
+def _check(tree: ast.Expression, label: str) -> frozenset[str]:
+    """Refuse what the module docstring lists; return the literal field names
+    read with ``source["..."]``."""
+    nodes = list(ast.walk(tree))
+    if len(nodes) > MAX_NODES:
+        raise _refuse(label, f"the expression has {len(nodes):,} syntax nodes; the limit is {MAX_NODES:,}")
+    bound: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    fields: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.NamedExpr):
+            raise _refuse(label, "the walrus operator := is not allowed in expressions")
+        if isinstance(node, ast.Name | ast.arg | ast.Attribute | ast.keyword):
+            name = (
+                node.id if isinstance(node, ast.Name)
+                else node.arg if isinstance(node, ast.arg | ast.keyword)
+                else node.attr
+            )
+            if name and name.startswith("_"):
+                raise _refuse(label, f"{name!r} is not allowed: names starting with '_' are blocked")
+        if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
+            raise _refuse(label, f"the attribute {node.attr!r} is not allowed in expressions")
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id in FORBIDDEN_NAMES:
+                raise _refuse(
+                    label, f"{node.id!r} is not allowed in expressions (no file, code or introspection access)"
+                )
+            if node.id not in NAMESPACE_NAMES and node.id not in bound:
+                similar = difflib.get_close_matches(node.id, sorted(NAMESPACE_NAMES), n=3)
+                hint = f"; did you mean {', '.join(similar)}?" if similar else ""
+                raise _refuse(label, f"unknown name {node.id!r}{hint} (source, context and helpers only)")
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "source"
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            fields.add(node.slice.value)
+    return frozenset(fields)
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """A checked, compiled expression; :meth:`evaluate` runs it for one record."""
+
+    code: str
+    label: str
+    fields: frozenset[str]
+    """Field names the expression reads literally (``source["Mail"]``), for validation."""
+    _compiled: CodeType
+    _base: Mapping[str, object]
+
+    def evaluate(self, fields: Mapping[str, str | None], context: RunContext) -> object:
+        """The expression's value for the record *fields* in the run *context*.
+
+        Raises CancelRow when the expression calls ``cancel_row()``, and
+        RecordError (prefixed with the label) for anything else that goes wrong.
+        """
+        namespace = dict(self._base)
+        namespace["source"] = SourceView(fields, self.label)
+        namespace["context"] = _context_view(context)
+        try:
+            return eval(self._compiled, namespace)  # noqa: S307 - checked by _check, see module docstring
+        except (CancelRow, RecordError):
+            raise
+        except Exception as exc:
+            raise RecordError(f"{self.label}: {type(exc).__name__}: {exc}") from exc
+
+
+_last_view: tuple[RunContext, ContextView] | None = None
+
+
+def _context_view(context: RunContext) -> ContextView:
+    """The view of *context*, built once per run (a run evaluates many records
+    with the same context)."""
+    global _last_view
+    cached = _last_view
+    if cached is not None and cached[0] is context:
+        return cached[1]
+    view = _view(context)
+    _last_view = (context, view)
+    return view
+
+
+def compile_expression(code: str, label: str) -> Expression:
+    """Check and compile *code*; a refused or invalid expression raises
+    ConfigError with *label* and the reason."""
+    tree = _parse(code, label)
+    fields = _check(tree, label)
+    try:
+        compiled = compile(tree, f"<{label}>", "eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise _refuse(label, f"the expression cannot be compiled: {exc}") from exc
+    base: dict[str, object] = {"__builtins__": _BUILTINS, **HELPERS}
+    return Expression(code, label, fields, compiled, MappingProxyType(base))
