@@ -1,0 +1,275 @@
+"""The ``ldap`` identity store: any LDAPv3 server, through python-ldap.
+
+Why it is built the way it is:
+
+- **Writes are pipelined** (see :mod:`idsync.connectors.ldap_pipeline`):
+  up to ``window`` asynchronous operations in flight, in plan order where
+  the plan's order matters.
+- **Reads are paged** (RFC 2696) and streamed as :class:`Entry` objects, so
+  memory stays bounded whatever the size of the directory.
+- **The connection is opened lazily** and reused; an error that leaves it in
+  an unknown state drops it, and the next call reconnects.
+
+An instance is not thread-safe: use one per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import ldap
+from ldap.controls import SimplePagedResultsControl
+
+from idsync import settings
+from idsync.connectors.base import ApplyOutcome, DirectorySchema
+from idsync.connectors.ldap_errors import TRANSIENT, connection_error, describe
+from idsync.connectors.ldap_pipeline import pipelined
+from idsync.connectors.ldap_schema import read_schema
+from idsync.domain.changes import Change
+from idsync.domain.definitions import LdapStore
+from idsync.domain.entry import Attrs, Entry, Scope
+from idsync.errors import ConfigError, ConnectorError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+_SCOPES = {Scope.BASE: ldap.SCOPE_BASE, Scope.ONE: ldap.SCOPE_ONELEVEL, Scope.SUB: ldap.SCOPE_SUBTREE}
+_PAGED = {SimplePagedResultsControl.controlType: SimplePagedResultsControl}
+
+
+def _decode(attrs: Mapping[str, list[bytes]]) -> Attrs:
+    return Attrs({name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()})
+
+
+class LdapDirectory:
+    """An LDAPv3 directory reached with python-ldap (simple bind, optional TLS)."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        bind_dn: str | None = None,
+        bind_password: str | None = None,
+        start_tls: bool = False,
+        ca_file: str | None = None,
+        tls_verify: bool = True,
+        timeout: float = 10.0,
+        page_size: int = 1000,
+        window: int = 64,
+    ) -> None:
+        if not url.lower().startswith(("ldap://", "ldaps://")):
+            raise ConfigError(f"LDAP URL {url!r} must start with ldap:// or ldaps://")
+        if start_tls and url.lower().startswith("ldaps://"):
+            raise ConfigError(f"LDAP URL {url!r} is TLS already: use ldap:// with start_tls, or ldaps:// alone")
+        if page_size < 1 or window < 1 or timeout <= 0:
+            raise ConfigError("LDAP page_size and window must be at least 1, timeout above 0")
+        self.url = url
+        self.bind_dn = bind_dn
+        self._password = bind_password
+        self.start_tls = start_tls
+        self.ca_file = ca_file
+        self.tls_verify = tls_verify
+        self.timeout = timeout
+        self.page_size = page_size
+        self.window = window
+        self._tls = start_tls or url.lower().startswith("ldaps://")
+        self._conn: Any = None
+        self._schema: DirectorySchema | None = None
+        self._schema_read = False
+
+    def __repr__(self) -> str:
+        return f"LdapDirectory(url={self.url!r}, bind_dn={self.bind_dn!r})"
+
+    # ------------------------------------------------------------ connection
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _connect(self) -> Any:
+        who = self.bind_dn or "anonymous"
+        log.debug("connecting to %s as %s", self.url, who)
+        try:
+            conn = ldap.initialize(self.url)
+        except ldap.LDAPError as exc:
+            raise ConfigError(f"LDAP URL {self.url!r} is not valid: {describe(exc)}") from exc
+        conn.timeout = self.timeout
+        conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
+        conn.set_option(ldap.OPT_REFERRALS, 0)
+        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, self.timeout)
+        conn.set_option(ldap.OPT_TIMEOUT, self.timeout)
+        if self._tls:
+            self._set_tls_options(conn)
+        doing = "starting TLS"
+        try:
+            if self.start_tls:
+                conn.start_tls_s()
+            doing = f"binding as {who}"
+            conn.simple_bind_s(self.bind_dn or "", self._password or "")
+        except ldap.LDAPError as exc:
+            _unbind_quietly(conn)
+            raise connection_error(exc, self.url, doing, tls=self._tls) from exc
+        log.debug("bound to %s as %s", self.url, who)
+        return conn
+
+    def _set_tls_options(self, conn: Any) -> None:
+        demand = ldap.OPT_X_TLS_DEMAND if self.tls_verify else ldap.OPT_X_TLS_NEVER
+        conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, demand)
+        try:
+            if self.ca_file:
+                conn.set_option(ldap.OPT_X_TLS_CACERTFILE, self.ca_file)
+            # A new TLS context per connection makes the options above take effect.
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+        except (ValueError, ldap.LDAPError) as exc:
+            _unbind_quietly(conn)
+            where = f"ca_file {self.ca_file!r}" if self.ca_file else "the system CA certificates"
+            raise ConfigError(
+                f"{self.url}: cannot set up TLS with {where}: check that the file exists "
+                "and holds PEM certificates"
+            ) from exc
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            _unbind_quietly(conn)
+
+    def _failed(self, exc: ldap.LDAPError, doing: str) -> ConnectorError:
+        """Translate a connection-level failure, dropping a connection now in doubt."""
+        if isinstance(exc, TRANSIENT):
+            self._drop()
+        return connection_error(exc, self.url, doing, tls=self._tls)
+
+    def close(self) -> None:
+        self._drop()
+
+    def __enter__(self) -> LdapDirectory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ reading
+
+    def search(
+        self,
+        base: str,
+        scope: Scope = Scope.SUB,
+        filterstr: str = "(objectClass=*)",
+        attributes: Sequence[str] | None = None,
+    ) -> Iterator[Entry]:
+        """Entries under *base* matching *filterstr*, read page by page.
+
+        ``attributes`` None returns all user attributes; operational ones
+        (``entryUUID``, ``modifyTimestamp``) come back when named. An empty
+        sequence returns DNs only.
+        """
+        conn = self._connection()
+        attrlist = None if attributes is None else (list(attributes) or ["1.1"])
+        page = SimplePagedResultsControl(True, size=self.page_size, cookie=b"")
+        ldap_scope = _SCOPES[Scope(scope)]
+        while True:
+            try:
+                msgid = conn.search_ext(base, ldap_scope, filterstr, attrlist, serverctrls=[page])
+                _t, rdata, _m, rctrls = conn.result3(msgid, 1, self.timeout, resp_ctrl_classes=_PAGED)
+            except ldap.NO_SUCH_OBJECT as exc:
+                raise NotFoundError(f"{self.url}: search base {base!r} does not exist") from exc
+            except ldap.FILTER_ERROR as exc:
+                raise ConfigError(f"LDAP filter {filterstr!r} is not valid (RFC 4515)") from exc
+            except ldap.INVALID_DN_SYNTAX as exc:
+                raise ConfigError(f"search base {base!r} is not a valid DN") from exc
+            except ldap.LDAPError as exc:
+                raise self._failed(exc, f"searching {base!r}") from exc
+            for dn, attrs in rdata:
+                if dn is not None:  # None: a search reference (referrals are not chased)
+                    yield Entry(dn, _decode(attrs))
+            cookie = next((c.cookie for c in rctrls if c.controlType == page.controlType), b"")
+            if not cookie:
+                return
+            page.cookie = cookie
+
+    def schema(self) -> DirectorySchema | None:
+        """The server's schema (read once per instance), or None when not published."""
+        if not self._schema_read:
+            conn = self._connection()
+            try:
+                self._schema = read_schema(conn)
+            except ldap.LDAPError as exc:
+                raise self._failed(exc, "reading the schema") from exc
+            self._schema_read = True
+        return self._schema
+
+    def test(self) -> str:
+        """Connect, bind and read the root DSE; return a one-line description."""
+        conn = self._connection()
+        try:
+            found = conn.search_s("", ldap.SCOPE_BASE, "(objectClass=*)", ["*", "+"])
+        except ldap.LDAPError as exc:
+            raise self._failed(exc, "reading the root DSE") from exc
+        root = _decode(found[0][1]) if found else Attrs()
+        contexts = ", ".join(root.get_values("namingContexts")) or "none published"
+        return (
+            f"{self.url}: bound as {self.bind_dn or 'anonymous'}; vendor {_vendor(root)}; "
+            f"naming contexts {contexts}"
+        )
+
+    # ------------------------------------------------------------ writing
+
+    def apply(self, changes: Iterable[Change]) -> Iterator[ApplyOutcome]:
+        """Apply *changes* pipelined, yielding one outcome per change as each completes."""
+        conn = self._connection()
+        finished = False
+        try:
+            yield from pipelined(conn, changes, self.window, self.timeout)
+            finished = True
+        except ldap.LDAPError as exc:
+            raise connection_error(exc, self.url, "writing", tls=self._tls) from exc
+        finally:
+            if not finished:
+                # An error, or a consumer that stopped early: results may still
+                # be outstanding and would confuse the next call, so start afresh.
+                self._drop()
+
+
+def _unbind_quietly(conn: Any) -> None:
+    try:
+        conn.unbind_s()
+    except ldap.LDAPError:
+        log.debug("unbind failed; the connection is dropped anyway")
+
+
+def _vendor(root: Attrs) -> str:
+    name = root.first("vendorName")
+    if name:
+        version = root.first("vendorVersion")
+        return f"{name} {version}" if version else name
+    classes = {c.lower() for c in root.get_values("objectClass")}
+    if "openldaprootdse" in classes:
+        return "OpenLDAP"
+    if "forestFunctionality" in root or "1.2.840.113556.1.4.800" in root.get_values("supportedCapabilities"):
+        return "Active Directory"
+    return "unknown"
+
+
+def open_ldap_directory(definition: LdapStore, secrets: Mapping[str, str]) -> LdapDirectory:
+    """The directory of an ``ldap`` store definition; ``secrets`` holds the resolved bind password."""
+    password = secrets.get("bind_password")
+    if definition.bind_dn and not password:
+        raise ConfigError(
+            f"store {definition.name!r}: bind_dn is set but no bind password was given; "
+            "set bind_password (or env:NAME)"
+        )
+    fields = definition.model_fields_set
+    return LdapDirectory(
+        url=definition.url,
+        bind_dn=definition.bind_dn,
+        bind_password=password,
+        start_tls=definition.start_tls,
+        ca_file=definition.ca_file,
+        tls_verify=definition.tls_verify,
+        timeout=definition.timeout,
+        page_size=definition.page_size if "page_size" in fields else settings.get_int("ldap_page_size"),
+        window=settings.get_int("ldap_window"),
+    )
+

@@ -1,0 +1,40 @@
+"""Fixtures shared by every test folder: the private slapd and a private IDSYNC_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.slapd import SlapdServer, start_slapd
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[SlapdServer]:
+    """One private slapd per test session (ldap:// with StartTLS, and ldaps://).
+
+    Tests isolate themselves with ``slapd.new_container()`` instead of
+    restarting the server. A missing slapd fails the tests, it never skips them.
+    """
+    server = start_slapd(tls=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd_tls(slapd: SlapdServer) -> SlapdServer:
+    """The session's slapd, named for tests about TLS (``ldaps_url`` and ``ca_file`` are set)."""
+    assert slapd.ldaps_url and slapd.ca_file
+    return slapd
+
+
+@pytest.fixture
+def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh IDSYNC_HOME for one test, so no test sees another's database or keys."""
+    home = tmp_path / "idsync-home"
+    home.mkdir()
+    monkeypatch.setenv("IDSYNC_HOME", str(home))
+    return home
