@@ -37,7 +37,7 @@ def demo(
 
     console.print("[bold]2.[/bold] preview (nothing is written):")
     preview = jobs.preview_job(ws, JOB)
-    print_changes(history.plan_changes(ws, preview.plan.id), 3)
+    print_changes(history.plan_changes(ws, preview.plan.id), 2)
     print_counts(preview.plan.counts, f"   plan {preview.plan.id}")
 
     console.print("[bold]3.[/bold] run:")

@@ -110,9 +110,8 @@ def preview(
 
 def error_text(err: ErrorItem) -> str:
     """An error item as one line: where (line, key) and what."""
-    where = " ".join(
-        p for p in (f"line {err.line}" if err.line else "", f"key {err.key}" if err.key else "", err.dn or "") if p
-    )
+    line = f"line {err.line}" if err.line and not err.message.startswith("line ") else ""
+    where = " ".join(p for p in (line, f"key {err.key}" if err.key else "", err.dn or "") if p)
     return escape((f"{where}: " if where else "") + err.message)
 
 

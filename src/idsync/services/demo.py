@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import random
 import shutil
+import unicodedata
 from pathlib import Path
 
 from idsync.domain.changes import Change, ChangeOp
@@ -45,6 +46,11 @@ def prepare(path: Path) -> Path:
     return path
 
 
+def _ascii(text: str) -> str:
+    """Mail addresses are IA5 (ASCII) in LDAP: Zoë becomes zoe."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
 def write_people(path: Path, count: int, seed: int = 7) -> int:
     """Write *count* people as CSV (plus a few broken rows); returns how many rows are broken."""
     rng = random.Random(seed)
@@ -53,7 +59,7 @@ def write_people(path: Path, count: int, seed: int = 7) -> int:
         first, last = rng.choice(FIRST), rng.choice(LAST)
         uid = f"E{i:05d}"
         phones = ";".join(f"+1 555 {rng.randrange(1000, 9999)}" for _ in range(rng.choice((1, 1, 2))))
-        email = f"{first}.{last}.{i}@example.org".lower().replace(" ", "").replace("'", "")
+        email = _ascii(f"{first}.{last}.{i}@example.org".lower().replace(" ", "").replace("'", ""))
         rows.append([uid, first, last, email, rng.choice(DEPARTMENTS), rng.choice(TITLES), phones])
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
