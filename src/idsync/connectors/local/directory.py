@@ -1,0 +1,413 @@
+"""The embedded directory: the LDAP data model in one SQLite file.
+
+It answers ``search`` and ``apply`` the way slapd does for everything idsync
+asks (the shared contract suite runs against both): a DN tree compared by
+normalized DNs, schema checks, LDAP modify semantics, subtree moves,
+``entryUUID`` and timestamps. Changes are applied in batches, one transaction
+each, and their outcomes are reported only once the batch is committed, so a
+crash never leaves an outcome that did not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+from idsync.connectors.base import ApplyOutcome, DirectorySchema
+from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs, suffix_entry
+from idsync.connectors.local.schema import Schema, load_schema
+from idsync.connectors.local.storage import PAGE, Row, Storage, dn_key, parent_key, subtree_end
+from idsync.connectors.local.validate import LdapFailure, check_entry, structural_class
+from idsync.domain.changes import Change, ChangeOp
+from idsync.domain.dn import format_dn, parse_dn
+from idsync.domain.entry import Attrs, Entry, Scope
+from idsync.domain.filters import (
+    Compiled,
+    Filter,
+    Present,
+    compile_filter,
+    filter_attributes,
+    parse_filter,
+)
+from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+
+# Operational attributes the directory maintains, in the order slapd returns them.
+OPERATIONAL = ("structuralObjectClass", "entryUUID", "createTimestamp", "modifyTimestamp",
+               "entryDN", "subschemaSubentry", "hasSubordinates")
+_OPERATIONAL_LOWER = {name.lower(): name for name in OPERATIONAL}
+# LDAP result names -> the descriptions libldap gives them (what the LDAP connector reports).
+_RESULTS = {
+    "noSuchObject": "No such object",
+    "alreadyExists": "Already exists",
+    "notAllowedOnNonLeaf": "Operation not allowed on non-leaf",
+    "objectClassViolation": "Object class violation",
+    "objectClassModsProhibited": "Cannot modify object class",
+    "namingViolation": "Naming violation",
+    "typeOrValueExists": "Type or value exists",
+    "noSuchAttribute": "No such attribute",
+    "undefinedAttributeType": "Undefined attribute type",
+    "constraintViolation": "Constraint violation",
+    "invalidAttributeSyntax": "Invalid syntax",
+    "invalidDNSyntax": "Invalid DN syntax",
+    "unwillingToPerform": "Server is unwilling to perform",
+    "protocolError": "Protocol error",
+}
+_VERBS = {ChangeOp.CREATE: "add", ChangeOp.UPDATE: "modify", ChangeOp.DISABLE: "modify",
+          ChangeOp.DELETE: "delete", ChangeOp.MOVE: "move"}
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """Which attributes a search returns."""
+
+    all_user: bool
+    user: frozenset[str]  # lower-cased canonical names, when not all_user
+    operational: tuple[str, ...]
+
+    @property
+    def subordinates(self) -> bool:
+        return "hasSubordinates" in self.operational
+
+
+class LocalDirectory:
+    """An identity store in a local file, with the LDAP data model."""
+
+    def __init__(
+        self,
+        path: Path,
+        suffix: str = "dc=example,dc=org",
+        *,
+        schema_files: Sequence[Path] = (),
+        clock: Callable[[], datetime] | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.path = Path(path)
+        self.suffix = format_dn(parse_dn(suffix))
+        if not self.suffix:
+            raise ConfigError("the suffix of an embedded directory cannot be empty (e.g. dc=example,dc=org)")
+        self._suffix_key = dn_key(suffix)
+        self._schema: Schema = load_schema(tuple(Path(p) for p in schema_files))
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._batch_size = max(1, batch_size)
+        self._store = Storage(self.path)
+        try:
+            self._initialize()
+        except BaseException:
+            self._store.close()
+            raise
+
+    def _initialize(self) -> None:
+        store = self._store
+        with store.lock:
+            try:
+                store.create_tables()
+                store.begin()
+                stored = store.get_meta("suffix")
+                if stored is None:
+                    rdn = parse_dn(self.suffix)[0]
+                    attrs = suffix_entry(self._schema, rdn)
+                    check_entry(self._schema, attrs, rdn)
+                    now = self._now()
+                    store.insert(Row(self._suffix_key, self.suffix, str(uuid.uuid4()), now, now, attrs))
+                    store.set_meta("suffix", self.suffix)
+                store.commit()
+            except LdapFailure as exc:
+                store.rollback()
+                raise ConfigError(f"cannot create the suffix entry {self.suffix}: {exc.detail}") from exc
+            except sqlite3.Error as exc:
+                store.rollback()
+                raise store.fail(exc, "opening") from exc
+        if stored is not None and dn_key(stored) == self._suffix_key:
+            self.suffix = stored
+        elif stored is not None:
+            self._store.close()
+            raise ConfigError(
+                f"embedded directory {self.path} holds suffix {stored}, not {self.suffix}; "
+                f"use suffix {stored!r} or another file"
+            )
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+
+    # ------------------------------------------------------------ Directory protocol
+
+    def schema(self) -> DirectorySchema:
+        return self._schema.directory_schema
+
+    def test(self) -> str:
+        with self._store.lock:
+            self._check_open()
+            try:
+                count = self._store.count()
+            except sqlite3.Error as exc:
+                raise self._store.fail(exc, "counting entries") from exc
+        return f"embedded directory {self.path}, suffix {self.suffix}, {count} entries"
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> LocalDirectory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._store.closed:
+            raise ConnectorError(f"embedded directory {self.path} is closed")
+
+    # ------------------------------------------------------------ search
+
+    def search(
+        self,
+        base: str,
+        scope: Scope = Scope.SUB,
+        filterstr: str = "(objectClass=*)",
+        attributes: Sequence[str] | None = None,
+    ) -> Iterator[Entry]:
+        """Entries under *base* matching the filter, streamed a page at a time.
+
+        The filter and base are checked at once: a bad filter raises
+        ConfigError and a missing base NotFoundError before any entry is read.
+        """
+        flt = parse_filter(filterstr)
+        base_key = dn_key(base)
+        with self._store.lock:
+            self._check_open()
+            try:
+                found = self._store.exists(base_key)
+            except sqlite3.Error as exc:
+                raise self._store.fail(exc, "searching") from exc
+        if not found:
+            raise NotFoundError(f"search base {base!r} does not exist in embedded directory {self.path}")
+        test = None if _is_everything(flt) else compile_filter(flt, self._schema.rules)
+        wanted = {self._canonical(a) for a in filter_attributes(flt)}
+        return self._scan(base_key, Scope(scope), test, wanted, self._view(attributes))
+
+    def _canonical(self, name: str) -> str:
+        info = self._schema.attribute(name)
+        return info.name.lower() if info else name.lower()
+
+    def _view(self, attributes: Sequence[str] | None) -> _View:
+        if not attributes:  # None or an empty list: all user attributes (RFC 4511 4.5.1.8)
+            return _View(True, frozenset(), ())
+        names = {a.lower() for a in attributes}
+        user: set[str] = set()
+        for name in names - {"*", "+", "1.1"}:
+            info = self._schema.attribute(name)
+            if info is not None and not info.operational:
+                user.update(self._schema.subtypes(info.name))
+        oper = tuple(n for n in OPERATIONAL if "+" in names or n.lower() in names)
+        return _View("*" in names, frozenset(user), oper)
+
+    def _scan(
+        self, base_key: str, scope: Scope, test: Compiled | None, wanted: set[str], view: _View
+    ) -> Iterator[Entry]:
+        classes = "objectclass" in wanted
+        operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
+        children = view.subordinates
+        store = self._store
+        low, inclusive = (base_key, True) if scope is not Scope.ONE else ("", False)
+        while True:
+            with store.lock:
+                self._check_open()
+                try:
+                    if scope is Scope.BASE:
+                        rows = store.base_row(base_key, children=children)
+                    elif scope is Scope.ONE:
+                        rows = store.child_page(base_key, low, children=children)
+                    else:
+                        rows = store.page(low, subtree_end(base_key), inclusive=inclusive, children=children)
+                except sqlite3.Error as exc:
+                    raise store.fail(exc, "searching") from exc
+            for row in rows:
+                attrs: dict[str, list[str]] = json.loads(row[5])
+                if test is not None:
+                    lowered = {k.lower(): v for k, v in attrs.items()}
+                    if classes:
+                        lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
+                    if operational:
+                        lowered.update(entryuuid=[row[2]], createtimestamp=[row[3]],
+                                       modifytimestamp=[row[4]], entrydn=[row[1]])
+                    if test(partial(_values_of, lowered)) is not True:
+                        continue
+                yield self._entry(row, attrs, view)
+            if scope is Scope.BASE or len(rows) < PAGE:
+                return
+            low, inclusive = rows[-1][0], False
+
+    def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
+        if view.all_user:
+            items: list[tuple[str, list[str]]] = list(attrs.items())
+        else:
+            items = [(k, v) for k, v in attrs.items() if k.lower() in view.user]
+        for name in view.operational:
+            value = self._operational(name, row, attrs)
+            if value is not None:
+                items.append((name, [value]))
+        return Entry(row[1], Attrs(items))
+
+    def _operational(self, name: str, row: tuple[Any, ...], attrs: dict[str, list[str]]) -> str | None:
+        if name == "structuralObjectClass":
+            return _structural(self._schema, tuple(attrs.get("objectClass", ())))
+        if name == "hasSubordinates":
+            return "TRUE" if row[6] else "FALSE"
+        if name == "subschemaSubentry":
+            return "cn=Subschema"
+        column = {"entryUUID": 2, "createTimestamp": 3, "modifyTimestamp": 4, "entryDN": 1}[name]
+        return str(row[column])
+
+    # ------------------------------------------------------------ apply
+
+    def apply(self, changes: Iterable[Change]) -> Iterator[ApplyOutcome]:
+        """Apply the changes in order, in committed batches; one outcome per change."""
+        batch: list[Change] = []
+        for change in changes:
+            batch.append(change)
+            if len(batch) >= self._batch_size:
+                yield from self._apply_batch(batch)
+                batch = []
+        if batch:
+            yield from self._apply_batch(batch)
+
+    def _apply_batch(self, batch: list[Change]) -> list[ApplyOutcome]:
+        store = self._store
+        with store.lock:
+            self._check_open()
+            try:
+                store.begin()
+                outcomes = [self._apply_one(change) for change in batch]
+                store.commit()
+            except sqlite3.Error as exc:
+                store.rollback()
+                raise store.fail(exc, "applying changes") from exc
+            except BaseException:
+                store.rollback()
+                raise
+        return outcomes
+
+    def _apply_one(self, change: Change) -> ApplyOutcome:
+        try:
+            if change.op is ChangeOp.CREATE:
+                self._add(change)
+            elif change.op is ChangeOp.DELETE:
+                self._delete(change)
+            elif change.op is ChangeOp.MOVE:
+                self._move(change)
+            else:
+                self._modify(change)
+        except LdapFailure as failure:
+            return ApplyOutcome(change, self._error(change, failure.code, failure.detail, failure.attribute))
+        except ConfigError as exc:
+            return ApplyOutcome(change, self._error(change, "invalidDNSyntax", exc.message, None))
+        return ApplyOutcome(change)
+
+    def _error(self, change: Change, code: str, detail: str, attribute: str | None) -> RecordError:
+        """The error of one change, worded as the LDAP connector words slapd's answer."""
+        target = f"{change.dn} to {change.new_dn}" if change.op is ChangeOp.MOVE else change.dn
+        description = _RESULTS.get(code, code)
+        return RecordError(
+            f"{_VERBS[change.op]} {target} failed: {description}: {detail}", key=change.key, attribute=attribute
+        )
+
+    def _within_suffix(self, key: str) -> None:
+        if not key.startswith(self._suffix_key):
+            raise LdapFailure("unwillingToPerform", f"not within the directory suffix {self.suffix}")
+
+    def _parent_dn(self, key: str, dn: str) -> str:
+        """The stored DN of the parent of *key*; refuses a missing parent."""
+        parent = self._store.get_dn(parent_key(key))
+        if parent is None:
+            raise LdapFailure("noSuchObject", f"parent entry {format_dn(parse_dn(dn)[1:])!r} does not exist")
+        return parent
+
+    def _add(self, change: Change) -> None:
+        rdns = parse_dn(change.dn)
+        key = dn_key(change.dn)
+        self._within_suffix(key)
+        if not rdns:
+            raise LdapFailure("unwillingToPerform", "the root DSE cannot be written")
+        attrs = entry_for_add(self._schema, rdns[0], change.attrs)
+        check_entry(self._schema, attrs, rdns[0])
+        rdn_text = format_dn(rdns[:1])
+        dn = f"{rdn_text},{self._parent_dn(key, change.dn)}" if key != self._suffix_key else format_dn(rdns)
+        now = self._now()
+        if not self._store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs)):
+            raise LdapFailure("alreadyExists", "an entry with this DN already exists")
+
+    def _existing(self, dn: str) -> Row:
+        row = self._store.get(dn_key(dn))
+        if row is None:
+            raise LdapFailure("noSuchObject", "the entry does not exist")
+        return row
+
+    def _modify(self, change: Change) -> None:
+        row = self._existing(change.dn)
+        if not change.mods:  # nothing to send: an LDAP client makes no request at all
+            return
+        before = _structural(self._schema, tuple(row.attrs.get("objectClass", ())))
+        attrs = apply_mods(self._schema, row.attrs, change.mods)
+        check_entry(self._schema, attrs, parse_dn(row.dn)[0], before)
+        self._store.update(row.key, attrs, self._now())
+
+    def _delete(self, change: Change) -> None:
+        key = dn_key(change.dn)
+        if not self._store.exists(key):
+            raise LdapFailure("noSuchObject", "the entry does not exist")
+        if self._store.has_children(key):
+            raise LdapFailure("notAllowedOnNonLeaf", "subordinate objects must be deleted first")
+        self._store.delete(key)
+
+    def _move(self, change: Change) -> None:
+        if not change.new_dn:
+            raise LdapFailure("protocolError", "a move needs the new DN")
+        row = self._existing(change.dn)
+        new_rdns = parse_dn(change.new_dn)
+        new_key = dn_key(change.new_dn)
+        if row.key == self._suffix_key:
+            raise LdapFailure("unwillingToPerform", "the suffix entry cannot be moved")
+        self._within_suffix(new_key)
+        if new_key == self._suffix_key or not new_rdns:
+            raise LdapFailure("alreadyExists", "an entry with the new DN already exists")
+        if new_key != row.key and new_key.startswith(row.key):
+            raise LdapFailure("unwillingToPerform", "an entry cannot be moved below itself")
+        parent = self._parent_dn(new_key, change.new_dn)
+        if new_key != row.key and self._store.exists(new_key):
+            raise LdapFailure("alreadyExists", "an entry with the new DN already exists")
+        before = _structural(self._schema, tuple(row.attrs.get("objectClass", ())))
+        attrs = rename_attrs(self._schema, row.attrs, parse_dn(row.dn)[0], new_rdns[0])
+        if change.mods:
+            attrs = apply_mods(self._schema, attrs, change.mods)
+        check_entry(self._schema, attrs, new_rdns[0], before)
+        self._store.move(row, new_key, f"{format_dn(new_rdns[:1])},{parent}", attrs, self._now())
+
+
+def _values_of(lowered: dict[str, list[str]], name: str) -> list[str]:
+    return lowered.get(name, [])
+
+
+@lru_cache(maxsize=1024)
+def _expanded(schema: Schema, classes: tuple[str, ...]) -> tuple[str, ...]:
+    """The classes with their superiors and aliases: ``(objectClass=person)``
+    matches an inetOrgPerson, as slapd's objectClass matching does."""
+    chain = schema.chain(classes)
+    return (*classes, *(n for oc in chain for n in oc.names))
+
+
+@lru_cache(maxsize=1024)
+def _structural(schema: Schema, classes: tuple[str, ...]) -> str | None:
+    try:
+        return structural_class(schema, classes).name
+    except LdapFailure:
+        return None
+
+
+def _is_everything(flt: Filter) -> bool:
+    return isinstance(flt, Present) and flt.attribute.lower() == "objectclass"
