@@ -94,7 +94,7 @@ BASE_ROWS = ["1,Ada,Lovelace,ADA@x.org,111;222", "2,Alan,Turing,alan@x.org,333"]
 
 def test_first_run_creates_and_second_run_changes_nothing(tmp_path: Path, directory: LocalDirectory) -> None:
     source = write_csv(tmp_path / "hr.csv", BASE_ROWS)
-    counts, rec = run_once(job(), source, directory)
+    counts, _rec = run_once(job(), source, directory)
     assert (counts.read, counts.created, counts.errors) == (2, 2, 0)
     ada = entry(directory, "1")
     assert ada is not None
@@ -191,7 +191,7 @@ def test_a_bad_record_never_deletes_its_object(tmp_path: Path, directory: LocalD
             {"attribute": "sn", "from": "last", "transforms": [{"lookup": {"table": {"Lovelace": "L"}}}]},
         ],
     )
-    counts, rec = run_once(jd, write_csv(tmp_path / "b.csv", BASE_ROWS), directory)
+    counts, _rec = run_once(jd, write_csv(tmp_path / "b.csv", BASE_ROWS), directory)
     assert counts.errors == 1 and counts.deleted == 0
     assert entry(directory, "2") is not None
 
@@ -244,7 +244,7 @@ def test_renaming_the_naming_attribute_moves_the_object(tmp_path: Path, director
     jd = job(destination={"store": "dir", "container": PEOPLE, "rdn_attribute": "cn"})
     run_once(jd, write_csv(tmp_path / "a.csv", BASE_ROWS), directory)
     rows = ["1,Ada,King,ada@x.org,111;222", BASE_ROWS[1]]
-    counts, rec = run_once(jd, write_csv(tmp_path / "b.csv", rows), directory)
+    counts, _rec = run_once(jd, write_csv(tmp_path / "b.csv", rows), directory)
     assert counts.moved == 1
     hits = list(directory.search(SUFFIX, Scope.SUB, "(uid=1)", ["cn"]))
     assert hits[0].dn.lower().startswith("cn=ada king,")

@@ -1,0 +1,84 @@
+"""The audit trail: who changed which configuration, or decided what, and when.
+
+Append-only by construction: this module can add entries and read them,
+nothing else. An entry is written in the same session as the change it
+records, so a change and its audit entry are committed (or lost) together.
+Details never hold secret values; callers pass key names and short words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select
+from sqlalchemy.orm import Session
+
+from idsync.store.tables import audit_log, utcnow
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded action."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_kind: str
+    object_name: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_kind: str,
+    object_name: str,
+    detail: Mapping[str, Any] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Append one entry to the audit trail."""
+    session.execute(
+        insert(audit_log).values(
+            at=clock(),
+            actor=actor,
+            action=action,
+            object_kind=object_kind,
+            object_name=object_name,
+            detail=dict(detail or {}),
+        )
+    )
+
+
+def list_entries(
+    session: Session,
+    *,
+    limit: int = 100,
+    object_kind: str | None = None,
+    object_name: str | None = None,
+) -> list[AuditEntry]:
+    """The newest entries first, optionally those of one kind or one object."""
+    query = select(audit_log)
+    if object_kind is not None:
+        query = query.where(audit_log.c.object_kind == object_kind)
+    if object_name is not None:
+        query = query.where(audit_log.c.object_name == object_name)
+    query = query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
+    return [_entry(row) for row in session.execute(query)]
+
+
+def _entry(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        object_kind=row.object_kind,
+        object_name=row.object_name,
+        detail=dict(row.detail or {}),
+    )

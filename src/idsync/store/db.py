@@ -1,0 +1,231 @@
+"""The idsync database: engine, sessions and schema migrations.
+
+SQLite is the default (one file in the idsync home); PostgreSQL serves
+several nodes (``postgresql+psycopg://...``). The schema is owned by the
+Alembic revisions shipped in ``migrations/``; they run in-process, with no
+``alembic.ini`` to find, so an installed idsync can upgrade its own database.
+
+A fresh database is created on first use. A database at another revision is
+never touched implicitly: upgrading is an explicit operator decision
+(``idsync db upgrade``), since a node running the old code may still use it.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from idsync import settings
+from idsync.errors import ConfigError, TransientError
+from idsync.store import tables
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another one before giving up."""
+
+_MIGRATING = threading.Lock()
+"""Alembic's ``context`` and ``op`` are process-wide: one migration at a time per process."""
+
+_UPGRADE_LOCK = zlib.crc32(b"idsync schema upgrade")
+"""PostgreSQL advisory lock id taken while migrating, so two nodes never migrate at once."""
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory or URI database."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database).expanduser()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+class Database:
+    """One idsync database: an engine, its sessions and its schema version.
+
+    *migrations* is the Alembic script folder; only tests point it elsewhere.
+    """
+
+    def __init__(self, url: str | None = None, *, migrations: Path = MIGRATIONS) -> None:
+        self.url: str = url or settings.database_url()
+        self.migrations = migrations
+        try:
+            parsed = make_url(self.url)
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"database URL {self.url!r} is not valid: {exc}") from exc
+        if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+            raise ConfigError(
+                f"database {parsed.render_as_string(hide_password=True)} is not supported: "
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+            )
+        if parsed.drivername == "postgresql":
+            # The plain scheme means psycopg2 to SQLAlchemy; idsync ships psycopg 3.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+            self.url = parsed.render_as_string(hide_password=False)
+        self._parsed = parsed
+        file = _sqlite_file(parsed)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = self._create_engine(parsed)
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot use database {self.display_url}: its driver is not installed ({exc}); "
+                "for PostgreSQL install idsync[postgres]"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"cannot use database {self.display_url}: {exc}") from exc
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._parsed.get_backend_name()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return self._parsed.render_as_string(hide_password=True)
+
+    @staticmethod
+    def _create_engine(url: URL) -> Engine:
+        if url.get_backend_name() == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _on_sqlite_connect)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+
+    # ------------------------------------------------------------ sessions
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed when the block exits, rolled back if it raises."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (before exit, or before dropping the database)."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ schema
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(self.migrations))
+        # configparser interpolates '%', which URL-encoded passwords contain.
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def head_revision(self) -> str:
+        """The schema revision this version of idsync needs."""
+        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        if head is None:
+            raise ConfigError(f"no schema migrations found in {self.migrations}: reinstall idsync")
+        return head
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database, None when it has never been migrated."""
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema to *revision*; nothing happens when it is there already."""
+        config = self._alembic_config()
+        try:
+            with _MIGRATING, self.engine.begin() as conn:
+                # One migrator at a time, and the schema with its version row
+                # committed at once: concurrent first starts see either
+                # nothing or the finished schema.
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
+
+    def ensure_schema(self) -> None:
+        """Make sure the schema is the one this idsync needs before it is used.
+
+        An empty database is migrated on the spot; a database at another
+        revision is refused with what to do, never migrated behind the
+        operator's back.
+        """
+        head = self.head_revision()
+        # Tables first, revision second: a concurrent first start commits
+        # both at once, so this order never sees tables without a version.
+        present = self._idsync_tables()
+        current = self.current_revision()
+        if current == head:
+            return
+        if current is None:
+            if present:
+                raise ConfigError(
+                    f"database {self.display_url} has idsync tables ({', '.join(present)}) "
+                    "but no schema version: restore it from a backup or use an empty database"
+                )
+            self.upgrade()
+            return
+        script = ScriptDirectory.from_config(self._alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current not in known:
+            raise ConfigError(
+                f"database schema is at {current}, newer than this idsync needs ({head}): "
+                "upgrade idsync on this machine"
+            )
+        raise ConfigError(
+            f"database schema is at {current}, this idsync needs {head}: run `idsync db upgrade`"
+        )
+
+    def _idsync_tables(self) -> list[str]:
+        try:
+            with self.engine.connect() as conn:
+                existing = set(inspect(conn).get_table_names())
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
+        return sorted(name for name in tables.metadata.tables if name in existing)
+
+    def _unreachable(self, exc: OperationalError) -> TransientError:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return TransientError(f"cannot reach database {self.display_url}: {first_line}")
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"

@@ -1,0 +1,226 @@
+"""Runs: their state, counts, record errors and log.
+
+A run is a row created when it is requested (``pending``), started,
+updated with progress counts while it works, and finished with its final
+state. Record errors are written in batches (one ``executemany``) since a
+bad source can produce thousands of them. Run rows keep the job's name, so
+the history outlives the job (its ``job_id`` becomes NULL on deletion).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from idsync.domain.results import Counts, ErrorItem, RunState
+from idsync.errors import NotFoundError
+from idsync.store.tables import run_errors, run_logs, runs, utcnow
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as stored."""
+
+    id: int
+    kind: str
+    job_id: int | None
+    job_name: str
+    plan_id: int | None
+    state: RunState
+    trigger: str
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: Counts
+    error: str | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """From start to finish; None until both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a run's log."""
+
+    at: datetime
+    level: str
+    message: str
+
+
+SUCCESSFUL_STATES = (RunState.SUCCEEDED,)
+"""What :meth:`RunRepository.last_successful` counts as a success by default."""
+
+
+class RunRepository:
+    """Reads and writes runs; the caller's session decides when it is committed."""
+
+    def __init__(self, session: Session, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._session = session
+        self._clock = clock
+
+    def create(
+        self,
+        *,
+        job_name: str,
+        job_id: int | None,
+        plan_id: int | None = None,
+        kind: str = "job",
+        trigger: str = "manual",
+        requested_by: str = "",
+    ) -> int:
+        """A new pending run; its id."""
+        result = self._session.execute(
+            insert(runs).values(
+                kind=kind,
+                job_id=job_id,
+                job_name=job_name,
+                plan_id=plan_id,
+                state=RunState.PENDING.value,
+                trigger=trigger,
+                requested_by=requested_by,
+                created_at=self._clock(),
+                counts=Counts().to_dict(),
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+    def start(self, run_id: int) -> None:
+        self._update(run_id, state=RunState.RUNNING.value, started_at=self._clock())
+
+    def finish(
+        self, run_id: int, state: RunState, counts: Counts, error: str | None = None
+    ) -> None:
+        """Record the final state, counts and (for a failed run) the fatal error."""
+        if not state.finished:
+            raise ValueError(f"run {run_id} cannot finish in state {state.value!r}")
+        self._update(
+            run_id,
+            state=state.value,
+            counts=counts.to_dict(),
+            error=error,
+            finished_at=self._clock(),
+        )
+
+    def update_counts(self, run_id: int, counts: Counts) -> None:
+        """Progress of a running run, so viewers see it move."""
+        self._update(run_id, counts=counts.to_dict())
+
+    def add_errors(self, run_id: int, items: Sequence[ErrorItem]) -> None:
+        if not items:
+            return
+        self._session.execute(
+            insert(run_errors),
+            [
+                {
+                    "run_id": run_id,
+                    "key": item.key,
+                    "attribute": item.attribute,
+                    "line": item.line,
+                    "dn": item.dn,
+                    "message": item.message,
+                }
+                for item in items
+            ],
+        )
+
+    def log(self, run_id: int, level: str, message: str) -> None:
+        self._session.execute(
+            insert(run_logs).values(run_id=run_id, at=self._clock(), level=level, message=message)
+        )
+
+    def get(self, run_id: int) -> RunRow | None:
+        row = self._session.execute(select(runs).where(runs.c.id == run_id)).first()
+        return _run(row) if row is not None else None
+
+    def require(self, run_id: int) -> RunRow:
+        found = self.get(run_id)
+        if found is None:
+            raise NotFoundError(f"no run {run_id} (see `idsync run list`)")
+        return found
+
+    def list(
+        self, *, limit: int = 50, job_name: str | None = None, state: RunState | None = None
+    ) -> builtins.list[RunRow]:
+        """The newest runs first."""
+        query = select(runs)
+        if job_name is not None:
+            query = query.where(runs.c.job_name == job_name)
+        if state is not None:
+            query = query.where(runs.c.state == state.value)
+        query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        return [_run(row) for row in self._session.execute(query)]
+
+    def errors(self, run_id: int, limit: int | None = None) -> builtins.list[ErrorItem]:
+        """The record errors of a run, in the order they happened."""
+        query = select(run_errors).where(run_errors.c.run_id == run_id).order_by(run_errors.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            ErrorItem(
+                message=row.message, key=row.key, attribute=row.attribute, line=row.line, dn=row.dn
+            )
+            for row in self._session.execute(query)
+        ]
+
+    def error_count(self, run_id: int) -> int:
+        query = select(func.count()).select_from(run_errors).where(run_errors.c.run_id == run_id)
+        return int(self._session.execute(query).scalar_one())
+
+    def logs(self, run_id: int) -> builtins.list[LogLine]:
+        query = select(run_logs).where(run_logs.c.run_id == run_id).order_by(run_logs.c.id)
+        return [
+            LogLine(at=row.at, level=row.level, message=row.message)
+            for row in self._session.execute(query)
+        ]
+
+    def last_successful(
+        self, job_name: str, *, states: Sequence[RunState] = SUCCESSFUL_STATES
+    ) -> RunRow | None:
+        """The latest run of *job_name* that ended in one of *states* (default: succeeded)."""
+        query = (
+            select(runs)
+            .where(runs.c.job_name == job_name, runs.c.state.in_([s.value for s in states]))
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(1)
+        )
+        row = self._session.execute(query).first()
+        return _run(row) if row is not None else None
+
+    def delete(self, run_id: int) -> bool:
+        """Forget a run with its errors and log (retention); False if it did not exist."""
+        result = self._session.execute(delete(runs).where(runs.c.id == run_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _update(self, run_id: int, **values: Any) -> None:
+        result = self._session.execute(update(runs).where(runs.c.id == run_id).values(**values))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFoundError(f"no run {run_id} (see `idsync run list`)")
+
+
+def _run(row: Row[Any]) -> RunRow:
+    return RunRow(
+        id=row.id,
+        kind=row.kind,
+        job_id=row.job_id,
+        job_name=row.job_name,
+        plan_id=row.plan_id,
+        state=RunState(row.state),
+        trigger=row.trigger,
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=Counts.from_dict(row.counts),
+        error=row.error,
+    )

@@ -1,0 +1,204 @@
+"""The tables of the idsync database, as SQLAlchemy Core metadata.
+
+This module is the model the migrations must match: a test runs Alembic's
+autogenerate comparison against a migrated database (SQLite and PostgreSQL)
+and fails on any difference, so a table changed here without a new revision
+under ``migrations/versions/`` never ships.
+
+Core tables rather than ORM classes: repositories read rows into small frozen
+dataclasses and write batches with ``executemany``, which is what the plan
+store needs to keep up with the planner.
+
+Every timestamp is stored in UTC and comes back timezone-aware
+(:class:`UTCDateTime`), on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so later migrations can drop or alter them by name."""
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware in UTC (the default clock of the repositories)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    SQLite has no time zone support: values are written as naive UTC and
+    given back their zone on the way out. Naive datetimes are refused on the
+    way in, since their meaning depends on the machine that wrote them.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored: give it a time zone")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _definition_table(name: str) -> Table:
+    """Identity stores, data sources and jobs share one shape: a name, a type, a JSON body."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(200), nullable=False, unique=True),
+        Column("type", String(50), nullable=False),
+        Column("body", JSON, nullable=False),
+        Column("secrets", Text, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    )
+
+
+identity_stores = _definition_table("identity_stores")
+data_sources = _definition_table("data_sources")
+jobs = _definition_table("jobs")
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+    Column("job_name", String(200), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("change_count", Integer, nullable=False),
+    # No foreign key: runs already reference plans, and a cycle would need
+    # ALTER TABLE, which SQLite lacks. The run keeps the link that matters.
+    Column("applied_run_id", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_plans_created_at", "created_at"),
+    Index("ix_plans_job_name_created_at", "job_name", "created_at"),
+    Index("ix_plans_job_id", "job_id"),
+)
+
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("op", String(20), nullable=False),
+    Column("dn", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("new_dn", Text, nullable=True),
+    Column("anchor", String(200), nullable=True),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("plan_id", "seq"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+    Column("job_name", String(200), nullable=False),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="SET NULL"), nullable=True),
+    Column("state", String(30), nullable=False),
+    Column("trigger", String(50), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("counts", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_runs_created_at", "created_at"),
+    Index("ix_runs_job_name_created_at", "job_name", "created_at"),
+    Index("ix_runs_job_id", "job_id"),
+    Index("ix_runs_plan_id", "plan_id"),
+)
+
+run_errors = Table(
+    "run_errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=True),
+    Column("attribute", String(200), nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("dn", Text, nullable=True),
+    Column("message", Text, nullable=False),
+    Index("ix_run_errors_run_id", "run_id"),
+)
+
+run_logs = Table(
+    "run_logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_run_logs_run_id", "run_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("object_kind", String(50), nullable=False),
+    Column("object_name", String(200), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_object_kind_object_name", "object_kind", "object_name"),
+)
+
+DEFINITION_TABLES: dict[str, Table] = {
+    "store": identity_stores,
+    "source": data_sources,
+    "job": jobs,
+}
+"""The table of each definition kind."""

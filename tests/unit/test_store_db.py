@@ -1,0 +1,310 @@
+"""The database: SQLite settings, sessions, migrations and schema checks."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, insert, select, text
+
+from idsync.errors import ConfigError, TransientError
+from idsync.store import Database
+from idsync.store.db import MIGRATIONS
+from idsync.store.tables import audit_log, metadata
+
+EXPECTED_TABLES = {
+    "identity_stores",
+    "data_sources",
+    "jobs",
+    "runs",
+    "run_errors",
+    "run_logs",
+    "plans",
+    "plan_changes",
+    "audit_log",
+}
+
+
+START_TOGETHER = """
+import os, sys, time
+from idsync.store import Database
+database = Database(sys.argv[1])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.005)
+database.ensure_schema()
+"""
+"""A first start in its own process, held until every process is ready."""
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'idsync.db'}"
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[Database]:
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def schema_differences(database: Database, target: MetaData = metadata) -> list[object]:
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, target))
+
+
+def migrations_with_second_revision(tmp_path: Path) -> Path:
+    """A copy of the shipped migrations plus a revision 0002, as a newer idsync would ship."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / "0002_extra.py").write_text(
+        '"""extra"""\n'
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n"
+        'revision = "0002"\n'
+        'down_revision = "0001"\n'
+        "branch_labels = None\n"
+        "depends_on = None\n"
+        "def upgrade():\n"
+        '    op.create_table("extra", sa.Column("id", sa.Integer(), primary_key=True))\n'
+        "def downgrade():\n"
+        '    op.drop_table("extra")\n'
+    )
+    return folder
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+def test_the_parent_folder_of_a_sqlite_file_is_created(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'a' / 'b' / 'idsync.db'}")
+    database.ensure_schema()
+    database.dispose()
+    assert (tmp_path / "a" / "b" / "idsync.db").is_file()
+
+
+def test_default_url_is_sqlite_in_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
+    database = Database()
+    database.ensure_schema()
+    database.dispose()
+    assert database.url == f"sqlite:///{tmp_path / 'home' / 'idsync.db'}"
+    assert (tmp_path / "home" / "idsync.db").is_file()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(db: Database) -> None:
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+def test_an_invalid_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not valid"):
+        Database("not a url")
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused() -> None:
+    with pytest.raises(ConfigError, match="is not supported: use sqlite:///PATH or postgresql"):
+        Database("mysql://idsync@127.0.0.1/idsync")
+
+
+def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
+    database = Database("postgresql://idsync@127.0.0.1:5432/idsync")
+    assert database.url == "postgresql+psycopg://idsync@127.0.0.1:5432/idsync"
+    assert database.engine.dialect.driver == "psycopg"
+    database.dispose()
+
+
+def test_an_unreachable_server_is_a_transient_error_without_the_password() -> None:
+    database = Database("postgresql+psycopg://idsync:hunter2@127.0.0.1:1/idsync?connect_timeout=2")
+    with pytest.raises(TransientError, match="cannot reach database") as caught:
+        database.current_revision()
+    assert "hunter2" not in str(caught.value)
+    database.dispose()
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_a_session_commits_when_the_block_ends(db: Database) -> None:
+    db.ensure_schema()
+    with db.session() as session:
+        session.execute(
+            insert(audit_log).values(
+                at=datetime.now(UTC), actor="ann", action="a", object_kind="k", object_name="n", detail={}
+            )
+        )
+    with db.session() as session:
+        assert session.execute(select(audit_log.c.actor)).scalars().all() == ["ann"]
+
+
+def test_a_session_rolls_back_when_the_block_raises(db: Database) -> None:
+    db.ensure_schema()
+    with pytest.raises(RuntimeError), db.session() as session:
+        session.execute(
+            insert(audit_log).values(
+                at=datetime.now(UTC), actor="ann", action="a", object_kind="k", object_name="n", detail={}
+            )
+        )
+        raise RuntimeError("stop")
+    with db.session() as session:
+        assert session.execute(select(audit_log.c.actor)).scalars().all() == []
+
+
+def test_timestamps_come_back_aware_in_utc(db: Database) -> None:
+    db.ensure_schema()
+    paris = timezone(timedelta(hours=2))
+    written = datetime(2024, 6, 1, 14, 30, 15, 123456, tzinfo=paris)
+    with db.session() as session:
+        session.execute(
+            insert(audit_log).values(at=written, actor="a", action="a", object_kind="k", object_name="n", detail={})
+        )
+    with db.session() as session:
+        read = session.execute(select(audit_log.c.at)).scalar_one()
+    assert read == written
+    assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
+    assert read.hour == 12
+
+
+def test_naive_timestamps_are_refused(db: Database) -> None:
+    db.ensure_schema()
+    with pytest.raises(Exception, match="naive datetime"), db.session() as session:
+        session.execute(
+            insert(audit_log).values(
+                at=datetime(2024, 1, 1), actor="a", action="a", object_kind="k", object_name="n", detail={}
+            )
+        )
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_upgrade_from_empty_creates_every_table(db: Database) -> None:
+    assert db.current_revision() is None
+    db.upgrade()
+    assert db.current_revision() == db.head_revision() == "0001"
+    with db.engine.connect() as conn:
+        names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+    assert names >= EXPECTED_TABLES
+
+
+def test_upgrade_is_idempotent(db: Database) -> None:
+    db.upgrade()
+    db.upgrade()
+    db.upgrade("head")
+    assert db.current_revision() == db.head_revision()
+
+
+def test_models_and_migrations_agree(db: Database) -> None:
+    db.upgrade()
+    assert schema_differences(db) == []
+
+
+def test_the_comparison_notices_a_model_the_migrations_lack(db: Database) -> None:
+    db.upgrade()
+    changed = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["runs"].append_column(Column("extra", Integer))
+    differences = schema_differences(db, changed)
+    assert len(differences) == 1
+    assert "add_column" in repr(differences[0]) and "extra" in repr(differences[0])
+
+
+def test_downgrade_to_base_removes_every_table(db: Database) -> None:
+    from alembic import command
+
+    db.upgrade()
+    with db.engine.begin() as conn:
+        config = db._alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    with db.engine.connect() as conn:
+        names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+    assert names & EXPECTED_TABLES == set()
+
+
+# ---------------------------------------------------------------- ensure_schema
+
+
+def test_ensure_schema_migrates_an_empty_database(db: Database) -> None:
+    db.ensure_schema()
+    assert db.current_revision() == db.head_revision()
+
+
+def test_ensure_schema_accepts_a_database_at_head(db: Database) -> None:
+    db.upgrade()
+    db.ensure_schema()
+    assert db.current_revision() == db.head_revision()
+
+
+def test_ensure_schema_refuses_a_database_behind_head(url: str, tmp_path: Path) -> None:
+    Database(url).upgrade()
+    newer = Database(url, migrations=migrations_with_second_revision(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        newer.ensure_schema()
+    assert caught.value.message == (
+        "database schema is at 0001, this idsync needs 0002: run `idsync db upgrade`"
+    )
+    assert newer.current_revision() == "0001"
+    newer.upgrade()
+    newer.ensure_schema()
+    assert newer.current_revision() == "0002"
+    newer.dispose()
+
+
+def test_ensure_schema_refuses_a_database_ahead_of_head(url: str, tmp_path: Path) -> None:
+    newer = Database(url, migrations=migrations_with_second_revision(tmp_path))
+    newer.upgrade()
+    newer.dispose()
+    older = Database(url)
+    with pytest.raises(ConfigError, match=r"schema is at 0002, newer than this idsync needs \(0001\)"):
+        older.ensure_schema()
+    older.dispose()
+
+
+def test_ensure_schema_refuses_idsync_tables_without_a_version(db: Database, tmp_path: Path) -> None:
+    db.upgrade()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    with pytest.raises(ConfigError, match=r"has idsync tables .* but no schema version"):
+        db.ensure_schema()
+
+
+def test_ensure_schema_ignores_tables_that_are_not_idsync(url: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute("CREATE TABLE unrelated (id INTEGER)")
+    database = Database(url)
+    database.ensure_schema()
+    assert database.current_revision() == database.head_revision()
+    database.dispose()
+
+
+def test_concurrent_first_starts_all_succeed(url: str, tmp_path: Path) -> None:
+    """Separate processes, as several nodes (or a CLI beside the server) would be."""
+    go = tmp_path / "go"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", START_TOGETHER, url, str(go)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in starts]
+    assert outcomes == [("", 0)] * 4
+    database = Database(url)
+    assert database.current_revision() == "0001"
+    database.dispose()
