@@ -5,22 +5,9 @@ The tests are in a class so the PostgreSQL suite runs them unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from idsync.store import Database, list_entries, record
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'idsync.db'}")
-    database.ensure_schema()
-    yield database
-    database.dispose()
-
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -6,9 +6,6 @@ The tests are in a class so the PostgreSQL suite runs them unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -24,28 +21,7 @@ from idsync.store import (
     list_entries,
 )
 from idsync.store.definitions_repo import changed_keys
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'idsync.db'}")
-    database.ensure_schema()
-    yield database
-    database.dispose()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
+from tests.clock import Clock
 
 BOX = SecretBox(Fernet.generate_key())
 LDAP_BODY = {"url": "ldap://127.0.0.1:389", "bind_dn": "cn=admin,dc=example,dc=org", "timeout": 10.0}

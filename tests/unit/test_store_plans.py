@@ -6,10 +6,6 @@ throughput test stays SQLite-only (it measures the default database).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,28 +16,7 @@ from idsync.domain.results import Counts
 from idsync.errors import NotFoundError
 from idsync.store import Database, PlanRepository
 from idsync.store.tables import plan_changes
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'idsync.db'}")
-    database.ensure_schema()
-    yield database
-    database.dispose()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
+from tests.clock import Clock
 
 EVERY_KIND = [
     Change(

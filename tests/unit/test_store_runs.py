@@ -5,9 +5,7 @@ The tests are in a class so the PostgreSQL suite runs them unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -16,27 +14,7 @@ from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError
 from idsync.store import Database, PlanRepository, RunRepository
 from idsync.store.tables import run_errors, run_logs
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'idsync.db'}")
-    database.ensure_schema()
-    yield database
-    database.dispose()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.clock import Clock
 
 
 def rows(db: Database, table: object, run_id: int) -> int:
