@@ -11,7 +11,7 @@ demo: $(VENV)/.demo
 	$(BIN)/idsync demo
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -19,7 +19,7 @@ unit: $(VENV)/.dev
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
