@@ -86,16 +86,14 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     file (which has no secrets) can be applied again safely.
     """
     with ws.db.session() as session:
-        repo = DefinitionRepository(session, kind)
+        repo = DefinitionRepository(session, kind, box=ws.secrets)
         existing = repo.get(definition.name)
         secrets = ws.secrets.decrypt(existing.secrets_token) if existing else {}
         for name in secret_fields(definition):
             value = getattr(definition, name)
             if value:
                 secrets[name] = value
-        token = ws.secrets.encrypt(secrets) if secrets else None
-        if existing and token is not None and secrets == ws.secrets.decrypt(existing.secrets_token):
-            token = existing.secrets_token
+        token = ws.secrets.encrypt(secrets)
         return repo.put(definition.name, getattr(definition, "kind", ""), public_body(definition), token, ws.actor)
 
 

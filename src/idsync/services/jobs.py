@@ -113,13 +113,15 @@ def run_job(
                 current = runner.read_current(planner)
                 counts = runner.apply_plan(history.plan_changes(ws, plan_id), directory, current, recorder, batch)
     except IdsyncError as exc:
-        _finish(ws, run_id, RunState.FAILED, counts, exc.message)
+        state, error = RunState.FAILED, exc.message
     else:
-        _finish(ws, run_id, _final_state(counts), counts, None)
+        state, error = _final_state(counts), None
+    _finish(ws, run_id, state, counts, error)
     with ws.db.session() as session:
+        plans = PlanRepository(session)
+        plans.mark_applied(run_plan, run_id)
         if plan_id is None:
-            PlanRepository(session).finish(run_plan, "applied", counts)
-        PlanRepository(session).mark_applied(run_plan, run_id)
+            plans.finish(run_plan, "failed" if state is RunState.FAILED else "applied", counts, error)
         return RunRepository(session).require(run_id)
 
 
