@@ -191,6 +191,10 @@ def test_secrets_are_never_shown_or_stored_in_clear(cli: Cli, tmp_path: Path) ->
     cli("store", "add", "corp", "--kind", "ldap", "--url", "ldap://127.0.0.1:9",
         "--bind-dn", f"cn=admin,{SUFFIX}", "--password-stdin", input=secret + "\n")
     outputs = [cli("store", "show", "corp").stdout, cli("export").stdout, cli("store", "list", "--json").stdout]
+    audit = cli.json("audit", "list", "--kind", "store")
+    assert audit[0]["action"] == "create" and audit[0]["actor"] == "tester"
+    assert audit[0]["detail"]["secrets"] == "secrets changed"
+    outputs.append(json.dumps(audit))
     assert all(secret not in out for out in outputs)
     for path in cli.home.rglob("*"):
         if path.is_file():
@@ -224,6 +228,6 @@ def test_every_command_has_help(cli: Cli) -> None:
     for args in (["--help"], ["store", "--help"], ["store", "add", "--help"], ["source", "add", "--help"],
                  ["job", "--help"], ["job", "preview", "--help"], ["job", "run", "--help"], ["run", "show", "--help"],
                  ["plan", "export", "--help"], ["apply", "--help"], ["export", "--help"], ["demo", "--help"],
-                 ["db", "upgrade", "--help"], ["settings", "--help"]):
+                 ["db", "upgrade", "--help"], ["settings", "--help"], ["audit", "list", "--help"]):
         proc = cli(*args)
         assert "Usage" in proc.stdout

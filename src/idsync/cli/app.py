@@ -12,7 +12,7 @@ import sys
 import typer
 
 from idsync import __version__, settings
-from idsync.cli import db, definitions, demo, job, plan, run, source, store
+from idsync.cli import audit, db, definitions, demo, job, plan, run, source, store
 from idsync.cli.output import err_console, table
 from idsync.errors import IdsyncError
 
@@ -30,6 +30,7 @@ app.add_typer(job.app, name="job")
 app.add_typer(plan.app, name="plan")
 app.add_typer(run.app, name="run")
 app.add_typer(db.app, name="db")
+app.add_typer(audit.app, name="audit")
 app.command("apply")(definitions.apply)
 app.command("export")(definitions.export)
 app.command("demo")(demo.demo)

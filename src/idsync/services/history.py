@@ -1,4 +1,4 @@
-"""Reading runs and plans: lists, reports, logs and exports."""
+"""Reading history: runs, plans (lists, reports, logs, exports) and the audit log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError
 from idsync.services.plan_export import WRITERS
 from idsync.services.workspace import Workspace
+from idsync.store import audit
+from idsync.store.audit import AuditEntry
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import LogLine, RunRepository, RunRow
 
@@ -73,3 +75,11 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
         raise ConfigError(f"unknown export format {fmt!r}; one of {', '.join(WRITERS)}")
     get_plan(ws, plan_id)
     writer(plan_changes(ws, plan_id), out)
+
+
+def list_audit(
+    ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100
+) -> list[AuditEntry]:
+    """Configuration changes, newest first (who, when, what changed; never secret values)."""
+    with ws.db.session() as session:
+        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name)
