@@ -100,6 +100,7 @@ def run_job(
         runs.log(run_id, "info", f"run of job {job.name!r} started by {ws.actor}")
     recorder = DatabaseRecorder(ws, run_plan, run_id, on_progress)
     counts = Counts()
+    error: str | None = None
     try:
         with connections.directory(ws, job.destination.store) as directory, connections.source(
             ws, job.source.data_source
