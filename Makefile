@@ -38,5 +38,8 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[ldap,postgres]' --group dev
 	touch $@ $(VENV)/.demo
 
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) idsync-demo .pytest_cache .mypy_cache .ruff_cache

@@ -118,7 +118,7 @@ def free_port() -> int:
         return port
 
 
-def _config(workdir: Path, tls: tuple[Path, Path, Path] | None) -> str:
+def _config(workdir: Path, tls: tuple[Path, Path, Path] | None, maxsize: int = 1 << 30) -> str:
     lines = [f"include {SCHEMA_DIR / s}.schema" for s in SCHEMAS]
     lines += [
         f"pidfile {workdir / 'slapd.pid'}",
@@ -144,7 +144,7 @@ def _config(workdir: Path, tls: tuple[Path, Path, Path] | None) -> str:
         f'rootdn "{ROOT_DN}"',
         f"rootpw {ROOT_PW}",
         f"directory {workdir / 'db'}",
-        "maxsize 1073741824",
+        f"maxsize {maxsize}",
         "dbnosync",
         "envflags writemap",
         "index objectClass,uid eq",
@@ -156,8 +156,11 @@ def _config(workdir: Path, tls: tuple[Path, Path, Path] | None) -> str:
     return "\n".join(lines)
 
 
-def start_slapd(*, tls: bool = True) -> SlapdServer:
-    """Start a private slapd (with ldaps:// and StartTLS when *tls*) and wait until it binds."""
+def start_slapd(*, tls: bool = True, maxsize: int = 1 << 30) -> SlapdServer:
+    """Start a private slapd (with ldaps:// and StartTLS when *tls*) and wait until it binds.
+
+    *maxsize* bounds the database file (benchmarks of a million entries need more).
+    """
     slapd = find_program("slapd")
     slapadd = find_program("slapadd")
     workdir = Path(tempfile.mkdtemp(prefix="idsync-slapd-"))
@@ -171,7 +174,7 @@ def start_slapd(*, tls: bool = True) -> SlapdServer:
             tls_files = (ca.cert_file, cert, key)
             ca_file = str(ca.cert_file)
         conf = workdir / "slapd.conf"
-        conf.write_text(_config(workdir, tls_files))
+        conf.write_text(_config(workdir, tls_files, maxsize))
         (workdir / "base.ldif").write_text(BASE_LDIF)
         env = {**os.environ, "LDAPNOINIT": "1"}
         loaded = subprocess.run(

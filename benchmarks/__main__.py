@@ -1,0 +1,67 @@
+"""``python -m benchmarks``: run the workloads and print the table of ratios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.workloads import Bench, Row, environment
+from tests.servers.slapd import start_slapd
+
+
+def report(rows: list[Row]) -> str:
+    head = f"{'workload':8} {'metric':46} {'idsync':>12} {'baseline':>12} {'ratio':>7}  {'target':8} met"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        base = f"{r.baseline:12.1f}" if r.baseline is not None else " " * 12
+        ratio = f"{r.ratio:7.2f}" if r.ratio is not None else " " * 7
+        met = {True: "yes", False: "NO", None: ""}[r.met]
+        lines.append(f"{r.workload:8} {r.metric:46} {r.idsync:12.1f} {base} {ratio}  {r.target:8} {met}")
+    return "\n".join(lines)
+
+
+def run(users: int, scale: bool, workdir: Path) -> tuple[list[Row], dict[str, object]]:
+    """Every workload on a fresh private slapd; W9 (--scale) replaces W1–W5."""
+    os.environ.update(environment(workdir))
+    server = start_slapd(tls=False, maxsize=(8 << 30) if scale else (2 << 30))
+    try:
+        bench = Bench(server, workdir, users)
+        if scale:
+            bench.w1_full_sync("W9")
+        else:
+            bench.w1_full_sync()
+            w2 = bench.w2_no_change()
+            bench.w4_preview(w2)
+            bench.w3_delta(w2)
+            bench.w5_membership()
+        return bench.rows, bench.figures
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--users", type=int, default=100_000, help="people in W1–W4 (default 100,000)")
+    parser.add_argument("--scale", action="store_true", help="W9: 1,000,000 people into slapd (takes a while)")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
+    args = parser.parse_args(argv)
+    users = 1_000_000 if args.scale and args.users == 100_000 else args.users
+    with tempfile.TemporaryDirectory(prefix="idsync-bench-") as tmp:
+        rows, figures = run(users, args.scale, Path(tmp))
+    print(report(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "users": users, "machine": platform.platform(), "python": platform.python_version(),
+        "rows": [r.__dict__ for r in rows], "figures": figures,
+    }, indent=2), encoding="utf-8")
+    print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""One idsync step in its own process, so its peak memory is its own.
+
+``python -m benchmarks.step run|preview JOB`` (with IDSYNC_HOME and
+IDSYNC_DATABASE_URL set by the caller) prints one JSON line: seconds spent in
+the run or preview (interpreter start-up excluded), peak RSS, state, counts.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from idsync.services import jobs
+from idsync.services.workspace import Workspace
+
+
+def main(argv: list[str]) -> int:
+    action, job = argv
+    ws = Workspace(actor="benchmark")
+    ws.db  # noqa: B018 - open and check the database before the clock starts
+    started = time.perf_counter()
+    if action == "run":
+        row = jobs.run_job(ws, job)
+        state, counts, error = row.state.value, row.counts.to_dict(), row.error
+    else:
+        plan = jobs.preview_job(ws, job).plan
+        state, counts, error = plan.state, plan.counts.to_dict(), plan.error
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "state": state, "counts": counts, "error": error}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
