@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
@@ -300,3 +302,20 @@ def test_update_and_disable_both_modify(box: Box, op: ChangeOp) -> None:
     box.apply_ok(person(dn, "zed"))
     box.apply_ok(Change(op, dn, key="zed", mods=(Modification(ModOp.REPLACE, "description", ("off",)),)))
     assert _values(box, dn, "description") == {"off"}
+
+
+def test_a_failing_producer_still_reports_every_change_that_was_applied(box: Box) -> None:
+    """When the stream of changes breaks midway, every change the directory applied
+    is reported before the error propagates, so a run's counts match the directory."""
+
+    def changes() -> Iterator[Change]:
+        for i in range(150):
+            yield person(box.dn(f"uid=p{i}"), f"p{i}")
+        raise RuntimeError("the source went away")
+
+    succeeded = 0
+    with pytest.raises(RuntimeError, match="went away"):
+        for outcome in box.directory.apply(changes()):
+            assert outcome.error is None
+            succeeded += 1
+    assert succeeded == len(box.find("(uid=p*)"))

@@ -21,7 +21,7 @@ from idsync.domain.results import Counts, ErrorItem
 from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.planner import Planner
-from idsync.errors import RunAborted
+from idsync.errors import RunAborted, TransientError
 
 SUFFIX = "dc=example,dc=org"
 PEOPLE = f"ou=People,{SUFFIX}"
@@ -283,3 +283,44 @@ def test_group_membership_is_written_as_value_adds_and_deletes(tmp_path: Path, d
     assert ops == {(ModOp.ADD, ("uid=3",)), (ModOp.DELETE, ("uid=2",))}
     members = next(iter(directory.search(PEOPLE, Scope.SUB, "(cn=staff)", ["member"]))).attrs.get_values("member")
     assert sorted(m.split(",")[0] for m in members) == ["uid=1", "uid=3"]
+
+
+class SourceLostMidway:
+    """A CSV source whose file server goes away after *n* records."""
+
+    def __init__(self, reader: CsvReader, n: int) -> None:
+        self.reader, self.n = reader, n
+
+    def read(self) -> Any:
+        for i, item in enumerate(self.reader.read()):
+            if i == self.n:
+                raise TransientError("connection to the file server lost")
+            yield item
+
+    def test(self) -> str:
+        return "lost midway"
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class ProgressRecorder(ListRecorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = Counts()
+
+    def progress(self, counts: Counts) -> None:
+        self.last = counts
+
+
+def test_a_run_that_fails_midway_records_what_it_did(tmp_path: Path, directory: LocalDirectory) -> None:
+    rows = [f"{i},F{i},L{i},m{i}@x.org," for i in range(10)]
+    source = SourceLostMidway(write_csv(tmp_path / "a.csv", rows), 6)
+    recorder = ProgressRecorder()
+    planner = Planner(job(), source, directory, RunContext.create("people"))  # type: ignore[arg-type]
+    with pytest.raises(TransientError):
+        runner.run(planner, directory, recorder, batch_size=4)
+    assert recorder.last.read == 6 and len(recorder.planned) == 6
+    # The embedded directory applies in transactions: the unfinished batch is not
+    # applied, and the counts say exactly what is in the directory.
+    assert recorder.last.created == entry_count(directory, "(uid=*)")

@@ -39,7 +39,9 @@ _PAGED = {SimplePagedResultsControl.controlType: SimplePagedResultsControl}
 
 
 def _decode(attrs: Mapping[str, list[bytes]]) -> Attrs:
-    return Attrs({name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()})
+    return Attrs.from_unique(
+        {name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()}
+    )
 
 
 class LdapDirectory:

@@ -44,10 +44,22 @@ def pipelined(conn: Any, changes: Iterable[Change], window: int, timeout: float)
 
     python-ldap errors that are not about one entry propagate; the caller
     must then drop the connection (results may still be outstanding), as it
-    must when it stops consuming before the end.
+    must when it stops consuming before the end. When *changes* itself
+    raises, the operations already sent are collected and reported first.
     """
     pipe = Pipeline(conn, timeout)
-    for change in changes:
+    producer = iter(changes)
+    failure: Exception | None = None
+    while True:
+        try:
+            change = next(producer)
+        except StopIteration:
+            break
+        except Exception as exc:
+            # The producer failed (e.g. its source was lost): what was sent is
+            # done on the server, so collect and report it, then re-raise.
+            failure = exc
+            break
         keys = keys_of(change)
         while pipe.pending and (len(pipe.pending) >= window or pipe.conflicts(keys)):
             outcome = pipe.collect()
@@ -60,6 +72,8 @@ def pipelined(conn: Any, changes: Iterable[Change], window: int, timeout: float)
         outcome = pipe.collect()
         if outcome is not None:
             yield outcome
+    if failure is not None:
+        raise failure
 
 
 def _encode(values: Iterable[str]) -> list[bytes]:

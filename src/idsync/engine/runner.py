@@ -96,11 +96,14 @@ def run(planner: Planner, directory: Directory, recorder: Recorder, batch_size: 
     """Plan and apply in one stream; record the plan, the errors and the progress."""
     applied = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: _merge(planner.counts, applied))
-    for outcome in directory.apply(_changes_of(planner.plan(), batcher)):
-        item = count_outcome(outcome, applied)
-        if item is not None:
-            batcher.add_error(item)
-    batcher.flush()
+    try:
+        for outcome in directory.apply(_changes_of(planner.plan(), batcher)):
+            item = count_outcome(outcome, applied)
+            if item is not None:
+                batcher.add_error(item)
+    finally:
+        # Also when the run fails midway: what was planned and counted so far is recorded.
+        batcher.flush()
     return _merge(planner.counts, applied)
 
 
@@ -119,14 +122,16 @@ def apply_plan(
     counts = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: counts)
     conflicts: list[ApplyOutcome] = []
-    for outcome in directory.apply(without_conflicts(changes, current, conflicts)):
-        _record(outcome, counts, batcher)
+    try:
+        for outcome in directory.apply(without_conflicts(changes, current, conflicts)):
+            _record(outcome, counts, batcher)
+            for conflict in conflicts:
+                _record(conflict, counts, batcher)
+            conflicts.clear()
         for conflict in conflicts:
             _record(conflict, counts, batcher)
-        conflicts.clear()
-    for conflict in conflicts:
-        _record(conflict, counts, batcher)
-    batcher.flush()
+    finally:
+        batcher.flush()
     return counts
 
 

@@ -114,7 +114,8 @@ def run_job(
                 current = runner.read_current(planner)
                 counts = runner.apply_plan(history.plan_changes(ws, plan_id), directory, current, recorder, batch)
     except IdsyncError as exc:
-        state, error = RunState.FAILED, exc.message
+        # What was done before the failure stays done, and counted.
+        state, error, counts = RunState.FAILED, exc.message, recorder.last_counts
     else:
         state, error = _final_state(counts), None
     _finish(ws, run_id, state, counts, error)

@@ -31,6 +31,7 @@ class DatabaseRecorder:
         self.on_progress = on_progress
         self.next_seq = 0
         self.error_items: list[ErrorItem] = []
+        self.last_counts = Counts()
 
     def changes(self, batch: Sequence[Change]) -> None:
         with self.ws.db.session() as session:
@@ -45,6 +46,7 @@ class DatabaseRecorder:
             RunRepository(session).add_errors(self.run_id, items)
 
     def progress(self, counts: Counts) -> None:
+        self.last_counts = counts
         if self.run_id is not None:
             with self.ws.db.session() as session:
                 RunRepository(session).update_counts(self.run_id, counts)
