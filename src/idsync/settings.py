@@ -34,6 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding while writing."),
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
+    Setting("csv_field_limit", "16777216", "Longest CSV field accepted, in characters (long member lists)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

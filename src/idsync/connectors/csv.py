@@ -85,7 +85,10 @@ def _csv_problem(exc: csv.Error) -> str:
     if "expected after" in text:
         return "text after the closing quote of a field (quote the whole field, and double any quote inside it)"
     if "field larger than field limit" in text:
-        return f"a field is longer than {csv.field_size_limit():,} characters (a missing closing quote?)"
+        return (
+            f"a field is longer than {csv.field_size_limit():,} characters "
+            "(a missing closing quote? or raise IDSYNC_CSV_FIELD_LIMIT)"
+        )
     return text
 
 
@@ -139,6 +142,8 @@ class CsvReader:
     def read(self) -> Iterator[Record | RecordError]:
         """Open the file, read the header (raising on source-level problems)
         and return an iterator over the records and record errors."""
+        # Group member lists make long fields; the limit is the process's own.
+        csv.field_size_limit(settings.get_int("csv_field_limit"))
         handle = self._open()
         try:
             reader = self._reader(handle)
