@@ -102,7 +102,7 @@ def group_job_definition(container: str, people_container: str, store: str = "be
                 "attribute": "member",
                 "from": "members",
                 "multi_value_delimiter": ";",
-                "members": {"base_dn": people_container, "attribute": "uid", "scope": "one"},
+                "resolve": {"base_dn": people_container, "attribute": "uid", "scope": "one", "unresolved": "report"},
             },
         ],
     }

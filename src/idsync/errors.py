@@ -11,7 +11,8 @@ engine decides what to do from the class alone::
     │   ├── TransientError       worth retrying (server down, timeout, busy)
     │   ├── AuthError            credentials refused
     │   └── NotFoundError        a store, source, job, run, plan or entry that does not exist
-    └── RunAborted               the run was stopped (terminated, or a fatal error)
+    └── RunAborted               the run was stopped by a guard (e.g. an empty source): failed
+        └── RunTerminated        stopped on request (terminate, time limit): terminated
 
 Adapters translate driver errors with ``raise ... from exc`` so the cause
 stays in the chain for the logs while the user sees one line. The message of
@@ -79,3 +80,7 @@ class NotFoundError(ConnectorError):
 
 class RunAborted(IdsyncError):
     """The run was stopped before it completed."""
+
+
+class RunTerminated(RunAborted):
+    """The run was stopped on request (terminate, or its time limit); what it applied stays."""

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from idsync.store import Database
 from idsync.store.tables import metadata
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
+from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
     TestDefinitionRepository as TestDefinitionRepositoryOnPostgres,
 )
@@ -128,7 +129,7 @@ def fresh(server: Server) -> Iterator[str]:
 
 
 def test_the_session_database_is_at_head(migrated: Database) -> None:
-    assert migrated.current_revision() == migrated.head_revision() == "0001"
+    assert migrated.current_revision() == migrated.head_revision() == SHIPPED_HEAD
     assert migrated.dialect == "postgresql"
 
 
@@ -161,6 +162,9 @@ def test_foreign_keys_cascade_and_set_null(migrated: Database) -> None:
     assert rules == {
         ("runs", "jobs", ("job_id",)): "SET NULL",
         ("runs", "plans", ("plan_id",)): "SET NULL",
+        ("runs", "collections", ("collection_id",)): "SET NULL",
+        ("runs", "runs", ("parent_run_id",)): "CASCADE",
+        ("runs", "schedule_occurrences", ("occurrence_id",)): "SET NULL",
         ("plans", "jobs", ("job_id",)): "SET NULL",
         ("run_errors", "runs", ("run_id",)): "CASCADE",
         ("run_logs", "runs", ("run_id",)): "CASCADE",
@@ -190,5 +194,5 @@ def test_concurrent_first_starts_migrate_once(fresh: str, tmp_path: Path) -> Non
     outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in starts]
     assert outcomes == [("", 0)] * 4
     database = Database(fresh)
-    assert database.current_revision() == "0001"
+    assert database.current_revision() == SHIPPED_HEAD
     database.dispose()

@@ -142,3 +142,17 @@ def test_unknown_store_in_a_job_is_a_config_error(ws: Workspace, tmp_path: Path)
     add_source(ws, tmp_path / "hr.csv", people(1))
     with pytest.raises(ConfigError, match="no identity store named 'ldap'"):
         add_job(ws, "ou=x,dc=example,dc=org")
+
+
+def test_an_empty_source_fails_the_run_and_deletes_nothing(ws: Workspace, slapd: SlapdServer, tmp_path: Path) -> None:
+    container = slapd.new_container()
+    add_store(ws, slapd)
+    add_source(ws, tmp_path / "hr.csv", people(3))
+    add_job(ws, container)
+    assert jobs.run_job(ws, "people").counts.created == 3
+    add_source(ws, tmp_path / "hr.csv", [])
+    writes = write_count(slapd)
+    run = jobs.run_job(ws, "people")
+    assert run.state is RunState.FAILED
+    assert run.error is not None and "allow_empty_source" in run.error
+    assert write_count(slapd) == writes

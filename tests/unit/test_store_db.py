@@ -63,16 +63,20 @@ def schema_differences(database: Database, target: MetaData = metadata) -> list[
         return list(compare_metadata(context, target))
 
 
+SHIPPED_HEAD = Database("sqlite://").head_revision()
+NEWER = "9999"
+
+
 def migrations_with_second_revision(tmp_path: Path) -> Path:
-    """A copy of the shipped migrations plus a revision 0002, as a newer idsync would ship."""
+    """A copy of the shipped migrations plus one more revision, as a newer idsync would ship."""
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_extra.py").write_text(
+    (folder / "versions" / f"{NEWER}_extra.py").write_text(
         '"""extra"""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n"
-        'revision = "0002"\n'
-        'down_revision = "0001"\n'
+        f'revision = "{NEWER}"\n'
+        f'down_revision = "{SHIPPED_HEAD}"\n'
         "branch_labels = None\n"
         "depends_on = None\n"
         "def upgrade():\n"
@@ -196,7 +200,7 @@ def test_naive_timestamps_are_refused(db: Database) -> None:
 def test_upgrade_from_empty_creates_every_table(db: Database) -> None:
     assert db.current_revision() is None
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0001"
+    assert db.current_revision() == db.head_revision() == SHIPPED_HEAD
     with db.engine.connect() as conn:
         names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
     assert names >= EXPECTED_TABLES
@@ -258,12 +262,12 @@ def test_ensure_schema_refuses_a_database_behind_head(url: str, tmp_path: Path) 
     with pytest.raises(ConfigError) as caught:
         newer.ensure_schema()
     assert caught.value.message == (
-        "database schema is at 0001, this idsync needs 0002: run `idsync db upgrade`"
+        f"database schema is at {SHIPPED_HEAD}, this idsync needs {NEWER}: run `idsync db upgrade`"
     )
-    assert newer.current_revision() == "0001"
+    assert newer.current_revision() == SHIPPED_HEAD
     newer.upgrade()
     newer.ensure_schema()
-    assert newer.current_revision() == "0002"
+    assert newer.current_revision() == NEWER
     newer.dispose()
 
 
@@ -272,7 +276,7 @@ def test_ensure_schema_refuses_a_database_ahead_of_head(url: str, tmp_path: Path
     newer.upgrade()
     newer.dispose()
     older = Database(url)
-    with pytest.raises(ConfigError, match=r"schema is at 0002, newer than this idsync needs \(0001\)"):
+    with pytest.raises(ConfigError, match=rf"schema is at {NEWER}, newer than this idsync needs \({SHIPPED_HEAD}\)"):
         older.ensure_schema()
     older.dispose()
 
@@ -306,5 +310,5 @@ def test_concurrent_first_starts_all_succeed(url: str, tmp_path: Path) -> None:
     outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in starts]
     assert outcomes == [("", 0)] * 4
     database = Database(url)
-    assert database.current_revision() == "0001"
+    assert database.current_revision() == SHIPPED_HEAD
     database.dispose()

@@ -140,7 +140,7 @@ class TestDefinitionRepository:
 
     def test_an_unknown_kind_is_refused(self, db: Database) -> None:
         with db.session() as session, pytest.raises(ValueError, match="unknown definition kind"):
-            DefinitionRepository(session, "collection")  # type: ignore[arg-type]
+            DefinitionRepository(session, "widget")  # type: ignore[arg-type]
 
     def test_remove_deletes_and_is_audited(self, db: Database) -> None:
         with db.session() as session:

@@ -12,7 +12,20 @@ import sys
 import typer
 
 from idsync import __version__, settings
-from idsync.cli import audit, db, definitions, demo, job, plan, run, source, store
+from idsync.cli import (
+    audit,
+    collection,
+    db,
+    definitions,
+    demo,
+    job,
+    plan,
+    run,
+    schedule,
+    scheduler,
+    source,
+    store,
+)
 from idsync.cli.output import err_console, table
 from idsync.errors import IdsyncError
 
@@ -27,6 +40,8 @@ app = typer.Typer(
 app.add_typer(store.app, name="store")
 app.add_typer(source.app, name="source")
 app.add_typer(job.app, name="job")
+app.add_typer(collection.app, name="collection")
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(plan.app, name="plan")
 app.add_typer(run.app, name="run")
 app.add_typer(db.app, name="db")
@@ -34,6 +49,7 @@ app.add_typer(audit.app, name="audit")
 app.command("apply")(definitions.apply)
 app.command("export")(definitions.export)
 app.command("demo")(demo.demo)
+app.command("scheduler")(scheduler.scheduler)
 
 
 def _version(value: bool) -> None:

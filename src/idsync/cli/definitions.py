@@ -12,10 +12,10 @@ from idsync.services import yamlio
 
 
 def apply(
-    file: Path = typer.Option(..., "--file", "-f", help="YAML file with stores, sources and jobs."),
+    file: Path = typer.Option(..., "--file", "-f", help="YAML file with stores, sources, jobs, schedules and collections."),
     json: bool = JsonOption,
 ) -> None:
-    """Create or update the stores, sources and jobs of a YAML file.
+    """Create or update the stores, sources, jobs, schedules and collections of a YAML file.
 
     Everything is validated first; nothing is saved if anything is wrong.
     Secrets left out (as in an export) keep their stored values.
@@ -29,7 +29,7 @@ def apply(
 
 
 def export(output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: standard output).")) -> None:
-    """Write every store, source and job as YAML (secrets left out)."""
+    """Write every store, source, job, schedule and collection as YAML (secrets left out)."""
     text = yamlio.export_all(workspace())
     if output is None:
         typer.echo(text, nl=False)

@@ -15,7 +15,7 @@ from idsync.cli.common import confirm, workspace
 from idsync.cli.output import JsonOption, console, print_json, progress, table
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError
-from idsync.services import definitions, history, jobs, yamlio
+from idsync.services import definitions, history, job_features, jobs, yamlio
 from idsync.services.workspace import Workspace
 
 app = typer.Typer(help="Sync jobs: map a source onto directory objects.", no_args_is_help=True)
@@ -24,6 +24,7 @@ EXIT_FOR_STATE = {
     RunState.SUCCEEDED: 0,
     RunState.COMPLETED_WITH_ERRORS: 3,
     RunState.FAILED: 4,
+    RunState.HELD: 5,
 }
 
 
@@ -64,7 +65,7 @@ def list_(json: bool = JsonOption) -> None:
         print_json(items)
         return
     table(None, ["name", "source", "destination", "object", "description"], [
-        (j.name, j.source.data_source, f"{j.destination.store}: {j.destination.container}",
+        (j.name, j.source.data_source or f"store {j.source.store}", f"{j.destination.store}: {j.destination.container}",
          j.destination.object_type, j.description)
         for j in items
     ])
@@ -72,8 +73,9 @@ def list_(json: bool = JsonOption) -> None:
 
 @app.command("show")
 def show(name: str, json: bool = JsonOption) -> None:
-    """Show a job's definition."""
-    body = definitions.exportable(workspace(), "job", name)
+    """Show a job's definition, with its passwords, update mode and safety
+    limits (a stored fixed password shows as ********)."""
+    body = definitions.displayable(workspace(), "job", name)
     if json:
         print_json(body)
     else:
@@ -128,14 +130,15 @@ def export_to(ws: Workspace, plan_id: int, fmt: str, output: Path | None) -> Non
 @app.command("run")
 def run(
     name: str,
-    plan: int | None = typer.Option(None, "--plan", help="Apply this stored plan instead of planning anew."),
+    plan: int | None = typer.Option(None, "--plan", help="Apply this stored plan instead of planning anew (releases a held run)."),
+    full: bool = typer.Option(False, "--full", help="A changed-only job looks at every record this once."),
     json: bool = JsonOption,
 ) -> None:
     """Run a job: plan and apply its changes. Exit code 0 on success, 3 when some
-    records failed, 4 when the run failed."""
+    records failed, 4 when the run failed, 5 when it was held by a safety limit."""
     ws = workspace()
     with progress(f"running {name}", enabled=not json) as on_progress:
-        row = jobs.run_job(ws, name, plan_id=plan, on_progress=on_progress)
+        row = jobs.run_job(ws, name, plan_id=plan, on_progress=on_progress, full=full)
     report = history.run_report(ws, row.id, max_errors=20)
     if json:
         print_json({"run": row, "errors": report.errors})
@@ -145,9 +148,23 @@ def run(
         if report.error_total > len(report.errors):
             console.print(f"… {report.error_total - len(report.errors)} more errors: idsync run show {row.id}")
         print_counts(row.counts, f"run {row.id} {row.state.value} in {row.duration_seconds or 0:.1f}s")
-        if row.error:
+        if row.state is RunState.HELD:
+            print_held(row.error, name, row.plan_id)
+        elif row.error:
             console.print(f"[red]cause:[/red] {row.error}")
+        waiting = job_features.password_count(ws, row.id)
+        if waiting:
+            console.print(
+                f"{waiting} generated passwords wait for delivery: idsync run passwords {row.id}", markup=False
+            )
     raise typer.Exit(EXIT_FOR_STATE.get(row.state, 1))
+
+
+def print_held(reason: str | None, job: str, plan_id: int | None) -> None:
+    """A held run: why, and how to release its plan."""
+    console.print(f"[yellow]{escape(reason or 'held')}[/yellow]")
+    console.print(f"nothing was changed; review it with `idsync plan show {plan_id}` and release it with "
+                  f"`idsync job run {job} --plan {plan_id}`", markup=False)
 
 
 @app.command("remove")

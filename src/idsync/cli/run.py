@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.markup import escape
 
 from idsync.cli.changes_view import print_counts
 from idsync.cli.common import workspace
-from idsync.cli.job import error_text
+from idsync.cli.job import error_text, print_held
 from idsync.cli.output import JsonOption, console, print_json, table, when
-from idsync.services import history
+from idsync.domain.results import RunState
+from idsync.errors import ConfigError
+from idsync.services import collection_runs, history, job_features
 
 app = typer.Typer(help="Runs: what each execution did.", no_args_is_help=True)
 
@@ -46,15 +51,21 @@ def show(
     if json:
         print_json({"run": run, "errors": report.errors, "error_total": report.error_total, "log": report.log})
         return
-    console.print(f"run {run.id} of job {run.job_name!r}: [bold]{run.state.value}[/bold]")
+    noun = "collection" if run.kind == "collection" else "job"
+    console.print(f"run {run.id} of {noun} {escape(run.job_name)!r}: [bold]{run.state.value}[/bold]")
     console.print(
         f"started {when(run.started_at)} by {run.requested_by or '?'} ({run.trigger}); "
         f"finished {when(run.finished_at)}; {run.duration_seconds or 0:.1f}s; plan {run.plan_id}",
         markup=False,
     )
-    if run.error:
+    if run.state is RunState.HELD:
+        print_held(run.error, run.job_name, run.plan_id)
+    elif run.error:
         console.print(f"[red]cause:[/red] {run.error}")
     print_counts(run.counts, "counts")
+    if run.kind == "collection":
+        for child in collection_runs.report(workspace(), run.id).jobs:
+            console.print(f"job run {child.id} {child.job_name!r}: {child.state.value} {child.error or ''}", markup=False)
     for err in report.errors:
         console.print(f"[red]error[/red] {error_text(err)}")
     if report.error_total > len(report.errors):
@@ -62,3 +73,54 @@ def show(
     if log:
         for line in report.log:
             console.print(f"{when(line.at)} {line.level:7} {line.message}", markup=False)
+
+
+@app.command("terminate")
+def terminate(
+    run_id: int,
+    reason: str | None = typer.Option(None, help="Why (recorded in the run; default: who terminated it)."),
+    json: bool = JsonOption,
+) -> None:
+    """Stop a run: a queued or pending run ends now; a running one stops at its
+    next batch. The changes it already made stay, and are listed in its plan."""
+    run = collection_runs.terminate_run(workspace(), run_id, reason)
+    if json:
+        print_json(run)
+    elif run.state.finished:
+        console.print(f"run {run.id} {run.state.value}", markup=False)
+    else:
+        console.print(f"run {run.id}: stop requested; it stops at its next batch (idsync run show {run.id})", markup=False)
+
+
+@app.command("passwords")
+def passwords(
+    run_id: int,
+    yes_show_secrets: bool = typer.Option(
+        False, "--yes-show-secrets", help="Show them without asking (for scripts that store them safely)."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Show the passwords generated for the objects run RUN_ID created, once:
+    they are deleted as they are shown. Only whoever ran the job may see them."""
+    ws = workspace()
+    waiting = job_features.password_count(ws, run_id)
+    if not waiting:
+        console.print(
+            f"run {run_id} has no generated passwords waiting (none were generated, "
+            "or they were shown or delivered already)", markup=False,
+        )
+        return
+    if not yes_show_secrets:
+        if not sys.stdin.isatty():
+            raise ConfigError("showing passwords needs a confirmation: pass --yes-show-secrets")
+        if not typer.confirm(
+            f"Show {waiting} passwords of run {run_id} on this screen? They are deleted once shown", default=False
+        ):
+            raise typer.Exit(1)
+    items = job_features.take_passwords(ws, run_id)
+    if json:
+        print_json([{"dn": p.dn, "key": p.key, "password": p.password, "recipients": p.recipients} for p in items])
+        return
+    for p in items:
+        console.print(f"{p.dn}\t{p.key}\t{p.password}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(items)} passwords shown and deleted; give each to its user securely", markup=False)

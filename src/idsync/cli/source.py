@@ -1,16 +1,17 @@
-"""``idsync source``: data sources (CSV/TSV files)."""
+"""``idsync source``: data sources (CSV/TSV files, Excel sheets, database tables and queries)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import typer
 import yaml
 
-from idsync.cli.common import confirm, workspace
+from idsync.cli.common import confirm, read_secret, workspace
 from idsync.cli.output import JsonOption, console, print_json, table
-from idsync.services import connections, definitions
+from idsync.services import connections, definitions, validation
 
 app = typer.Typer(help="Data sources: where identity data comes from.", no_args_is_help=True)
 
@@ -18,28 +19,67 @@ app = typer.Typer(help="Data sources: where identity data comes from.", no_args_
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Name of the source."),
-    path: Path = typer.Option(..., "--path", help="The CSV/TSV file."),
-    kind: str = typer.Option("csv", "--kind", help="Kind of source: csv."),
-    delimiter: str = typer.Option(",", help="Field delimiter; 'tab' for TSV."),
-    quotechar: str = typer.Option('"', help="Quote character."),
-    encoding: str = typer.Option("utf-8", help="Text encoding: utf-8, utf-8-sig, latin-1, cp1252, utf-16..."),
+    kind: str = typer.Option("csv", "--kind", help="Kind of source: csv, excel or sql."),
+    path: Path | None = typer.Option(None, "--path", help="The file (csv, excel)."),
+    delimiter: str = typer.Option(",", help="Field delimiter; 'tab' for TSV (csv)."),
+    quotechar: str = typer.Option('"', help="Quote character (csv)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding: utf-8, utf-8-sig, latin-1, cp1252, utf-16... (csv)."),
     no_header: bool = typer.Option(False, "--no-header", help="The file has no header row (give --fields)."),
     fields: str | None = typer.Option(None, help="Comma-separated column names, for a file without header."),
+    sheet: str | None = typer.Option(None, help="Name of the sheet (excel); default: the first sheet."),
+    header_row: int = typer.Option(1, help="Row naming the columns; rows above it are ignored (excel)."),
+    url: str | None = typer.Option(
+        None, help="SQLAlchemy URL without the password (sql), e.g. postgresql+psycopg://user@host/db."
+    ),
+    table_name: str | None = typer.Option(None, "--table", help="Table or view to read, optionally schema.table (sql)."),
+    query: str | None = typer.Option(None, help="One SELECT statement to read (sql)."),
+    schema: str | None = typer.Option(None, help="Schema of the table (sql)."),
+    batch_size: int = typer.Option(1000, help="Rows fetched per round trip (sql)."),
+    password_env: str | None = typer.Option(None, help="Name of an environment variable holding the database password (sql)."),
+    password_stdin: bool = typer.Option(False, help="Read the database password from standard input (sql)."),
+    ask_password: bool = typer.Option(False, help="Prompt for the database password (hidden) (sql)."),
     description: str = typer.Option("", help="What this source is."),
     update: bool = typer.Option(False, "--update", help="Replace an existing source of that name."),
 ) -> None:
-    """Add a data source."""
-    data: dict[str, Any] = {
-        "name": name, "kind": kind, "path": str(path.expanduser().resolve()), "delimiter": delimiter,
-        "quotechar": quotechar, "encoding": encoding, "header": not no_header, "description": description,
-    }
+    """Add a data source: a CSV/TSV file, a sheet of an Excel workbook, or a
+    database table, view or query. Passwords are never taken as arguments: use
+    --password-env, --password-stdin or --ask-password."""
+    data: dict[str, Any] = {"name": name, "kind": kind, "description": description}
+    if kind in ("csv", "excel"):
+        if path is None:
+            raise typer.BadParameter(f"a {kind} source needs --path (the file)")
+        data["path"] = str(path.expanduser().resolve())
+    if kind == "csv":
+        data.update(delimiter=delimiter, quotechar=quotechar, encoding=encoding, header=not no_header)
+    elif kind == "excel":
+        data.update(sheet=sheet, header_row=0 if no_header else header_row)
+    elif kind == "sql":
+        if not url:
+            raise typer.BadParameter("an sql source needs --url (an SQLAlchemy URL without the password)")
+        data.update(url=_absolute_sqlite(url), table=table_name, query=query, batch_size=batch_size)
+        data["schema"] = schema
+        if password_env:
+            data["password"] = f"env:{password_env}"
+        elif password_stdin or ask_password:
+            data["password"] = read_secret("Database password", password_stdin)
+    if kind != "sql" and (password_env or password_stdin or ask_password):
+        raise typer.BadParameter(f"a {kind} source has no password")
     if fields:
         data["fields"] = [f.strip() for f in fields.split(",")]
-    definition = definitions.parse("source", data)
+    definition = definitions.parse("source", {k: v for k, v in data.items() if v is not None})
     ws = workspace()
     if not update and any(s.name == name for s in definitions.list_definitions(ws, "source")):
         raise typer.BadParameter(f"a source named {name!r} exists; pass --update to replace it")
+    validation.check_source(definition)
     console.print(f"source {name!r} {definitions.save(ws, 'source', definition)}")
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative SQLite file in *url* made absolute from the current folder, as --path is."""
+    match = re.match(r"^(sqlite(?:\+\w+)?:///)([^/?][^?]*)(\?.*)?$", url)
+    if not match or match.group(2).startswith(("file:", ":memory:")):
+        return url
+    return match.group(1) + str(Path(match.group(2)).expanduser().resolve()) + (match.group(3) or "")
 
 
 @app.command("list")
@@ -49,7 +89,9 @@ def list_(json: bool = JsonOption) -> None:
     if json:
         print_json(sources)
         return
-    table(None, ["name", "kind", "path", "description"], [(s.name, s.kind, s.path, s.description) for s in sources])
+    table(None, ["name", "kind", "where", "description"], [
+        (s.name, s.kind, getattr(s, "path", None) or getattr(s, "url", ""), s.description) for s in sources
+    ])
 
 
 @app.command("show")

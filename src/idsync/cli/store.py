@@ -27,6 +27,9 @@ def add(
     start_tls: bool = typer.Option(False, help="Upgrade ldap:// with StartTLS."),
     ca_file: Path | None = typer.Option(None, help="CA certificates (PEM) to verify the server with."),
     no_tls_verify: bool = typer.Option(False, help="Do not verify the server certificate (unsafe; tests only)."),
+    active_directory: bool = typer.Option(
+        False, "--active-directory", help="The server is Active Directory: objectGUID anchor, userAccountControl, unicodePwd (ldap)."
+    ),
     base_dn: str | None = typer.Option(None, help="Default base DN (ldap)."),
     path: Path | None = typer.Option(None, help="File of the embedded directory (local)."),
     suffix: str = typer.Option("dc=example,dc=org", help="Suffix of the embedded directory (local)."),
@@ -38,6 +41,8 @@ def add(
     data: dict[str, Any] = {"name": name, "kind": kind, "description": description}
     if kind == "ldap":
         data.update(url=url, bind_dn=bind_dn, start_tls=start_tls, base_dn=base_dn, tls_verify=not no_tls_verify)
+        if active_directory:
+            data["flavor"] = "active_directory"
         if ca_file:
             data["ca_file"] = str(ca_file.resolve())
         if password_env:

@@ -179,6 +179,8 @@ _BUILTIN: dict[str, str] = {
     "local": "idsync.connectors.local:open_local_directory",
     "ldap": "idsync.connectors.ldap:open_ldap_directory",
     "csv": "idsync.connectors.csv:open_csv_source",
+    "excel": "idsync.connectors.excel:open_excel_source",
+    "sql": "idsync.connectors.sql:open_sql_source",
 }
 
 

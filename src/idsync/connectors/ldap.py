@@ -9,6 +9,12 @@ Why it is built the way it is:
   memory stays bounded whatever the size of the directory.
 - **The connection is opened lazily** and reused; an error that leaves it in
   an unknown state drops it, and the next call reconnects.
+- **Active Directory** (``flavor="active_directory"``) changes only small
+  things, kept in :mod:`idsync.connectors.activedirectory`: ``objectGUID``
+  read as GUID text and used as the anchor, ``unicodePwd`` written encoded and
+  only over TLS, accounts disabled through ``userAccountControl``. Range
+  retrieval (``member;range=0-1499``) is completed whatever the flavor, so
+  callers always see every value.
 
 An instance is not thread-safe: use one per thread.
 """
@@ -23,9 +29,15 @@ import ldap
 from ldap.controls import SimplePagedResultsControl
 
 from idsync import settings
+from idsync.connectors.activedirectory import (
+    ANCHOR_ATTRIBUTE,
+    AccountControl,
+    ActiveDirectoryCodec,
+    complete_ranges,
+)
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.ldap_errors import TRANSIENT, connection_error, describe
-from idsync.connectors.ldap_pipeline import pipelined
+from idsync.connectors.ldap_pipeline import TEXT, ValueCodec, pipelined
 from idsync.connectors.ldap_schema import read_schema
 from idsync.domain.changes import Change
 from idsync.domain.definitions import LdapStore
@@ -38,10 +50,16 @@ _SCOPES = {Scope.BASE: ldap.SCOPE_BASE, Scope.ONE: ldap.SCOPE_ONELEVEL, Scope.SU
 _PAGED = {SimplePagedResultsControl.controlType: SimplePagedResultsControl}
 
 
-def _decode(attrs: Mapping[str, list[bytes]]) -> Attrs:
-    return Attrs.from_unique(
-        {name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()}
-    )
+def _decode(attrs: Mapping[str, list[bytes]], codec: ValueCodec | None = None) -> Attrs:
+    if codec is None:
+        return Attrs.from_unique(
+            {name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()}
+        )
+    decode = codec.decode
+    return Attrs.from_unique({name: [decode(name, v) for v in vals] for name, vals in attrs.items()})
+
+
+FLAVORS = ("generic", "active_directory")
 
 
 class LdapDirectory:
@@ -59,6 +77,7 @@ class LdapDirectory:
         timeout: float = 10.0,
         page_size: int = 1000,
         window: int = 64,
+        flavor: str = "generic",
     ) -> None:
         if not url.lower().startswith(("ldap://", "ldaps://")):
             raise ConfigError(f"LDAP URL {url!r} must start with ldap:// or ldaps://")
@@ -66,6 +85,8 @@ class LdapDirectory:
             raise ConfigError(f"LDAP URL {url!r} is TLS already: use ldap:// with start_tls, or ldaps:// alone")
         if page_size < 1 or window < 1 or timeout <= 0:
             raise ConfigError("LDAP page_size and window must be at least 1, timeout above 0")
+        if flavor not in FLAVORS:
+            raise ConfigError(f"LDAP flavor {flavor!r} is not known; use one of {', '.join(FLAVORS)}")
         self.url = url
         self.bind_dn = bind_dn
         self._password = bind_password
@@ -76,12 +97,26 @@ class LdapDirectory:
         self.page_size = page_size
         self.window = window
         self._tls = start_tls or url.lower().startswith("ldaps://")
+        self.flavor = flavor
+        self._codec: ValueCodec | None = (
+            ActiveDirectoryCodec(tls=self._tls) if flavor == "active_directory" else None
+        )
         self._conn: Any = None
         self._schema: DirectorySchema | None = None
         self._schema_read = False
 
     def __repr__(self) -> str:
         return f"LdapDirectory(url={self.url!r}, bind_dn={self.bind_dn!r})"
+
+    @property
+    def anchor_attributes(self) -> tuple[str, ...]:
+        """The attribute holding each entry's immutable id: ``objectGUID`` on AD, else ``entryUUID``."""
+        return (ANCHOR_ATTRIBUTE,) if self.flavor == "active_directory" else ("entryUUID",)
+
+    @property
+    def account_control(self) -> AccountControl | None:
+        """How accounts are disabled without a job-defined attribute (AD only)."""
+        return AccountControl() if self.flavor == "active_directory" else None
 
     # ------------------------------------------------------------ connection
 
@@ -185,11 +220,30 @@ class LdapDirectory:
                 raise self._failed(exc, f"searching {base!r}") from exc
             for dn, attrs in rdata:
                 if dn is not None:  # None: a search reference (referrals are not chased)
-                    yield Entry(dn, _decode(attrs))
+                    if any(";" in name for name in attrs):
+                        attrs = self._complete_ranges(conn, dn, attrs)
+                    yield Entry(dn, _decode(attrs, self._codec))
             cookie = next((c.cookie for c in rctrls if c.controlType == page.controlType), b"")
             if not cookie:
                 return
             page.cookie = cookie
+
+    def _complete_ranges(self, conn: Any, dn: str, attrs: dict[str, list[bytes]]) -> dict[str, list[bytes]]:
+        """*attrs* with ranged attributes (``member;range=0-1499``) read in full,
+        by follow-up base searches of *dn* between two pages of the search."""
+
+        def fetch(description: str) -> dict[str, list[bytes]]:
+            try:
+                found = conn.search_ext_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [description], timeout=self.timeout)
+            except ldap.LDAPError as exc:
+                raise self._failed(exc, f"reading {description!r} of {dn!r}") from exc
+            for found_dn, found_attrs in found:
+                if found_dn is not None:
+                    result: dict[str, list[bytes]] = found_attrs
+                    return result
+            return {}
+
+        return complete_ranges(attrs, fetch, dn=dn)
 
     def schema(self) -> DirectorySchema | None:
         """The server's schema (read once per instance), or None when not published."""
@@ -223,7 +277,7 @@ class LdapDirectory:
         conn = self._connection()
         finished = False
         try:
-            yield from pipelined(conn, changes, self.window, self.timeout)
+            yield from pipelined(conn, changes, self.window, self.timeout, self._codec or TEXT)
             finished = True
         except ldap.LDAPError as exc:
             raise connection_error(exc, self.url, "writing", tls=self._tls) from exc
@@ -273,5 +327,6 @@ def open_ldap_directory(definition: LdapStore, secrets: Mapping[str, str]) -> Ld
         timeout=definition.timeout,
         page_size=definition.page_size if "page_size" in fields else settings.get_int("ldap_page_size"),
         window=settings.get_int("ldap_window"),
+        flavor=definition.flavor,
     )
 

@@ -16,7 +16,7 @@ changes, the bulk of any plan, never wait.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import ldap
 
@@ -35,7 +35,35 @@ VERBS = {
 }
 
 
-def pipelined(conn: Any, changes: Iterable[Change], window: int, timeout: float) -> Iterator[ApplyOutcome]:
+class ValueCodec(Protocol):
+    """Turns attribute values into the bytes a server expects and back.
+
+    ``encode`` may raise RecordError for a value that must not be sent
+    (the change then fails alone, nothing is sent for it).
+    """
+
+    def encode(self, attribute: str, value: str) -> bytes: ...
+
+    def decode(self, attribute: str, value: bytes) -> str: ...
+
+
+class TextCodec:
+    """UTF-8 both ways; ``surrogateescape`` lets binary values read by a search
+    be written back unchanged."""
+
+    def encode(self, attribute: str, value: str) -> bytes:
+        return value.encode("utf-8", "surrogateescape")
+
+    def decode(self, attribute: str, value: bytes) -> str:
+        return value.decode("utf-8", "surrogateescape")
+
+
+TEXT = TextCodec()
+
+
+def pipelined(
+    conn: Any, changes: Iterable[Change], window: int, timeout: float, codec: ValueCodec = TEXT
+) -> Iterator[ApplyOutcome]:
     """Apply *changes* on *conn*, yielding one outcome per change as each completes.
 
     A move with modifications is a rename, then (once it succeeded) a modify
@@ -47,7 +75,7 @@ def pipelined(conn: Any, changes: Iterable[Change], window: int, timeout: float)
     must when it stops consuming before the end. When *changes* itself
     raises, the operations already sent are collected and reported first.
     """
-    pipe = Pipeline(conn, timeout)
+    pipe = Pipeline(conn, timeout, codec)
     producer = iter(changes)
     failure: Exception | None = None
     while True:
@@ -74,11 +102,6 @@ def pipelined(conn: Any, changes: Iterable[Change], window: int, timeout: float)
             yield outcome
     if failure is not None:
         raise failure
-
-
-def _encode(values: Iterable[str]) -> list[bytes]:
-    # surrogateescape: binary values read by search() are written back unchanged.
-    return [v.encode("utf-8", "surrogateescape") for v in values]
 
 
 def split_rdn(dn: str) -> tuple[str, str]:
@@ -117,9 +140,10 @@ def dn_key(dn: str) -> DnKey:
 class Pipeline:
     """Outstanding asynchronous operations of one :meth:`LdapDirectory.apply` call."""
 
-    def __init__(self, conn: Any, timeout: float) -> None:
+    def __init__(self, conn: Any, timeout: float, codec: ValueCodec = TEXT) -> None:
         self.conn = conn
         self.timeout = timeout
+        self.codec = codec
         # msgid -> (change, DN keys it holds, True while a move's rename is in flight)
         self.pending: dict[int, tuple[Change, tuple[DnKey, ...], bool]] = {}
         # DN key -> outstanding operations on that entry / below that entry
@@ -161,11 +185,8 @@ class Pipeline:
         try:
             if op is ChangeOp.CREATE:
                 attrs = change.attrs.to_dict() if change.attrs else {}
-                modlist = [
-                    (name, [v.encode("utf-8", "surrogateescape") for v in vals])
-                    for name, vals in attrs.items()
-                    if vals
-                ]
+                encode = self.codec.encode
+                modlist = [(name, [encode(name, v) for v in vals]) for name, vals in attrs.items() if vals]
                 msgid = conn.add_ext(change.dn, modlist)
             elif op is ChangeOp.DELETE:
                 msgid = conn.delete_ext(change.dn)
@@ -181,7 +202,9 @@ class Pipeline:
             else:
                 if not change.mods:
                     return ApplyOutcome(change)
-                msgid = conn.modify_ext(change.dn, _modlist(change))
+                msgid = conn.modify_ext(change.dn, _modlist(change, self.codec))
+        except RecordError as exc:
+            return ApplyOutcome(change, _refused(exc, VERBS[op], change.dn, change.key))
         except ldap.LDAPError as exc:
             if isinstance(exc, TRANSIENT):
                 raise
@@ -210,7 +233,9 @@ class Pipeline:
         change, keys, renaming = self._release(msgid)
         if renaming and change.mods and change.new_dn:
             try:
-                next_id = self.conn.modify_ext(change.new_dn, _modlist(change))
+                next_id = self.conn.modify_ext(change.new_dn, _modlist(change, self.codec))
+            except RecordError as exc:
+                return ApplyOutcome(change, _refused(exc, "modify", change.new_dn, change.key))
             except ldap.LDAPError as exc:
                 if isinstance(exc, TRANSIENT):
                     raise
@@ -220,8 +245,17 @@ class Pipeline:
         return ApplyOutcome(change)
 
 
-def _modlist(change: Change) -> list[tuple[int, str, list[bytes] | None]]:
-    return [(_MOD_OPS[m.op], m.attribute, _encode(m.values) if m.values else None) for m in change.mods]
+def _modlist(change: Change, codec: ValueCodec) -> list[tuple[int, str, list[bytes] | None]]:
+    encode = codec.encode
+    return [
+        (_MOD_OPS[m.op], m.attribute, [encode(m.attribute, v) for v in m.values] if m.values else None)
+        for m in change.mods
+    ]
+
+
+def _refused(exc: RecordError, verb: str, dn: str, key: str) -> RecordError:
+    """A value the codec would not send: the change fails with the codec's reason."""
+    return RecordError(f"{verb} {dn} failed: {exc.message}", key=key, attribute=exc.attribute)
 
 
 def keys_of(change: Change) -> tuple[DnKey, ...]:

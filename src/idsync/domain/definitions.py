@@ -48,6 +48,10 @@ class LdapStore(_Named):
     base_dn: str | None = None
     timeout: float = Field(default=10.0, gt=0)
     page_size: int = Field(default=1000, ge=1, le=100_000)
+    flavor: Literal["generic", "active_directory"] = Field(
+        default="generic",
+        description="active_directory: objectGUID anchor, userAccountControl disable, unicodePwd passwords",
+    )
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bind_password",)
 
@@ -126,7 +130,70 @@ class CsvSource(_Named):
         return self
 
 
-SourceDefinition = Annotated[CsvSource, Field(discriminator="kind")]
+class ExcelSource(_Named):
+    """One sheet of an Excel workbook (.xlsx), read as a stream of rows."""
+
+    kind: Literal["excel"]
+    path: str
+    sheet: str | None = Field(default=None, description="name of the sheet; default: the first sheet")
+    header_row: int = Field(
+        default=1, ge=0, le=1_048_576,
+        description="row naming the columns (rows above it are ignored); 0: no header row, give fields",
+    )
+    fields: list[str] | None = Field(default=None, description="column names when header_row is 0")
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _fields_without_header(self) -> ExcelSource:
+        if self.header_row == 0 and not self.fields:
+            raise ValueError("a sheet without a header row (header_row: 0) needs 'fields' (the column names)")
+        return self
+
+
+class SqlSource(_Named):
+    """A table, view or read-only query of a database reached by an SQLAlchemy URL."""
+
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL without the password, e.g. postgresql+psycopg://user@host/db")
+    password: str | None = Field(default=None, description="secret, or env:NAME")
+    table: str | None = Field(default=None, description="table or view, optionally schema.table")
+    query: str | None = Field(default=None, description="one SELECT (or WITH ... SELECT) statement")
+    schema_name: str | None = Field(default=None, alias="schema", description="schema of the table")
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="rows fetched per round trip")
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password",)
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_password(cls, v: str) -> str:
+        from urllib.parse import parse_qs, urlsplit
+
+        if "://" not in v or not v.split("://", 1)[0]:
+            raise ValueError("must be an SQLAlchemy URL such as postgresql+psycopg://user@host/db or sqlite:///file.db")
+        parts = urlsplit(v)
+        if parts.password or any(k.lower() == "password" for k in parse_qs(parts.query)):
+            raise ValueError("must not hold the password: give it in the password field (a secret, or env:NAME)")
+        return v
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        given = [n for n, v in (("table", self.table), ("query", self.query)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "needs exactly one of table (a table or view) or query (a SELECT statement)"
+                + (" (has both)" if len(given) == 2 else "")
+            )
+        if self.table is not None and not self.table.strip():
+            raise ValueError("table must not be empty")
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query must not be empty")
+        if self.query is not None and self.schema_name is not None:
+            raise ValueError("schema applies to a table; qualify the names inside the query instead")
+        return self
+
+
+SourceDefinition = Annotated[CsvSource | ExcelSource | SqlSource, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- jobs
@@ -140,13 +207,19 @@ class Join(_Model):
     separator: str = " "
 
 
-class MemberResolution(_Model):
-    """Turn member keys from the source into DNs of existing destination objects."""
+class Resolve(_Model):
+    """Turn each value into the DN of the destination object holding it in
+    ``attribute`` (a manager's employee number into the manager's DN, member
+    keys into member DNs), through an index read once per run."""
 
     base_dn: str
-    attribute: str = Field(description="attribute of the member objects holding the key")
+    attribute: str = Field(min_length=1, description="attribute of the objects looked up that holds the value")
     scope: Scope = Scope.SUB
     filter: str = "(objectClass=*)"
+    unresolved: Literal["error", "report"] = Field(
+        default="error",
+        description="a value matching no object or several: error fails the record; report leaves the value out",
+    )
 
 
 class FieldMapping(_Model):
@@ -163,7 +236,21 @@ class FieldMapping(_Model):
     new_only: bool = False
     required: bool = False
     multi_value_delimiter: str | None = None
-    members: MemberResolution | None = None
+    resolve: Resolve | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _members_alias(cls, data: Any) -> Any:
+        # ``members: {...}`` is the former spelling of resolve with unresolved: report.
+        if isinstance(data, dict) and "members" in data:
+            data = dict(data)
+            members = data.pop("members")
+            if data.get("resolve") is not None:
+                raise ValueError("give resolve or its former name members, not both")
+            if isinstance(members, dict):
+                members = {"unresolved": "report", **members}
+            data["resolve"] = members
+        return data
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldMapping:
@@ -178,6 +265,8 @@ class FieldMapping(_Model):
             )
         if self.key and self.new_only:
             raise ValueError(f"key mapping {self.attribute!r} cannot be new_only")
+        if self.key and self.resolve is not None:
+            raise ValueError(f"key mapping {self.attribute!r} cannot use resolve")
         return self
 
 
@@ -240,15 +329,143 @@ class Actions(_Model):
 
     @model_validator(mode="after")
     def _complete(self) -> Actions:
+        # on_missing: disable without disable_with is checked with the destination
+        # store (services.validation): Active Directory disables accounts by itself.
         if self.on_missing == "move" and not self.move_to:
             raise ValueError("on_missing: move needs move_to (the container DN)")
-        if self.on_missing == "disable" and not self.disable_with:
-            raise ValueError("on_missing: disable needs disable_with (attribute and value)")
         return self
 
 
+_STORE_SOURCE_FIELDS = ("base_dn", "scope", "filter", "attributes", "multi_value_separator")
+
+
 class JobSource(_Model):
-    data_source: Name
+    """Where a job's records come from: a data source, or an identity store read
+    under a base DN (a directory-to-directory job).
+
+    A store source yields one record per entry: a field per attribute (named
+    as in ``attributes``) holding its values joined with
+    ``multi_value_separator``, plus ``dn``. A mapping splits the values again
+    with ``multi_value_delimiter`` set to the same separator.
+    """
+
+    data_source: Name | None = None
+    store: Name | None = None
+    base_dn: str | None = Field(default=None, description="where the entries are read (store sources)")
+    scope: Scope = Scope.SUB
+    filter: str = "(objectClass=*)"
+    attributes: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, description="attributes to read; default: the fields the mappings read"
+    )
+    multi_value_separator: str = Field(default="\n", min_length=1)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> JobSource:
+        if (self.data_source is None) == (self.store is None):
+            raise ValueError(
+                "a job source needs exactly one of data_source (a data source name) "
+                "or store (an identity store name, with base_dn)"
+            )
+        if self.store is not None and not self.base_dn:
+            raise ValueError(f"source store {self.store!r} needs base_dn (where to read the entries)")
+        if self.data_source is not None:
+            extra = [f for f in _STORE_SOURCE_FIELDS if f in self.model_fields_set]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only apply to a store source (store: NAME)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How messages name the source: ``data source 'hr'`` or ``store 'corp' (ou=People,…)``."""
+        if self.store is not None:
+            return f"store {self.store!r} ({self.base_dn})"
+        return f"data source {self.data_source!r}"
+
+
+DEFAULT_SYMBOLS = "!#$%&()*+,-./:;<=>?@[]^_{|}~"
+"""Symbols of generated passwords: printable ASCII without quotes, backslash and space."""
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class PasswordRules(_Model):
+    """How generated passwords look: their length and the character classes
+    each one contains at least once."""
+
+    length: int = Field(default=16, ge=8, le=128)
+    lower: bool = True
+    upper: bool = True
+    digits: bool = True
+    symbols: bool = True
+    symbol_set: str = Field(default=DEFAULT_SYMBOLS, min_length=1)
+
+    @model_validator(mode="after")
+    def _usable(self) -> PasswordRules:
+        if not (self.lower or self.upper or self.digits or self.symbols):
+            raise ValueError("generate needs at least one of lower, upper, digits, symbols")
+        bad = sorted({c for c in self.symbol_set if not c.isprintable() or c.isspace()})
+        if bad:
+            raise ValueError(f"symbol_set may hold only visible characters (not {bad!r})")
+        return self
+
+
+class Passwords(_Model):
+    """The password written when the job creates an object: fixed (a secret)
+    or generated per object. Generated ones wait, encrypted, for delivery to
+    the recipients."""
+
+    attribute: str = Field(default="userPassword", min_length=1)
+    fixed: str | None = Field(default=None, description="secret, or env:NAME")
+    generate: PasswordRules | None = None
+    recipients: list[Annotated[str, Field(pattern=EMAIL_PATTERN)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Passwords:
+        # Neither is accepted here: a stored fixed password is left out of
+        # exports, and applying the export again keeps it (services check it exists).
+        if self.fixed is not None and self.generate is not None:
+            raise ValueError("passwords needs one of fixed or generate, not both")
+        if self.fixed is not None and self.recipients:
+            raise ValueError("passwords.recipients receive generated passwords; a fixed password has none")
+        return self
+
+
+class ChangedBy(_Model):
+    """How a changed-only run tells changed records: a source timestamp, or a
+    content hash of the mapped values kept by idsync."""
+
+    timestamp_field: str | None = Field(default=None, min_length=1)
+    timestamp_format: str | None = Field(default=None, description="strptime format; default ISO 8601")
+    timestamp_zone: str = Field(default="UTC", description="zone of timestamps written without one")
+    hash: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ChangedBy:
+        if (self.timestamp_field is not None) == self.hash:
+            raise ValueError("changed_by needs exactly one of timestamp_field (a source field) or hash: true")
+        if self.hash and ("timestamp_format" in self.model_fields_set or "timestamp_zone" in self.model_fields_set):
+            raise ValueError("timestamp_format and timestamp_zone apply to timestamp_field, not to hash")
+        if self.timestamp_format is not None and "%" not in self.timestamp_format:
+            raise ValueError(f"timestamp_format {self.timestamp_format!r} has no % directive (e.g. %d.%m.%Y %H:%M)")
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timestamp_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timestamp_zone!r} (an IANA name such as Europe/Berlin)") from exc
+        return self
+
+
+class Limits(_Model):
+    """The most one run may change; a run over a limit is held, changing nothing."""
+
+    max_creates: int | None = Field(default=None, ge=0)
+    max_deletes: int | None = Field(default=None, ge=0, description="deletes, disables and moves of missing objects")
+    max_changed_percent: float | None = Field(default=None, ge=0, le=100, description="of the objects in scope")
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.max_creates, self.max_deletes, self.max_changed_percent))
 
 
 class JobDefinition(_Named):
@@ -257,6 +474,13 @@ class JobDefinition(_Named):
     destination: Destination
     mappings: list[FieldMapping] = Field(min_length=1)
     actions: Actions = Field(default_factory=Actions)
+    passwords: Passwords | None = None
+    update_mode: Literal["all", "changed"] = "all"
+    changed_by: ChangedBy | None = None
+    limits: Limits | None = None
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("passwords.fixed",)
+    """Dotted paths of the secrets inside the definition."""
 
     @field_validator("source", mode="before")
     @classmethod
@@ -275,6 +499,10 @@ class JobDefinition(_Named):
             if low in seen:
                 raise ValueError(f"attribute {m.attribute!r} is mapped twice")
             seen.add(low)
+        if self.update_mode == "changed" and self.changed_by is None:
+            raise ValueError("update_mode: changed needs changed_by ({timestamp_field: FIELD} or {hash: true})")
+        if self.passwords is not None and self.passwords.attribute.lower() in seen:
+            raise ValueError(f"passwords.attribute {self.passwords.attribute!r} is also mapped; write it one way")
         return self
 
     @property

@@ -11,20 +11,27 @@ class RunState(enum.StrEnum):
 
     ``completed_with_errors``: the run finished but some records failed;
     ``failed``: a fatal error stopped it (the changes made before stay);
-    ``held``: it changed nothing and waits for a decision.
+    ``held``: it changed nothing and waits for a decision;
+    ``queued``: it waits for the running run of the same collection to end;
+    ``skipped``: it never started (overlap, or an earlier job of its
+    collection failed), the reason is recorded; ``missed``: scheduled runs
+    that did not start because no scheduler was running.
     """
 
     PENDING = "pending"
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     COMPLETED_WITH_ERRORS = "completed_with_errors"
     FAILED = "failed"
     HELD = "held"
     TERMINATED = "terminated"
+    SKIPPED = "skipped"
+    MISSED = "missed"
 
     @property
     def finished(self) -> bool:
-        return self not in (RunState.PENDING, RunState.RUNNING)
+        return self not in (RunState.PENDING, RunState.QUEUED, RunState.RUNNING)
 
 
 @dataclass(slots=True)

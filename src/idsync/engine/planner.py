@@ -24,20 +24,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from idsync.connectors.base import Directory, Source
 from idsync.domain.changes import MEMBER_ATTRIBUTES, Change, ChangeOp, Modification, ModOp
-from idsync.domain.definitions import JobDefinition, MemberResolution
+from idsync.domain.definitions import JobDefinition
 from idsync.domain.dn import format_dn, normalize_dn, parent_dn, parse_dn, rdn_dn, rdn_of
 from idsync.domain.entry import Attrs, Record, Values
 from idsync.domain.filters import escape_filter_value
 from idsync.domain.results import Counts, ErrorItem
 from idsync.engine.context import RunContext
 from idsync.engine.expressions import CancelRow, compile_expression
+from idsync.engine.limits import PlanSize
 from idsync.engine.mapping import MappedRecord, Mapper, normalize_key
-from idsync.errors import RecordError, RunAborted
+from idsync.engine.resolve import Resolver, same_dns
+from idsync.engine.update_mode import Digest, UpdateFilter
+from idsync.errors import ConfigError, RecordError, RunAborted
 
 ANCHOR_ATTRIBUTES = ("entryUUID",)
+"""The default anchor; a directory naming its own in ``anchor_attributes`` (``objectGUID`` on AD) overrides it."""
+
+
+class AccountControl(Protocol):
+    """How a directory disables an account by itself (Active Directory's
+    ``userAccountControl``), offered as the directory's ``account_control``."""
+
+    attributes: tuple[str, ...]
+
+    def disable(self, attrs: Attrs) -> Modification | None: ...
+
 
 PlanItem = Change | ErrorItem
 
@@ -49,10 +64,11 @@ class Target:
     dn: str
     attrs: Attrs
     seen: bool = False
+    anchor_names: tuple[str, ...] = ANCHOR_ATTRIBUTES
 
     @property
     def anchor(self) -> str | None:
-        for name in ANCHOR_ATTRIBUTES:
+        for name in self.anchor_names:
             value = self.attrs.first(name)
             if value:
                 return value
@@ -100,7 +116,12 @@ class Planner:
     """Computes the changes of one job run. Iterate :meth:`plan` once."""
 
     def __init__(
-        self, job: JobDefinition, source: Source, directory: Directory, context: RunContext
+        self,
+        job: JobDefinition,
+        source: Source,
+        directory: Directory,
+        context: RunContext,
+        update: UpdateFilter | None = None,
     ) -> None:
         self.job = job
         self.source = source
@@ -109,11 +130,27 @@ class Planner:
         self.mapper = Mapper(job, context)
         self.counts = Counts()
         self.index = DestinationIndex()
+        self.resolver = Resolver(job, directory)
+        self.update = update
+        self.removals = 0
+        self._loaded = False
+        # A changed-only run that never acts on missing objects reads the
+        # destination only once a record needs it: an unchanged source reads nothing.
+        self._lazy = update is not None and job.actions.on_missing == "skip"
+        self._claimed: set[tuple[str, ...]] = set()
         self._new_keys: dict[tuple[str, ...], int | None] = {}
-        self._members: dict[str, dict[str, str | None]] = {}
         self._pending_errors: list[ErrorItem] = []
         self._unclaimed = 0
         self._rdn = job.destination.rdn
+        self._anchors: tuple[str, ...] = tuple(getattr(directory, "anchor_attributes", ANCHOR_ATTRIBUTES))
+        self._account: AccountControl | None = (
+            None if job.actions.disable_with else getattr(directory, "account_control", None)
+        )
+        if job.actions.on_missing == "disable" and not job.actions.disable_with and self._account is None:
+            raise ConfigError(
+                f"job {job.name!r}: on_missing: disable needs disable_with (attribute and value); "
+                "only an Active Directory store disables accounts by itself"
+            )
         self._container_expr = (
             compile_expression(job.destination.container_expression, "container_expression")
             if job.destination.container_expression
@@ -123,39 +160,53 @@ class Planner:
     # ------------------------------------------------------------ reading
 
     def read_destination(self) -> None:
-        """Read the job's scope once into the index (only the attributes needed)."""
+        """Read the job's scope once into the index (only the attributes needed).
+        Reading again does nothing."""
+        if self._loaded:
+            return
+        self._loaded = True
         dest = self.job.destination
-        attributes = {m.attribute for m in self.job.mappings} | set(ANCHOR_ATTRIBUTES) | {self._rdn}
+        attributes = {m.attribute for m in self.job.mappings} | set(self._anchors) | {self._rdn}
         if self.job.actions.disable_with:
             attributes.add(self.job.actions.disable_with.attribute)
+        elif self._account is not None and self.job.actions.on_missing == "disable":
+            attributes.update(self._account.attributes)
         key_attrs = [m.attribute for m in self.job.key_mappings]
         for entry in self.directory.search(dest.search_base, dest.scope, scope_filter(self.job), sorted(attributes)):
             key_values = [entry.attrs.get_values(a) for a in key_attrs]
             if not all(key_values):
                 continue
-            target = Target(entry.dn, entry.attrs)
+            target = Target(entry.dn, entry.attrs, anchor_names=self._anchors)
             self.index.size += 1
             for key in _key_combinations(key_values):
                 self.index.add(key, target)
-        for m in self.job.mappings:
-            if m.members is not None:
-                self._members[m.attribute.lower()] = self._read_members(m.members)
+        for key in self._claimed:
+            hit = self.index.by_key.get(key)
+            if isinstance(hit, Target):
+                hit.seen = True
 
-    def _read_members(self, spec: MemberResolution) -> dict[str, str | None]:
-        """Member key → DN of the object holding it (None when ambiguous)."""
-        out: dict[str, str | None] = {}
-        for entry in self.directory.search(spec.base_dn, spec.scope, spec.filter, [spec.attribute]):
-            for value in entry.attrs.get_values(spec.attribute):
-                k = normalize_key(value)
-                out[k] = None if k in out else entry.dn
-        return out
+    def _read_lookups(self) -> None:
+        """The destination index and the resolve indexes, read before the run writes anything."""
+        self.read_destination()
+        self.resolver.prefetch()
+
+    def plan_size(self) -> PlanSize:
+        """How much the plan computed so far changes, for the job's safety limits."""
+        c = self.counts
+        return PlanSize(
+            creates=c.created,
+            removals=self.removals,
+            changed=c.updated + c.moved + c.deleted + c.disabled,
+            scope=self.index.size,
+        )
 
     # ------------------------------------------------------------ planning
 
     def plan(self) -> Iterator[PlanItem]:
         """Yield the changes and record errors of the run, in source order,
         then the actions on objects missing from the source."""
-        self.read_destination()
+        if not self._lazy:
+            self._read_lookups()
         valid = 0
         for item in self.source.read():
             self.counts.read += 1
@@ -165,9 +216,17 @@ class Planner:
                 continue
             change: Change | None = None
             try:
+                if self._unchanged_source(item):
+                    valid += 1
+                    continue
                 mapped = self.mapper.map(item)
                 valid += 1
+                digest = self.update.digest(mapped) if self.update is not None else None
+                if self._unchanged_content(mapped, digest):
+                    continue
                 change = self._plan_record(mapped)
+                if self.update is not None and not self._pending_errors:
+                    self.update.planned(digest, change)
             except CancelRow:
                 self.counts.skipped += 1
                 self._protect(item)
@@ -180,6 +239,41 @@ class Planner:
             if change is not None:
                 yield change
         yield from self._plan_missing(valid)
+
+    def _unchanged_source(self, record: Record) -> bool:
+        """True when a changed-only run skips *record* by its timestamp (and it claimed its object)."""
+        if self.update is None or not self.update.unchanged_source(record):
+            return False
+        key, key_text, _ = self.mapper.key_of(record)
+        return self._claim_unchanged(key, key_text, record.line)
+
+    def _unchanged_content(self, rec: MappedRecord, digest: Digest | None) -> bool:
+        """True when a changed-only run skips *rec* by its content hash (and it claimed its object)."""
+        return (
+            self.update is not None
+            and self.update.unchanged_content(digest)
+            and self._claim_unchanged(rec.key, rec.key_text, rec.line)
+        )
+
+    def _claim_unchanged(self, key: tuple[str, ...], key_text: str, line: int | None) -> bool:
+        """A record a changed-only run skips still claims its object, so it is
+        never treated as missing. False when the destination was read and holds
+        no single object for the key (it was removed meanwhile): plan the record."""
+        duplicate = RecordError(
+            f"duplicate key {key_text!r} in the source: only its first record is used", key=key_text, line=line
+        )
+        if self._loaded:
+            hit = self.index.by_key.get(key)
+            if not isinstance(hit, Target):
+                return False
+            if hit.seen:
+                raise duplicate
+            hit.seen = True
+        elif key in self._claimed:
+            raise duplicate
+        self._claimed.add(key)
+        self.counts.unchanged += 1
+        return True
 
     def _protect(self, record: Record) -> None:
         """A record that failed or was cancelled still claims its object, so the
@@ -200,7 +294,18 @@ class Planner:
         return ErrorItem(exc.message, key=exc.key, attribute=exc.attribute, line=exc.line, dn=dn)
 
     def _plan_record(self, rec: MappedRecord) -> Change | None:
-        values = self._resolve_members(rec)
+        self._read_lookups()
+        if rec.key in self._claimed and self.index.by_key.get(rec.key) is None:
+            # An earlier record with this key was skipped as unchanged.
+            raise RecordError(
+                f"duplicate key {rec.key_text!r} in the source: only its first record is used",
+                key=rec.key_text,
+                line=rec.line,
+            )
+        values, reported = self.resolver.resolve(rec)
+        if reported:
+            self.counts.errors += len(reported)
+            self._pending_errors.extend(reported)
         hit = self.index.by_key.get(rec.key)
         if isinstance(hit, list):
             dns = "; ".join(t.dn for t in hit[:3])
@@ -219,25 +324,6 @@ class Planner:
             )
         hit.seen = True
         return self._plan_update(rec, values, hit)
-
-    def _resolve_members(self, rec: MappedRecord) -> dict[str, Values]:
-        if not self._members:
-            return dict(rec.values)
-        values = dict(rec.values)
-        for attr, index in self._members.items():
-            dns: list[str] = []
-            for member_key in values.get(attr, ()):
-                dn = index.get(normalize_key(member_key), "")
-                if not dn:
-                    why = "matches several objects" if dn is None else "matches no object"
-                    self.counts.errors += 1
-                    self._pending_errors.append(
-                        ErrorItem(f"member {member_key!r} {why}; left out", key=rec.key_text, attribute=attr, line=rec.line)
-                    )
-                    continue
-                dns.append(dn)
-            values[attr] = tuple(dns)
-        return values
 
     def _plan_create(self, rec: MappedRecord, values: dict[str, Values]) -> Change | None:
         if rec.key in self._new_keys:
@@ -295,7 +381,7 @@ class Planner:
             if low in MEMBER_ATTRIBUTES:
                 mods.extend(_member_mods(d.attribute, desired, current))
                 continue
-            if _same(desired, current):
+            if (same_dns if low in self.resolver.attributes else _same)(desired, current):
                 continue
             if low == self._rdn.lower() and desired:
                 new_dn = rdn_dn(self._rdn, desired[0], parent_dn(target.dn))
@@ -334,16 +420,19 @@ class Planner:
             key = target.attrs.first(self.job.key_mappings[0].attribute) or ""
             if actions.on_missing == "delete":
                 self.counts.deleted += 1
+                self.removals += 1
                 yield Change(ChangeOp.DELETE, target.dn, key=key, anchor=target.anchor)
             elif actions.on_missing == "disable":
-                spec = actions.disable_with
-                assert spec is not None
-                current = target.attrs.get_values(spec.attribute)
-                if current == (spec.value,):
+                try:
+                    mod = self._disable_mod(target)
+                except RecordError as exc:
+                    yield self._error(RecordError(exc.message, key=key, attribute=exc.attribute), target.dn)
+                    continue
+                if mod is None:
                     self.counts.unchanged += 1
                     continue
                 self.counts.disabled += 1
-                mod = Modification(ModOp.REPLACE, spec.attribute, (spec.value,), current)
+                self.removals += 1
                 yield Change(ChangeOp.DISABLE, target.dn, key=key, mods=(mod,), anchor=target.anchor)
             else:
                 assert actions.move_to is not None
@@ -351,8 +440,22 @@ class Planner:
                     self.counts.unchanged += 1
                     continue
                 self.counts.moved += 1
+                self.removals += 1
                 new_dn = format_dn((rdn_of(target.dn), *parse_dn(actions.move_to)))
                 yield Change(ChangeOp.MOVE, target.dn, key=key, new_dn=new_dn, anchor=target.anchor)
+
+    def _disable_mod(self, target: Target) -> Modification | None:
+        """The modification disabling *target*: the job's ``disable_with``, or
+        the directory's own account flags (Active Directory); None when it
+        already is disabled."""
+        spec = self.job.actions.disable_with
+        if spec is None:
+            assert self._account is not None
+            return self._account.disable(target.attrs)
+        current = target.attrs.get_values(spec.attribute)
+        if current == (spec.value,):
+            return None
+        return Modification(ModOp.REPLACE, spec.attribute, (spec.value,), current)
 
 
 def _member_mods(attribute: str, desired: Values, current: Values) -> list[Modification]:

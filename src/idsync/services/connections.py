@@ -7,6 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from idsync.connectors.base import Directory, Source, factory_for
+from idsync.connectors.directory_source import DN_FIELD, DirectorySource
+from idsync.domain.definitions import JobDefinition
+from idsync.engine.expressions import compile_expression
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
 from idsync.store.secrets import resolve_secret
@@ -46,6 +49,48 @@ def source(ws: Workspace, name: str) -> Iterator[Source]:
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def job_source(ws: Workspace, job: JobDefinition) -> Iterator[Source]:
+    """The records of *job*: its data source, or the entries its source store
+    holds under the source's base DN (closed afterwards)."""
+    spec = job.source
+    if spec.store is None:
+        assert spec.data_source is not None
+        with source(ws, spec.data_source) as records:
+            yield records
+        return
+    assert spec.base_dn is not None
+    loaded = definitions.load(ws, "store", spec.store)
+    records = DirectorySource(
+        open_store(loaded.definition, loaded.secrets),
+        spec.base_dn,
+        scope=spec.scope,
+        filterstr=spec.filter,
+        attributes=spec.attributes if spec.attributes is not None else fields_read(job),
+        separator=spec.multi_value_separator,
+        label=f"job source {spec.label}",
+    )
+    try:
+        yield records
+    finally:
+        records.close()
+
+
+def fields_read(job: JobDefinition) -> list[str]:
+    """The source fields the job's mappings read by name (``from``, ``join``,
+    and ``source["..."]`` in expressions): what a store source reads when the
+    job lists no attributes."""
+    names: list[str] = []
+    for m in job.mappings:
+        if m.source is not None:
+            names.append(m.source)
+        elif m.join is not None:
+            names.extend(m.join.fields)
+        elif m.expression is not None:
+            names.extend(sorted(compile_expression(m.expression, f"mapping {m.attribute!r}").fields))
+    return list(dict.fromkeys(n for n in names if n.lower() != DN_FIELD))
 
 
 def test_store(ws: Workspace, name: str) -> str:

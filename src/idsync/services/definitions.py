@@ -1,4 +1,5 @@
-"""Saving, loading and removing the definitions of stores, sources and jobs.
+"""Saving, loading and removing the definitions of stores, sources, jobs,
+collections and schedules.
 
 A definition is stored as its JSON body with the secret fields taken out and
 encrypted separately. Loading puts them back (for connecting); exporting
@@ -7,30 +8,45 @@ leaves them out, except ``env:NAME`` references, which are not secrets.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from idsync.domain.collections import CollectionDefinition
 from idsync.domain.definitions import (
     JobDefinition,
     SourceDefinition,
     StoreDefinition,
     is_env_reference,
 )
+from idsync.domain.schedules import ScheduleDefinition
 from idsync.errors import ConfigError
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
+from idsync.store.secrets import REDACTED
 
-Kind = Literal["store", "source", "job"]
+Kind = Literal["store", "source", "job", "collection", "schedule"]
 
-NOUNS: dict[str, str] = {"store": "identity store", "source": "data source", "job": "sync job"}
+NOUNS: dict[str, str] = {
+    "store": "identity store",
+    "source": "data source",
+    "job": "sync job",
+    "collection": "job collection",
+    "schedule": "schedule",
+}
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "store": TypeAdapter(StoreDefinition),
     "source": TypeAdapter(SourceDefinition),
     "job": TypeAdapter(JobDefinition),
+    "collection": TypeAdapter(CollectionDefinition),
+    "schedule": TypeAdapter(ScheduleDefinition),
 }
+
+USED_BY: dict[str, str] = {"store": "job", "source": "job", "job": "collection", "schedule": "collection"}
+"""What kind of definition uses each kind (and so blocks its removal)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,51 @@ def parse(kind: Kind, data: Any, what: str | None = None) -> Any:
 
 
 def secret_fields(definition: Any) -> tuple[str, ...]:
+    """The secret fields of *definition*: top-level names, or dotted paths
+    into its sections (``passwords.fixed``)."""
     return tuple(getattr(definition, "SECRET_FIELDS", ()))
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """The value at dotted *path* of a model or plain data; None where a step is missing."""
+    for part in path.split("."):
+        if obj is None:
+            return None
+        obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
+    return obj
+
+
+def _parent(body: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
+    """The dict holding the last step of *path* in *body* (None when a section is absent)."""
+    *sections, last = path.split(".")
+    node: Any = body
+    for part in sections:
+        node = node.get(part) if isinstance(node, dict) else None
+    return (node if isinstance(node, dict) else None), last
+
+
+def set_path(body: dict[str, Any], path: str, value: Any) -> bool:
+    """Put *value* at *path* of *body*, only where its section exists (a secret
+    kept for a section since removed is not brought back); True if it was put."""
+    parent, last = _parent(body, path)
+    if parent is None:
+        return False
+    parent[last] = value
+    return True
+
+
+def pop_path(body: dict[str, Any], path: str) -> None:
+    parent, last = _parent(body, path)
+    if parent is not None:
+        parent.pop(last, None)
+
+
+def with_secrets(body: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """A copy of *body* with *secrets* put back at their paths."""
+    out = copy.deepcopy(body)
+    for path, value in secrets.items():
+        set_path(out, path, value)
+    return out
 
 
 def public_body(definition: Any) -> dict[str, Any]:
@@ -75,8 +135,21 @@ def public_body(definition: Any) -> dict[str, Any]:
     if "kind" in type(definition).model_fields:
         body["kind"] = definition.kind
     for name in secret_fields(definition):
-        body.pop(name, None)
+        pop_path(body, name)
     return body
+
+
+def _still_fits(kind: Kind, definition: Any, path: str, value: str) -> bool:
+    """Whether a stored secret kept for a section (not given again) still makes
+    a valid definition: a section replaced by another choice drops it."""
+    body = public_body(definition)
+    if not set_path(body, path, value):
+        return False
+    try:
+        parse(kind, body)
+    except ConfigError:
+        return False
+    return True
 
 
 def save(ws: Workspace, kind: Kind, definition: Any) -> str:
@@ -90,9 +163,11 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
         existing = repo.get(definition.name)
         secrets = ws.secrets.decrypt(existing.secrets_token) if existing else {}
         for name in secret_fields(definition):
-            value = getattr(definition, name)
+            value = get_path(definition, name)
             if value:
                 secrets[name] = value
+            elif name in secrets and "." in name and not _still_fits(kind, definition, name, secrets[name]):
+                del secrets[name]
         token = ws.secrets.encrypt(secrets)
         return repo.put(definition.name, getattr(definition, "kind", ""), public_body(definition), token, ws.actor)
 
@@ -102,7 +177,7 @@ def load(ws: Workspace, kind: Kind, name: str) -> Loaded:
     with ws.db.session() as session:
         stored = DefinitionRepository(session, kind).require(name)
         secrets = ws.secrets.decrypt(stored.secrets_token)
-    definition = parse(kind, {**stored.body, **secrets})
+    definition = parse(kind, with_secrets(stored.body, secrets))
     return Loaded(stored.id, definition, secrets)
 
 
@@ -114,13 +189,20 @@ def list_definitions(ws: Workspace, kind: Kind) -> list[Any]:
 
 
 def users_of(ws: Workspace, kind: Kind, name: str) -> list[str]:
-    """Names of the jobs that use the store or source *name*."""
-    if kind == "job":
+    """Names of the jobs that use the store or source *name*, or of the
+    collections that use the job or schedule *name*."""
+    if kind == "collection":
         return []
+    if kind in ("job", "schedule"):
+        return [
+            c.name
+            for c in list_definitions(ws, "collection")
+            if (name in c.job_names if kind == "job" else c.schedule == name)
+        ]
     users = []
     for job in list_definitions(ws, "job"):
-        uses = job.destination.store if kind == "store" else job.source.data_source
-        if uses == name:
+        uses = {job.destination.store, job.source.store} if kind == "store" else {job.source.data_source}
+        if name in uses:
             users.append(job.name)
     return users
 
@@ -131,12 +213,23 @@ def remove(ws: Workspace, kind: Kind, name: str) -> None:
     users = users_of(ws, kind, name)
     if users:
         raise ConfigError(
-            f"{NOUNS[kind]} {name!r} is used by job(s) {', '.join(users)}; remove or change them first"
+            f"{NOUNS[kind]} {name!r} is used by {USED_BY[kind]}(s) {', '.join(users)}; "
+            "remove or change them first"
         )
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind)
         repo.require(name)
         repo.remove(name, ws.actor)
+
+
+def displayable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
+    """The definition as ``show`` prints it: like an export, with each stored
+    secret present as ``********`` (``env:NAME`` references as written)."""
+    loaded = load(ws, kind, name)
+    body = public_body(loaded.definition)
+    for path, value in loaded.secrets.items():
+        set_path(body, path, value if is_env_reference(value) else REDACTED)
+    return body
 
 
 def exportable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
@@ -145,5 +238,5 @@ def exportable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
     body = public_body(loaded.definition)
     for field_name, value in loaded.secrets.items():
         if is_env_reference(value):
-            body[field_name] = value
+            set_path(body, field_name, value)
     return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from idsync import settings
@@ -10,9 +11,10 @@ from idsync.domain.definitions import JobDefinition
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.engine import runner
 from idsync.engine.context import RunContext
+from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
-from idsync.errors import ConfigError, IdsyncError
-from idsync.services import connections, definitions, history, validation
+from idsync.errors import ConfigError, IdsyncError, RunTerminated
+from idsync.services import connections, definitions, history, job_features, validation
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRepository, PlanRow
@@ -54,11 +56,12 @@ def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None =
         plan_id = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
     recorder = DatabaseRecorder(ws, plan_id, on_progress=on_progress)
     try:
-        with connections.directory(ws, job.destination.store) as directory, connections.source(
-            ws, job.source.data_source
+        with connections.directory(ws, job.destination.store) as directory, connections.job_source(
+            ws, job
         ) as source:
             _prepare(ws, job, directory, source)
-            planner = Planner(job, source, directory, RunContext.create(job.name))
+            update = job_features.update_filter(ws, job, keep=False)
+            planner = Planner(job, source, directory, RunContext.create(job.name), update)
             counts = runner.preview(planner, recorder, settings.get_int("batch_size"))
     except IdsyncError as exc:
         with ws.db.session() as session:
@@ -78,9 +81,22 @@ def run_job(
     plan_id: int | None = None,
     on_progress: ProgressCallback | None = None,
     trigger: str = "manual",
+    parent_run_id: int | None = None,
+    should_stop: runner.StopCheck | None = None,
+    full: bool = False,
 ) -> RunRow:
     """Run job *name* (or apply its stored plan *plan_id*); the run is recorded
-    whatever happens, and a fatal error ends it as failed with the cause."""
+    whatever happens, and a fatal error ends it as failed with the cause.
+
+    A job with safety limits is planned in full first: over a limit, the run
+    ends ``held`` with the reason, writes nothing, and its plan stays ready
+    for ``plan_id`` to release it. *full* makes a changed-only job look at
+    every record this once.
+
+    A job run of a collection run names it as *parent_run_id*. Between batches
+    the run stops (state ``terminated``, what was applied stays) when someone
+    asked it to (``idsync run terminate``) or when *should_stop* gives a reason.
+    """
     job_id, job = load_job(ws, name)
     with ws.db.session() as session:
         if plan_id is not None:
@@ -93,38 +109,91 @@ def run_job(
         else:
             run_plan = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
         runs = RunRepository(session)
+        parent = runs.require(parent_run_id) if parent_run_id is not None else None
         run_id = runs.create(
-            job_name=job.name, job_id=job_id, plan_id=run_plan, trigger=trigger, requested_by=ws.actor
+            job_name=job.name,
+            job_id=job_id,
+            plan_id=run_plan,
+            trigger=trigger,
+            requested_by=ws.actor,
+            parent_run_id=parent_run_id,
+            collection_id=parent.collection_id if parent else None,
+            collection_name=parent.collection_name if parent else None,
+            occurrence_id=parent.occurrence_id if parent else None,
         )
         runs.start(run_id)
         runs.log(run_id, "info", f"run of job {job.name!r} started by {ws.actor}")
     recorder = DatabaseRecorder(ws, run_plan, run_id, on_progress)
     counts = Counts()
     error: str | None = None
+    held: str | None = None
     try:
-        with connections.directory(ws, job.destination.store) as directory, connections.source(
-            ws, job.source.data_source
+        with connections.directory(ws, job.destination.store) as directory, connections.job_source(
+            ws, job
         ) as source:
             _prepare(ws, job, directory, source)
-            planner = Planner(job, source, directory, RunContext.create(job.name))
+            update = job_features.update_filter(ws, job, keep=True, full=full) if plan_id is None else None
+            planner = Planner(job, source, directory, RunContext.create(job.name), update)
             batch = settings.get_int("batch_size")
-            if plan_id is None:
-                counts = runner.run(planner, directory, recorder, batch)
-            else:
+            stop = _stop_check(ws, run_id, should_stop)
+            steps = job_features.apply_steps(ws, job, run_id, update)
+            if plan_id is not None:
                 current = runner.read_current(planner)
-                counts = runner.apply_plan(history.plan_changes(ws, plan_id), directory, current, recorder, batch)
+                counts = runner.apply_plan(
+                    history.plan_changes(ws, plan_id), directory, current, recorder, batch, stop, steps
+                )
+            elif job.limits is not None and job.limits.any:
+                counts, held = runner.run_checked(
+                    planner, directory, recorder, lambda: history.plan_changes(ws, run_plan),
+                    lambda p: hold_reason(job.limits, p.plan_size()), batch, stop, steps,
+                )
+            else:
+                counts = runner.run(planner, directory, recorder, batch, stop, steps)
+    except RunTerminated as exc:
+        # Stopped on request: the batches applied before stay applied, and counted.
+        state, error, counts = RunState.TERMINATED, exc.message, recorder.last_counts
     except IdsyncError as exc:
         # What was done before the failure stays done, and counted.
         state, error, counts = RunState.FAILED, exc.message, recorder.last_counts
     else:
-        state, error = _final_state(counts), None
+        state, error = (RunState.HELD, held) if held else (_final_state(counts), None)
     _finish(ws, run_id, state, counts, error)
     with ws.db.session() as session:
         plans = PlanRepository(session)
+        if state is RunState.HELD:
+            # Nothing was written: the plan waits, ready, for someone to release it.
+            plans.finish(run_plan, "ready", planner.counts)
+            RunRepository(session).log(
+                run_id, "warning", f"plan {run_plan} is ready: `idsync job run {job.name} --plan {run_plan}` applies it"
+            )
+            return RunRepository(session).require(run_id)
         plans.mark_applied(run_plan, run_id)
         if plan_id is None:
             plans.finish(run_plan, "failed" if state is RunState.FAILED else "applied", counts, error)
         return RunRepository(session).require(run_id)
+
+
+STOP_POLL_SECONDS = 1.0
+"""How often a running job looks in the database for a request to stop."""
+
+
+def _stop_check(ws: Workspace, run_id: int, extra: runner.StopCheck | None) -> runner.StopCheck:
+    """Between batches: *extra*'s reason, else a stop requested for this run
+    (read from the database at most once per STOP_POLL_SECONDS)."""
+    last_poll = [float("-inf")]
+
+    def check() -> str | None:
+        reason = extra() if extra is not None else None
+        if reason is not None:
+            return reason
+        now = time.monotonic()
+        if now - last_poll[0] < STOP_POLL_SECONDS:
+            return None
+        last_poll[0] = now
+        with ws.db.session() as session:
+            return RunRepository(session).stop_requested(run_id)
+
+    return check
 
 
 def _finish(ws: Workspace, run_id: int, state: RunState, counts: Counts, error: str | None) -> None:

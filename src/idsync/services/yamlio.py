@@ -1,6 +1,7 @@
 """Definitions as code: ``idsync apply -f FILE`` and ``idsync export``.
 
-A file holds lists under ``stores``, ``sources`` and ``jobs``. Everything in
+A file holds lists under ``stores``, ``sources``, ``jobs``, ``schedules`` and
+``collections``. Everything in
 it is validated before anything is saved; an error names the file, the line
 and the field. Exports leave secrets out (``env:NAME`` references stay), and
 applying an export on another installation recreates what it describes.
@@ -16,11 +17,21 @@ import yaml
 from pydantic import ValidationError
 
 from idsync.errors import ConfigError
-from idsync.services import definitions, validation
+from idsync.services import collections, definitions, validation
 from idsync.services.definitions import Kind
 from idsync.services.workspace import Workspace
 
-SECTIONS: dict[str, Kind] = {"stores": "store", "sources": "source", "jobs": "job"}
+SECTIONS: dict[str, Kind] = {
+    "stores": "store",
+    "sources": "source",
+    "jobs": "job",
+    "schedules": "schedule",
+    "collections": "collection",
+}
+"""The sections of a file, in the order they are saved: a collection names jobs and a schedule."""
+
+_TRIGGER_KINDS = frozenset({"once", "daily", "weekly", "monthly", "startup", "cron"})
+"""Tags of the trigger union, which pydantic puts in error locations but the file does not have."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def load_file(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
     if data is None:
         raise ConfigError(f"{path}: the file is empty")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with stores, sources and/or jobs")
+        raise ConfigError(f"{path}: expected a mapping with some of the sections {', '.join(SECTIONS)}")
     unknown = set(data) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; use {', '.join(SECTIONS)}")
@@ -77,6 +88,15 @@ def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | 
             return lines[path]
         path = path[:-1]
     return None
+
+
+def _field_path(loc: tuple[Any, ...], item: Any) -> tuple[Any, ...]:
+    """The path of a pydantic error inside the YAML item: without the union tags
+    pydantic inserts (the item's ``kind``, a trigger's ``kind``) and validator names."""
+    tags = set(_TRIGGER_KINDS)
+    if isinstance(item, dict) and isinstance(item.get("kind"), str):
+        tags.add(item["kind"])
+    return tuple(p for p in loc if p not in tags and not str(p).startswith("function-"))
 
 
 def parse_file(path: Path) -> list[tuple[Kind, Any]]:
@@ -95,16 +115,17 @@ def parse_file(path: Path) -> list[tuple[Kind, Any]]:
                 cause = exc.__cause__
                 loc: tuple[Any, ...] = ()
                 if isinstance(cause, ValidationError) and cause.errors():
-                    loc = tuple(p for p in cause.errors()[0]["loc"] if not str(p).startswith(("ldap", "local", "csv", "function-")))
+                    loc = _field_path(cause.errors()[0]["loc"], item)
                 line = _line_of(lines, base + loc)
                 raise ConfigError(f"{path}:{line}: {exc.message}") from exc
     return parsed
 
 
 def apply_file(ws: Workspace, path: Path) -> list[AppliedItem]:
-    """Validate every definition in *path*, then save them all (stores, sources, jobs)."""
+    """Validate every definition in *path*, then save them all (stores, sources,
+    jobs, schedules, collections, in that order)."""
     parsed = parse_file(path)
-    pending: dict[str, set[str]] = {"store": set(), "source": set()}
+    pending: dict[str, set[str]] = {"store": set(), "source": set(), "job": set(), "schedule": set()}
     for kind, definition in parsed:
         if kind in pending:
             pending[kind].add(definition.name)
@@ -113,8 +134,12 @@ def apply_file(ws: Workspace, path: Path) -> list[AppliedItem]:
         if (kind, definition.name) in seen:
             raise ConfigError(f"{path}: {definitions.NOUNS[kind]} {definition.name!r} is defined twice")
         seen.add((kind, definition.name))
-        if kind == "job":
+        if kind == "source":
+            validation.check_source(definition)
+        elif kind == "job":
             validation.check_offline(ws, definition, pending)
+        elif kind == "collection":
+            collections.check_collection(ws, definition, pending)
     return [AppliedItem(kind, d.name, definitions.save(ws, kind, d)) for kind, d in parsed]
 
 

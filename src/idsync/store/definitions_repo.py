@@ -1,6 +1,6 @@
-"""Stored definitions of identity stores, data sources and jobs.
+"""Stored definitions of identity stores, data sources, jobs, collections and schedules.
 
-The three kinds share one table shape and one repository: a unique name,
+The kinds share one table shape and one repository: a unique name,
 the definition's type (``ldap``, ``csv``, ...), its validated JSON body with
 the secrets taken out, and the secrets as one encrypted token. Validation
 is the services' job (pydantic models); this layer stores what it is given.
@@ -26,10 +26,16 @@ from idsync.store import audit
 from idsync.store.secrets import SecretBox
 from idsync.store.tables import DEFINITION_TABLES, utcnow
 
-DefinitionKind = Literal["store", "source", "job"]
+DefinitionKind = Literal["store", "source", "job", "collection", "schedule"]
 PutResult = Literal["created", "updated", "unchanged"]
 
-NOUNS: dict[str, str] = {"store": "identity store", "source": "data source", "job": "job"}
+NOUNS: dict[str, str] = {
+    "store": "identity store",
+    "source": "data source",
+    "job": "job",
+    "collection": "job collection",
+    "schedule": "schedule",
+}
 """How each kind is named in messages."""
 
 SECRETS_CHANGED = "secrets changed"

@@ -40,6 +40,15 @@ class RunRow:
     finished_at: datetime | None
     counts: Counts
     error: str | None
+    collection_id: int | None = None
+    collection_name: str | None = None
+    parent_run_id: int | None = None
+    occurrence_id: int | None = None
+    node: str | None = None
+    lease_until: datetime | None = None
+    fence: int = 0
+    stop_requested: str | None = None
+    stop_after: int | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -78,8 +87,15 @@ class RunRepository:
         kind: str = "job",
         trigger: str = "manual",
         requested_by: str = "",
+        collection_id: int | None = None,
+        collection_name: str | None = None,
+        parent_run_id: int | None = None,
+        occurrence_id: int | None = None,
+        stop_after: int | None = None,
     ) -> int:
-        """A new pending run; its id."""
+        """A new pending run; its id. A job run of a collection run names its
+        *parent_run_id*; a scheduled run its *occurrence_id*; *stop_after*
+        (seconds) stops it once it has run that long."""
         result = self._session.execute(
             insert(runs).values(
                 kind=kind,
@@ -91,6 +107,11 @@ class RunRepository:
                 requested_by=requested_by,
                 created_at=self._clock(),
                 counts=Counts().to_dict(),
+                collection_id=collection_id,
+                collection_name=collection_name,
+                parent_run_id=parent_run_id,
+                occurrence_id=occurrence_id,
+                stop_after=stop_after,
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
@@ -150,16 +171,45 @@ class RunRepository:
         return found
 
     def list(
-        self, *, limit: int = 50, job_name: str | None = None, state: RunState | None = None
+        self,
+        *,
+        limit: int = 50,
+        job_name: str | None = None,
+        state: RunState | None = None,
+        collection_name: str | None = None,
+        kind: str | None = None,
     ) -> builtins.list[RunRow]:
         """The newest runs first."""
         query = select(runs)
         if job_name is not None:
             query = query.where(runs.c.job_name == job_name)
+        if collection_name is not None:
+            query = query.where(runs.c.collection_name == collection_name)
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
         if state is not None:
             query = query.where(runs.c.state == state.value)
         query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         return [_run(row) for row in self._session.execute(query)]
+
+    def children(self, run_id: int) -> builtins.list[RunRow]:
+        """The job runs of collection run *run_id*, in the order they were recorded."""
+        query = select(runs).where(runs.c.parent_run_id == run_id).order_by(runs.c.id)
+        return [_run(row) for row in self._session.execute(query)]
+
+    def request_stop(self, run_id: int, reason: str) -> None:
+        """Ask a running run to stop at its next batch (the first request's reason is kept)."""
+        self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.stop_requested.is_(None))
+            .values(stop_requested=reason)
+        )
+
+    def stop_requested(self, run_id: int) -> str | None:
+        """Why run *run_id* was asked to stop, or None."""
+        query = select(runs.c.stop_requested).where(runs.c.id == run_id)
+        value = self._session.execute(query).scalar_one_or_none()
+        return str(value) if value else None
 
     def errors(self, run_id: int, limit: int | None = None) -> builtins.list[ErrorItem]:
         """The record errors of a run, in the order they happened."""
@@ -223,4 +273,13 @@ def _run(row: Row[Any]) -> RunRow:
         finished_at=row.finished_at,
         counts=Counts.from_dict(row.counts),
         error=row.error,
+        collection_id=row.collection_id,
+        collection_name=row.collection_name,
+        parent_run_id=row.parent_run_id,
+        occurrence_id=row.occurrence_id,
+        node=row.node,
+        lease_until=row.lease_until,
+        fence=row.fence,
+        stop_requested=row.stop_requested,
+        stop_after=row.stop_after,
     )

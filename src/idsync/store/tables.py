@@ -32,6 +32,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    text,
 )
 
 NAMING_CONVENTION = {
@@ -100,6 +102,8 @@ def _definition_table(name: str) -> Table:
 identity_stores = _definition_table("identity_stores")
 data_sources = _definition_table("data_sources")
 jobs = _definition_table("jobs")
+collections = _definition_table("collections")
+schedules = _definition_table("schedules")
 
 plans = Table(
     "plans",
@@ -152,11 +156,54 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("counts", JSON, nullable=False),
     Column("error", Text, nullable=True),
+    # Collections and the scheduler (revision 0002). A collection run has one
+    # child run per job (parent_run_id); the lease columns let any node see
+    # that the node running it is gone, and the fence makes a node that lost
+    # its lease unable to write the result.
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="SET NULL"), nullable=True),
+    Column("collection_name", String(200), nullable=True),
+    Column("parent_run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=True),
+    Column(
+        "occurrence_id",
+        Integer,
+        ForeignKey("schedule_occurrences.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("node", String(200), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("fence", Integer, nullable=False, server_default=text("0")),
+    Column("stop_requested", Text, nullable=True),
+    Column("stop_after", Integer, nullable=True),
     Index("ix_runs_created_at", "created_at"),
     Index("ix_runs_job_name_created_at", "job_name", "created_at"),
     Index("ix_runs_job_id", "job_id"),
     Index("ix_runs_plan_id", "plan_id"),
+    Index("ix_runs_parent_run_id", "parent_run_id"),
+    Index("ix_runs_occurrence_id", "occurrence_id"),
+    Index("ix_runs_collection_id", "collection_id"),
+    Index("ix_runs_state", "state"),
 )
+
+_COLLECTION_RUN = runs.c.kind == "collection"
+
+Index(
+    "uq_runs_running_collection",
+    runs.c.collection_name,
+    unique=True,
+    sqlite_where=and_(_COLLECTION_RUN, runs.c.state == "running"),
+    postgresql_where=and_(_COLLECTION_RUN, runs.c.state == "running"),
+)
+"""The overlap rule, kept by the database: at most one running run per collection."""
+
+Index(
+    "uq_runs_queued_collection",
+    runs.c.collection_name,
+    unique=True,
+    sqlite_where=and_(_COLLECTION_RUN, runs.c.state == "queued"),
+    postgresql_where=and_(_COLLECTION_RUN, runs.c.state == "queued"),
+)
+"""The queue of a collection holds at most one waiting run."""
 
 run_errors = Table(
     "run_errors",
@@ -196,9 +243,63 @@ audit_log = Table(
     Index("ix_audit_log_object_kind_object_name", "object_kind", "object_name"),
 )
 
+schedule_occurrences = Table(
+    "schedule_occurrences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("schedule_name", String(200), nullable=False),
+    # Index of the trigger in the schedule; -1 for "run now".
+    Column("trigger_index", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("node", String(200), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    # The node that inserts an occurrence owns it: the key makes a second insert a no-op.
+    UniqueConstraint("schedule_id", "trigger_index", "due_at"),
+    Index("ix_schedule_occurrences_schedule_name_due_at", "schedule_name", "due_at"),
+)
+
+schedule_cursors = Table(
+    "schedule_cursors",
+    metadata,
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True),
+    # Occurrences up to this instant have been looked at (fired, or recorded as missed).
+    Column("checked_until", UTCDateTime, nullable=False),
+)
+
+# Job state (revision 0003): what changed-only runs remember between runs,
+# and generated passwords waiting for delivery (encrypted with the SecretBox).
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("job_name", String(200), primary_key=True),
+    # The normalised match key; compound keys joined by U+001F.
+    Column("key", Text, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+generated_passwords = Table(
+    "generated_passwords",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("job_name", String(200), nullable=False),
+    Column("dn", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    # A SecretBox token: the password is never stored in clear.
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_generated_passwords_run_id", "run_id"),
+)
+
 DEFINITION_TABLES: dict[str, Table] = {
     "store": identity_stores,
     "source": data_sources,
     "job": jobs,
+    "collection": collections,
+    "schedule": schedules,
 }
 """The table of each definition kind."""

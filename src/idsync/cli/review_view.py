@@ -1,0 +1,63 @@
+"""Review your changes, on the command line: show what would be saved, then ask.
+
+Nothing is saved before the user confirms. Scripts pass ``--yes``; without
+a terminal to ask in and without ``--yes``, the command refuses in one line
+rather than guessing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from idsync.cli.output import console
+from idsync.errors import ConfigError
+from idsync.services.review import Review
+
+NOT_CONFIRMED = (
+    "nothing saved: the changes need a confirmation; run the command in a terminal "
+    "to review them, or pass --yes"
+)
+
+
+def show(review: Review) -> None:
+    for line in review.lines():
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def confirmed(review: Review, *, yes: bool, json: bool) -> bool:
+    """Show the review (unless *json*) and ask; True when the changes are to be saved.
+
+    An unchanged definition needs no question: there is nothing to save."""
+    if not json:
+        show(review)
+    if not review.has_changes:
+        return False
+    if yes:
+        return True
+    if json or not sys.stdin.isatty():
+        raise ConfigError(NOT_CONFIRMED)
+    if typer.confirm("Save these changes?", default=False):
+        return True
+    console.print("nothing saved", markup=False)
+    raise typer.Exit(1)
+
+
+def read_definitions(path: Path, section: str) -> list[dict[str, Any]]:
+    """The mappings of a YAML file holding one definition, or a list under *section*."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
+    if isinstance(data, dict) and set(data) == {section}:
+        data = data[section]
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise ConfigError(f"{path}: expected a definition (a mapping), or a {section}: list of them")
+    return items

@@ -1,0 +1,247 @@
+"""``idsync schedule``: named, reusable schedules and the collections they start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from idsync.cli.collection import print_report
+from idsync.cli.common import confirm, workspace
+from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.review_view import confirmed, read_definitions
+from idsync.cli.trigger_options import (
+    AT,
+    CRON,
+    DAILY,
+    EVERY,
+    EXPIRES,
+    FROM,
+    MONTHLY_DAY,
+    MONTHLY_ORDINAL,
+    MONTHS,
+    ONCE,
+    REPEAT_EVERY,
+    REPEAT_FOR,
+    STARTUP,
+    STOP_AFTER,
+    TZ,
+    WEEKLY,
+    trigger_options,
+)
+from idsync.errors import ConfigError
+from idsync.services import collection_runs, definitions, schedules
+from idsync.services.collection_runs import Runtime
+from idsync.services.workspace import Workspace
+
+app = typer.Typer(help="Schedules: when collections run (several triggers each).", no_args_is_help=True)
+
+YesOption = typer.Option(False, "--yes", "-y", help="Save without asking (for scripts).")
+
+
+def _parse(data: dict[str, Any]) -> Any:
+    return definitions.parse("schedule", data)
+
+
+def _review_save(ws: Workspace, schedule: Any, *, yes: bool, json: bool) -> dict[str, Any]:
+    review = schedules.review_changes(ws, schedule)
+    outcome = schedules.save_schedule(ws, schedule) if confirmed(review, yes=yes, json=json) else "unchanged"
+    if not json:
+        console.print(f"schedule {schedule.name!r} {outcome}", markup=False)
+    return {"schedule": schedule.name, "outcome": outcome, "review": review}
+
+
+@app.command("create")
+def create(
+    name: str | None = typer.Argument(None, help="Name of the schedule (not with --from FILE)."),
+    daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
+    monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
+    cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
+    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
+    description: str = typer.Option("", help="What the schedule is for."),
+    misfire: str = typer.Option("run_once", help="Missed runs (no scheduler running): run_once or skip."),
+    grace: str = typer.Option("1h", help="How late a run may still start before it counts as missed."),
+    disabled: bool = typer.Option(False, "--disabled", help="Create it disabled."),
+    yes: bool = YesOption,
+    json: bool = JsonOption,
+) -> None:
+    """Create a schedule with one trigger from options, or schedules from a YAML
+    file (--from FILE); review, confirm, save. Attach it with
+    `idsync collection edit COLLECTION --schedule NAME`."""
+    ws = workspace()
+    options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
+                               from_, tz, expires, repeat_every, repeat_for, stop_after)
+    if not options.given:
+        if from_ is None:
+            raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE")
+        items = [_parse(item) for item in read_definitions(Path(from_), "schedules")]
+        if name is not None and [s.name for s in items] != [name]:
+            raise ConfigError(f"{from_} defines {', '.join(repr(s.name) for s in items)}, not {name!r}")
+    else:
+        if name is None:
+            raise ConfigError("give the schedule's name: idsync schedule create NAME --daily --at 02:00")
+        items = [_parse({
+            "name": name, "description": description, "enabled": not disabled,
+            "triggers": [options.trigger()], "misfire": misfire, "grace": grace,
+        })]
+    results = [_review_save(ws, schedule, yes=yes, json=json) for schedule in items]
+    if json:
+        print_json(results)
+
+
+@app.command("edit")
+def edit(
+    name: str = typer.Argument(..., help="The schedule to change."),
+    daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
+    monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
+    cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
+    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
+    replace_triggers: bool = typer.Option(False, "--replace-triggers", help="The trigger given replaces all triggers (default: it is added)."),
+    remove_trigger: int | None = typer.Option(None, "--remove-trigger", help="Remove trigger N (1-based, as in `schedule show`)."),
+    enable_trigger: int | None = typer.Option(None, "--enable-trigger", help="Enable trigger N."),
+    disable_trigger: int | None = typer.Option(None, "--disable-trigger", help="Disable trigger N."),
+    description: str | None = typer.Option(None, help="New description."),
+    misfire: str | None = typer.Option(None, help="run_once or skip."),
+    grace: str | None = typer.Option(None, help="How late a run may still start (e.g. 30m)."),
+    yes: bool = YesOption,
+    json: bool = JsonOption,
+) -> None:
+    """Change a schedule: add, replace, remove, enable or disable triggers, or its
+    settings; with --from FILE alone, replace the whole definition. Review, confirm, save."""
+    ws = workspace()
+    _id, current = schedules.load_schedule(ws, name)
+    options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
+                               from_, tz, expires, repeat_every, repeat_for, stop_after)
+    if from_ is not None and not options.given:
+        items = [_parse(item) for item in read_definitions(Path(from_), "schedules")]
+        if [s.name for s in items] != [name]:
+            raise ConfigError(f"{from_} must define schedule {name!r} alone")
+        updated = items[0]
+    else:
+        data = current.model_dump(mode="json")
+        triggers: list[dict[str, Any]] = data["triggers"]
+        for option, index in (("--remove-trigger", remove_trigger), ("--enable-trigger", enable_trigger), ("--disable-trigger", disable_trigger)):
+            if index is not None and not 1 <= index <= len(triggers):
+                raise ConfigError(f"{option} {index}: schedule {name!r} has triggers 1 to {len(triggers)}")
+        if enable_trigger is not None:
+            triggers[enable_trigger - 1]["enabled"] = True
+        if disable_trigger is not None:
+            triggers[disable_trigger - 1]["enabled"] = False
+        if remove_trigger is not None:
+            del triggers[remove_trigger - 1]
+        if options.given:
+            if replace_triggers:
+                triggers.clear()
+            triggers.append(options.trigger())
+        elif replace_triggers:
+            raise ConfigError("--replace-triggers needs a trigger option (--daily, --weekly, ...)")
+        for key, value in (("description", description), ("misfire", misfire), ("grace", grace)):
+            if value is not None:
+                data[key] = value
+        updated = _parse(data)
+    result = _review_save(ws, updated, yes=yes, json=json)
+    if json:
+        print_json(result)
+
+
+@app.command("list")
+def list_(json: bool = JsonOption) -> None:
+    """List schedules with their triggers, next run, last run and targets."""
+    items = schedules.status(workspace())
+    if json:
+        print_json(items)
+        return
+    table(None, ["name", "enabled", "next run", "last run", "targets", "triggers"], [
+        (s.name, "yes" if s.enabled else "no",
+         when(s.next_run) or ("at scheduler start" if s.startup else ""),
+         f"{when(s.last_run)} ({s.last_state})" if s.last_run else "",
+         ", ".join(s.targets), "; ".join(s.triggers))
+        for s in items
+    ])
+
+
+@app.command("show")
+def show(name: str, count: int = typer.Option(5, help="How many next runs to show."), json: bool = JsonOption) -> None:
+    """Show a schedule: definition, triggers, next runs, targets, recent occurrences."""
+    found = schedules.detail(workspace(), name, count=count)
+    if json:
+        print_json(found)
+        return
+    status = found.status
+    console.print(yaml.safe_dump(found.definition, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    for index, text in enumerate(status.triggers, start=1):
+        console.print(f"trigger {index}: {text}", markup=False)
+    console.print(f"targets: {', '.join(status.targets) or 'none'}", markup=False)
+    console.print(f"next runs: {', '.join(when(at) for at in found.upcoming) or 'none'}", markup=False)
+    if status.last_run:
+        console.print(f"last run: {when(status.last_run)} ({status.last_state})", markup=False)
+    for occurrence in found.occurrences:
+        console.print(f"  {when(occurrence.due_at)} trigger {occurrence.trigger_index + 1 if occurrence.trigger_index >= 0 else 'run-now'}: {occurrence.state}", markup=False)
+
+
+def _set_enabled(name: str, enabled: bool, json: bool) -> None:
+    outcome = schedules.set_enabled(workspace(), name, enabled)
+    if json:
+        print_json({"schedule": name, "enabled": enabled, "outcome": outcome})
+    else:
+        console.print(f"schedule {name!r} {'enabled' if enabled else 'disabled'}" + (" (already)" if outcome == "unchanged" else ""), markup=False)
+
+
+@app.command("enable")
+def enable(name: str, json: bool = JsonOption) -> None:
+    """Enable a schedule (runs missed while it was disabled are not caught up)."""
+    _set_enabled(name, True, json)
+
+
+@app.command("disable")
+def disable(name: str, json: bool = JsonOption) -> None:
+    """Disable a schedule: its triggers do not fire until it is enabled again."""
+    _set_enabled(name, False, json)
+
+
+@app.command("run-now")
+def run_now(name: str, json: bool = JsonOption) -> None:
+    """Start every collection of the schedule now, in this process, and wait for them."""
+    from idsync.scheduling.executor import ThreadExecutor
+    from idsync.scheduling.scheduler import run_now as start_now
+
+    ws = workspace()
+    runtime = Runtime()
+    executor = ThreadExecutor(ws, runtime)
+    started = start_now(ws, name, executor, runtime)
+    executor.wait()
+    for item in started:
+        if item.state.value == "queued":
+            collection_runs.wait_for(ws, item.run_id, runtime)
+    reports = [collection_runs.report(ws, item.run_id) for item in started]
+    if json:
+        print_json(reports)
+    else:
+        for report in reports:
+            print_report(report)
+    if any(r.run.state.value not in ("succeeded", "completed_with_errors") for r in reports):
+        raise typer.Exit(4 if any(r.run.state.value == "failed" for r in reports) else 1)
+
+
+@app.command("remove")
+def remove(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json: bool = JsonOption,
+) -> None:
+    """Remove a schedule; refused while a collection uses it."""
+    ws = workspace()
+    schedules.load_schedule(ws, name)
+    used = schedules.targets(ws, name)
+    if used:
+        schedules.remove_schedule(ws, name)  # refuses, naming the collections
+    confirm(f"Remove schedule {name!r}?", yes)
+    schedules.remove_schedule(ws, name)
+    if json:
+        print_json({"schedule": name, "outcome": "removed"})
+    else:
+        console.print(f"schedule {name!r} removed", markup=False)

@@ -1,0 +1,396 @@
+"""Running job collections: start (with the overlap rule), execute, terminate.
+
+A collection run is started in two steps. :func:`start_run` records it and
+claims it for this node; the database refuses a second running run of the
+same collection, and the collection's overlap policy decides what happens
+then: ``skip`` ends the new run as *skipped* with the reason, ``queue`` puts
+it in the collection's queue (one place: a second waiting run is skipped).
+:func:`execute_run` then runs the jobs in order under a lease renewed by a
+heartbeat, each as a child run, and writes the result only if this node
+still holds the run (its fence).
+
+A run stops between two batches when it is terminated (``idsync run
+terminate``), when it runs longer than its trigger's ``stop_after``, when its
+node shuts down, or when the node lost its lease. The changes applied before
+stay, and are listed in the job runs' plans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from idsync.domain.collections import CollectionDefinition, CollectionJob
+from idsync.domain.results import Counts, RunState
+from idsync.errors import ConfigError, IdsyncError
+from idsync.scheduling.leases import LEASE_LOST, Heartbeat
+from idsync.services import collections, jobs
+from idsync.services.workspace import Workspace
+from idsync.store import scheduling_repo
+from idsync.store.collections_repo import CollectionRunRepository
+from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=60)
+SHUTDOWN_REASON = "terminated: the scheduler was shut down"
+STOP_POLL_SECONDS = 1.0
+
+
+def default_node() -> str:
+    """This process as a node: host name and process id (two processes are two nodes)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Runtime:
+    """How this process runs collections: its node name, lease length, clock,
+    and the shutdown signal every run it executes listens to."""
+
+    node: str = field(default_factory=default_node)
+    lease: timedelta = DEFAULT_LEASE
+    clock: Callable[[], datetime] = utcnow
+    shutdown: threading.Event = field(default_factory=threading.Event)
+    shutdown_reason: str = SHUTDOWN_REASON
+
+
+@dataclass(frozen=True)
+class Started:
+    """The outcome of starting a collection run: running (with the fence this
+    node holds), queued, or skipped (with the reason)."""
+
+    run_id: int
+    collection: str
+    state: RunState
+    fence: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectionReport:
+    """A collection run with its job runs."""
+
+    run: RunRow
+    jobs: list[RunRow]
+
+
+# ---------------------------------------------------------------- start
+
+
+def start_run(
+    ws: Workspace,
+    name: str,
+    runtime: Runtime,
+    *,
+    trigger: str = "manual",
+    requested_by: str | None = None,
+    occurrence_id: int | None = None,
+    stop_after: timedelta | None = None,
+) -> Started:
+    """Record a run of collection *name* and claim it for this node, following
+    the collection's overlap policy when another run of it is running."""
+    collection_id, collection = collections.load_collection(ws, name)
+    with ws.db.session() as session:
+        repo = CollectionRunRepository(session, clock=runtime.clock)
+        run_id = repo.create(
+            collection_id=collection_id,
+            collection_name=collection.name,
+            trigger=trigger,
+            requested_by=requested_by if requested_by is not None else ws.actor,
+            occurrence_id=occurrence_id,
+            stop_after=int(stop_after.total_seconds()) if stop_after else None,
+        )
+    for _attempt in range(3):
+        fence = scheduling_repo.claim(
+            ws.db, run_id, expected=RunState.PENDING, node=runtime.node, lease=runtime.lease, clock=runtime.clock
+        )
+        if fence is not None:
+            _log(ws, run_id, "info", f"run of collection {collection.name!r} started ({trigger}) on {runtime.node}")
+            return Started(run_id, collection.name, RunState.RUNNING, fence)
+        with ws.db.session() as session:
+            holder = SchedulingRepository(session).holder(collection.name)
+        if holder is not None:
+            return _overlap(ws, run_id, collection, holder, runtime)
+    reason = f"skipped: run {run_id} could not be started (the database refused it three times)"
+    with ws.db.session() as session:
+        CollectionRunRepository(session, clock=runtime.clock).record_ended(run_id, RunState.SKIPPED, reason)
+    return Started(run_id, collection.name, RunState.SKIPPED, reason=reason)
+
+
+def _overlap(
+    ws: Workspace, run_id: int, collection: CollectionDefinition, holder: int, runtime: Runtime
+) -> Started:
+    name = collection.name
+    if collection.overlap == "queue":
+        if scheduling_repo.enqueue(ws.db, run_id):
+            _log(ws, run_id, "info", f"queued: collection {name!r} is running (run {holder}); this run starts after it")
+            return Started(run_id, name, RunState.QUEUED, reason=f"waiting for run {holder}")
+        with ws.db.session() as session:
+            waiting = SchedulingRepository(session).holder(name, RunState.QUEUED)
+        reason = (
+            f"skipped: collection {name!r} is running (run {holder}) and run {waiting} "
+            "already waits in its queue (overlap: queue holds one run)"
+        )
+    else:
+        reason = f"skipped: collection {name!r} was still running (run {holder}; overlap: skip)"
+    with ws.db.session() as session:
+        CollectionRunRepository(session, clock=runtime.clock).record_ended(run_id, RunState.SKIPPED, reason)
+    return Started(run_id, name, RunState.SKIPPED, reason=reason)
+
+
+def promote_queued(ws: Workspace, runtime: Runtime, collection: str | None = None) -> list[Started]:
+    """Claim the queued runs whose collection has no running run (any node may)."""
+    with ws.db.session() as session:
+        queued = SchedulingRepository(session).queued_runs()
+    started = []
+    for run_id, name in queued:
+        if collection is not None and name != collection:
+            continue
+        fence = scheduling_repo.claim(
+            ws.db, run_id, expected=RunState.QUEUED, node=runtime.node, lease=runtime.lease, clock=runtime.clock
+        )
+        if fence is not None:
+            _log(ws, run_id, "info", f"started from the queue on {runtime.node}")
+            started.append(Started(run_id, name, RunState.RUNNING, fence))
+    return started
+
+
+# ---------------------------------------------------------------- execute
+
+
+class _StopWatch:
+    """Why this collection run should stop now, if it should: the node shuts
+    down, the lease was lost, it ran past stop_after, or someone terminated it."""
+
+    def __init__(self, ws: Workspace, run: RunRow, runtime: Runtime, heartbeat: Heartbeat) -> None:
+        self.ws = ws
+        self.run = run
+        self.runtime = runtime
+        self.heartbeat = heartbeat
+        started = run.started_at or runtime.clock()
+        self.deadline = started + timedelta(seconds=run.stop_after) if run.stop_after else None
+        self._last_poll = float("-inf")
+        self.reason: str | None = None
+
+    def __call__(self) -> str | None:
+        if self.reason is None:
+            self.reason = self._check()
+        return self.reason
+
+    def _check(self) -> str | None:
+        if self.runtime.shutdown.is_set():
+            return self.runtime.shutdown_reason
+        if self.heartbeat.lost.is_set():
+            return LEASE_LOST
+        if self.deadline is not None and self.runtime.clock() >= self.deadline:
+            return f"stopped: ran longer than its limit of {_duration(self.run.stop_after or 0)} (stop_after)"
+        now = time.monotonic()
+        if now - self._last_poll >= STOP_POLL_SECONDS:
+            self._last_poll = now
+            with self.ws.db.session() as session:
+                return RunRepository(session).stop_requested(self.run.id)
+        return None
+
+
+def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> RunRow:
+    """Run the jobs of claimed collection run *run_id* in order; the finished run.
+
+    A job that fails aborts the jobs after it (recorded as skipped) when its
+    on_failure is abort, and lets them run when it is continue; either way the
+    collection run fails, naming the failed jobs. Counts add up the jobs'.
+    """
+    with ws.db.session() as session:
+        run = RunRepository(session).require(run_id)
+    if run.state is not RunState.RUNNING or run.fence != fence:
+        _log(ws, run_id, "warning", f"{runtime.node} no longer held this run: it was not executed")
+        return run
+    with Heartbeat(ws.db, run_id, fence, runtime.lease, clock=runtime.clock) as heartbeat:
+        stop = _StopWatch(ws, run, runtime, heartbeat)
+        state, counts, error = _run_jobs(ws, run, stop, runtime)
+    with ws.db.session() as session:
+        repo = RunRepository(session, clock=runtime.clock)
+        if error:
+            repo.log(run_id, "error" if state is RunState.FAILED else "warning", error)
+        repo.log(run_id, "info", f"finished {state.value}: " + ", ".join(f"{k} {v}" for k, v in counts.to_dict().items() if v))
+        written = SchedulingRepository(session, clock=runtime.clock).finish_fenced(run_id, fence, state, counts, error)
+        if not written:
+            repo.log(run_id, "warning", f"{runtime.node} no longer held this run: its result ({state.value}) was not written")
+    with ws.db.session() as session:
+        return RunRepository(session).require(run_id)
+
+
+def _run_jobs(
+    ws: Workspace, run: RunRow, stop: _StopWatch, runtime: Runtime
+) -> tuple[RunState, Counts, str | None]:
+    counts = Counts()
+    try:
+        _id, collection = collections.load_collection(ws, run.collection_name or run.job_name)
+    except IdsyncError as exc:
+        return RunState.FAILED, counts, f"collection {run.collection_name!r} cannot be run: {exc.message}"
+    failures: list[str] = []
+    held: list[str] = []
+    any_errors = False
+    ended_by: str | None = None
+    entries = list(collection.jobs)
+    child_error: str | None
+    for index, entry in enumerate(entries):
+        reason = stop()
+        if reason is not None:
+            ended_by = reason
+            _skip_rest(ws, run, entries[index:], f"not run: the collection run stopped ({reason})", runtime)
+            break
+        try:
+            child = jobs.run_job(
+                ws, entry.job, trigger=run.trigger, parent_run_id=run.id, should_stop=stop
+            )
+        except IdsyncError as exc:
+            # The job could not even start (removed since, or its plan is unusable).
+            with ws.db.session() as session:
+                CollectionRunRepository(session, clock=runtime.clock).add_child(
+                    run, job_name=entry.job, job_id=None, state=RunState.FAILED, reason=exc.message
+                )
+            child_state, child_error = RunState.FAILED, exc.message
+        else:
+            counts.add(child.counts)
+            child_state, child_error = child.state, child.error
+            with ws.db.session() as session:
+                CollectionRunRepository(session).set_counts(run.id, counts)
+        any_errors = any_errors or child_state is RunState.COMPLETED_WITH_ERRORS
+        if child_state is RunState.HELD:
+            # It changed nothing and waits for a decision; the jobs after it still run.
+            held.append(f"job {entry.job!r} held: {child_error}")
+        if child_state is RunState.TERMINATED:
+            ended_by = child_error or "terminated"
+            _skip_rest(ws, run, entries[index + 1 :], f"not run: job {entry.job!r} was terminated", runtime)
+            break
+        if child_state is RunState.FAILED:
+            failures.append(f"job {entry.job!r} failed: {child_error}")
+            if entry.on_failure == "abort":
+                rest = entries[index + 1 :]
+                _skip_rest(ws, run, rest, f"not run: job {entry.job!r} failed and its on_failure is abort", runtime)
+                if rest:
+                    failures.append(f"{len(rest)} job(s) after it skipped (on_failure: abort)")
+                break
+    if ended_by is not None:
+        return RunState.TERMINATED, counts, ended_by
+    if failures:
+        return RunState.FAILED, counts, "; ".join(failures + held)
+    if held:
+        return RunState.COMPLETED_WITH_ERRORS, counts, "; ".join(held)
+    return (RunState.COMPLETED_WITH_ERRORS if any_errors else RunState.SUCCEEDED), counts, None
+
+
+def _skip_rest(ws: Workspace, run: RunRow, entries: list[CollectionJob], reason: str, runtime: Runtime) -> None:
+    if not entries:
+        return
+    with ws.db.session() as session:
+        repo = CollectionRunRepository(session, clock=runtime.clock)
+        for entry in entries:
+            repo.add_child(run, job_name=entry.job, job_id=None, state=RunState.SKIPPED, reason=reason)
+
+
+# ---------------------------------------------------------------- foreground and control
+
+
+def run_collection(
+    ws: Workspace,
+    name: str,
+    runtime: Runtime | None = None,
+    *,
+    trigger: str = "manual",
+    wait_poll: float = 0.5,
+) -> CollectionReport:
+    """Run collection *name* in this process and wait for the result. A run
+    that must queue waits for its turn here (or is started by a scheduler)."""
+    runtime = runtime or Runtime()
+    started = start_run(ws, name, runtime, trigger=trigger)
+    if started.state is RunState.RUNNING:
+        assert started.fence is not None
+        execute_run(ws, started.run_id, started.fence, runtime)
+    elif started.state is RunState.QUEUED:
+        wait_for(ws, started.run_id, runtime, poll=wait_poll)
+    return report(ws, started.run_id)
+
+
+def wait_for(ws: Workspace, run_id: int, runtime: Runtime, *, poll: float = 0.5) -> RunRow:
+    """Wait until run *run_id* has finished, executing it here if it is queued
+    and its turn comes while this process is the first to claim it."""
+    while True:
+        with ws.db.session() as session:
+            run = RunRepository(session).require(run_id)
+        if run.state.finished:
+            return run
+        if run.state is RunState.QUEUED:
+            fence = scheduling_repo.claim(
+                ws.db, run_id, expected=RunState.QUEUED, node=runtime.node, lease=runtime.lease, clock=runtime.clock
+            )
+            if fence is not None:
+                return execute_run(ws, run_id, fence, runtime)
+        if runtime.shutdown.wait(poll):
+            with ws.db.session() as session:
+                return RunRepository(session).require(run_id)
+
+
+def terminate_run(ws: Workspace, run_id: int, reason: str | None = None) -> RunRow:
+    """Stop a run: a waiting one ends now; a running one stops at its next batch
+    (the changes it made stay, and are listed in its job runs' plans)."""
+    why = reason or f"terminated by {ws.actor}"
+    with ws.db.session() as session:
+        repo = RunRepository(session)
+        run = repo.require(run_id)
+        if run.state in (RunState.PENDING, RunState.QUEUED):
+            repo.log(run_id, "warning", why)
+            repo.finish(run_id, RunState.TERMINATED, run.counts, why)
+        elif run.state is RunState.RUNNING:
+            repo.request_stop(run_id, why)
+            repo.log(run_id, "warning", f"stop requested: {why}")
+        else:
+            raise ConfigError(
+                f"run {run_id} is {run.state.value}: only a pending, queued or running run can be terminated"
+            )
+        return repo.require(run_id)
+
+
+def report(ws: Workspace, run_id: int) -> CollectionReport:
+    """A run with its job runs (none for a job run)."""
+    with ws.db.session() as session:
+        repo = RunRepository(session)
+        return CollectionReport(repo.require(run_id), repo.children(run_id))
+
+
+def record_missed(
+    ws: Workspace, collection: CollectionDefinition, occurrence_id: int, reason: str, runtime: Runtime
+) -> int:
+    """A visible trace of scheduled runs that did not happen: a run in state *missed*."""
+    stored = collections.load_collection(ws, collection.name)[0]
+    with ws.db.session() as session:
+        repo = CollectionRunRepository(session, clock=runtime.clock)
+        run_id = repo.create(
+            collection_id=stored,
+            collection_name=collection.name,
+            trigger="schedule",
+            requested_by="scheduler",
+            occurrence_id=occurrence_id,
+        )
+        repo.record_ended(run_id, RunState.MISSED, reason)
+    return run_id
+
+
+def _log(ws: Workspace, run_id: int, level: str, message: str) -> None:
+    with ws.db.session() as session:
+        RunRepository(session).log(run_id, level, message)
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    return "".join(parts) or "0s"

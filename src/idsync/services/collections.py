@@ -1,0 +1,153 @@
+"""Job collection use cases: check, review, save, list, remove and preview.
+
+Saving a collection goes through :func:`review_changes` first in every
+front end: the review says what would be saved and what differs from the
+stored version, and nothing is written until the front end calls
+:func:`save_collection` after the user confirmed. Running collections is
+:mod:`idsync.services.collection_runs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from idsync.domain.collections import CollectionDefinition
+from idsync.domain.results import Counts, ErrorItem
+from idsync.errors import ConfigError, IdsyncError, NotFoundError
+from idsync.services import definitions, jobs
+from idsync.services.review import Review, review
+from idsync.services.workspace import Workspace
+from idsync.store.plans_repo import PlanRow
+
+NOUN = "job collection"
+
+
+def check_collection(
+    ws: Workspace, collection: CollectionDefinition, pending: Mapping[str, set[str]] | None = None
+) -> None:
+    """The references of a collection must exist: its jobs and its schedule
+    (stored, or in *pending*, about to be saved from the same file).
+    Smart group update jobs do not exist yet, so any reference to one is refused."""
+    label = f"{NOUN} {collection.name!r}"
+    pending = pending or {}
+    stored_jobs = {job.name for job in definitions.list_definitions(ws, "job")}
+    for entry in collection.jobs:
+        if entry.job not in stored_jobs and entry.job not in pending.get("job", set()):
+            raise ConfigError(f"{label}: job {entry.job!r} does not exist (see `idsync job list`)")
+    if collection.schedule is not None and collection.schedule not in pending.get("schedule", set()):
+        try:
+            definitions.load(ws, "schedule", collection.schedule)
+        except NotFoundError as exc:
+            raise ConfigError(
+                f"{label}: schedule {collection.schedule!r} does not exist (see `idsync schedule list`)"
+            ) from exc
+    if collection.smart_group_jobs:
+        raise ConfigError(
+            f"{label}: smart group update job {collection.smart_group_jobs[0]!r} does not exist: "
+            "smart group update jobs come with the smart groups feature; leave smart_group_jobs empty"
+        )
+
+
+def find_collection(ws: Workspace, name: str) -> CollectionDefinition | None:
+    """The stored collection *name*, or None."""
+    try:
+        return load_collection(ws, name)[1]
+    except NotFoundError:
+        return None
+
+
+def load_collection(ws: Workspace, name: str) -> tuple[int, CollectionDefinition]:
+    """The id and definition of collection *name* (NotFoundError naming the list command)."""
+    loaded = definitions.load(ws, "collection", name)
+    return loaded.id, loaded.definition
+
+
+def list_collections(ws: Workspace) -> list[CollectionDefinition]:
+    return list(definitions.list_definitions(ws, "collection"))
+
+
+def review_changes(ws: Workspace, collection: CollectionDefinition) -> Review:
+    """What saving *collection* would do (checked first: a collection that could
+    not be saved is refused before it is reviewed)."""
+    check_collection(ws, collection)
+    return review(NOUN, collection, find_collection(ws, collection.name), render_job)
+
+
+def render_job(field_name: str, item: object) -> str | None:
+    """A collection's job entry as one line of a review: ``hr (on failure: abort)``."""
+    if field_name == "jobs" and isinstance(item, Mapping):
+        return f"{item.get('job')} (on failure: {item.get('on_failure', 'abort')})"
+    return None
+
+
+def save_collection(ws: Workspace, collection: CollectionDefinition) -> str:
+    """Check and save; returns "created", "updated" or "unchanged"."""
+    check_collection(ws, collection)
+    return definitions.save(ws, "collection", collection)
+
+
+def remove_collection(ws: Workspace, name: str) -> None:
+    """Remove a collection; its run history is kept."""
+    definitions.remove(ws, "collection", name)
+
+
+def collections_using_schedule(ws: Workspace, schedule: str) -> list[CollectionDefinition]:
+    """The targets of a schedule: the collections that name it."""
+    return [c for c in list_collections(ws) if c.schedule == schedule]
+
+
+# ---------------------------------------------------------------- preview
+
+
+@dataclass
+class JobPreview:
+    """The plan one job of a collection would follow, or why there is none."""
+
+    job: str
+    on_failure: str
+    plan: PlanRow | None = None
+    errors: list[ErrorItem] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class CollectionPreview:
+    """What the collection's next run would do, job by job; nothing is changed."""
+
+    collection: str
+    jobs: list[JobPreview]
+    counts: Counts
+
+    @property
+    def failed(self) -> bool:
+        return any(item.error for item in self.jobs)
+
+
+def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
+    """Compute and store each job's plan, in the collection's order.
+
+    Each plan is computed against the directory as it is now, before any job
+    of the collection ran. A job whose preview fails stops the preview of the
+    jobs after it when its on_failure is abort, as a run would."""
+    _id, collection = load_collection(ws, name)
+    items: list[JobPreview] = []
+    total = Counts()
+    stopped: str | None = None
+    for entry in collection.jobs:
+        item = JobPreview(entry.job, entry.on_failure)
+        items.append(item)
+        if stopped is not None:
+            item.skipped = stopped
+            continue
+        try:
+            result = jobs.preview_job(ws, entry.job)
+        except IdsyncError as exc:
+            item.error = exc.message
+            if entry.on_failure == "abort":
+                stopped = f"not previewed: job {entry.job!r} failed and its on_failure is abort"
+            continue
+        item.plan, item.errors = result.plan, result.errors
+        total.add(result.plan.counts)
+    return CollectionPreview(collection.name, items, total)

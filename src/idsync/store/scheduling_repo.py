@@ -1,0 +1,341 @@
+"""What the scheduler keeps in the database: occurrences, cursors, claims and leases.
+
+Every decision that two nodes could both make is made by the database:
+
+- an occurrence is a row unique on (schedule, trigger, due time), inserted
+  with "on conflict do nothing": the node whose insert went in owns it;
+- a run is claimed by an ``UPDATE ... WHERE state = <expected>``: one node's
+  update matches, the others' match nothing; the partial unique indexes on
+  ``runs`` refuse a second running (or queued) run of one collection;
+- a claimed run holds a lease (``lease_until``) its node renews, and a fence
+  counter incremented at every claim or takeover; writes of the result name
+  the fence they hold, so a node that lost its run cannot overwrite it.
+
+The functions taking a :class:`Database` run in a transaction of their own,
+because a refused claim (a unique index violation) ends the transaction.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idsync.domain.results import Counts, RunState
+from idsync.store.db import Database
+from idsync.store.tables import run_logs, runs, schedule_cursors, schedule_occurrences, utcnow
+
+NODE_LOST = "node lost (lease expired)"
+"""The reason recorded on a run whose node stopped renewing its lease."""
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One due time of a schedule, as recorded."""
+
+    id: int
+    schedule_id: int
+    schedule_name: str
+    trigger_index: int
+    due_at: datetime
+    state: str
+    node: str
+    recorded_at: datetime
+
+
+class SchedulingRepository:
+    """Occurrences, cursors and leases; the caller's session decides when it is committed."""
+
+    def __init__(self, session: Session, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._session = session
+        self._clock = clock
+
+    # ------------------------------------------------------------ occurrences
+
+    def insert_occurrence(
+        self,
+        *,
+        schedule_id: int,
+        schedule_name: str,
+        trigger_index: int,
+        due_at: datetime,
+        state: str,
+        node: str,
+    ) -> int | None:
+        """Record an occurrence; its id when this call inserted it, None when it
+        was there already (another node, or an earlier tick, owns it)."""
+        values = {
+            "schedule_id": schedule_id,
+            "schedule_name": schedule_name,
+            "trigger_index": trigger_index,
+            "due_at": due_at,
+            "state": state,
+            "node": node,
+            "recorded_at": self._clock(),
+        }
+        keys = ["schedule_id", "trigger_index", "due_at"]
+        dialect = self._session.get_bind().dialect.name
+        statement: Any
+        if dialect == "postgresql":
+            statement = postgresql.insert(schedule_occurrences).values(values).on_conflict_do_nothing(index_elements=keys)
+        else:
+            statement = sqlite.insert(schedule_occurrences).values(values).on_conflict_do_nothing(index_elements=keys)
+        result = self._session.execute(statement.returning(schedule_occurrences.c.id))
+        inserted = result.scalar_one_or_none()
+        return int(inserted) if inserted is not None else None
+
+    def occurrences(self, schedule_name: str, *, limit: int = 20) -> builtins.list[Occurrence]:
+        """The newest recorded occurrences of a schedule first."""
+        query = (
+            select(schedule_occurrences)
+            .where(schedule_occurrences.c.schedule_name == schedule_name)
+            .order_by(schedule_occurrences.c.due_at.desc(), schedule_occurrences.c.id.desc())
+            .limit(limit)
+        )
+        return [_occurrence(row) for row in self._session.execute(query)]
+
+    def last_started(self, schedule_name: str) -> tuple[datetime, str] | None:
+        """When the schedule last started a run, and that run's state."""
+        query = (
+            select(runs.c.started_at, runs.c.created_at, runs.c.state)
+            .select_from(runs.join(schedule_occurrences, runs.c.occurrence_id == schedule_occurrences.c.id))
+            .where(
+                schedule_occurrences.c.schedule_name == schedule_name,
+                runs.c.kind == "collection",
+                runs.c.state.not_in([RunState.MISSED.value]),
+            )
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(1)
+        )
+        row = self._session.execute(query).first()
+        if row is None:
+            return None
+        return (row.started_at or row.created_at, row.state)
+
+    # ------------------------------------------------------------ cursors
+
+    def cursor(self, schedule_id: int) -> datetime | None:
+        """Up to when the schedule's occurrences have been looked at; None if never."""
+        query = select(schedule_cursors.c.checked_until).where(schedule_cursors.c.schedule_id == schedule_id)
+        value = self._session.execute(query).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
+
+    def advance_cursor(self, schedule_id: int, to: datetime) -> None:
+        """Move the cursor forward to *to* (never backwards, whoever got there first)."""
+        current = self.cursor(schedule_id)
+        if current is None:
+            dialect = self._session.get_bind().dialect.name
+            values = {"schedule_id": schedule_id, "checked_until": to}
+            statement: Any
+            if dialect == "postgresql":
+                statement = postgresql.insert(schedule_cursors).values(values).on_conflict_do_nothing()
+            else:
+                statement = sqlite.insert(schedule_cursors).values(values).on_conflict_do_nothing()
+            self._session.execute(statement)
+        self._session.execute(
+            update(schedule_cursors)
+            .where(schedule_cursors.c.schedule_id == schedule_id, schedule_cursors.c.checked_until < to)
+            .values(checked_until=to)
+        )
+
+    def reset_cursor(self, schedule_id: int, to: datetime) -> None:
+        """Set the cursor to *to*: occurrences before it are never fired nor missed
+        (a schedule that was disabled, then enabled again)."""
+        self.advance_cursor(schedule_id, to)
+        self._session.execute(
+            update(schedule_cursors).where(schedule_cursors.c.schedule_id == schedule_id).values(checked_until=to)
+        )
+
+    # ------------------------------------------------------------ leases
+
+    def renew(self, run_id: int, fence: int, lease: timedelta) -> bool:
+        """Extend the lease of a run this node holds; False when it holds it no more."""
+        now = self._clock()
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.fence == fence, runs.c.state == RunState.RUNNING.value)
+            .values(lease_until=now + lease, heartbeat_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def finish_fenced(
+        self, run_id: int, fence: int, state: RunState, counts: Counts, error: str | None
+    ) -> bool:
+        """Write the result of a run this node holds; False (nothing written) when
+        the run was taken over since (its fence moved on)."""
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.fence == fence, runs.c.state == RunState.RUNNING.value)
+            .values(
+                state=state.value,
+                counts=counts.to_dict(),
+                error=error,
+                finished_at=self._clock(),
+                lease_until=None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def expire_leases(self) -> builtins.list[int]:
+        """Mark failed every running run whose lease ran out (its node is gone),
+        with the job runs it left running; the ids of the collection runs."""
+        now = self._clock()
+        lost = [
+            int(row.id)
+            for row in self._session.execute(
+                select(runs.c.id).where(
+                    runs.c.state == RunState.RUNNING.value,
+                    runs.c.lease_until.is_not(None),
+                    runs.c.lease_until < now,
+                )
+            )
+        ]
+        if lost:
+            self._end(lost, RunState.FAILED, NODE_LOST, expected=(RunState.RUNNING,), lease_expired=True)
+        return lost
+
+    def release_node(self, node: str, state: RunState, reason: str) -> builtins.list[int]:
+        """End every run still marked running on *node* (a scheduler shutting down)."""
+        held = [
+            int(row.id)
+            for row in self._session.execute(
+                select(runs.c.id).where(runs.c.state == RunState.RUNNING.value, runs.c.node == node)
+            )
+        ]
+        if held:
+            self._end(held, state, reason, expected=(RunState.RUNNING,))
+        return held
+
+    def _end(
+        self,
+        run_ids: builtins.list[int],
+        state: RunState,
+        reason: str,
+        *,
+        expected: tuple[RunState, ...],
+        lease_expired: bool = False,
+    ) -> None:
+        now = self._clock()
+        condition: ColumnElement[bool] = runs.c.id.in_(run_ids)
+        if lease_expired:
+            condition = and_(condition, runs.c.lease_until < now)
+        self._session.execute(
+            update(runs)
+            .where(condition, runs.c.state.in_([s.value for s in expected]))
+            .values(state=state.value, error=reason, finished_at=now, lease_until=None, fence=runs.c.fence + 1)
+        )
+        children = [
+            int(row.id)
+            for row in self._session.execute(
+                select(runs.c.id).where(
+                    runs.c.parent_run_id.in_(run_ids),
+                    runs.c.state.in_([RunState.RUNNING.value, RunState.PENDING.value]),
+                )
+            )
+        ]
+        if children:
+            self._session.execute(
+                update(runs)
+                .where(runs.c.id.in_(children))
+                .values(state=state.value, error=reason, finished_at=now, fence=runs.c.fence + 1)
+            )
+        self._session.execute(
+            insert(run_logs),
+            [{"run_id": run_id, "at": now, "level": "error", "message": reason} for run_id in run_ids + children],
+        )
+
+    def queued_runs(self) -> builtins.list[tuple[int, str]]:
+        """Queued collection runs (id, collection), oldest first."""
+        query = (
+            select(runs.c.id, runs.c.collection_name)
+            .where(runs.c.kind == "collection", runs.c.state == RunState.QUEUED.value)
+            .order_by(runs.c.id)
+        )
+        return [(int(row.id), str(row.collection_name)) for row in self._session.execute(query)]
+
+    def holder(self, collection_name: str, state: RunState = RunState.RUNNING) -> int | None:
+        """The id of the collection's run in *state* (running or queued), if any."""
+        query = select(func.min(runs.c.id)).where(
+            runs.c.kind == "collection",
+            runs.c.collection_name == collection_name,
+            runs.c.state == state.value,
+        )
+        value = self._session.execute(query).scalar_one_or_none()
+        return int(value) if value is not None else None
+
+    def running_on(self, node: str) -> builtins.list[int]:
+        """Runs marked running on *node*."""
+        query = select(runs.c.id).where(runs.c.state == RunState.RUNNING.value, runs.c.node == node)
+        return [int(row.id) for row in self._session.execute(query)]
+
+
+# ---------------------------------------------------------------- one transaction each
+
+
+def claim(
+    db: Database,
+    run_id: int,
+    *,
+    expected: RunState,
+    node: str,
+    lease: timedelta,
+    clock: Callable[[], datetime] = utcnow,
+) -> int | None:
+    """Start run *run_id* on *node* if it is still in state *expected*: its new
+    fence, or None when another node claimed it first or the collection has a
+    running run already (the database refuses a second one)."""
+    now = clock()
+    try:
+        with db.session() as session:
+            result = session.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.state == expected.value)
+                .values(
+                    state=RunState.RUNNING.value,
+                    started_at=now,
+                    node=node,
+                    lease_until=now + lease,
+                    heartbeat_at=now,
+                    fence=runs.c.fence + 1,
+                )
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            fence = session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one()
+    except IntegrityError:
+        return None
+    return int(fence)
+
+
+def enqueue(db: Database, run_id: int) -> bool:
+    """Put pending run *run_id* in its collection's queue; False when a run waits there already."""
+    try:
+        with db.session() as session:
+            result = session.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.state == RunState.PENDING.value)
+                .values(state=RunState.QUEUED.value)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+    except IntegrityError:
+        return False
+
+
+def _occurrence(row: Row[Any]) -> Occurrence:
+    return Occurrence(
+        id=row.id,
+        schedule_id=row.schedule_id,
+        schedule_name=row.schedule_name,
+        trigger_index=row.trigger_index,
+        due_at=row.due_at,
+        state=row.state,
+        node=row.node,
+        recorded_at=row.recorded_at,
+    )

@@ -1,0 +1,138 @@
+"""The scheduler as real processes on one SQLite file: exactly once across
+processes, a killed scheduler's run marked failed when its lease runs out,
+and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from idsync.domain.results import RunState
+from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.store.scheduling_repo import SchedulingRepository
+from tests.scheduler_world import World, make_world, now_utc, wall
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    made = make_world(tmp_path)
+    yield made
+    made.ws.close()
+
+
+def scheduler(world: World, *args: str, batch: int | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")}
+    env |= {
+        "IDSYNC_HOME": str(world.root / "home"),
+        "IDSYNC_DATABASE_URL": world.ws.database_url or "",
+        "IDSYNC_ACTOR": "scheduler",
+    }
+    if batch is not None:
+        env["IDSYNC_BATCH_SIZE"] = str(batch)
+    return subprocess.Popen(
+        [sys.executable, "-m", "idsync", "scheduler", "--tick", "0.2", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def collection_runs(world: World) -> list[RunRow]:
+    with world.ws.db.session() as session:
+        return sorted(RunRepository(session).list(kind="collection"), key=lambda r: r.id)
+
+
+def job_runs(world: World, parent: int) -> list[RunRow]:
+    with world.ws.db.session() as session:
+        return RunRepository(session).children(parent)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def due_soon(world: World, seconds: float = 1.5) -> None:
+    """A schedule ``soon`` with a one-time trigger a moment from now, and wait until it is due."""
+    due = now_utc() + timedelta(seconds=seconds + 1)
+    world.schedule("soon", [{"kind": "once", "start": wall(due)}])
+    wait_until(lambda: now_utc() >= due)
+
+
+def test_schedulers_started_together_start_a_due_occurrence_once(world: World) -> None:
+    world.collection("c", ["people"], schedule="soon")
+    due_soon(world)
+    processes = [scheduler(world, "--once", "--node", f"node-{n}") for n in range(3)]
+    outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in processes]
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    assert all("Traceback" not in err for _, err in outcomes)
+    runs = collection_runs(world)
+    assert [(r.state, r.trigger) for r in runs] == [(RunState.SUCCEEDED, "schedule")]
+    with world.ws.db.session() as session:
+        occurrences = SchedulingRepository(session).occurrences("soon")
+    assert len(occurrences) == 1 and occurrences[0].node == runs[0].node
+    assert sum("started" in err and "run " in err for _, err in outcomes) >= 1
+
+
+def test_a_killed_schedulers_run_is_marked_failed_once_its_lease_expires(world: World) -> None:
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    world.collection("c", ["slow"], schedule="soon")
+    due_soon(world)
+    gate.serve()
+    first = scheduler(world, "--lease", "1", "--node", "doomed")
+    try:
+        gate.wait_reading(30)
+        run = collection_runs(world)[0]
+        assert run.state is RunState.RUNNING and run.node == "doomed"
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert collection_runs(world)[0].state is RunState.RUNNING  # nobody cleaned up
+    time.sleep(1.2)  # the lease runs out
+    second = scheduler(world, "--once", "--lease", "1", "--node", "survivor")
+    assert second.wait(timeout=60) == 0, second.stderr.read() if second.stderr else ""
+    run = collection_runs(world)[0]
+    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
+    assert [(j.job_name, j.state, j.error) for j in job_runs(world, run.id)] == [
+        ("slow", RunState.FAILED, "node lost (lease expired)")
+    ]
+    assert len(collection_runs(world)) == 1  # the occurrence was not started again
+    gate.open()
+
+
+def test_sigterm_stops_the_run_at_its_next_batch_and_leaves_nothing_running(world: World) -> None:
+    # The embedded directory commits every 500 changes: wait for a first commit.
+    rows = [f"{n},First{n},Last{n}" for n in range(1000, 3000)]
+    gate = world.gated_job("slow", rows, delay=0.002)
+    world.collection("c", ["slow"], schedule="soon")
+    due_soon(world)
+    gate.serve()
+    process = scheduler(world, "--node", "node-a", batch=20)
+    gate.wait_reading(30)
+    gate.open()
+    run_id = collection_runs(world)[0].id
+    wait_until(lambda: sum(j.counts.created for j in job_runs(world, run_id)) >= 500)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr and "stopped" in stderr
+    run = collection_runs(world)[0]
+    assert (run.state, run.error) == (RunState.TERMINATED, "terminated: the scheduler was shut down")
+    jobs = job_runs(world, run.id)
+    assert [(j.state, j.error) for j in jobs] == [(RunState.TERMINATED, run.error)]
+    # The changes made before the stop stay, and are counted in the run.
+    assert 0 < jobs[0].counts.created < len(rows)
+    with world.ws.db.session() as session:
+        assert RunRepository(session).list(state=RunState.RUNNING) == []
