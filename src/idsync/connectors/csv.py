@@ -28,12 +28,13 @@ import csv
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, cast
 
 from idsync import settings
+from idsync.connectors.files import open_source_file
 from idsync.domain.definitions import CsvSource
 from idsync.domain.entry import Record
-from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+from idsync.errors import ConfigError, ConnectorError, RecordError
 
 _BAD_CHAR = re.compile("[\x00\udc00-\udcff]")
 _ESCAPED = re.compile("[\udc00-\udcff]")
@@ -180,18 +181,9 @@ class CsvReader:
     # ------------------------------------------------------------ internals
 
     def _open(self) -> TextIO:
-        try:
-            handle = open(  # noqa: SIM115 - closed by _rows or _close_file
-                self.path, encoding=self._codec, errors=_ERRORS, newline="", buffering=_BUFFER
-            )
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"CSV file not found: {self.path} (check the source's path)") from exc
-        except IsADirectoryError as exc:
-            raise ConnectorError(f"CSV file {self.path} is a directory, not a file (check the source's path)") from exc
-        except PermissionError as exc:
-            raise ConnectorError(f"CSV file {self.path} cannot be read: permission denied (check the file's permissions)") from exc
-        except OSError as exc:
-            raise ConnectorError(f"CSV file {self.path} cannot be opened: {exc.strerror or exc}") from exc
+        handle = cast(TextIO, open_source_file(
+            self.path, "CSV file", encoding=self._codec, errors=_ERRORS, newline="", buffering=_BUFFER
+        ))
         self._open_files.add(handle)
         return handle
 

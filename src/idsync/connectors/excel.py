@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from idsync import settings
+from idsync.connectors.files import open_source_file
 from idsync.domain.definitions import ExcelSource
 from idsync.domain.entry import Record
-from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+from idsync.errors import ConfigError, ConnectorError, RecordError
 
 # openpyxl warns (on standard error) about workbook features it does not read,
 # such as data validation or conditional formatting; they do not matter for
@@ -228,18 +229,7 @@ class ExcelReader:
             self._close_book(book)
 
     def _open(self) -> _Book:
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed with the workbook
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"Excel file not found: {self.path} (check the source's path)") from exc
-        except IsADirectoryError as exc:
-            raise ConnectorError(f"Excel file {self.path} is a directory, not a file (check the source's path)") from exc
-        except PermissionError as exc:
-            raise ConnectorError(
-                f"Excel file {self.path} cannot be read: permission denied (check the file's permissions)"
-            ) from exc
-        except OSError as exc:
-            raise ConnectorError(f"Excel file {self.path} cannot be opened: {exc.strerror or exc}") from exc
+        handle = open_source_file(self.path, "Excel file", mode="rb")
         try:
             workbook = self._load(handle)
         except BaseException:

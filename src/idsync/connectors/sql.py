@@ -51,6 +51,7 @@ from sqlalchemy.types import NullType
 
 from idsync import settings
 from idsync.connectors.excel import cell_text, datetime_text
+from idsync.connectors.files import open_source_file
 from idsync.domain.definitions import SqlSource
 from idsync.domain.entry import Record
 from idsync.errors import (
@@ -354,19 +355,7 @@ class SqlReader:
         if self._url.get_driver_name() != "pysqlite" or database in ("", ":memory:") or database.startswith("file:"):
             return url
         path = Path(database)
-        try:
-            with path.open("rb"):
-                pass
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"SQLite database not found: {path} (check the source's URL)") from exc
-        except IsADirectoryError as exc:
-            raise ConnectorError(f"SQLite database {path} is a directory, not a file (check the source's URL)") from exc
-        except PermissionError as exc:
-            raise ConnectorError(
-                f"SQLite database {path} cannot be read: permission denied (check the file's permissions)"
-            ) from exc
-        except OSError as exc:
-            raise ConnectorError(f"SQLite database {path} cannot be opened: {exc.strerror or exc}") from exc
+        open_source_file(path, "SQLite database", "check the source's URL", mode="rb").close()
         return url.set(database="file:" + quote(str(path)), query={**url.query, "mode": "ro", "uri": "true"})
 
     def _on_sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from idsync.domain.definitions import Name
+from idsync.domain.definitions import DefinitionModel, Name
 
 OnFailure = Literal["abort", "continue"]
 NotifyTrigger = Literal["always", "records_updated", "errors", "failed"]
@@ -34,18 +34,14 @@ more errors occur, the job fails."""
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class CollectionJob(_Model):
+class CollectionJob(DefinitionModel):
     """One entry of a collection: a job, and what a failure of it does to the rest."""
 
     job: Name
     on_failure: OnFailure = "abort"
 
 
-class Notifications(_Model):
+class Notifications(DefinitionModel):
     """Who is told about a run, and when. Stored and validated here; delivered
     by the notification service."""
 
@@ -84,7 +80,7 @@ class Notifications(_Model):
         return self
 
 
-class CollectionDefinition(_Model):
+class CollectionDefinition(DefinitionModel):
     """A job collection as users write it (YAML) and as it is stored (JSON)."""
 
     name: Name

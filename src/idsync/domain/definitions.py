@@ -23,11 +23,14 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9]
 ENV_PREFIX = "env:"
 
 
-class _Model(BaseModel):
+class DefinitionModel(BaseModel):
+    """Base of every definition model: immutable, and unknown fields are refused
+    (a typo in a YAML key is an error, never silently ignored)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class _Named(_Model):
+class _Named(DefinitionModel):
     name: Name
     description: str = ""
 
@@ -202,12 +205,12 @@ SourceDefinition = Annotated[CsvSource | ExcelSource | SqlSource, Field(discrimi
 TransformStep = str | dict[str, Any]
 
 
-class Join(_Model):
+class Join(DefinitionModel):
     fields: list[str] = Field(min_length=1)
     separator: str = " "
 
 
-class Resolve(_Model):
+class Resolve(DefinitionModel):
     """Turn each value into the DN of the destination object holding it in
     ``attribute`` (a manager's employee number into the manager's DN, member
     keys into member DNs), through an index read once per run."""
@@ -222,7 +225,7 @@ class Resolve(_Model):
     )
 
 
-class FieldMapping(_Model):
+class FieldMapping(DefinitionModel):
     """Destination attribute ← source field, static value, join or expression,
     then optional transform steps."""
 
@@ -278,7 +281,7 @@ OBJECT_TYPES: dict[str, tuple[str, ...]] = {
 DEFAULT_RDN = {"user": "uid", "contact": "cn", "group": "cn", "custom": "cn"}
 
 
-class Destination(_Model):
+class Destination(DefinitionModel):
     store: Name
     container: str = Field(description="DN of the container new objects go to")
     base_dn: str | None = Field(default=None, description="where matching objects are searched (default: container)")
@@ -310,14 +313,14 @@ class Destination(_Model):
         return self.base_dn or self.container
 
 
-class DisableWith(_Model):
+class DisableWith(DefinitionModel):
     """How to disable an object on a directory without account flags."""
 
     attribute: str
     value: str
 
 
-class Actions(_Model):
+class Actions(DefinitionModel):
     on_new: Literal["create", "skip"] = "create"
     on_missing: Literal["skip", "delete", "disable", "move"] = "skip"
     move_to: str | None = None
@@ -339,7 +342,7 @@ class Actions(_Model):
 _STORE_SOURCE_FIELDS = ("base_dn", "scope", "filter", "attributes", "multi_value_separator")
 
 
-class JobSource(_Model):
+class JobSource(DefinitionModel):
     """Where a job's records come from: a data source, or an identity store read
     under a base DN (a directory-to-directory job).
 
@@ -388,7 +391,7 @@ DEFAULT_SYMBOLS = "!#$%&()*+,-./:;<=>?@[]^_{|}~"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-class PasswordRules(_Model):
+class PasswordRules(DefinitionModel):
     """How generated passwords look: their length and the character classes
     each one contains at least once."""
 
@@ -409,7 +412,7 @@ class PasswordRules(_Model):
         return self
 
 
-class Passwords(_Model):
+class Passwords(DefinitionModel):
     """The password written when the job creates an object: fixed (a secret)
     or generated per object. Generated ones wait, encrypted, for delivery to
     the recipients."""
@@ -430,7 +433,7 @@ class Passwords(_Model):
         return self
 
 
-class ChangedBy(_Model):
+class ChangedBy(DefinitionModel):
     """How a changed-only run tells changed records: a source timestamp, or a
     content hash of the mapped values kept by idsync."""
 
@@ -456,7 +459,7 @@ class ChangedBy(_Model):
         return self
 
 
-class Limits(_Model):
+class Limits(DefinitionModel):
     """The most one run may change; a run over a limit is held, changing nothing."""
 
     max_creates: int | None = Field(default=None, ge=0)

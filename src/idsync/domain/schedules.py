@@ -20,9 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     ValidationInfo,
@@ -30,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from idsync.domain.definitions import Name
+from idsync.domain.definitions import DefinitionModel, Name
 
 # ---------------------------------------------------------------- durations
 
@@ -175,11 +173,7 @@ def _date_problem(text: str) -> str:
 # ---------------------------------------------------------------- triggers
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class _Trigger(_Model):
+class _Trigger(DefinitionModel):
     """Fields every trigger has. Times are naive wall-clock times in ``timezone``."""
 
     kind: str
@@ -267,7 +261,7 @@ class WeeklyTrigger(_Trigger):
         return value
 
 
-class OrdinalDay(_Model):
+class OrdinalDay(DefinitionModel):
     """The first, second, third, fourth or last given weekday of a month."""
 
     week: Ordinal
@@ -377,7 +371,7 @@ TriggerKind = Literal["once", "daily", "weekly", "monthly", "startup", "cron"]
 # ---------------------------------------------------------------- schedules
 
 
-class ScheduleDefinition(_Model):
+class ScheduleDefinition(DefinitionModel):
     """A named, reusable schedule: any of its enabled triggers starts the
     collections and jobs that use it.
 
