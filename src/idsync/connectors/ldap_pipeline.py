@@ -184,9 +184,12 @@ class Pipeline:
         op = change.op
         try:
             if op is ChangeOp.CREATE:
-                attrs = change.attrs.to_dict() if change.attrs else {}
-                encode = self.codec.encode
-                modlist = [(name, [encode(name, v) for v in vals]) for name, vals in attrs.items() if vals]
+                pairs = change.attrs.pairs() if change.attrs else ()
+                if self.codec is TEXT:  # the common case, without a call per value
+                    modlist = [(n, [v.encode("utf-8", "surrogateescape") for v in vals]) for n, vals in pairs if vals]
+                else:
+                    encode = self.codec.encode
+                    modlist = [(n, [encode(n, v) for v in vals]) for n, vals in pairs if vals]
                 msgid = conn.add_ext(change.dn, modlist)
             elif op is ChangeOp.DELETE:
                 msgid = conn.delete_ext(change.dn)

@@ -73,6 +73,10 @@ class Attrs(Mapping[str, Values]):
         values = self.get_values(name)
         return values[0] if values else None
 
+    def pairs(self) -> Iterable[tuple[str, Values]]:
+        """(name as spelled, values) of every attribute: the cheapest way to walk them."""
+        return self._data.values()
+
     def to_dict(self) -> dict[str, list[str]]:
         return {spelled: list(vals) for spelled, vals in self._data.values()}
 

@@ -128,6 +128,7 @@ class Planner:
         self.directory = directory
         self.context = context
         self.mapper = Mapper(job, context)
+        self._spelled = {m.attribute.lower(): m.attribute for m in job.mappings}
         self.counts = Counts()
         self.index = DestinationIndex()
         self.resolver = Resolver(job, directory)
@@ -348,11 +349,13 @@ class Planner:
             )
         container = self._container(rec)
         dn = rdn_dn(self._rdn, rdn_values[0], container)
-        names = {m.attribute.lower(): m.attribute for m in self.job.mappings}
-        attrs = Attrs(
-            [("objectClass", self.job.destination.classes)]
-            + [(names[a], v) for a, v in values.items() if v]
-        )
+        spelled = self._spelled
+        if "objectclass" in values:  # classes given by a mapping add to the job's
+            attrs = Attrs([("objectClass", self.job.destination.classes), *((spelled[a], v) for a, v in values.items() if v)])
+        else:
+            attrs = Attrs.from_unique(
+                {"objectClass": self.job.destination.classes, **{spelled[a]: v for a, v in values.items() if v}}
+            )
         self.counts.created += 1
         return Change(ChangeOp.CREATE, dn, key=rec.key_text, attrs=attrs)
 
