@@ -10,7 +10,7 @@ import yaml
 
 from idsync.cli.common import confirm, read_secret, workspace
 from idsync.cli.output import JsonOption, console, print_json, table
-from idsync.services import connections, definitions
+from idsync.services import connections, definitions, notifications
 
 app = typer.Typer(help="Identity stores: the directories idsync writes (and reads).", no_args_is_help=True)
 
@@ -86,6 +86,20 @@ def show(name: str, json: bool = JsonOption) -> None:
 def test(name: str, json: bool = JsonOption) -> None:
     """Connect and bind; print one line describing the server, or the cause of failure."""
     line = connections.test_store(workspace(), name)
+    if json:
+        print_json({"store": name, "ok": True, "detail": line})
+    else:
+        console.print(line, markup=False)
+
+
+@app.command("notify-test")
+def notify_test(
+    name: str = typer.Argument(..., help="Name of the store whose notification server is tested."),
+    to: list[str] = typer.Option([], "--to", help="Recipient (repeat, or comma-separated); default: default_to."),
+    json: bool = JsonOption,
+) -> None:
+    """Send a test message through the store's notification server; print the server's answer in one line."""
+    line = notifications.send_test(workspace(), name, to)
     if json:
         print_json({"store": name, "ok": True, "detail": line})
     else:

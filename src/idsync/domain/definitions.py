@@ -38,6 +38,36 @@ class _Named(DefinitionModel):
 # ---------------------------------------------------------------- stores
 
 
+class NotificationServer(DefinitionModel):
+    """The SMTP server that delivers a store's notifications. Certificates are
+    always verified (with the system CAs, or *ca_file*): a notification server
+    is never trusted blindly."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535, description="default: 25, 587 (starttls) or 465 (implicit)")
+    tls: Literal["none", "starttls", "implicit"] = "starttls"
+    ca_file: str | None = Field(default=None, description="CA certificates (PEM) to verify the server with")
+    sender: str = Field(min_length=3, description="From address of the messages")
+    username: str | None = None
+    password: str | None = Field(default=None, description="secret, or env:NAME")
+    default_to: list[str] = Field(default_factory=list)
+    default_cc: list[str] = Field(default_factory=list)
+    timeout: float = Field(default=10.0, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: the one given, or the usual one for the TLS mode."""
+        if self.port is not None:
+            return self.port
+        return {"none": 25, "starttls": 587, "implicit": 465}[self.tls]
+
+    @model_validator(mode="after")
+    def _login(self) -> NotificationServer:
+        if self.password is not None and not self.username:
+            raise ValueError("password needs a username")
+        return self
+
+
 class LdapStore(_Named):
     """Any LDAPv3 server (OpenLDAP, 389-DS, Active Directory)."""
 
@@ -55,8 +85,9 @@ class LdapStore(_Named):
         default="generic",
         description="active_directory: objectGUID anchor, userAccountControl disable, unicodePwd passwords",
     )
+    notification_server: NotificationServer | None = None
 
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bind_password",)
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bind_password", "notification_server.password")
 
     @field_validator("url")
     @classmethod
@@ -78,8 +109,9 @@ class LocalStore(_Named):
     kind: Literal["local"]
     path: str = Field(description="file of the directory; relative paths are under IDSYNC_HOME")
     suffix: str = "dc=example,dc=org"
+    notification_server: NotificationServer | None = None
 
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("notification_server.password",)
 
 
 StoreDefinition = Annotated[LdapStore | LocalStore, Field(discriminator="kind")]
