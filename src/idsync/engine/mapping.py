@@ -15,7 +15,13 @@ from idsync.domain.definitions import FieldMapping, JobDefinition
 from idsync.domain.entry import Record, Values
 from idsync.engine.context import RunContext
 from idsync.engine.expressions import compile_expression
-from idsync.engine.transforms import check_template, compile_steps, expand_variables, join_values
+from idsync.engine.transforms import (
+    IDENTITY,
+    check_template,
+    compile_steps,
+    expand_variables,
+    join_values,
+)
 from idsync.errors import RecordError
 
 RawValue = str | None | Sequence[object]
@@ -55,11 +61,13 @@ class CompiledMapping:
     def values(self, record: Record) -> Values:
         """The attribute values for *record*: origin, then transforms, then splitting."""
         raw = self.produce(record)
+        delimiter = self.definition.multi_value_delimiter
+        if isinstance(raw, str) and self.transform is IDENTITY and not delimiter:
+            return (raw,) if raw else ()  # the common case: a field copied as it is
         if raw is None or isinstance(raw, str):
             items: list[str | None] = [raw]
         else:
             items = [None if v is None else str(v) for v in raw]
-        delimiter = self.definition.multi_value_delimiter
         out: list[str] = []
         for item in items:
             value = self.transform(item)

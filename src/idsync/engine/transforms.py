@@ -289,6 +289,10 @@ def _identity(value: Value) -> Value:
     return value
 
 
+IDENTITY: Step = _identity
+"""What :func:`compile_steps` returns for no steps; callers may test for it to skip the call."""
+
+
 def _chain(steps: Sequence[Step]) -> Step:
     if len(steps) == 2:
         a, b = steps
