@@ -166,7 +166,11 @@ def make_world(root: Path) -> World:
     a job ``people`` of two people. IDSYNC_HOME must point under *root*."""
     ws = Workspace(database_url=f"sqlite:///{root / 'idsync.db'}", actor="tester")
     world = World(ws, root)
-    world.define("store", {"name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": SUFFIX})
+    world.define("store", {
+        "name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": SUFFIX,
+        # Notifications may be enabled on collections writing here (SPEC S5.2); nothing listens on port 9.
+        "notification_server": {"host": "127.0.0.1", "port": 9, "tls": "none", "sender": "idsync@example.org"},
+    })
     (root / "ous.csv").write_text("ou\nPeople\n", encoding="utf-8")
     world.define("source", {"name": "ous", "kind": "csv", "path": str(root / "ous.csv")})
     world.define(

@@ -35,6 +35,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
     Setting("csv_field_limit", "16777216", "Longest CSV field accepted, in characters (long member lists)."),
+    Setting("base_url", "", "Address of the portal, for links to runs in notifications (e.g. https://idsync.example.org)."),
+    Setting("outbox_retry_seconds", "30", "First wait before a notification that could not be delivered is tried again."),
+    Setting("outbox_retry_max_seconds", "3600", "Longest wait between two delivery attempts (the wait doubles up to it)."),
+    Setting("outbox_give_up_seconds", "86400", "A notification not delivered within this time is marked failed."),
+    Setting("outbox_poll_seconds", "5", "How often the sender loop looks for messages to deliver."),
+    Setting("notify_templates", "", "Folder of notification templates overriding the shipped ones (e.g. failed.subject.txt)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -19,6 +19,7 @@ from idsync.cli import (
     definitions,
     demo,
     job,
+    outbox,
     plan,
     run,
     schedule,
@@ -46,6 +47,7 @@ app.add_typer(plan.app, name="plan")
 app.add_typer(run.app, name="run")
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
+app.add_typer(outbox.app, name="outbox")
 app.command("apply")(definitions.apply)
 app.command("export")(definitions.export)
 app.command("demo")(demo.demo)

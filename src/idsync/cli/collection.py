@@ -15,7 +15,7 @@ from idsync.cli.job import EXIT_FOR_STATE, error_text
 from idsync.cli.output import JsonOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed, read_definitions
 from idsync.domain import collections as model
-from idsync.domain.collections import NOTIFY_TRIGGERS, CollectionDefinition
+from idsync.domain.collections import ALL_NOTIFY_TRIGGERS, CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.services import collection_runs, collections, definitions
@@ -54,9 +54,9 @@ def _notifications(enabled: bool | None, to: list[str] | None, on: list[str] | N
         out["recipients"] = to
         out.setdefault("enabled", True)
     if on:
-        unknown = [t for t in on if t not in NOTIFY_TRIGGERS]
+        unknown = [t for t in on if t not in ALL_NOTIFY_TRIGGERS]
         if unknown:
-            raise ConfigError(f"--notify-on {unknown[0]!r}: use one of {', '.join(NOTIFY_TRIGGERS)}")
+            raise ConfigError(f"--notify-on {unknown[0]!r}: use one of {', '.join(ALL_NOTIFY_TRIGGERS)}")
         out["triggers"] = on
     if enabled is not None:
         out["enabled"] = enabled
@@ -72,7 +72,7 @@ def create(
     owner: list[str] | None = typer.Option(None, "--owner", help="An owner (repeat for several)."),
     schedule: str | None = typer.Option(None, "--schedule", help="Run on this schedule."),
     notify_to: list[str] | None = typer.Option(None, "--notify-to", help="Send notifications to this address (repeat)."),
-    notify_on: list[str] | None = typer.Option(None, "--notify-on", help="When: always, records_updated, errors, failed (repeat)."),
+    notify_on: list[str] | None = typer.Option(None, "--notify-on", help="When: always, records_updated, errors, failed; also recovered, missed, held (repeat)."),
     preview_when_finished: bool = typer.Option(False, "--preview-when-finished", help="Preview the first run right after saving."),
     overlap: str = typer.Option("skip", help="When the previous run still runs: skip or queue."),
     yes: bool = YesOption,

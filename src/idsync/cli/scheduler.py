@@ -17,6 +17,7 @@ import typer
 
 from idsync.cli.common import workspace
 from idsync.cli.output import err_console
+from idsync.notify import outbox
 from idsync.scheduling.executor import ThreadExecutor
 from idsync.scheduling.scheduler import Scheduler
 from idsync.services.collection_runs import DEFAULT_LEASE, Runtime, default_node
@@ -35,6 +36,9 @@ def scheduler(
         30.0, "--shutdown-timeout", min=0, help="Seconds to let running runs stop by themselves on shutdown."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print what the scheduler does."),
+    no_outbox: bool = typer.Option(
+        False, "--no-outbox", help="Do not deliver notifications here (run `idsync outbox send` elsewhere)."
+    ),
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
@@ -54,6 +58,9 @@ def scheduler(
     executor = ThreadExecutor(ws, runtime, on_finished=lambda row: say(f"run {row.id} of collection {row.collection_name!r} {row.state.value}"))
     engine = Scheduler(ws, executor, runtime, on_event=say)
     say(f"scheduler {runtime.node} started (tick {tick:g}s, lease {lease:g}s)")
+    # Notifications go out from a thread of their own: a slow mail server never holds up a tick.
+    sender_stop = threading.Event()
+    sender = None if once or no_outbox else outbox.start_thread(ws, sender_stop)
     try:
         if once:
             engine.start()
@@ -65,6 +72,9 @@ def scheduler(
         terminated = engine.shutdown(shutdown_timeout if stop.is_set() or not once else 0)
         for run_id in terminated:
             say(f"run {run_id} marked terminated")
+        sender_stop.set()
+        if sender is not None:
+            sender.join(timeout=30)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say(f"scheduler {runtime.node} stopped")

@@ -24,12 +24,19 @@ from pydantic import Field, field_validator, model_validator
 from idsync.domain.definitions import DefinitionModel, Name
 
 OnFailure = Literal["abort", "continue"]
-NotifyTrigger = Literal["always", "records_updated", "errors", "failed"]
+NotifyTrigger = Literal["always", "records_updated", "errors", "failed", "recovered", "missed", "held"]
 Overlap = Literal["skip", "queue"]
 
 NOTIFY_TRIGGERS: tuple[str, ...] = ("always", "records_updated", "errors", "failed")
 """The seed's four notification triggers: always, records are updated, one or
 more errors occur, the job fails."""
+
+EXTRA_NOTIFY_TRIGGERS: tuple[str, ...] = ("recovered", "missed", "held")
+"""Triggers beyond the seed: the first success after a failure, scheduled runs
+that did not start, a run held for approval or by a safety limit."""
+
+ALL_NOTIFY_TRIGGERS: tuple[str, ...] = NOTIFY_TRIGGERS + EXTRA_NOTIFY_TRIGGERS
+"""Every trigger a collection may choose, in the order messages are produced."""
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
@@ -61,6 +68,21 @@ class Notifications(DefinitionModel):
             seen.add(address.lower())
         return value
 
+    @field_validator("triggers", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        """Name the seed's four and the extra triggers apart, so the choice reads plainly."""
+        if isinstance(value, list):
+            for name in value:
+                if name not in ALL_NOTIFY_TRIGGERS:
+                    seed = ", ".join(repr(t) for t in NOTIFY_TRIGGERS[:-1])
+                    extra = ", ".join(repr(t) for t in EXTRA_NOTIFY_TRIGGERS[:-1])
+                    raise ValueError(
+                        f"unknown notification trigger {name!r}: use {seed} or {NOTIFY_TRIGGERS[-1]!r}, "
+                        f"or beyond those {extra} or {EXTRA_NOTIFY_TRIGGERS[-1]!r}"
+                    )
+        return value
+
     @field_validator("triggers")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
@@ -75,7 +97,7 @@ class Notifications(DefinitionModel):
                 raise ValueError("notifications are enabled but have no recipients")
             if not self.triggers:
                 raise ValueError(
-                    f"notifications are enabled but have no trigger: choose from {', '.join(NOTIFY_TRIGGERS)}"
+                    f"notifications are enabled but have no trigger: choose from {', '.join(ALL_NOTIFY_TRIGGERS)}"
                 )
         return self
 

@@ -53,6 +53,10 @@ class NotificationServer(DefinitionModel):
     default_to: list[str] = Field(default_factory=list)
     default_cc: list[str] = Field(default_factory=list)
     timeout: float = Field(default=10.0, gt=0)
+    webhook_url: str | None = Field(
+        default=None, description="http(s) URL that also receives each notification as a signed JSON POST"
+    )
+    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of the webhook (secret, or env:NAME)")
 
     @property
     def effective_port(self) -> int:
@@ -65,6 +69,8 @@ class NotificationServer(DefinitionModel):
     def _login(self) -> NotificationServer:
         if self.password is not None and not self.username:
             raise ValueError("password needs a username")
+        if self.webhook_url is not None and not self.webhook_url.lower().startswith(("http://", "https://")):
+            raise ValueError("webhook_url must start with http:// or https://")
         return self
 
 
@@ -87,7 +93,11 @@ class LdapStore(_Named):
     )
     notification_server: NotificationServer | None = None
 
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bind_password", "notification_server.password")
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        "bind_password",
+        "notification_server.password",
+        "notification_server.webhook_secret",
+    )
 
     @field_validator("url")
     @classmethod
@@ -111,7 +121,7 @@ class LocalStore(_Named):
     suffix: str = "dc=example,dc=org"
     notification_server: NotificationServer | None = None
 
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("notification_server.password",)
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("notification_server.password", "notification_server.webhook_secret")
 
 
 StoreDefinition = Annotated[LdapStore | LocalStore, Field(discriminator="kind")]

@@ -30,7 +30,7 @@ from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
 from idsync.errors import ConfigError, IdsyncError
 from idsync.scheduling.leases import LEASE_LOST, Heartbeat
-from idsync.services import collections, jobs
+from idsync.services import collections, jobs, notifications
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
@@ -223,6 +223,9 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
         written = SchedulingRepository(session, clock=runtime.clock).finish_fenced(run_id, fence, state, counts, error)
         if not written:
             repo.log(run_id, "warning", f"{runtime.node} no longer held this run: its result ({state.value}) was not written")
+        else:
+            # Same transaction: the run's result and its notifications are committed together.
+            notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
     with ws.db.session() as session:
         return RunRepository(session).require(run_id)
 
@@ -381,6 +384,7 @@ def record_missed(
             occurrence_id=occurrence_id,
         )
         repo.record_ended(run_id, RunState.MISSED, reason)
+        notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
     return run_id
 
 

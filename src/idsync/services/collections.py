@@ -47,6 +47,27 @@ def check_collection(
             f"{label}: smart group update job {collection.smart_group_jobs[0]!r} does not exist: "
             "smart group update jobs come with the smart groups feature; leave smart_group_jobs empty"
         )
+    if collection.notifications.enabled:
+        _check_notification_servers(ws, collection, label)
+
+
+def _check_notification_servers(ws: Workspace, collection: CollectionDefinition, label: str) -> None:
+    """Notifications go through the destination stores' notification servers
+    (SPEC S5.2): enabling them where a store has none is refused now, not
+    discovered at the first run. Jobs not stored yet are checked when they are."""
+    stored = {job.name: job for job in definitions.list_definitions(ws, "job")}
+    stores = {s.name: s for s in definitions.list_definitions(ws, "store")}
+    for entry in collection.jobs:
+        job = stored.get(entry.job)
+        if job is None:
+            continue
+        store = stores.get(job.destination.store)
+        if store is not None and getattr(store, "notification_server", None) is None:
+            raise ConfigError(
+                f"{label}: notifications cannot be enabled: store {store.name!r} (destination of job "
+                f"{entry.job!r}) has no notification server; add notification_server to the store first "
+                f"(host, sender; see `idsync store notify-test`)"
+            )
 
 
 def find_collection(ws: Workspace, name: str) -> CollectionDefinition | None:

@@ -295,6 +295,41 @@ generated_passwords = Table(
     Index("ix_generated_passwords_run_id", "run_id"),
 )
 
+# Notification outbox (revision 0004): messages written in the transaction
+# that finishes a run, delivered later by the sender loop.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("collection_name", String(200), nullable=False),
+    # The rule that fired (always, failed, ...) or "passwords".
+    Column("trigger", String(40), nullable=False),
+    # email or webhook.
+    Column("channel", String(20), nullable=False),
+    # An address, or the webhook URL.
+    Column("recipient", String(500), nullable=False),
+    # The identity store whose notification server sends an email (none for a webhook).
+    Column("store_name", String(200), nullable=True),
+    # SecretBox token of the message (subject, bodies, or the JSON event):
+    # generated passwords travel here, so no message is kept in clear.
+    Column("payload", Text, nullable=False),
+    # pending, sending, sent, failed.
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # The sender gives up (state failed) when an attempt fails after this instant.
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    # Nothing is sent twice: one message per run, rule, channel and recipient.
+    UniqueConstraint("run_id", "trigger", "channel", "recipient"),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
 DEFINITION_TABLES: dict[str, Table] = {
     "store": identity_stores,
     "source": data_sources,

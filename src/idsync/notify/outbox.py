@@ -1,0 +1,150 @@
+"""The sender loop: delivers the messages waiting in the outbox.
+
+Each pass takes the due messages one by one with a claim only one sender can
+win (:meth:`~idsync.store.outbox_repo.OutboxRepository.claim`, committed
+before anything is sent), delivers the message, and records the outcome:
+*sent*; back to *pending* after a wait that doubles from ``retry`` up to
+``retry_max`` when the failure may pass (the server is down or busy); or
+*failed*, when it will not pass by waiting (a refused certificate or login,
+an address refused for good) or when the message's give-up time has come.
+Failed messages stay until ``idsync outbox retry`` or ``purge``.
+
+The loop runs in ``idsync scheduler`` (a thread) or alone (``idsync outbox
+send``); any number of them may run at once, on any number of machines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from idsync import settings
+from idsync.errors import IdsyncError, TransientError
+from idsync.services import notifications
+from idsync.services.collection_runs import default_node
+from idsync.services.workspace import Workspace
+from idsync.store.outbox_repo import OutboxRepository, OutboxRow
+from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=5)
+"""How long a sender holds a message it is delivering; another sender takes
+it over after that (the first one died)."""
+
+Deliver = Callable[[Workspace, OutboxRow, dict[str, str]], str]
+"""Delivers one message (its unsealed contents); the server's answer, or raises."""
+
+
+@dataclass
+class PassReport:
+    """What one pass of the sender did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+def deliver(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
+    """Deliver one message by its channel."""
+    if row.channel == notifications.EMAIL:
+        return notifications.deliver_email(ws, row, content)
+    if row.channel == notifications.WEBHOOK:
+        return notifications.deliver_webhook(ws, row, content)
+    raise IdsyncError(f"outbox message {row.id}: unknown channel {row.channel!r}")
+
+
+class Sender:
+    """Delivers due outbox messages; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        node: str | None = None,
+        policy: notifications.OutboxPolicy | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Callable[[], datetime] = utcnow,
+        deliver_one: Deliver = deliver,
+    ) -> None:
+        self.ws = ws
+        self.node = node or default_node()
+        self.policy = policy or notifications.OutboxPolicy.from_settings()
+        self.lease = lease
+        self.clock = clock
+        self.deliver_one = deliver_one
+
+    def send_due(self, *, limit: int = 50) -> PassReport:
+        """One pass: deliver the messages due now (at most *limit*)."""
+        report = PassReport()
+        with self.ws.db.session() as session:
+            ids = OutboxRepository(session, clock=self.clock).due(limit)
+        for message_id in ids:
+            with self.ws.db.session() as session:
+                row = OutboxRepository(session, clock=self.clock).claim(message_id, self.node, self.lease)
+            if row is not None:
+                self._deliver(row, report)
+        return report
+
+    def _deliver(self, row: OutboxRow, report: PassReport) -> None:
+        label = f"message {row.id} ({row.trigger}, run {row.run_id}) to {row.recipient}"
+        try:
+            content = self.ws.secrets.decrypt(row.payload)
+            answer = self.deliver_one(self.ws, row, content)
+        except IdsyncError as exc:
+            self._failed_attempt(row, label, exc, report)
+            return
+        except Exception as exc:  # an unexpected failure must not stop the loop
+            log.exception("outbox %s", label)
+            self._failed_attempt(row, label, IdsyncError(f"{type(exc).__name__}: {exc}"), report)
+            return
+        with self.ws.db.session() as session:
+            OutboxRepository(session, clock=self.clock).mark_sent(row.id, self.node)
+        report.sent += 1
+        report.lines.append(f"{label}: {answer}")
+        log.info("outbox %s: %s", label, answer)
+
+    def _failed_attempt(self, row: OutboxRow, label: str, exc: IdsyncError, report: PassReport) -> None:
+        now = self.clock()
+        next_at = now + self.policy.next_wait(row.attempts)
+        with self.ws.db.session() as session:
+            repo = OutboxRepository(session, clock=self.clock)
+            if isinstance(exc, TransientError) and next_at <= row.expires_at:
+                repo.mark_retry(row.id, self.node, exc.message, next_at)
+                report.retried += 1
+                report.lines.append(f"{label}: {exc.message}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
+                log.warning("outbox %s: %s; trying again at %s", label, exc.message, next_at)
+                return
+            why = exc.message if not isinstance(exc, TransientError) else f"gave up: {exc.message}"
+            repo.mark_failed(row.id, self.node, why)
+        report.failed += 1
+        report.lines.append(f"{label}: failed: {why}")
+        log.error("outbox %s failed: %s", label, why)
+
+    def run(self, stop: threading.Event, *, poll: float | None = None) -> None:
+        """Deliver until *stop* is set, looking for due messages every *poll* seconds."""
+        wait = poll if poll is not None else float(settings.get_int("outbox_poll_seconds"))
+        while not stop.is_set():
+            try:
+                report = self.send_due()
+            except Exception:  # the database may be away for a moment; the loop goes on
+                log.exception("outbox sender pass failed")
+                report = PassReport()
+            if report.handled == 0:
+                stop.wait(wait)
+
+
+def start_thread(ws: Workspace, stop: threading.Event, *, poll: float | None = None) -> threading.Thread:
+    """Run a :class:`Sender` in a daemon thread until *stop* is set."""
+    sender = Sender(ws)
+    thread = threading.Thread(target=sender.run, args=(stop,), kwargs={"poll": poll}, name="idsync-outbox", daemon=True)
+    thread.start()
+    return thread

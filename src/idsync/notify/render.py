@@ -1,0 +1,176 @@
+"""Turn a run event into an e-mail message: subject, plain text and HTML.
+
+Messages come from Jinja2 templates shipped in ``templates/``. The HTML
+template is autoescaped, so a collection name or an error message carrying
+markup arrives as text. Operators override templates from a directory: a
+file there named ``<trigger>.<part>`` (e.g. ``failed.subject.txt``) replaces
+that part for one trigger, a file named ``<part>`` (e.g. ``body.html``)
+replaces it for every trigger; anything not overridden comes from the
+shipped set. Rendering is pure: no I/O besides reading the templates.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from idsync.domain.results import Counts
+from idsync.errors import ConfigError
+from idsync.notify.events import ERRORS_SHOWN, RunEvent
+from idsync.notify.rules import TRIGGER_MEANINGS, check_triggers
+
+PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
+"""The template parts of one message, as file names."""
+
+PASSWORDS = "passwords"
+"""The template prefix of the generated-passwords message (not a trigger)."""
+
+COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
+"""Count columns in the order messages show them."""
+
+_SHIPPED = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message, ready to be put in the outbox."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _plural(number: int, word: str, plural: str | None = None) -> str:
+    return f"{number} {word if number == 1 else (plural or word + 's')}"
+
+
+def _state_label(state: str) -> str:
+    return state.replace("_", " ")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.isoformat(sep=" ", timespec="seconds")
+
+
+def _count_summary(counts: Counts) -> str:
+    """Non-zero counts as ``read 12, created 3``; says so when there are none."""
+    data = counts.to_dict()
+    shown = [f"{name} {data[name]}" for name in COUNT_NAMES if data[name]]
+    return ", ".join(shown) if shown else "nothing read"
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        if not templates_dir.is_dir():
+            raise ConfigError(
+                f"notification templates folder {str(templates_dir)!r} does not exist: "
+                "create it or unset the templates folder setting"
+            )
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(_SHIPPED)))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["plural"] = _plural
+    env.filters["state_label"] = _state_label
+    env.filters["duration"] = _duration
+    env.filters["when"] = _when
+    env.filters["count_summary"] = _count_summary
+    return env
+
+
+def _render_parts(prefix: str, context: dict[str, Any], templates_dir: Path | None) -> Message:
+    env = _environment(templates_dir.resolve() if templates_dir is not None else None)
+    rendered: list[str] = []
+    for part in PARTS:
+        label = part
+        names = [f"{prefix}.{part}", part] if prefix != PASSWORDS else [f"{prefix}.{part}"]
+        try:
+            template = env.select_template(names)
+            label = template.name or part
+            rendered.append(template.render(context))
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"notification template {exc.filename or exc.name!r} line {exc.lineno}: {exc.message}; fix the template"
+            ) from exc
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"notification template {exc.name!r} not found: restore it or remove the override") from exc
+        except jinja2.TemplateError as exc:
+            raise ConfigError(
+                f"notification template {label!r} could not be rendered: {exc}; fix the template"
+            ) from exc
+    subject = " ".join(rendered[0].split())
+    return Message(subject=subject, text=rendered[1], html=rendered[2])
+
+
+def render(event: RunEvent, trigger: str, *, templates_dir: Path | None = None) -> Message:
+    """The message telling the recipients of *event*'s collection that *trigger* fired.
+
+    ConfigError for an unknown trigger or a broken override template.
+    """
+    check_triggers([trigger])
+    shown = event.errors[:ERRORS_SHOWN]
+    total = max(event.error_total, len(event.errors))
+    context: dict[str, Any] = {
+        "event": event,
+        "trigger": trigger,
+        "trigger_meaning": TRIGGER_MEANINGS[trigger],
+        "collection": event.collection,
+        "state": event.state,
+        "counts": event.counts.to_dict(),
+        "count_names": COUNT_NAMES,
+        "jobs": event.jobs,
+        "errors": shown,
+        "error_total": total,
+        "more_errors": total - len(shown),
+        "duration": event.duration_seconds,
+        "link": event.link,
+    }
+    return _render_parts(trigger, context, templates_dir)
+
+
+def render_passwords(
+    collection: str,
+    run_id: int,
+    items: Sequence[tuple[str, str, str]],
+    *,
+    templates_dir: Path | None = None,
+) -> Message:
+    """The separate message carrying the passwords a run generated, as (dn, key, password).
+
+    It goes only to the password recipients, never into the run report.
+    """
+    context: dict[str, Any] = {
+        "collection": collection,
+        "run_id": run_id,
+        "items": [{"dn": dn, "key": key, "password": password} for dn, key, password in items],
+    }
+    return _render_parts(PASSWORDS, context, templates_dir)

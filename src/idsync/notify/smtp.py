@@ -1,0 +1,129 @@
+"""Sending one email through a store's notification server.
+
+The connection is opened for each message: notifications are rare, and a
+connection kept open would only fail later, at a worse moment. TLS always
+verifies the server certificate with :func:`ssl.create_default_context`
+(the system CAs, or the server's ``ca_file``); there is no switch to turn
+that off. Failures become :class:`~idsync.errors.TransientError` when
+trying again later may help (the server is down, busy, or answered 4xx)
+and :class:`~idsync.errors.ConnectorError` when it will not (a refused
+certificate, a refused login, a 5xx answer). The password never appears in
+a message or a log line.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from idsync.domain.definitions import NotificationServer
+from idsync.errors import AuthError, ConnectorError, TransientError
+from idsync.store.secrets import resolve_secret
+
+
+@dataclass(frozen=True)
+class Email:
+    """A message ready to send: recipients, subject and both bodies."""
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    cc: tuple[str, ...] = ()
+
+
+def tls_context(server: NotificationServer) -> ssl.SSLContext:
+    """A verifying TLS context for *server* (its CA file, else the system CAs)."""
+    try:
+        return ssl.create_default_context(cafile=server.ca_file) if server.ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectorError(f"notification server CA file {server.ca_file!r} cannot be read: {exc}") from exc
+
+
+def build(server: NotificationServer, email: Email, *, message_id: str | None = None) -> EmailMessage:
+    """The MIME message: plain text, with an HTML alternative when there is one."""
+    msg = EmailMessage()
+    msg["From"] = server.sender
+    msg["To"] = ", ".join(email.to)
+    if email.cc:
+        msg["Cc"] = ", ".join(email.cc)
+    msg["Subject"] = email.subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id or make_msgid(domain="idsync")
+    msg.set_content(email.text)
+    if email.html:
+        msg.add_alternative(email.html, subtype="html")
+    return msg
+
+
+def send(server: NotificationServer, email: Email, *, message_id: str | None = None) -> str:
+    """Send *email* through *server*; the server's answer in one line."""
+    recipients = list(email.to) + list(email.cc)
+    if not recipients:
+        raise ConnectorError("the message has no recipient: give --to, or set default_to on the notification server")
+    msg = build(server, email, message_id=message_id)
+    where = f"{server.host}:{server.effective_port}"
+    try:
+        with _connect(server) as smtp:
+            if server.tls == "starttls":
+                smtp.starttls(context=tls_context(server))
+            if server.username:
+                smtp.login(server.username, resolve_secret(server.password or ""))
+            refused = smtp.send_message(msg, to_addrs=recipients)
+            code, answer = smtp.noop()
+    except smtplib.SMTPAuthenticationError as exc:
+        raise AuthError(f"notification server {where} refused the login of {server.username!r}: {_answer(exc)}") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise ConnectorError(f"notification server {where}: {exc}; check its tls setting") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise _classified(where, "refused every recipient", exc.recipients) from None
+    except smtplib.SMTPResponseException as exc:
+        error = TransientError if 400 <= exc.smtp_code < 500 else ConnectorError
+        raise error(f"notification server {where} answered {exc.smtp_code} {_decode(exc.smtp_error)}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectorError(
+            f"notification server {where}: certificate refused ({exc.verify_message}); set ca_file to its CA"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ConnectorError(f"notification server {where}: TLS failed ({exc.reason or exc})") from None
+    except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+        raise TransientError(f"notification server {where} cannot be reached: {exc or type(exc).__name__}") from None
+    except smtplib.SMTPException as exc:
+        raise ConnectorError(f"notification server {where}: {exc}") from None
+    if refused:
+        bad = ", ".join(sorted(refused))
+        return f"sent to {len(recipients) - len(refused)} of {len(recipients)} recipients via {where}; refused: {bad}"
+    return f"sent to {len(recipients)} recipient(s) via {where} ({server.tls}): {code} {_decode(answer)}"
+
+
+def _connect(server: NotificationServer) -> smtplib.SMTP:
+    if server.tls == "implicit":
+        return smtplib.SMTP_SSL(
+            server.host, server.effective_port, timeout=server.timeout, context=tls_context(server)
+        )
+    return smtplib.SMTP(server.host, server.effective_port, timeout=server.timeout)
+
+
+def _classified(where: str, what: str, recipients: dict[str, tuple[int, bytes]]) -> ConnectorError:
+    codes = [code for code, _ in recipients.values()]
+    detail = "; ".join(f"{rcpt}: {code} {_decode(text)}" for rcpt, (code, text) in sorted(recipients.items()))
+    error = TransientError if all(400 <= c < 500 for c in codes) else ConnectorError
+    return error(f"notification server {where} {what}: {detail}")
+
+
+def _answer(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_decode(exc.smtp_error)}"
+
+
+def _decode(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return " ".join(text.split())
+
+
+def addresses(values: Sequence[str]) -> tuple[str, ...]:
+    """Addresses from options that may each hold several, comma-separated."""
+    return tuple(a.strip() for v in values for a in v.split(",") if a.strip())

@@ -1,0 +1,298 @@
+"""Notification use cases: notification servers, test messages, and the
+messages a finished run leaves in the outbox.
+
+A collection's notifications go through the notification server of its
+destination store(s) (SPEC S1.2, S5.2); :func:`server_of` finds it, with its
+password restored, and :func:`send_test` checks it end to end.
+:func:`enqueue_run` runs in the transaction that finishes a collection run:
+it decides which triggers fired, renders their messages and writes them,
+with the run's generated passwords in separate messages, to the outbox. The
+sender loop (:mod:`idsync.notify.outbox`) delivers them later, so a mail
+server that is down never touches the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from idsync import settings
+from idsync.domain.definitions import NotificationServer
+from idsync.domain.results import ErrorItem, RunState
+from idsync.errors import ConfigError, IdsyncError, NotFoundError
+from idsync.notify import rules, smtp, webhook
+from idsync.notify.events import ERRORS_SHOWN, JobOutcome, RunEvent
+from idsync.notify.render import render, render_passwords
+from idsync.services import definitions
+from idsync.services.workspace import Workspace
+from idsync.store.job_state_repo import JobStateRepository, PendingPassword
+from idsync.store.outbox_repo import NewMessage, OutboxRepository, OutboxRow
+from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.store.secrets import resolve_secret
+from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+EMAIL = "email"
+WEBHOOK = "webhook"
+PASSWORDS = "passwords"
+
+
+def server_of(ws: Workspace, store: str) -> NotificationServer:
+    """The notification server of identity store *store* (with its password)."""
+    definition = definitions.load(ws, "store", store).definition
+    server: NotificationServer | None = getattr(definition, "notification_server", None)
+    if server is None:
+        raise ConfigError(
+            f"identity store {store!r} has no notification server: add notification_server "
+            "(host, sender, ...) to its definition"
+        )
+    return server
+
+
+def has_server(ws: Workspace, store: str) -> bool:
+    """Whether identity store *store* has a notification server."""
+    definition = definitions.load(ws, "store", store).definition
+    return getattr(definition, "notification_server", None) is not None
+
+
+def send_test(ws: Workspace, store: str, to: Sequence[str] = ()) -> str:
+    """Send a test message through *store*'s notification server (to *to*, or
+    its default recipients); the server's answer in one line."""
+    server = server_of(ws, store)
+    recipients = smtp.addresses(to) or tuple(server.default_to)
+    cc = () if to else tuple(server.default_cc)
+    email = smtp.Email(
+        to=recipients,
+        cc=cc,
+        subject=f"[idsync] test message from identity store {store}",
+        text=(
+            f"This is a test message from idsync, sent through the notification server of "
+            f"identity store {store!r} ({server.host}:{server.effective_port}, tls {server.tls}).\n"
+            "Notifications of job collections writing to this store will come this way.\n"
+        ),
+    )
+    return smtp.send(server, email)
+
+
+# ---------------------------------------------------------------- enqueue on run finish
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """How the sender retries: first wait, longest wait, and when it gives up."""
+
+    retry: timedelta
+    retry_max: timedelta
+    give_up: timedelta
+
+    @classmethod
+    def from_settings(cls) -> OutboxPolicy:
+        return cls(
+            retry=timedelta(seconds=max(1, settings.get_int("outbox_retry_seconds"))),
+            retry_max=timedelta(seconds=max(1, settings.get_int("outbox_retry_max_seconds"))),
+            give_up=timedelta(seconds=max(1, settings.get_int("outbox_give_up_seconds"))),
+        )
+
+    def next_wait(self, attempts: int) -> timedelta:
+        """The wait after the *attempts*-th failed attempt: doubling, capped."""
+        factor = 2 ** min(max(attempts - 1, 0), 30)
+        wait: timedelta = min(self.retry * factor, self.retry_max)
+        return wait
+
+
+def templates_dir() -> Path | None:
+    """The operator's template folder (setting notify_templates), if any."""
+    value = settings.get("notify_templates")
+    return Path(value).expanduser() if value else None
+
+
+def run_link(run_id: int) -> str | None:
+    """The address of run *run_id* in the portal, when base_url is set."""
+    base = settings.get("base_url").rstrip("/")
+    return f"{base}/runs/{run_id}" if base else None
+
+
+def enqueue_run(ws: Workspace, session: Session, run_id: int, *, clock: Callable[[], datetime] = utcnow) -> int:
+    """Write the notifications of finished collection run *run_id* to the
+    outbox, in *session* (the transaction that records the run's final state);
+    how many messages were queued.
+
+    Notifications must never fail a run: any problem is logged on the run and
+    the run's result is written all the same (a savepoint keeps a failed
+    enqueue from spoiling the transaction).
+    """
+    try:
+        with session.begin_nested():
+            return _enqueue(ws, session, run_id, clock)
+    except Exception as exc:  # a notification problem never fails the run
+        message = exc.message if isinstance(exc, IdsyncError) else f"{type(exc).__name__}: {exc}"
+        log.warning("run %s: notifications not queued: %s", run_id, message)
+        with session.begin_nested():
+            RunRepository(session, clock=clock).log(run_id, "warning", f"notifications not queued: {message}")
+        return 0
+
+
+def _enqueue(ws: Workspace, session: Session, run_id: int, clock: Callable[[], datetime]) -> int:
+    runs = RunRepository(session, clock=clock)
+    run = runs.require(run_id)
+    if not run.collection_name or run.parent_run_id is not None:
+        return 0
+    children = runs.children(run_id)
+    queued = _enqueue_passwords(ws, session, run, children, clock)
+    try:
+        collection = definitions.load(ws, "collection", run.collection_name).definition
+    except NotFoundError:
+        return queued
+    settings_ = collection.notifications
+    if not settings_.enabled:
+        return queued
+    event = build_event(session, run, children)
+    previous = _previous_state(session, run)
+    fired = rules.fired(settings_.triggers, event, previous)
+    if not fired:
+        return queued
+    store = _sending_store(ws, [child.job_name for child in children] or [j.job for j in collection.jobs])
+    if store is None:
+        runs.log(run_id, "warning", "notifications not queued: no destination store has a notification server")
+        return queued
+    repo = OutboxRepository(session, clock=clock)
+    policy = OutboxPolicy.from_settings()
+    folder = templates_dir()
+    hook = server_of(ws, store).webhook_url
+    for trigger in fired:
+        message = render(event, trigger, templates_dir=folder)
+        payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
+        for recipient in settings_.recipients:
+            new = NewMessage(run_id, run.collection_name, trigger, EMAIL, recipient, payload, store)
+            queued += repo.enqueue(new, give_up_after=policy.give_up)
+        if hook:
+            body = webhook.encode(webhook.event_body(event, trigger, message.subject)).decode("utf-8")
+            new = NewMessage(run_id, run.collection_name, trigger, WEBHOOK, hook, _seal(ws, {"body": body}), store)
+            queued += repo.enqueue(new, give_up_after=policy.give_up)
+    if queued:
+        runs.log(run_id, "info", f"notifications queued: {queued} message(s) ({', '.join(fired)})")
+    return queued
+
+
+def build_event(session: Session, run: RunRow, children: Sequence[RunRow]) -> RunEvent:
+    """The snapshot of a finished collection run the rules and templates see."""
+    runs = RunRepository(session)
+    errors: list[ErrorItem] = []
+    total = 0
+    for child in children:
+        total += runs.error_count(child.id)
+        if len(errors) < ERRORS_SHOWN:
+            errors.extend(runs.errors(child.id, limit=ERRORS_SHOWN - len(errors)))
+    return RunEvent(
+        run_id=run.id,
+        collection=run.collection_name or run.job_name,
+        state=run.state.value,
+        trigger=run.trigger,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        counts=run.counts,
+        jobs=tuple(JobOutcome(c.job_name, c.state.value, c.counts, c.error) for c in children),
+        errors=tuple(errors),
+        error_total=total,
+        error=run.error,
+        missed=0,
+        link=run_link(run.id),
+    )
+
+
+def _previous_state(session: Session, run: RunRow) -> str | None:
+    """The state of the collection's finished run before *run* (skipped ones aside)."""
+    for other in RunRepository(session).list(limit=20, collection_name=run.collection_name, kind="collection"):
+        if other.id < run.id and other.state.finished and other.state is not RunState.SKIPPED:
+            return other.state.value
+    return None
+
+
+def _sending_store(ws: Workspace, job_names: Iterable[str]) -> str | None:
+    """The first destination store of the jobs that has a notification server."""
+    jobs = {job.name: job for job in definitions.list_definitions(ws, "job")}
+    stores = {store.name: store for store in definitions.list_definitions(ws, "store")}
+    for name in job_names:
+        job = jobs.get(name)
+        store = stores.get(job.destination.store) if job is not None else None
+        if store is not None and store.notification_server is not None:
+            return str(store.name)
+    return None
+
+
+def _enqueue_passwords(
+    ws: Workspace, session: Session, run: RunRow, children: Sequence[RunRow], clock: Callable[[], datetime]
+) -> int:
+    """Generated passwords of the run's jobs: one separate message per
+    recipient, through the job's store; delivered rows leave the password
+    table (they live on, sealed, in the outbox until sent and purged)."""
+    state = JobStateRepository(session, clock=clock)
+    repo = OutboxRepository(session, clock=clock)
+    policy = OutboxPolicy.from_settings()
+    queued = 0
+    for child in children:
+        pending = state.pending_passwords(ws.secrets, child.id)
+        if not pending:
+            continue
+        store = _sending_store(ws, [child.job_name])
+        if store is None:
+            continue  # kept for `idsync run passwords`
+        by_recipient: dict[str, list[PendingPassword]] = {}
+        for item in pending:
+            for recipient in item.recipients:
+                by_recipient.setdefault(recipient, []).append(item)
+        delivered: set[int] = set()
+        for recipient, items in by_recipient.items():
+            message = render_passwords(
+                run.collection_name or run.job_name, child.id,
+                [(p.dn, p.key, p.password) for p in items], templates_dir=templates_dir(),
+            )
+            payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
+            new = NewMessage(child.id, run.collection_name or run.job_name, PASSWORDS, EMAIL, recipient, payload, store)
+            queued += repo.enqueue(new, give_up_after=policy.give_up)
+            delivered.update(p.id for p in items)
+        state.delete_passwords(sorted(delivered))
+    return queued
+
+
+def _seal(ws: Workspace, content: dict[str, str]) -> str:
+    token = ws.secrets.encrypt(content)
+    assert token is not None
+    return token
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def deliver_email(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
+    """Send outbox message *row* through its store's notification server."""
+    if not row.store_name:
+        raise ConfigError(f"outbox message {row.id} names no identity store to send it through")
+    server = server_of(ws, row.store_name)
+    email = smtp.Email(
+        to=(row.recipient,), subject=content["subject"], text=content["text"], html=content.get("html") or None
+    )
+    return smtp.send(server, email, message_id=f"<idsync-outbox-{row.id}-run-{row.run_id}@idsync>")
+
+
+def deliver_webhook(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
+    """POST outbox message *row* to its webhook, signed with the store's current secret."""
+    if not row.store_name:
+        raise ConfigError(f"outbox message {row.id} names no identity store to sign it with")
+    server = server_of(ws, row.store_name)
+    if not server.webhook_secret:
+        raise ConfigError(f"identity store {row.store_name!r} has no webhook_secret: set it, then `idsync outbox retry`")
+    return webhook.post(
+        row.recipient,
+        content["body"].encode("utf-8"),
+        resolve_secret(server.webhook_secret),
+        delivery=str(row.id),
+        event=row.trigger,
+        timeout=server.timeout,
+    )
