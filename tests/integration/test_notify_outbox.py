@@ -21,7 +21,7 @@ from idsync.domain import collections as model
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.notify.outbox import Sender
-from idsync.services import collection_runs, collections, notifications
+from idsync.services import collection_runs, collections, definitions, notifications
 from idsync.store.job_state_repo import JobStateRepository
 from idsync.store.outbox_repo import FAILED, PENDING, SENT, OutboxRepository, OutboxRow
 from idsync.store.runs_repo import RunRepository
@@ -304,3 +304,19 @@ def test_generated_passwords_go_in_a_separate_message_to_their_recipients(
 
 def _passwords_in(text: str) -> list[str]:
     return [line.split("password:", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("password:")]
+
+
+def test_record_errors_and_a_held_job_each_deliver_their_message(world: World, smtp_server: SmtpServer) -> None:
+    point_store(world, smtp_server.port)
+    world.csv_job("staff", ["7,Grace,Hopper", "8,too,many,fields"])
+    world.csv_job("leavers", ["1,Ada,Lovelace", "2,Alan,Turing", "3,Kurt,Goedel"])
+    job = definitions.load(world.ws, "job", "leavers").definition
+    world.define("job", {**definitions.public_body(job), "limits": {"max_creates": 1}})
+    world.collection("nightly", [{"job": "staff", "on_failure": "continue"}, {"job": "leavers"}],
+                     notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["errors", "held"]})
+    report = collection_runs.run_collection(world.ws, "nightly")
+    assert [m.trigger for m in outbox(world, report.run.id)] == ["errors", "held"]
+    assert Sender(world.ws, node="a").send_due().sent == 2
+    subjects = sorted(m.subject for m in smtp_server.wait_for(2))
+    assert any("1 error" in s for s in subjects), subjects
+    assert any("held" in s.lower() for s in subjects), subjects
