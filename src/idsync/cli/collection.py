@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from idsync.cli.changes_view import print_counts
-from idsync.cli.common import confirm, workspace
+from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.job import EXIT_FOR_STATE, error_text
 from idsync.cli.output import JsonOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed, read_definitions
@@ -271,7 +270,7 @@ def show(name: str, runs: int = typer.Option(5, help="How many recent runs to sh
     if json:
         print_json({"definition": body, "runs": recent})
         return
-    console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    print_document(body, json=False)
     if recent:
         console.print("recent runs:", markup=False)
         table(None, ["run", "state", "trigger", "started", "changed", "errors", "cause"], [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+import yaml
 
+from idsync.cli.output import console, print_json
 from idsync.services.workspace import Workspace
 
 
@@ -32,3 +35,19 @@ def confirm(question: str, yes: bool) -> None:
         raise typer.BadParameter("refusing to go on without confirmation; pass --yes")
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)
+
+
+def print_document(body: dict[str, Any], json: bool) -> None:
+    """A definition as JSON (for scripts) or as the YAML a user would write."""
+    if json:
+        print_json(body)
+    else:
+        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+
+
+def print_test_result(noun: str, name: str, line: str, json: bool) -> None:
+    """The one line a connection test gives, or its JSON form."""
+    if json:
+        print_json({noun: name, "ok": True, "detail": line})
+    else:
+        console.print(line, markup=False)

@@ -11,7 +11,7 @@ import yaml
 from rich.markup import escape
 
 from idsync.cli.changes_view import print_changes, print_counts
-from idsync.cli.common import confirm, workspace
+from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.output import JsonOption, console, print_json, progress, table
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError
@@ -75,11 +75,7 @@ def list_(json: bool = JsonOption) -> None:
 def show(name: str, json: bool = JsonOption) -> None:
     """Show a job's definition, with its passwords, update mode and safety
     limits (a stored fixed password shows as ********)."""
-    body = definitions.displayable(workspace(), "job", name)
-    if json:
-        print_json(body)
-    else:
-        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    print_document(definitions.displayable(workspace(), "job", name), json)
 
 
 @app.command("preview")

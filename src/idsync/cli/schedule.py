@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from idsync.cli.collection import print_report
-from idsync.cli.common import confirm, workspace
+from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.output import JsonOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed, read_definitions
 from idsync.cli.trigger_options import (
@@ -172,7 +171,7 @@ def show(name: str, count: int = typer.Option(5, help="How many next runs to sho
         print_json(found)
         return
     status = found.status
-    console.print(yaml.safe_dump(found.definition, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    print_document(found.definition, json=False)
     for index, text in enumerate(status.triggers, start=1):
         console.print(f"trigger {index}: {text}", markup=False)
     console.print(f"targets: {', '.join(status.targets) or 'none'}", markup=False)

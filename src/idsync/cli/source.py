@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
-from idsync.cli.common import confirm, read_secret, workspace
+from idsync.cli.common import confirm, print_document, print_test_result, read_secret, workspace
 from idsync.cli.output import JsonOption, console, print_json, table
 from idsync.services import connections, definitions, validation
 
@@ -97,21 +96,13 @@ def list_(json: bool = JsonOption) -> None:
 @app.command("show")
 def show(name: str, json: bool = JsonOption) -> None:
     """Show a source's definition."""
-    body = definitions.exportable(workspace(), "source", name)
-    if json:
-        print_json(body)
-    else:
-        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    print_document(definitions.exportable(workspace(), "source", name), json)
 
 
 @app.command("test")
 def test(name: str, json: bool = JsonOption) -> None:
     """Open the source and describe it in one line."""
-    line = connections.test_source(workspace(), name)
-    if json:
-        print_json({"source": name, "ok": True, "detail": line})
-    else:
-        console.print(line, markup=False)
+    print_test_result("source", name, connections.test_source(workspace(), name), json)
 
 
 @app.command("remove")

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
-from idsync.cli.common import confirm, read_secret, workspace
+from idsync.cli.common import confirm, print_document, print_test_result, read_secret, workspace
 from idsync.cli.output import JsonOption, console, print_json, table
 from idsync.services import connections, definitions, notifications
 
@@ -75,21 +74,13 @@ def list_(json: bool = JsonOption) -> None:
 @app.command("show")
 def show(name: str, json: bool = JsonOption) -> None:
     """Show a store's definition (secrets left out)."""
-    body = definitions.exportable(workspace(), "store", name)
-    if json:
-        print_json(body)
-    else:
-        console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+    print_document(definitions.exportable(workspace(), "store", name), json)
 
 
 @app.command("test")
 def test(name: str, json: bool = JsonOption) -> None:
     """Connect and bind; print one line describing the server, or the cause of failure."""
-    line = connections.test_store(workspace(), name)
-    if json:
-        print_json({"store": name, "ok": True, "detail": line})
-    else:
-        console.print(line, markup=False)
+    print_test_result("store", name, connections.test_store(workspace(), name), json)
 
 
 @app.command("notify-test")
