@@ -19,6 +19,7 @@ from idsync.connectors.csv import CsvReader, open_csv_source
 from idsync.domain.definitions import CsvSource
 from idsync.domain.entry import Record
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+from tests.files import open_fds_to
 
 HEADER = "EmployeeID,First,Last,Mail,Dept,Title,Phone,Manager"
 
@@ -39,17 +40,6 @@ def records(items: list[Record | RecordError]) -> list[Record]:
 
 def errors(items: list[Record | RecordError]) -> list[RecordError]:
     return [i for i in items if isinstance(i, RecordError)]
-
-
-def open_fds_to(path: Path) -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 # ---------------------------------------------------------------- reading

@@ -32,6 +32,7 @@ from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordErro
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
 from tests.e2e.test_cli import Cli
+from tests.files import open_fds_to
 
 SUFFIX = "dc=example,dc=org"
 
@@ -74,17 +75,6 @@ def rewrite_part(path: Path, part: str, change: Callable[[str], str]) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
         for name, data in parts.items():
             new.writestr(name, data)
-
-
-def open_fds_to(path: Path) -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 # ---------------------------------------------------------------- values as text

@@ -26,6 +26,7 @@ from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordErro
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
 from tests.e2e.test_cli import Cli
+from tests.files import open_fds_to
 
 SUFFIX = "dc=example,dc=org"
 
@@ -59,17 +60,6 @@ def make_db(path: Path, rows: list[tuple[object, ...]] | None = None) -> Path:
 
 def url_of(path: Path) -> str:
     return f"sqlite:///{path}"
-
-
-def open_fds_to(path: Path) -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 # ---------------------------------------------------------------- values as text

@@ -235,9 +235,7 @@ def remove(
     """Remove a schedule; refused while a collection uses it."""
     ws = workspace()
     schedules.load_schedule(ws, name)
-    used = schedules.targets(ws, name)
-    if used:
-        schedules.remove_schedule(ws, name)  # refuses, naming the collections
+    schedules.check_removable(ws, name)  # before asking: no question for a refusal
     confirm(f"Remove schedule {name!r}?", yes)
     schedules.remove_schedule(ws, name)
     if json:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from idsync.connectors.base import Directory, Source, factory_for
@@ -30,25 +30,23 @@ def open_source(definition: Any, secrets: dict[str, str]) -> Source:
 
 
 @contextmanager
-def directory(ws: Workspace, name: str) -> Iterator[Directory]:
+def _opened(conn: Any) -> Iterator[Any]:
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def directory(ws: Workspace, name: str) -> AbstractContextManager[Directory]:
     """The identity store *name*, connected lazily and closed afterwards."""
     loaded = definitions.load(ws, "store", name)
-    conn = open_store(loaded.definition, loaded.secrets)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return _opened(open_store(loaded.definition, loaded.secrets))
 
 
-@contextmanager
-def source(ws: Workspace, name: str) -> Iterator[Source]:
+def source(ws: Workspace, name: str) -> AbstractContextManager[Source]:
     """The data source *name*, closed afterwards."""
     loaded = definitions.load(ws, "source", name)
-    conn = open_source(loaded.definition, loaded.secrets)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return _opened(open_source(loaded.definition, loaded.secrets))
 
 
 @contextmanager

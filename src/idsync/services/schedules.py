@@ -149,14 +149,19 @@ def targets(ws: Workspace, name: str) -> list[str]:
     return [c.name for c in collections.collections_using_schedule(ws, name)]
 
 
-def remove_schedule(ws: Workspace, name: str) -> None:
-    """Remove a schedule; refused while a collection uses it."""
+def check_removable(ws: Workspace, name: str) -> None:
+    """ConfigError naming the collections that still use schedule *name*."""
     used = targets(ws, name)
     if used:
         raise ConfigError(
             f"schedule {name!r} is used by collection(s) {', '.join(used)}: "
             f"change them first (idsync collection edit {used[0]} --no-schedule)"
         )
+
+
+def remove_schedule(ws: Workspace, name: str) -> None:
+    """Remove a schedule; refused while a collection uses it."""
+    check_removable(ws, name)
     definitions.remove(ws, "schedule", name)
 
 
