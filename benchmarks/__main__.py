@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.workloads import Bench, Row, environment
-from tests.servers.slapd import start_slapd
+from tests.servers.slapd import SlapdServer, start_slapd
 
 
 def report(rows: list[Row]) -> str:
@@ -25,12 +25,17 @@ def report(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run(users: int, scale: bool, workdir: Path) -> tuple[list[Row], dict[str, object]]:
+def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[Row], dict[str, object]]:
     """Every workload on a fresh private slapd; W9 (--scale) replaces W1–W5."""
     os.environ.update(environment(workdir))
-    server = start_slapd(tls=False, maxsize=(8 << 30) if scale else (2 << 30))
+
+    def start() -> SlapdServer:
+        return start_slapd(tls=False, maxsize=(8 << 30) if scale else (2 << 30))
+
+    server = start()
+    bench: Bench | None = None
     try:
-        bench = Bench(server, workdir, users)
+        bench = Bench(server, start, workdir, users, repeat)
         if scale:
             bench.w1_full_sync("W9")
         else:
@@ -41,6 +46,8 @@ def run(users: int, scale: bool, workdir: Path) -> tuple[list[Row], dict[str, ob
             bench.w5_membership()
         return bench.rows, bench.figures
     finally:
+        if bench is not None:
+            bench.close()
         server.stop()
 
 
@@ -48,15 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--users", type=int, default=100_000, help="people in W1–W4 (default 100,000)")
     parser.add_argument("--scale", action="store_true", help="W9: 1,000,000 people into slapd (takes a while)")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements of W2, W4 and the paged search; the median is kept (default 3)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.users < 100:
+        parser.error("--repeat must be at least 1 and --users at least 100")
     users = 1_000_000 if args.scale and args.users == 100_000 else args.users
     with tempfile.TemporaryDirectory(prefix="idsync-bench-") as tmp:
-        rows, figures = run(users, args.scale, Path(tmp))
+        rows, figures = run(users, args.scale, Path(tmp), args.repeat)
     print(report(rows))
+    for workload, figure in figures.items():
+        if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:
+            slapd = figure.get("slapd_cpu_s")
+            print(f"{workload} CPU seconds: idsync {figure['idsync_cpu_s']:.2f}, slapd "
+                  f"{'unknown' if slapd is None else f'{slapd:.2f}'}, over {figure['idsync_s']:.2f} s of wall time")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
-        "users": users, "machine": platform.platform(), "python": platform.python_version(),
+        "users": users, "repeat": args.repeat, "machine": platform.platform(), "python": platform.python_version(),
+        "cpus": os.cpu_count(),
         "rows": [r.__dict__ for r in rows], "figures": figures,
     }, indent=2), encoding="utf-8")
     print(f"figures written to {args.json}")

@@ -193,6 +193,25 @@ def test_search_errors(slapd: SlapdServer) -> None:
             list(directory.search("not a dn", Scope.SUB))
 
 
+def test_pages_are_read_ahead_and_a_search_stopped_early_leaves_the_connection_usable(slapd: SlapdServer) -> None:
+    base = slapd.new_container()
+    conn = slapd.connect()
+    for i in range(23):
+        conn.add_s(f"uid=p{i},{base}", [("objectClass", [b"inetOrgPerson"]), ("uid", [f"p{i}".encode()]),
+                                        ("cn", [b"x"]), ("sn", [f"s{i}".encode()])])
+    conn.unbind_s()
+    with root(slapd, page_size=5) as directory:
+        everyone = [e.attrs["uid"][0] for e in directory.search(base, Scope.ONE, "(uid=*)", ["uid"])]
+        assert sorted(everyone) == sorted(f"p{i}" for i in range(23))
+        entries = directory.search(base, Scope.ONE, "(uid=*)", ["uid", "sn"])
+        first = [next(entries) for _ in range(7)]  # into the second page: the third is asked for
+        entries.close()  # ...and abandoned
+        assert len({e.dn for e in first}) == 7
+        again = [e.attrs["sn"][0] for e in directory.search(base, Scope.ONE, "(uid=p1*)", ["sn"])]
+        assert sorted(again) == sorted(["s1", *(f"s{i}" for i in range(10, 20))])
+        assert directory.test().startswith(slapd.url)
+
+
 def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         LdapDirectory(url="http://127.0.0.1")

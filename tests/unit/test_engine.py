@@ -167,6 +167,21 @@ def test_duplicate_source_key_is_a_record_error(tmp_path: Path, directory: Local
     assert entry(directory, "1").get_values("sn") == ("Lovelace",)  # type: ignore[union-attr]
 
 
+def test_duplicate_keys_of_several_fields_are_caught_part_by_part(tmp_path: Path, directory: LocalDirectory) -> None:
+    """With two key fields, a record is a duplicate only when both parts repeat
+    (compared as the key is normalised: case and spaces aside)."""
+    two_keys = job(mappings=[
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "sn", "from": "last", "key": True},
+        {"attribute": "cn", "from": "first"},
+    ])
+    rows = ["1,Ada,Lovelace,,", "1,Ada,Byron,,", "2,Ada,Lovelace,,", "1,Ann,LOVELACE ,,"]
+    counts, rec = run_once(two_keys, write_csv(tmp_path / "k.csv", rows), directory)
+    assert (counts.created, counts.errors) == (2, 2)  # uid=1 twice in one container: the second create fails
+    messages = [e.message for e in rec.errors_seen]
+    assert any("duplicate key '1|LOVELACE '" in m and "(first at line 2)" in m for m in messages), messages
+
+
 def test_key_matching_two_objects_is_never_guessed(tmp_path: Path, directory: LocalDirectory) -> None:
     run_once(job(), write_csv(tmp_path / "a.csv", BASE_ROWS), directory)
     twin = Attrs({"objectClass": ["inetOrgPerson"], "uid": ["1"], "cn": ["Twin"], "sn": ["Twin"]})

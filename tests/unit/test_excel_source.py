@@ -483,9 +483,12 @@ def test_a_50000_row_sheet_is_streamed_in_bounded_memory(big_book: Path) -> None
         {"EmployeeID": "E049999", "Mail": "user49999@example.org", "Hired": "2022-09-26", "Salary": "25999.5"},
         line=50_001,
     )
-    # Memory does not grow with the rows read: 25 times the rows, the same
-    # peak (holding the records would take tens of megabytes).
-    assert peak < first_rows * 1.5, f"peak {peak:,} bytes for 50,000 rows, {first_rows:,} for 2,000"
+    # Memory does not grow with the rows read: 48,000 more rows add less than
+    # 10 bytes each to the peak (holding the records would take hundreds
+    # each). The margin absorbs the reader's buffers, which tracemalloc sees
+    # or not depending on whether they reuse memory freed before it started
+    # (2,000-row peaks of 515 KB and 800 KB were both seen).
+    assert peak - first_rows < 480_000, f"peak {peak:,} bytes for 50,000 rows, {first_rows:,} for 2,000"
     assert peak < 1_500_000, f"peak {peak:,} bytes for a {sheet_size:,}-byte sheet"
 
 

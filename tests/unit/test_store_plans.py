@@ -169,6 +169,24 @@ class TestPlanRepository:
             assert [p.id for p in repo.list(limit=1)] == [ids[2]]
             assert [p.id for p in repo.list(job_name="staff")] == [ids[2], ids[0]]
 
+    def test_text_beyond_ascii_and_escaped_binary_values_come_back_exactly(self, db: Database) -> None:
+        # A value read as binary carries lone surrogates (surrogateescape);
+        # the stored JSON must keep it, and keep names' spelling and order.
+        change = Change(
+            op=ChangeOp.CREATE,
+            dn="cn=Zoë Ørsted,ou=people,dc=example,dc=org",
+            key="zoë",
+            attrs=Attrs({"cn": ["Zoë Ørsted", "Zoë \"Z\" Ørsted"], "jpegPhoto": ["\udcff\udcd8binary"], "sn": ["Ørsted"]}),
+        )
+        with db.session() as session:
+            repo = PlanRepository(session)
+            plan_id = repo.create(job_name="staff", job_id=None)
+            repo.add_changes(plan_id, [change], first_seq=0)
+        with db.session() as session:
+            [(seq, back)] = PlanRepository(session).changes(plan_id)
+        assert (seq, back) == (0, change)
+        assert back.attrs is not None and list(back.attrs) == ["cn", "jpegPhoto", "sn"]
+
     def test_a_missing_plan_is_not_found(self, db: Database) -> None:
         with db.session() as session:
             repo = PlanRepository(session)

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
 from idsync.domain.entry import Attrs
 from idsync.errors import ConfigError
-from idsync.store.serialize import change_from_json, change_to_json
+from idsync.store.serialize import (
+    change_body_text,
+    change_body_to_json,
+    change_from_json,
+    change_to_json,
+)
 
 text = st.text(max_size=20)
 values = st.lists(text, max_size=4).map(tuple)
@@ -41,6 +46,16 @@ def test_every_change_round_trips_through_json_text(change: Change) -> None:
     assert restored == change
     assert spelled(restored) == spelled(change)
     assert [m.before for m in restored.mods] == [m.before for m in change.mods]
+
+
+@given(changes)
+def test_the_stored_body_is_compact_json_of_the_body(change: Change) -> None:
+    text = change_body_text(change)
+    # Exactly the standard library's compact, ASCII-only form of the body.
+    assert text == json.dumps(change_body_to_json(change), separators=(",", ":"))
+    restored = change_from_json({**json.loads(text), "op": change.op.value, "dn": change.dn, "key": change.key,
+                                 "new_dn": change.new_dn, "anchor": change.anchor})
+    assert restored == change and spelled(restored) == spelled(change)
 
 
 def test_an_update_keeps_its_before_values() -> None:

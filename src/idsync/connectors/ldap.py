@@ -3,8 +3,8 @@
 Why it is built the way it is:
 
 - **Writes are pipelined** (see :mod:`idsync.connectors.ldap_pipeline`):
-  up to ``window`` asynchronous operations in flight, in plan order where
-  the plan's order matters.
+  up to ``window`` asynchronous operations in flight on each of
+  ``connections`` connections, in plan order where the plan's order matters.
 - **Reads are paged** (RFC 2696) and streamed as :class:`Entry` objects, so
   memory stays bounded whatever the size of the directory.
 - **The connection is opened lazily** and reused; an error that leaves it in
@@ -22,8 +22,9 @@ An instance is not thread-safe: use one per thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import ldap
 from ldap.controls import SimplePagedResultsControl
@@ -41,22 +42,15 @@ from idsync.connectors.ldap_pipeline import TEXT, ValueCodec, pipelined
 from idsync.connectors.ldap_schema import read_schema
 from idsync.domain.changes import Change
 from idsync.domain.definitions import LdapStore
-from idsync.domain.entry import Attrs, Entry, Scope
-from idsync.errors import ConfigError, ConnectorError, NotFoundError
+from idsync.domain.entry import Attrs, EncodedAttrs, Entry, Scope
+from idsync.errors import ConfigError, ConnectorError, NotFoundError, TransientError
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 _SCOPES = {Scope.BASE: ldap.SCOPE_BASE, Scope.ONE: ldap.SCOPE_ONELEVEL, Scope.SUB: ldap.SCOPE_SUBTREE}
 _PAGED = {SimplePagedResultsControl.controlType: SimplePagedResultsControl}
-
-
-def _decode(attrs: Mapping[str, list[bytes]], codec: ValueCodec | None = None) -> Attrs:
-    if codec is None:
-        return Attrs.from_unique(
-            {name: [v.decode("utf-8", "surrogateescape") for v in vals] for name, vals in attrs.items()}
-        )
-    decode = codec.decode
-    return Attrs.from_unique({name: [decode(name, v) for v in vals] for name, vals in attrs.items()})
 
 
 FLAVORS = ("generic", "active_directory")
@@ -78,13 +72,14 @@ class LdapDirectory:
         page_size: int = 1000,
         window: int = 64,
         flavor: str = "generic",
+        connections: int = 2,
     ) -> None:
         if not url.lower().startswith(("ldap://", "ldaps://")):
             raise ConfigError(f"LDAP URL {url!r} must start with ldap:// or ldaps://")
         if start_tls and url.lower().startswith("ldaps://"):
             raise ConfigError(f"LDAP URL {url!r} is TLS already: use ldap:// with start_tls, or ldaps:// alone")
-        if page_size < 1 or window < 1 or timeout <= 0:
-            raise ConfigError("LDAP page_size and window must be at least 1, timeout above 0")
+        if page_size < 1 or window < 1 or connections < 1 or timeout <= 0:
+            raise ConfigError("LDAP page_size, window and connections must be at least 1, timeout above 0")
         if flavor not in FLAVORS:
             raise ConfigError(f"LDAP flavor {flavor!r} is not known; use one of {', '.join(FLAVORS)}")
         self.url = url
@@ -96,12 +91,14 @@ class LdapDirectory:
         self.timeout = timeout
         self.page_size = page_size
         self.window = window
+        self.connections = connections
         self._tls = start_tls or url.lower().startswith("ldaps://")
         self.flavor = flavor
         self._codec: ValueCodec | None = (
             ActiveDirectoryCodec(tls=self._tls) if flavor == "active_directory" else None
         )
         self._conn: Any = None
+        self._writers: list[Any] = []  # the extra connections writes are spread over
         self._schema: DirectorySchema | None = None
         self._schema_read = False
 
@@ -167,10 +164,31 @@ class LdapDirectory:
                 "and holds PEM certificates"
             ) from exc
 
+    def _write_connections(self) -> list[Any]:
+        """The connection, and the extra ones writes are spread over (opened once, kept).
+
+        An extra connection the server will not give (a connection limit)
+        is no reason to fail: the writes go over those there are.
+        """
+        conns = [self._connection()]
+        while len(self._writers) < self.connections - 1:
+            try:
+                self._writers.append(self._connect())
+            except TransientError as exc:
+                log.warning(
+                    "%s: writing over %d connection(s), not %d: another could not be opened (%s)",
+                    self.url, 1 + len(self._writers), self.connections, exc.message,
+                )
+                self.connections = 1 + len(self._writers)
+                break
+        return conns + self._writers
+
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            _unbind_quietly(conn)
+        writers, self._writers = self._writers, []
+        for dropped in (conn, *writers):
+            if dropped is not None:
+                _unbind_quietly(dropped)
 
     def _failed(self, exc: ldap.LDAPError, doing: str) -> ConnectorError:
         """Translate a connection-level failure, dropping a connection now in doubt."""
@@ -206,27 +224,51 @@ class LdapDirectory:
         attrlist = None if attributes is None else (list(attributes) or ["1.1"])
         page = SimplePagedResultsControl(True, size=self.page_size, cookie=b"")
         ldap_scope = _SCOPES[Scope(scope)]
-        while True:
-            try:
-                msgid = conn.search_ext(base, ldap_scope, filterstr, attrlist, serverctrls=[page])
-                _t, rdata, _m, rctrls = conn.result3(msgid, 1, self.timeout, resp_ctrl_classes=_PAGED)
-            except ldap.NO_SUCH_OBJECT as exc:
-                raise NotFoundError(f"{self.url}: search base {base!r} does not exist") from exc
-            except ldap.FILTER_ERROR as exc:
-                raise ConfigError(f"LDAP filter {filterstr!r} is not valid (RFC 4515)") from exc
-            except ldap.INVALID_DN_SYNTAX as exc:
-                raise ConfigError(f"search base {base!r} is not a valid DN") from exc
-            except ldap.LDAPError as exc:
-                raise self._failed(exc, f"searching {base!r}") from exc
-            for dn, attrs in rdata:
-                if dn is not None:  # None: a search reference (referrals are not chased)
-                    if any(";" in name for name in attrs):
-                        attrs = self._complete_ranges(conn, dn, attrs)
-                    yield Entry(dn, _decode(attrs, self._codec))
-            cookie = next((c.cookie for c in rctrls if c.controlType == page.controlType), b"")
-            if not cookie:
-                return
-            page.cookie = cookie
+        decode = self._codec.decode if self._codec is not None else None
+
+        def ask() -> int:
+            return int(conn.search_ext(base, ldap_scope, filterstr, attrlist, serverctrls=[page]))
+
+        ahead: int | None = self._searching(base, filterstr, ask)
+        try:
+            while ahead is not None:
+                msgid, ahead = ahead, None
+                _t, rdata, _m, rctrls = self._searching(
+                    base, filterstr, partial(conn.result3, msgid, 1, self.timeout, resp_ctrl_classes=_PAGED)
+                )
+                cookie = next((c.cookie for c in rctrls if c.controlType == page.controlType), b"")
+                if cookie:
+                    # Ask for the next page now: the server prepares it while this one is handed out.
+                    page.cookie = cookie
+                    ahead = self._searching(base, filterstr, ask)
+                for dn, attrs in rdata:
+                    if dn is not None:  # None: a search reference (referrals are not chased)
+                        if ";" in "".join(attrs):  # a ranged attribute (member;range=0-1499)
+                            attrs = self._complete_ranges(conn, dn, attrs)
+                        yield Entry(dn, EncodedAttrs(attrs, decode))
+        finally:
+            if ahead is not None:  # the caller stopped early: the page asked for is not wanted
+                self._abandon(conn, ahead)
+
+    def _searching(self, base: str, filterstr: str, call: Callable[[], _T]) -> _T:
+        """*call* (a step of a search), with its errors said in the search's terms."""
+        try:
+            return call()
+        except ldap.NO_SUCH_OBJECT as exc:
+            raise NotFoundError(f"{self.url}: search base {base!r} does not exist") from exc
+        except ldap.FILTER_ERROR as exc:
+            raise ConfigError(f"LDAP filter {filterstr!r} is not valid (RFC 4515)") from exc
+        except ldap.INVALID_DN_SYNTAX as exc:
+            raise ConfigError(f"search base {base!r} is not a valid DN") from exc
+        except ldap.LDAPError as exc:
+            raise self._failed(exc, f"searching {base!r}") from exc
+
+    def _abandon(self, conn: Any, msgid: int) -> None:
+        try:
+            conn.abandon_ext(msgid)
+        except ldap.LDAPError:
+            log.debug("abandoning search %s failed; dropping the connection", msgid)
+            self._drop()
 
     def _complete_ranges(self, conn: Any, dn: str, attrs: dict[str, list[bytes]]) -> dict[str, list[bytes]]:
         """*attrs* with ranged attributes (``member;range=0-1499``) read in full,
@@ -263,7 +305,7 @@ class LdapDirectory:
             found = conn.search_s("", ldap.SCOPE_BASE, "(objectClass=*)", ["*", "+"])
         except ldap.LDAPError as exc:
             raise self._failed(exc, "reading the root DSE") from exc
-        root = _decode(found[0][1]) if found else Attrs()
+        root: Attrs = EncodedAttrs(found[0][1]) if found else Attrs()
         contexts = ", ".join(root.get_values("namingContexts")) or "none published"
         return (
             f"{self.url}: bound as {self.bind_dn or 'anonymous'}; vendor {_vendor(root)}; "
@@ -274,10 +316,10 @@ class LdapDirectory:
 
     def apply(self, changes: Iterable[Change]) -> Iterator[ApplyOutcome]:
         """Apply *changes* pipelined, yielding one outcome per change as each completes."""
-        conn = self._connection()
+        conns = self._write_connections()
         finished = False
         try:
-            yield from pipelined(conn, changes, self.window, self.timeout, self._codec or TEXT)
+            yield from pipelined(conns, changes, self.window, self.timeout, self._codec or TEXT)
             finished = True
         except ldap.LDAPError as exc:
             raise connection_error(exc, self.url, "writing", tls=self._tls) from exc
@@ -328,5 +370,6 @@ def open_ldap_directory(definition: LdapStore, secrets: Mapping[str, str]) -> Ld
         page_size=definition.page_size if "page_size" in fields else settings.get_int("ldap_page_size"),
         window=settings.get_int("ldap_window"),
         flavor=definition.flavor,
+        connections=settings.get_int("ldap_connections"),
     )
 

@@ -46,6 +46,7 @@ _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
 _NEEDS_FULL_PARSE = re.compile(r'[\\"+#<>;\x00-\x1f\x7f]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPECIAL = frozenset(',+"\\<>;')
+_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;\x00]|^[ #]|(?<=.) $', re.DOTALL)
 _ESCAPABLE = frozenset(',+"\\<>;#= ')
 _HEX = frozenset("0123456789abcdefABCDEF")
 # BER tags of the string types a '#'-value may carry (octet, UTF8, printable, T61, IA5).
@@ -212,6 +213,8 @@ def _parse_cached(dn: str) -> DN:
 
 def escape_dn_value(value: str) -> str:
     """*value* escaped for use in a DN (RFC 4514 section 2.4)."""
+    if not _NEEDS_ESCAPE.search(value):  # most values: one regex scan, no copy
+        return value
     out = []
     for ch in value:
         if ch in _SPECIAL:

@@ -136,13 +136,32 @@ def compile_mapping(mapping: FieldMapping, context: RunContext) -> CompiledMappi
     )
 
 
+def _copied_field(m: CompiledMapping) -> str | None:
+    """The source field *m* copies as it is (no transform, no splitting), else None."""
+    d = m.definition
+    if d.source is not None and m.transform is IDENTITY and not d.multi_value_delimiter:
+        return d.source
+    return None
+
+
 class Mapper:
-    """All mappings of a job, compiled for one run."""
+    """All mappings of a job, compiled for one run.
+
+    The per-record path is the hot loop of every run, so a mapping that
+    copies a field as it is (most of them) is read inline, without the calls
+    of the general path; it gives the same values and errors.
+    """
 
     def __init__(self, job: JobDefinition, context: RunContext) -> None:
         self.job = job
         self.mappings = [compile_mapping(m, context) for m in job.mappings]
         self.key_mappings = [m for m in self.mappings if m.definition.key]
+        self._keys = [(m, m.attribute.lower(), _copied_field(m)) for m in self.key_mappings]
+        self._others = [
+            (m, m.attribute.lower(), _copied_field(m), m.definition.required)
+            for m in self.mappings
+            if not m.definition.key
+        ]
 
     @property
     def attributes(self) -> list[str]:
@@ -153,32 +172,40 @@ class Mapper:
         key_parts: list[str] = []
         key_text: list[str] = []
         values: dict[str, Values] = {}
-        for m in self.key_mappings:
-            vals = self._values(m, record, "")
+        fields = record.fields
+        for m, low, copied in self._keys:
+            if copied is not None and copied in fields:
+                raw = fields[copied]
+                vals: Values = (raw,) if raw else ()
+            else:
+                vals = self._values(m, record, "")
             if not vals:
                 raise RecordError(
                     f"key {m.attribute!r} is empty", attribute=m.attribute, line=record.line
                 )
             key_text.append(vals[0])
             key_parts.append(normalize_key(vals[0]))
-            values[m.attribute.lower()] = vals
+            values[low] = vals
         return tuple(key_parts), "|".join(key_text), values
 
     def map(self, record: Record) -> MappedRecord:
         """Map *record*; raises RecordError (with key and line) or CancelRow."""
         key, key_text, values = self.key_of(record)
-        for m in self.mappings:
-            if m.definition.key:
-                continue
-            vals = self._values(m, record, key_text)
-            if not vals and m.definition.required:
+        fields = record.fields
+        for m, low, copied, required in self._others:
+            if copied is not None and copied in fields:
+                raw = fields[copied]
+                vals: Values = (raw,) if raw else ()
+            else:
+                vals = self._values(m, record, key_text)
+            if not vals and required:
                 raise RecordError(
                     f"required attribute {m.attribute!r} has no value",
                     key=key_text,
                     attribute=m.attribute,
                     line=record.line,
                 )
-            values[m.attribute.lower()] = vals
+            values[low] = vals
         return MappedRecord(key, key_text, values, record.line)
 
     @staticmethod

@@ -22,7 +22,7 @@ the job and are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,6 +35,7 @@ from idsync.domain.filters import escape_filter_value
 from idsync.domain.results import Counts, ErrorItem
 from idsync.engine.context import RunContext
 from idsync.engine.expressions import CancelRow, compile_expression
+from idsync.engine.heap import collector_paused
 from idsync.engine.limits import PlanSize
 from idsync.engine.mapping import MappedRecord, Mapper, normalize_key
 from idsync.engine.resolve import Resolver, same_dns
@@ -108,6 +109,9 @@ def scope_filter(job: JobDefinition) -> str:
     return f"(&{own}{extra})"
 
 
+SameValues = Callable[[Values, Values], bool]
+
+
 def _same(a: Values, b: Values) -> bool:
     return len(a) == len(b) and set(a) == set(b)
 
@@ -135,14 +139,19 @@ class Planner:
         self.update = update
         self.removals = 0
         self._loaded = False
+        self._lookups_read = False
         # A changed-only run that never acts on missing objects reads the
         # destination only once a record needs it: an unchanged source reads nothing.
         self._lazy = update is not None and job.actions.on_missing == "skip"
         self._claimed: set[tuple[str, ...]] = set()
-        self._new_keys: dict[tuple[str, ...], int | None] = {}
+        # Keys of the objects this run creates, to catch a key the source gives
+        # twice: text keys, line numbers as values (see _flat_key).
+        self._new_keys: dict[str, int | None] = {}
         self._pending_errors: list[ErrorItem] = []
         self._unclaimed = 0
         self._rdn = job.destination.rdn
+        self._rdn_low = self._rdn.lower()
+        self._classes = tuple(job.destination.classes)
         self._anchors: tuple[str, ...] = tuple(getattr(directory, "anchor_attributes", ANCHOR_ATTRIBUTES))
         self._account: AccountControl | None = (
             None if job.actions.disable_with else getattr(directory, "account_control", None)
@@ -152,6 +161,9 @@ class Planner:
                 f"job {job.name!r}: on_missing: disable needs disable_with (attribute and value); "
                 "only an Active Directory store disables accounts by itself"
             )
+        self._compared = self._compared_attributes()
+        self._compared_names = [attribute for attribute, _, _ in self._compared]
+        self._compared_lows = [low for _, low, _ in self._compared]
         self._container_expr = (
             compile_expression(job.destination.container_expression, "container_expression")
             if job.destination.container_expression
@@ -166,30 +178,48 @@ class Planner:
         if self._loaded:
             return
         self._loaded = True
-        dest = self.job.destination
         attributes = {m.attribute for m in self.job.mappings} | set(self._anchors) | {self._rdn}
         if self.job.actions.disable_with:
             attributes.add(self.job.actions.disable_with.attribute)
         elif self._account is not None and self.job.actions.on_missing == "disable":
             attributes.update(self._account.attributes)
-        key_attrs = [m.attribute for m in self.job.key_mappings]
-        for entry in self.directory.search(dest.search_base, dest.scope, scope_filter(self.job), sorted(attributes)):
-            key_values = [entry.attrs.get_values(a) for a in key_attrs]
-            if not all(key_values):
-                continue
-            target = Target(entry.dn, entry.attrs, anchor_names=self._anchors)
-            self.index.size += 1
-            for key in _key_combinations(key_values):
-                self.index.add(key, target)
+        with collector_paused():  # the index holds no reference cycles (see engine.heap)
+            self._index_scope(sorted(attributes))
         for key in self._claimed:
             hit = self.index.by_key.get(key)
             if isinstance(hit, Target):
                 hit.seen = True
 
+    def _index_scope(self, attributes: list[str]) -> None:
+        dest = self.job.destination
+        key_attrs = [m.attribute for m in self.job.key_mappings]
+        single = key_attrs[0] if len(key_attrs) == 1 else None
+        index, anchors = self.index, self._anchors
+        for entry in self.directory.search(dest.search_base, dest.scope, scope_filter(self.job), attributes):
+            if single is not None:  # one key attribute: the common case, without the general loop
+                values = entry.attrs.get_values(single)
+                if not values:
+                    continue
+                target = Target(entry.dn, entry.attrs, anchor_names=anchors)
+                index.size += 1
+                for value in values:
+                    index.add((normalize_key(value),), target)
+                continue
+            key_values = [entry.attrs.get_values(a) for a in key_attrs]
+            if not all(key_values):
+                continue
+            target = Target(entry.dn, entry.attrs, anchor_names=anchors)
+            index.size += 1
+            for key in _key_combinations(key_values):
+                index.add(key, target)
+
     def _read_lookups(self) -> None:
         """The destination index and the resolve indexes, read before the run writes anything."""
+        if self._lookups_read:  # asked once per record: after the first time, nothing to do
+            return
         self.read_destination()
         self.resolver.prefetch()
+        self._lookups_read = True
 
     def plan_size(self) -> PlanSize:
         """How much the plan computed so far changes, for the job's safety limits."""
@@ -327,15 +357,16 @@ class Planner:
         return self._plan_update(rec, values, hit)
 
     def _plan_create(self, rec: MappedRecord, values: dict[str, Values]) -> Change | None:
-        if rec.key in self._new_keys:
-            first = self._new_keys[rec.key]
+        key = _flat_key(rec.key)
+        if key in self._new_keys:
+            first = self._new_keys[key]
             where = f" (first at line {first})" if first else ""
             raise RecordError(
                 f"duplicate key {rec.key_text!r} in the source{where}: only its first record is used",
                 key=rec.key_text,
                 line=rec.line,
             )
-        self._new_keys[rec.key] = rec.line
+        self._new_keys[key] = rec.line
         if self.job.actions.on_new == "skip":
             self.counts.skipped += 1
             return None
@@ -351,10 +382,10 @@ class Planner:
         dn = rdn_dn(self._rdn, rdn_values[0], container)
         spelled = self._spelled
         if "objectclass" in values:  # classes given by a mapping add to the job's
-            attrs = Attrs([("objectClass", self.job.destination.classes), *((spelled[a], v) for a, v in values.items() if v)])
+            attrs = Attrs([("objectClass", self._classes), *((spelled[a], v) for a, v in values.items() if v)])
         else:
-            attrs = Attrs.from_unique(
-                {"objectClass": self.job.destination.classes, **{spelled[a]: v for a, v in values.items() if v}}
+            attrs = Attrs.adopt(
+                {"objectclass": ("objectClass", self._classes), **{a: (spelled[a], v) for a, v in values.items() if v}}
             )
         self.counts.created += 1
         return Change(ChangeOp.CREATE, dn, key=rec.key_text, attrs=attrs)
@@ -371,26 +402,44 @@ class Planner:
             )
         return result
 
-    def _plan_update(self, rec: MappedRecord, values: dict[str, Values], target: Target) -> Change | None:
-        mods: list[Modification] = []
-        new_dn: str | None = None
+    def _compared_attributes(self) -> list[tuple[str, str, SameValues | None]]:
+        """(attribute, lower-cased name, how values compare; None for membership)
+        of every mapping an update compares, worked out once per run."""
+        compared: list[tuple[str, str, SameValues | None]] = []
         for m in self.mapper.mappings:
             d = m.definition
             if d.new_only:
                 continue
             low = d.attribute.lower()
-            desired = values.get(low, ())
-            current = target.attrs.get_values(d.attribute)
             if low in MEMBER_ATTRIBUTES:
-                mods.extend(_member_mods(d.attribute, desired, current))
+                compared.append((d.attribute, low, None))
+            else:
+                compared.append((d.attribute, low, same_dns if low in self.resolver.attributes else _same))
+        return compared
+
+    def _plan_update(self, rec: MappedRecord, values: dict[str, Values], target: Target) -> Change | None:
+        # Most objects of most runs are unchanged: all compared values equal,
+        # in order, found with one comparison of two rows before any detail.
+        wanted = [values.get(low, ()) for low in self._compared_lows]
+        found = target.attrs.values_of(self._compared_names)
+        if wanted == found:
+            self.counts.unchanged += 1
+            return None
+        mods: list[Modification] = []
+        new_dn: str | None = None
+        for (attribute, low, same), desired, current in zip(self._compared, wanted, found, strict=True):
+            if desired == current:  # the same values in the same order
                 continue
-            if (same_dns if low in self.resolver.attributes else _same)(desired, current):
+            if same is None:
+                mods.extend(_member_mods(attribute, desired, current))
                 continue
-            if low == self._rdn.lower() and desired:
+            if same(desired, current):
+                continue
+            if low == self._rdn_low and desired:
                 new_dn = rdn_dn(self._rdn, desired[0], parent_dn(target.dn))
                 if normalize_dn(new_dn) == normalize_dn(target.dn):
                     new_dn = None
-            mods.append(Modification(ModOp.REPLACE, d.attribute, desired, current))
+            mods.append(Modification(ModOp.REPLACE, attribute, desired, current))
         if not mods and new_dn is None:
             self.counts.unchanged += 1
             return None
@@ -459,6 +508,17 @@ class Planner:
         if current == (spec.value,):
             return None
         return Modification(ModOp.REPLACE, spec.attribute, (spec.value,), current)
+
+
+def _flat_key(key: tuple[str, ...]) -> str:
+    """*key* as one string, distinct for distinct keys (all keys of a job have
+    the same number of parts).
+
+    A dict holding only strings and integers is one the garbage collector
+    never tracks; with tuple keys, every full collection of a run creating a
+    million objects walked the whole dict (a sixth of the run's time).
+    """
+    return key[0] if len(key) == 1 else repr(key)
 
 
 def _member_mods(attribute: str, desired: Values, current: Values) -> list[Modification]:

@@ -25,6 +25,7 @@ from idsync.domain.definitions import JobDefinition, Resolve
 from idsync.domain.dn import normalize_dn
 from idsync.domain.entry import Entry, Scope, Values
 from idsync.domain.results import ErrorItem
+from idsync.engine.heap import collector_paused
 from idsync.engine.mapping import MappedRecord, normalize_key
 from idsync.errors import ConfigError, RecordError
 
@@ -117,8 +118,9 @@ class Resolver:
     def prefetch(self) -> None:
         """Read every index now: the planner does it with the destination, before
         the run writes anything, so all records resolve against the same state."""
-        for rule in self.rules.values():
-            self.index(rule)
+        with collector_paused():  # lookup indexes hold no reference cycles (see engine.heap)
+            for rule in self.rules.values():
+                self.index(rule)
 
     def resolve(self, rec: MappedRecord) -> tuple[dict[str, Values], list[ErrorItem]]:
         """The record's values with resolved attributes turned into DNs, and

@@ -7,6 +7,9 @@ way the changes are handed to a :class:`Recorder` in batches (the service
 layer stores them as the run's plan) together with record errors and
 progress counts.
 
+While the engine runs, the objects that live for the whole run are kept
+out of the cyclic garbage collector's passes (:mod:`idsync.engine.heap`).
+
 A run can be asked to stop (terminated, or running longer than its limit):
 ``should_stop`` is asked after each batch is recorded, and a reason it
 returns ends the run with :class:`RunTerminated`. Batches already applied stay
@@ -24,6 +27,7 @@ from idsync.domain.dn import normalize_dn
 from idsync.domain.entry import Attrs
 from idsync.domain.results import Counts, ErrorItem
 from idsync.engine.applier import count_outcome, without_conflicts
+from idsync.engine.heap import frozen_heap
 from idsync.engine.planner import PlanItem, Planner
 from idsync.errors import RunTerminated
 
@@ -130,9 +134,10 @@ def _changes_of(items: Iterable[PlanItem], batcher: _Batcher) -> Iterator[Change
 def preview(planner: Planner, recorder: Recorder, batch_size: int = 1000) -> Counts:
     """Compute the plan and record it; change nothing. Counts are what a run would do."""
     batcher = _Batcher(recorder, batch_size, lambda: planner.counts)
-    for _ in _changes_of(planner.plan(), batcher):
-        pass
-    batcher.flush()
+    with frozen_heap():
+        for _ in _changes_of(planner.plan(), batcher):
+            pass
+        batcher.flush()
     return planner.counts
 
 
@@ -163,15 +168,16 @@ def run(
     """
     applied = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: _merge(planner.counts, applied), should_stop)
-    try:
-        for outcome in directory.apply(_through(steps, _changes_of(planner.plan(), batcher))):
-            item = count_outcome(_after(steps, outcome), applied)
-            if item is not None:
-                batcher.add_error(item)
-    finally:
-        # Also when the run fails midway: what was planned and counted so far is recorded.
-        batcher.flush()
-        _flush(steps)
+    with frozen_heap():
+        try:
+            for outcome in directory.apply(_through(steps, _changes_of(planner.plan(), batcher))):
+                item = count_outcome(_after(steps, outcome), applied)
+                if item is not None:
+                    batcher.add_error(item)
+        finally:
+            # Also when the run fails midway: what was planned and counted so far is recorded.
+            batcher.flush()
+            _flush(steps)
     return _merge(planner.counts, applied)
 
 
@@ -192,17 +198,18 @@ def apply_plan(
     counts = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: counts, should_stop)
     conflicts: list[ApplyOutcome] = []
-    try:
-        for outcome in directory.apply(_through(steps, without_conflicts(changes, current, conflicts))):
-            _record(_after(steps, outcome), counts, batcher)
+    with frozen_heap():
+        try:
+            for outcome in directory.apply(_through(steps, without_conflicts(changes, current, conflicts))):
+                _record(_after(steps, outcome), counts, batcher)
+                for conflict in conflicts:
+                    _record(conflict, counts, batcher)
+                conflicts.clear()
             for conflict in conflicts:
                 _record(conflict, counts, batcher)
-            conflicts.clear()
-        for conflict in conflicts:
-            _record(conflict, counts, batcher)
-    finally:
-        batcher.flush()
-        _flush(steps)
+        finally:
+            batcher.flush()
+            _flush(steps)
     return counts
 
 

@@ -2,7 +2,8 @@
 
 A plan can hold hundreds of thousands of changes, so it is written and read
 in batches: :meth:`PlanRepository.add_changes` inserts one batch with one
-``executemany``, and :meth:`PlanRepository.changes` pages through them by
+``executemany`` of prepared rows (payloads serialised once, straight to
+JSON text: recording a run's plan must cost little next to the run), and :meth:`PlanRepository.changes` pages through them by
 sequence number (keyset pagination: each page costs the same, however deep).
 The columns a plan view filters or shows (op, dn, key, new DN, anchor) are
 real columns; the rest of the change (attributes, modifications with their
@@ -17,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Dialect, Row, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import Counts
 from idsync.errors import NotFoundError
-from idsync.store.serialize import change_body_to_json, change_from_json
+from idsync.store.serialize import change_body_text, change_from_json
 from idsync.store.tables import plan_changes, plans, utcnow
 
 PlanState = Literal["computing", "ready", "applied", "failed"]
@@ -72,19 +73,20 @@ class PlanRepository:
         """Append one batch, numbered from *first_seq*, and count it on the plan."""
         if not changes:
             return
-        self._session.execute(
-            insert(plan_changes),
+        connection = self._session.connection()
+        connection.exec_driver_sql(
+            _insert_changes_sql(connection.dialect),
             [
-                {
-                    "plan_id": plan_id,
-                    "seq": first_seq + offset,
-                    "op": change.op.value,
-                    "dn": change.dn,
-                    "key": change.key,
-                    "new_dn": change.new_dn,
-                    "anchor": change.anchor,
-                    "payload": change_body_to_json(change),
-                }
+                (
+                    plan_id,
+                    first_seq + offset,
+                    change.op.value,
+                    change.dn,
+                    change.key,
+                    change.new_dn,
+                    change.anchor,
+                    change_body_text(change),
+                )
                 for offset, change in enumerate(changes)
             ],
         )
@@ -163,6 +165,30 @@ class PlanRepository:
         result = self._session.execute(update(plans).where(plans.c.id == plan_id).values(**values))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFoundError(f"no plan {plan_id} (see `idsync plan list`)")
+
+
+_CHANGE_COLUMNS = ("plan_id", "seq", "op", "dn", "key", "new_dn", "anchor", "payload")
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_changes_sql(dialect: Dialect) -> str:
+    """The INSERT of one plan change, in the driver's own parameter style.
+
+    The payload arrives as JSON text; PostgreSQL is told it is JSON, SQLite
+    stores the text as SQLAlchemy's JSON type would.
+    """
+    mark = _PLACEHOLDERS.get(dialect.paramstyle)
+    if mark is None:
+        raise ValueError(f"database driver parameter style {dialect.paramstyle!r} is not supported")
+    quote = dialect.identifier_preparer.quote
+    values = [mark] * len(_CHANGE_COLUMNS)
+    if dialect.name == "postgresql":
+        values[-1] = f"CAST({mark} AS JSON)"
+    # Built from the table's own names and fixed placeholders only: no data in it.
+    return (
+        f"INSERT INTO {quote(plan_changes.name)} ({', '.join(quote(c) for c in _CHANGE_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join(values)})"
+    )
 
 
 def _plan(row: Row[Any]) -> PlanRow:
