@@ -22,6 +22,7 @@ from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.planner import Planner
 from idsync.errors import RunAborted, TransientError
+from tests.jobs import job_definition
 
 SUFFIX = "dc=example,dc=org"
 PEOPLE = f"ou=People,{SUFFIX}"
@@ -59,22 +60,16 @@ def write_csv(path: Path, rows: list[str]) -> CsvReader:
 
 
 def job(**overrides: Any) -> JobDefinition:
-    data: dict[str, Any] = {
-        "name": "people",
-        "source": "hr",
-        "destination": {"store": "dir", "container": PEOPLE},
-        "mappings": [
-            {"attribute": "uid", "from": "id", "key": True},
-            {"attribute": "givenName", "from": "first"},
-            {"attribute": "sn", "from": "last"},
-            {"attribute": "cn", "join": {"fields": ["first", "last"]}},
-            {"attribute": "mail", "from": "mail", "transforms": ["lower"]},
-            {"attribute": "telephoneNumber", "from": "phones", "multi_value_delimiter": ";"},
-            {"attribute": "description", "value": "made by %JOBNAME%", "new_only": True},
-        ],
-    }
-    data.update(overrides)
-    return JobDefinition.model_validate(data)
+    mappings = overrides.pop("mappings", [
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "givenName", "from": "first"},
+        {"attribute": "sn", "from": "last"},
+        {"attribute": "cn", "join": {"fields": ["first", "last"]}},
+        {"attribute": "mail", "from": "mail", "transforms": ["lower"]},
+        {"attribute": "telephoneNumber", "from": "phones", "multi_value_delimiter": ";"},
+        {"attribute": "description", "value": "made by %JOBNAME%", "new_only": True},
+    ])
+    return job_definition(mappings, PEOPLE, **overrides)
 
 
 def run_once(jobdef: JobDefinition, source: CsvReader, directory: LocalDirectory) -> tuple[Counts, ListRecorder]:

@@ -28,6 +28,7 @@ from idsync.engine.passwords import GeneratedPassword, PasswordWriter
 from idsync.engine.planner import Planner
 from idsync.engine.update_mode import HashState, TimestampRule, UpdateFilter, parse_timestamp
 from idsync.errors import RecordError
+from tests.jobs import job_definition
 from tests.unit.test_engine import ListRecorder
 from tests.unit.test_resolve import CountingDirectory
 
@@ -50,19 +51,13 @@ def csv(path: Path, rows: list[str]) -> CsvReader:
 
 
 def job(**overrides: Any) -> JobDefinition:
-    data: dict[str, Any] = {
-        "name": "people",
-        "source": "hr",
-        "destination": {"store": "dir", "container": PEOPLE},
-        "mappings": [
-            {"attribute": "uid", "from": "id", "key": True},
-            {"attribute": "cn", "join": {"fields": ["first", "last"]}},
-            {"attribute": "sn", "from": "last"},
-            {"attribute": "employeeNumber", "from": "number"},
-        ],
-    }
-    data.update(overrides)
-    return JobDefinition.model_validate(data)
+    mappings = overrides.pop("mappings", [
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "cn", "join": {"fields": ["first", "last"]}},
+        {"attribute": "sn", "from": "last"},
+        {"attribute": "employeeNumber", "from": "number"},
+    ])
+    return job_definition(mappings, PEOPLE, **overrides)
 
 
 MANAGER = {"attribute": "manager", "from": "boss",

@@ -9,20 +9,15 @@ from hypothesis import strategies as st
 
 from idsync.domain.definitions import JobDefinition
 from idsync.engine.hashing import KEY_SEPARATOR, content_hash, job_fingerprint, state_key
+from tests.jobs import job_definition
 
 
 def job(**overrides: Any) -> JobDefinition:
-    data: dict[str, Any] = {
-        "name": "people",
-        "source": "hr",
-        "destination": {"store": "dir", "container": "ou=People,dc=example,dc=org"},
-        "mappings": [
-            {"attribute": "uid", "from": "id", "key": True},
-            {"attribute": "sn", "from": "last"},
-        ],
-    }
-    data.update(overrides)
-    return JobDefinition.model_validate(data)
+    mappings = overrides.pop("mappings", [
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "sn", "from": "last"},
+    ])
+    return job_definition(mappings, **overrides)
 
 
 VALUES = {"uid": ("e1",), "sn": ("Lovelace",), "telephonenumber": ("111", "222")}

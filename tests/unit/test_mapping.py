@@ -14,23 +14,19 @@ from idsync.domain.entry import Record
 from idsync.engine.context import RunContext
 from idsync.engine.mapping import MappedRecord, Mapper
 from idsync.errors import RecordError
+from tests.jobs import job_definition
 
 FIELDS = ("id", "first", "last", "mail")
 
 
 def job(*, required: bool = False) -> JobDefinition:
-    return JobDefinition.model_validate({
-        "name": "people",
-        "source": "hr",
-        "destination": {"store": "dir", "container": "ou=people,dc=example,dc=org"},
-        "mappings": [
-            {"attribute": "uid", "from": "id", "key": True},
-            {"attribute": "givenName", "from": "first"},
-            {"attribute": "sn", "from": "last", "required": required},
-            {"attribute": "mail", "from": "mail"},
-            {"attribute": "cn", "join": {"fields": ["first", "last"], "separator": " "}},
-        ],
-    })
+    return job_definition([
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "givenName", "from": "first"},
+        {"attribute": "sn", "from": "last", "required": required},
+        {"attribute": "mail", "from": "mail"},
+        {"attribute": "cn", "join": {"fields": ["first", "last"], "separator": " "}},
+    ])
 
 
 def general_only(mapper: Mapper) -> Mapper:
