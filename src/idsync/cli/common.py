@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import typer
@@ -25,6 +26,26 @@ def read_secret(prompt: str, from_stdin: bool) -> str:
     if not value:
         raise typer.BadParameter("the secret is empty")
     return value
+
+
+def refuse_options_of_other_kinds(kind: str, options: Mapping[str, tuple[object, Collection[str]]]) -> None:
+    """A usage error naming each option given that *kind* does not take.
+
+    *options* maps a flag to (its value, the kinds it is for); a value of None
+    or False was not given. Ignoring such an option silently would save a
+    definition other than the one the user asked for. An unknown *kind* is
+    left to the definition's validation, which lists the known ones.
+    """
+    known = {k for _value, kinds in options.values() for k in kinds}
+    if kind not in known:
+        return
+    misplaced = [
+        f"{flag} ({' or '.join(kinds)} only)"
+        for flag, (value, kinds) in options.items()
+        if value is not None and value is not False and kind not in kinds
+    ]
+    if misplaced:
+        raise typer.BadParameter(f"not taken by --kind {kind}: {', '.join(misplaced)}")
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from idsync.cli.common import confirm, print_document, print_test_result, read_secret, workspace
+from idsync.cli.common import (
+    confirm,
+    print_document,
+    print_test_result,
+    read_secret,
+    refuse_options_of_other_kinds,
+    workspace,
+)
 from idsync.cli.output import JsonOption, console, print_json, table
 from idsync.services import connections, definitions, validation
 
@@ -20,20 +27,24 @@ def add(
     name: str = typer.Argument(..., help="Name of the source."),
     kind: str = typer.Option("csv", "--kind", help="Kind of source: csv, excel or sql."),
     path: Path | None = typer.Option(None, "--path", help="The file (csv, excel)."),
-    delimiter: str = typer.Option(",", help="Field delimiter; 'tab' for TSV (csv)."),
-    quotechar: str = typer.Option('"', help="Quote character (csv)."),
-    encoding: str = typer.Option("utf-8", help="Text encoding: utf-8, utf-8-sig, latin-1, cp1252, utf-16... (csv)."),
+    delimiter: str | None = typer.Option(None, help="Field delimiter; 'tab' for TSV (csv; default ,)."),
+    quotechar: str | None = typer.Option(None, help='Quote character (csv; default ").'),
+    encoding: str | None = typer.Option(
+        None, help="Text encoding: utf-8, utf-8-sig, latin-1, cp1252, utf-16... (csv; default utf-8)."
+    ),
     no_header: bool = typer.Option(False, "--no-header", help="The file has no header row (give --fields)."),
     fields: str | None = typer.Option(None, help="Comma-separated column names, for a file without header."),
     sheet: str | None = typer.Option(None, help="Name of the sheet (excel); default: the first sheet."),
-    header_row: int = typer.Option(1, help="Row naming the columns; rows above it are ignored (excel)."),
+    header_row: int | None = typer.Option(
+        None, help="Row naming the columns; rows above it are ignored (excel; default 1)."
+    ),
     url: str | None = typer.Option(
         None, help="SQLAlchemy URL without the password (sql), e.g. postgresql+psycopg://user@host/db."
     ),
     table_name: str | None = typer.Option(None, "--table", help="Table or view to read, optionally schema.table (sql)."),
     query: str | None = typer.Option(None, help="One SELECT statement to read (sql)."),
     schema: str | None = typer.Option(None, help="Schema of the table (sql)."),
-    batch_size: int = typer.Option(1000, help="Rows fetched per round trip (sql)."),
+    batch_size: int | None = typer.Option(None, help="Rows fetched per round trip (sql; default 1000)."),
     password_env: str | None = typer.Option(None, help="Name of an environment variable holding the database password (sql)."),
     password_stdin: bool = typer.Option(False, help="Read the database password from standard input (sql)."),
     ask_password: bool = typer.Option(False, help="Prompt for the database password (hidden) (sql)."),
@@ -43,6 +54,15 @@ def add(
     """Add a data source: a CSV/TSV file, a sheet of an Excel workbook, or a
     database table, view or query. Passwords are never taken as arguments: use
     --password-env, --password-stdin or --ask-password."""
+    csv, excel, sql, files = ("csv",), ("excel",), ("sql",), ("csv", "excel")
+    refuse_options_of_other_kinds(kind, {
+        "--path": (path, files), "--delimiter": (delimiter, csv), "--quotechar": (quotechar, csv),
+        "--encoding": (encoding, csv), "--no-header": (no_header, files), "--fields": (fields, files),
+        "--sheet": (sheet, excel), "--header-row": (header_row, excel), "--url": (url, sql),
+        "--table": (table_name, sql), "--query": (query, sql), "--schema": (schema, sql),
+        "--batch-size": (batch_size, sql), "--password-env": (password_env, sql),
+        "--password-stdin": (password_stdin, sql), "--ask-password": (ask_password, sql),
+    })
     data: dict[str, Any] = {"name": name, "kind": kind, "description": description}
     if kind in ("csv", "excel"):
         if path is None:
@@ -61,8 +81,6 @@ def add(
             data["password"] = f"env:{password_env}"
         elif password_stdin or ask_password:
             data["password"] = read_secret("Database password", password_stdin)
-    if kind != "sql" and (password_env or password_stdin or ask_password):
-        raise typer.BadParameter(f"a {kind} source has no password")
     if fields:
         data["fields"] = [f.strip() for f in fields.split(",")]
     definition = definitions.parse("source", {k: v for k, v in data.items() if v is not None})

@@ -7,7 +7,14 @@ from typing import Any
 
 import typer
 
-from idsync.cli.common import confirm, print_document, print_test_result, read_secret, workspace
+from idsync.cli.common import (
+    confirm,
+    print_document,
+    print_test_result,
+    read_secret,
+    refuse_options_of_other_kinds,
+    workspace,
+)
 from idsync.cli.output import JsonOption, console, print_json, table
 from idsync.services import connections, definitions, notifications
 
@@ -31,12 +38,20 @@ def add(
     ),
     base_dn: str | None = typer.Option(None, help="Default base DN (ldap)."),
     path: Path | None = typer.Option(None, help="File of the embedded directory (local)."),
-    suffix: str = typer.Option("dc=example,dc=org", help="Suffix of the embedded directory (local)."),
+    suffix: str | None = typer.Option(None, help="Suffix of the embedded directory (local; default dc=example,dc=org)."),
     description: str = typer.Option("", help="What this store is for."),
     update: bool = typer.Option(False, "--update", help="Replace an existing store of that name."),
 ) -> None:
     """Add an identity store. Passwords are never taken as arguments: use
     --password-env, --password-stdin or --ask-password."""
+    ldap, local = ("ldap",), ("local",)
+    refuse_options_of_other_kinds(kind, {
+        "--url": (url, ldap), "--bind-dn": (bind_dn, ldap), "--password-env": (password_env, ldap),
+        "--password-stdin": (password_stdin, ldap), "--ask-password": (ask_password, ldap),
+        "--start-tls": (start_tls, ldap), "--ca-file": (ca_file, ldap), "--no-tls-verify": (no_tls_verify, ldap),
+        "--active-directory": (active_directory, ldap), "--base-dn": (base_dn, ldap),
+        "--path": (path, local), "--suffix": (suffix, local),
+    })
     data: dict[str, Any] = {"name": name, "kind": kind, "description": description}
     if kind == "ldap":
         data.update(url=url, bind_dn=bind_dn, start_tls=start_tls, base_dn=base_dn, tls_verify=not no_tls_verify)
