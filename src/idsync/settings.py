@@ -34,6 +34,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding on each write connection."),
     Setting("ldap_connections", "2", "Connections a run spreads its LDAP writes over (1 sends every write on one)."),
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
+    Setting(
+        "run_lease_seconds", "60",
+        "Lease of a job run started on its own (idsync job run), renewed every third of it; "
+        "when its process dies, a scheduler marks the run failed (node lost) once it runs out.",
+    ),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
     Setting("csv_field_limit", "16777216", "Longest CSV field accepted, in characters (long member lists)."),
     Setting("base_url", "", "Address of the portal, for links to runs in notifications (e.g. https://idsync.example.org)."),

@@ -1,6 +1,6 @@
 """The scheduler as real processes on one SQLite file: exactly once across
-processes, a killed scheduler's run marked failed when its lease runs out,
-and a clean stop on SIGTERM."""
+processes, a killed scheduler's run (or a killed ``idsync job run``) marked
+failed when its lease runs out, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -29,22 +29,24 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     made.ws.close()
 
 
-def scheduler(world: World, *args: str, batch: int | None = None) -> subprocess.Popen[str]:
+def idsync(world: World, *args: str, **settings: str) -> subprocess.Popen[str]:
+    """``idsync ARGS`` as a process of its own on the world's home; *settings*
+    are IDSYNC_ variables (``batch_size="20"`` is IDSYNC_BATCH_SIZE=20)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")}
     env |= {
         "IDSYNC_HOME": str(world.root / "home"),
         "IDSYNC_DATABASE_URL": world.ws.database_url or "",
         "IDSYNC_ACTOR": "scheduler",
     }
-    if batch is not None:
-        env["IDSYNC_BATCH_SIZE"] = str(batch)
+    env |= {f"IDSYNC_{name.upper()}": value for name, value in settings.items()}
     return subprocess.Popen(
-        [sys.executable, "-m", "idsync", "scheduler", "--tick", "0.2", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "idsync", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def scheduler(world: World, *args: str, batch: int | None = None) -> subprocess.Popen[str]:
+    settings = {"batch_size": str(batch)} if batch is not None else {}
+    return idsync(world, "scheduler", "--tick", "0.2", *args, **settings)
 
 
 def collection_runs(world: World) -> list[RunRow]:
@@ -110,6 +112,51 @@ def test_a_killed_schedulers_run_is_marked_failed_once_its_lease_expires(world: 
     ]
     assert len(collection_runs(world)) == 1  # the occurrence was not started again
     gate.open()
+
+
+def standalone_runs(world: World, job: str = "slow") -> list[RunRow]:
+    """Runs of *job* started on their own (``idsync job run``), not by a collection."""
+    with world.ws.db.session() as session:
+        return [r for r in RunRepository(session).list(kind="job") if r.parent_run_id is None and r.job_name == job]
+
+
+def test_a_killed_job_run_is_marked_failed_once_its_lease_expires(world: World) -> None:
+    """``idsync job run`` outside the scheduler holds a lease too: killed, its
+    run does not stay ``running`` for ever."""
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    gate.serve()
+    process = idsync(world, "job", "run", "slow", run_lease_seconds="1")
+    try:
+        gate.wait_reading(30)
+        (run,) = standalone_runs(world)
+        assert run.state is RunState.RUNNING and run.node and run.lease_until is not None
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert standalone_runs(world)[0].state is RunState.RUNNING  # nobody cleaned up
+    time.sleep(1.2)  # the lease runs out
+    second = scheduler(world, "--once", "--lease", "1", "--node", "survivor")
+    assert second.wait(timeout=60) == 0, second.stderr.read() if second.stderr else ""
+    (run,) = standalone_runs(world)
+    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
+    gate.open()
+
+
+def test_a_job_run_longer_than_its_lease_keeps_it_and_finishes(world: World) -> None:
+    """The heartbeat renews the lease while the run works: a scheduler looking
+    meanwhile leaves it alone, and the run ends as it should, lease released."""
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra", "8,Barbara,Liskov"])
+    gate.serve()
+    process = idsync(world, "job", "run", "slow", run_lease_seconds="1")
+    gate.wait_reading(30)
+    time.sleep(1.5)  # longer than the lease: only renewals keep it
+    other = scheduler(world, "--once", "--lease", "1", "--node", "other")
+    assert other.wait(timeout=60) == 0, other.stderr.read() if other.stderr else ""
+    assert standalone_runs(world)[0].state is RunState.RUNNING
+    gate.open()
+    assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
+    (run,) = standalone_runs(world)
+    assert (run.state, run.counts.created, run.lease_until) == (RunState.SUCCEEDED, 2, None)
 
 
 def test_sigterm_stops_the_run_at_its_next_batch_and_leaves_nothing_running(world: World) -> None:

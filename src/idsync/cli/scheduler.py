@@ -19,8 +19,9 @@ from idsync.cli.common import workspace
 from idsync.cli.output import err_console
 from idsync.notify import outbox
 from idsync.scheduling.executor import ThreadExecutor
+from idsync.scheduling.leases import default_node
 from idsync.scheduling.scheduler import Scheduler
-from idsync.services.collection_runs import DEFAULT_LEASE, Runtime, default_node
+from idsync.services.collection_runs import DEFAULT_LEASE, Runtime
 from idsync.store.tables import utcnow
 
 

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from idsync import settings
 from idsync.errors import IdsyncError, TransientError
+from idsync.scheduling.leases import default_node
 from idsync.services import notifications
-from idsync.services.collection_runs import default_node
 from idsync.services.workspace import Workspace
 from idsync.store.outbox_repo import OutboxRepository, OutboxRow
 from idsync.store.tables import utcnow

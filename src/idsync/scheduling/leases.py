@@ -11,6 +11,8 @@ the run stops at its next batch instead of writing over the new owner.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,6 +25,11 @@ from idsync.store.tables import utcnow
 log = logging.getLogger(__name__)
 
 LEASE_LOST = "stopped: this node lost the run's lease (another node took it over)"
+
+
+def default_node() -> str:
+    """This process as a node: host name and process id (two processes are two nodes)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Heartbeat:

@@ -18,8 +18,6 @@ stay, and are listed in the job runs' plans.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +27,7 @@ from datetime import datetime, timedelta
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
 from idsync.errors import ConfigError, IdsyncError
-from idsync.scheduling.leases import LEASE_LOST, Heartbeat
+from idsync.scheduling.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.services import collections, jobs, notifications
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
@@ -43,11 +41,6 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=60)
 SHUTDOWN_REASON = "terminated: the scheduler was shut down"
 STOP_POLL_SECONDS = 1.0
-
-
-def default_node() -> str:
-    """This process as a node: host name and process id (two processes are two nodes)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from idsync import settings
 from idsync.connectors.base import Directory, Source
@@ -14,11 +16,13 @@ from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
 from idsync.errors import ConfigError, IdsyncError, RunTerminated
+from idsync.scheduling.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.services import connections, definitions, history, job_features, validation
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.store.scheduling_repo import SchedulingRepository
 
 
 def save_job(ws: Workspace, job: JobDefinition) -> str:
@@ -96,6 +100,11 @@ def run_job(
     A job run of a collection run names it as *parent_run_id*. Between batches
     the run stops (state ``terminated``, what was applied stays) when someone
     asked it to (``idsync run terminate``) or when *should_stop* gives a reason.
+
+    A run started on its own (no parent) holds a lease that a heartbeat renews
+    (``IDSYNC_RUN_LEASE_SECONDS``), as a collection run under the scheduler
+    does: if this process dies, a scheduler marks the run failed ("node
+    lost") once the lease runs out, rather than it staying ``running``.
     """
     job_id, job = load_job(ws, name)
     with ws.db.session() as session:
@@ -123,41 +132,45 @@ def run_job(
         )
         runs.start(run_id)
         runs.log(run_id, "info", f"run of job {job.name!r} started by {ws.actor}")
+        lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent is None else None
+        fence = SchedulingRepository(session).hold(run_id, default_node(), lease) if lease else None
+    heartbeat = Heartbeat(ws.db, run_id, fence, lease) if lease and fence is not None else None
     recorder = DatabaseRecorder(ws, run_plan, run_id, on_progress)
     counts = Counts()
     error: str | None = None
     held: str | None = None
-    try:
-        with connections.directory(ws, job.destination.store) as directory, connections.job_source(
-            ws, job
-        ) as source:
-            _prepare(ws, job, directory, source)
-            update = job_features.update_filter(ws, job, keep=True, full=full) if plan_id is None else None
-            planner = Planner(job, source, directory, RunContext.create(job.name), update)
-            batch = settings.get_int("batch_size")
-            stop = _stop_check(ws, run_id, should_stop)
-            steps = job_features.apply_steps(ws, job, run_id, update)
-            if plan_id is not None:
-                current = runner.read_current(planner)
-                counts = runner.apply_plan(
-                    history.plan_changes(ws, plan_id), directory, current, recorder, batch, stop, steps
-                )
-            elif job.limits is not None and job.limits.any:
-                counts, held = runner.run_checked(
-                    planner, directory, recorder, lambda: history.plan_changes(ws, run_plan),
-                    lambda p: hold_reason(job.limits, p.plan_size()), batch, stop, steps,
-                )
-            else:
-                counts = runner.run(planner, directory, recorder, batch, stop, steps)
-    except RunTerminated as exc:
-        # Stopped on request: the batches applied before stay applied, and counted.
-        state, error, counts = RunState.TERMINATED, exc.message, recorder.last_counts
-    except IdsyncError as exc:
-        # What was done before the failure stays done, and counted.
-        state, error, counts = RunState.FAILED, exc.message, recorder.last_counts
-    else:
-        state, error = (RunState.HELD, held) if held else (_final_state(counts), None)
-    _finish(ws, run_id, state, counts, error)
+    with heartbeat or nullcontext():
+        try:
+            with connections.directory(ws, job.destination.store) as directory, connections.job_source(
+                ws, job
+            ) as source:
+                _prepare(ws, job, directory, source)
+                update = job_features.update_filter(ws, job, keep=True, full=full) if plan_id is None else None
+                planner = Planner(job, source, directory, RunContext.create(job.name), update)
+                batch = settings.get_int("batch_size")
+                stop = _stop_check(ws, run_id, _or_lease_lost(should_stop, heartbeat))
+                steps = job_features.apply_steps(ws, job, run_id, update)
+                if plan_id is not None:
+                    current = runner.read_current(planner)
+                    counts = runner.apply_plan(
+                        history.plan_changes(ws, plan_id), directory, current, recorder, batch, stop, steps
+                    )
+                elif job.limits is not None and job.limits.any:
+                    counts, held = runner.run_checked(
+                        planner, directory, recorder, lambda: history.plan_changes(ws, run_plan),
+                        lambda p: hold_reason(job.limits, p.plan_size()), batch, stop, steps,
+                    )
+                else:
+                    counts = runner.run(planner, directory, recorder, batch, stop, steps)
+        except RunTerminated as exc:
+            # Stopped on request: the batches applied before stay applied, and counted.
+            state, error, counts = RunState.TERMINATED, exc.message, recorder.last_counts
+        except IdsyncError as exc:
+            # What was done before the failure stays done, and counted.
+            state, error, counts = RunState.FAILED, exc.message, recorder.last_counts
+        else:
+            state, error = (RunState.HELD, held) if held else (_final_state(counts), None)
+    _finish(ws, run_id, state, counts, error, fence)
     with ws.db.session() as session:
         plans = PlanRepository(session)
         if state is RunState.HELD:
@@ -196,14 +209,34 @@ def _stop_check(ws: Workspace, run_id: int, extra: runner.StopCheck | None) -> r
     return check
 
 
-def _finish(ws: Workspace, run_id: int, state: RunState, counts: Counts, error: str | None) -> None:
+def _or_lease_lost(extra: runner.StopCheck | None, heartbeat: Heartbeat | None) -> runner.StopCheck | None:
+    """*extra*, and the reason to stop once *heartbeat* found the run taken from this process."""
+    if heartbeat is None:
+        return extra
+
+    def check() -> str | None:
+        if heartbeat.lost.is_set():
+            return LEASE_LOST
+        return extra() if extra is not None else None
+
+    return check
+
+
+def _finish(
+    ws: Workspace, run_id: int, state: RunState, counts: Counts, error: str | None, fence: int | None = None
+) -> None:
+    """Record how the run ended. With a *fence* (a leased run), only while this
+    process still holds the run: one already marked failed as "node lost"
+    keeps that state, and the log says what this process saw."""
     with ws.db.session() as session:
         runs = RunRepository(session)
         if error:
             runs.log(run_id, "error", error)
-        runs.log(
-            run_id,
-            "info",
-            f"finished {state.value}: " + ", ".join(f"{k} {v}" for k, v in counts.to_dict().items() if v),
-        )
-        runs.finish(run_id, state, counts, error)
+        summary = f"finished {state.value}: " + ", ".join(f"{k} {v}" for k, v in counts.to_dict().items() if v)
+        if fence is None:
+            runs.log(run_id, "info", summary)
+            runs.finish(run_id, state, counts, error)
+        elif SchedulingRepository(session).finish_fenced(run_id, fence, state, counts, error):
+            runs.log(run_id, "info", summary)
+        else:
+            runs.log(run_id, "warning", f"{summary} (not recorded: the run was no longer this process's)")
