@@ -59,6 +59,22 @@ def job_runs(world: World, parent: int) -> list[RunRow]:
         return RunRepository(session).children(parent)
 
 
+def kill_and_outlive_the_lease(world: World, process: subprocess.Popen[str], running: Callable[[], RunRow]) -> None:
+    """SIGKILL *process*, check its run is still marked running, wait past its
+    1 s lease, and let another scheduler tick once (it marks lost runs failed)."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert running().state is RunState.RUNNING  # nobody cleaned up
+    time.sleep(1.2)  # the lease runs out
+    tick_once(world, "survivor")
+
+
+def tick_once(world: World, node: str) -> None:
+    """One tick of another scheduler, with a 1 s lease."""
+    other = scheduler(world, "--once", "--lease", "1", "--node", node)
+    assert other.wait(timeout=60) == 0, other.stderr.read() if other.stderr else ""
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -98,13 +114,9 @@ def test_a_killed_schedulers_run_is_marked_failed_once_its_lease_expires(world: 
         gate.wait_reading(30)
         run = collection_runs(world)[0]
         assert run.state is RunState.RUNNING and run.node == "doomed"
+        kill_and_outlive_the_lease(world, first, lambda: collection_runs(world)[0])
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    assert collection_runs(world)[0].state is RunState.RUNNING  # nobody cleaned up
-    time.sleep(1.2)  # the lease runs out
-    second = scheduler(world, "--once", "--lease", "1", "--node", "survivor")
-    assert second.wait(timeout=60) == 0, second.stderr.read() if second.stderr else ""
+        first.kill()  # already dead unless an assertion failed first
     run = collection_runs(world)[0]
     assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
     assert [(j.job_name, j.state, j.error) for j in job_runs(world, run.id)] == [
@@ -130,13 +142,9 @@ def test_a_killed_job_run_is_marked_failed_once_its_lease_expires(world: World) 
         gate.wait_reading(30)
         (run,) = standalone_runs(world)
         assert run.state is RunState.RUNNING and run.node and run.lease_until is not None
+        kill_and_outlive_the_lease(world, process, lambda: standalone_runs(world)[0])
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    assert standalone_runs(world)[0].state is RunState.RUNNING  # nobody cleaned up
-    time.sleep(1.2)  # the lease runs out
-    second = scheduler(world, "--once", "--lease", "1", "--node", "survivor")
-    assert second.wait(timeout=60) == 0, second.stderr.read() if second.stderr else ""
+        process.kill()  # already dead unless an assertion failed first
     (run,) = standalone_runs(world)
     assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
     gate.open()
@@ -150,8 +158,7 @@ def test_a_job_run_longer_than_its_lease_keeps_it_and_finishes(world: World) -> 
     process = idsync(world, "job", "run", "slow", run_lease_seconds="1")
     gate.wait_reading(30)
     time.sleep(1.5)  # longer than the lease: only renewals keep it
-    other = scheduler(world, "--once", "--lease", "1", "--node", "other")
-    assert other.wait(timeout=60) == 0, other.stderr.read() if other.stderr else ""
+    tick_once(world, "other")
     assert standalone_runs(world)[0].state is RunState.RUNNING
     gate.open()
     assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
