@@ -20,7 +20,6 @@ class CountingProxy:
         self.target = (target_host, target_port)
         self.limit = limit
         self.accepted = 0
-        self.sent = 0
         self.sent_by_connection: list[int] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -51,7 +50,6 @@ class CountingProxy:
             while chunk := src.recv(65536):
                 if outbound is not None:
                     with self._lock:
-                        self.sent += len(chunk)
                         self.sent_by_connection[outbound] += len(chunk)
                 dst.sendall(chunk)
         except OSError:
@@ -61,9 +59,14 @@ class CountingProxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
 
+    @property
+    def sent(self) -> int:
+        """Client→server bytes over every connection."""
+        with self._lock:
+            return sum(self.sent_by_connection)
+
     def reset(self) -> None:
         with self._lock:
-            self.sent = 0
             self.sent_by_connection = [0] * len(self.sent_by_connection)
 
     def close(self) -> None:

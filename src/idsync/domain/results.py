@@ -56,6 +56,10 @@ class Counts:
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """The counts that are not zero, for a log line: ``read 3, created 2``."""
+        return ", ".join(f"{k} {v}" for k, v in self.to_dict().items() if v)
+
     @classmethod
     def from_dict(cls, data: dict[str, int] | None) -> Counts:
         names = {f.name for f in fields(cls)}

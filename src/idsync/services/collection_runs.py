@@ -212,7 +212,7 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
         repo = RunRepository(session, clock=runtime.clock)
         if error:
             repo.log(run_id, "error" if state is RunState.FAILED else "warning", error)
-        repo.log(run_id, "info", f"finished {state.value}: " + ", ".join(f"{k} {v}" for k, v in counts.to_dict().items() if v))
+        repo.log(run_id, "info", f"finished {state.value}: {counts.summary()}")
         written = SchedulingRepository(session, clock=runtime.clock).finish_fenced(run_id, fence, state, counts, error)
         if not written:
             repo.log(run_id, "warning", f"{runtime.node} no longer held this run: its result ({state.value}) was not written")

@@ -232,7 +232,7 @@ def _finish(
         runs = RunRepository(session)
         if error:
             runs.log(run_id, "error", error)
-        summary = f"finished {state.value}: " + ", ".join(f"{k} {v}" for k, v in counts.to_dict().items() if v)
+        summary = f"finished {state.value}: {counts.summary()}"
         if fence is None:
             runs.log(run_id, "info", summary)
             runs.finish(run_id, state, counts, error)
