@@ -22,7 +22,7 @@ from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import SchedulingRepository, claim
 
 
 def save_job(ws: Workspace, job: JobDefinition) -> str:
@@ -130,10 +130,11 @@ def run_job(
             collection_name=parent.collection_name if parent else None,
             occurrence_id=parent.occurrence_id if parent else None,
         )
-        runs.start(run_id)
+        if parent is not None:
+            runs.start(run_id)  # under its collection run's lease
         runs.log(run_id, "info", f"run of job {job.name!r} started by {ws.actor}")
-        lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent is None else None
-        fence = SchedulingRepository(session).hold(run_id, default_node(), lease) if lease else None
+    lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent is None else None
+    fence = claim(ws.db, run_id, expected=RunState.PENDING, node=default_node(), lease=lease) if lease else None
     heartbeat = Heartbeat(ws.db, run_id, fence, lease) if lease and fence is not None else None
     recorder = DatabaseRecorder(ws, run_plan, run_id, on_progress)
     counts = Counts()

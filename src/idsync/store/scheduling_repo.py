@@ -155,17 +155,6 @@ class SchedulingRepository:
 
     # ------------------------------------------------------------ leases
 
-    def hold(self, run_id: int, node: str, lease: timedelta) -> int:
-        """Put run *run_id*, just started by this process, under a lease held by
-        *node*; the fence to renew and finish it with."""
-        now = self._clock()
-        self._session.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(node=node, lease_until=now + lease, heartbeat_at=now, fence=runs.c.fence + 1)
-        )
-        return int(self._session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one())
-
     def renew(self, run_id: int, fence: int, lease: timedelta) -> bool:
         """Extend the lease of a run this node holds; False when it holds it no more."""
         now = self._clock()
