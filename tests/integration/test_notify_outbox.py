@@ -20,7 +20,7 @@ import pytest
 from idsync.domain import collections as model
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
-from idsync.notify.outbox import Sender
+from idsync.runtime.sender import Sender
 from idsync.services import collection_runs, collections, definitions, notifications
 from idsync.store.job_state_repo import JobStateRepository
 from idsync.store.outbox_repo import FAILED, PENDING, SENT, OutboxRepository, OutboxRow

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, TransientError
 from idsync.notify import webhook
-from idsync.notify.outbox import Sender
+from idsync.runtime.sender import Sender
 from idsync.services import collection_runs, definitions
 from idsync.store.outbox_repo import FAILED, PENDING, SENT, OutboxRepository
 from idsync.store.tables import outbox

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from idsync.domain.results import RunState
-from idsync.scheduling.executor import InlineExecutor, ThreadExecutor
-from idsync.scheduling.scheduler import Scheduler, run_now
+from idsync.runtime.executor import InlineExecutor, ThreadExecutor
+from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.services import schedules
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository, RunRow

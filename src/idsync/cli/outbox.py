@@ -19,7 +19,7 @@ import typer
 
 from idsync.cli.common import confirm, workspace
 from idsync.cli.output import JsonOption, console, err_console, print_json, table
-from idsync.notify.outbox import Sender
+from idsync.runtime.sender import Sender
 from idsync.services.notifications import OutboxPolicy
 from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxRepository, OutboxRow
 from idsync.store.tables import utcnow

@@ -205,8 +205,8 @@ def disable(name: str, json: bool = JsonOption) -> None:
 @app.command("run-now")
 def run_now(name: str, json: bool = JsonOption) -> None:
     """Start every collection of the schedule now, in this process, and wait for them."""
-    from idsync.scheduling.executor import ThreadExecutor
-    from idsync.scheduling.scheduler import run_now as start_now
+    from idsync.runtime.executor import ThreadExecutor
+    from idsync.runtime.scheduler import run_now as start_now
 
     ws = workspace()
     runtime = Runtime()

@@ -17,11 +17,11 @@ import typer
 
 from idsync.cli.common import workspace
 from idsync.cli.output import err_console
-from idsync.notify import outbox
-from idsync.scheduling.executor import ThreadExecutor
-from idsync.scheduling.leases import default_node
-from idsync.scheduling.scheduler import Scheduler
+from idsync.runtime import sender as outbox
+from idsync.runtime.executor import ThreadExecutor
+from idsync.runtime.scheduler import Scheduler
 from idsync.services.collection_runs import DEFAULT_LEASE, Runtime
+from idsync.store.leases import default_node
 from idsync.store.tables import utcnow
 
 

@@ -1,2 +1,1 @@
-"""Scheduling: when triggers are due (pure recurrence in :mod:`.triggers`)
-and the scheduler that turns due times into runs."""
+"""Scheduling: when triggers are due. Pure recurrence in :mod:`.triggers`, its words in :mod:`.describe`; the loop that acts on it is :mod:`idsync.runtime.scheduler`."""

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
 from idsync.errors import ConfigError, IdsyncError
-from idsync.scheduling.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.services import collections, jobs, notifications
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
+from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 from idsync.store.tables import utcnow

@@ -16,10 +16,10 @@ from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
 from idsync.errors import ConfigError, IdsyncError, RunTerminated
-from idsync.scheduling.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.services import connections, definitions, history, job_features, validation
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
+from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository, claim

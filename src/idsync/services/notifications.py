@@ -7,7 +7,7 @@ password restored, and :func:`send_test` checks it end to end.
 :func:`enqueue_run` runs in the transaction that finishes a collection run:
 it decides which triggers fired, renders their messages and writes them,
 with the run's generated passwords in separate messages, to the outbox. The
-sender loop (:mod:`idsync.notify.outbox`) delivers them later, so a mail
+sender loop (:mod:`idsync.runtime.sender`) delivers them later, so a mail
 server that is down never touches the run.
 """
 

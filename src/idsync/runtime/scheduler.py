@@ -30,7 +30,7 @@ from typing import Any
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, IdsyncError
-from idsync.scheduling.executor import Executor
+from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, occurrences
 from idsync.services import collection_runs, collections, schedules
 from idsync.services.collection_runs import Runtime, Started

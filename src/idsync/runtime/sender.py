@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 
 from idsync import settings
 from idsync.errors import IdsyncError, TransientError
-from idsync.scheduling.leases import default_node
 from idsync.services import notifications
 from idsync.services.workspace import Workspace
+from idsync.store.leases import default_node
 from idsync.store.outbox_repo import OutboxRepository, OutboxRow
 from idsync.store.tables import utcnow
 
