@@ -5,14 +5,26 @@ engine decides what to do from the class alone::
 
     IdsyncError                  anything idsync reports to a user
     ├── ConfigError              a bad definition or setting: refused before anything runs
+    ├── NotFoundError            no such store, source, job, run, plan or entry
+    ├── StateConflictError       the object is not in a state that allows this
+    │                            ("plan 3 is already applied", "run 4 has finished")
+    ├── PermissionDeniedError    the acting principal lacks the role this needs
     ├── RecordError              one record failed: counted and listed, the run goes on
     │   └── ConflictError        the object changed since the plan was computed: left untouched
-    ├── ConnectorError           a store or source could not do what was asked
-    │   ├── TransientError       worth retrying (server down, timeout, busy)
-    │   ├── AuthError            credentials refused
-    │   └── NotFoundError        a store, source, job, run, plan or entry that does not exist
+    ├── ConnectorError           a store, source or the database could not do what was asked
+    │   ├── TransientError       worth retrying (server down, timeout, busy, locked)
+    │   └── AuthError            credentials refused
     └── RunAborted               the run was stopped by a guard (e.g. an empty source): failed
         └── RunTerminated        stopped on request (terminate, time limit): terminated
+
+A front end maps the class to its own answer without reading messages: the
+CLI to an exit code, an HTTP API to a status (NotFoundError 404,
+StateConflictError 409, PermissionDeniedError 403, ConfigError 422, ...).
+
+Every error may carry a ``field`` (the input it is about, e.g. ``schedule``
+or ``mapping.mail``) and a ``hint`` (what to do next, in words). Messages
+and hints raised below the front ends never name a CLI command: each front
+end renders the hint its own way.
 
 Adapters translate driver errors with ``raise ... from exc`` so the cause
 stays in the chain for the logs while the user sees one line. The message of
@@ -25,8 +37,10 @@ from __future__ import annotations
 class IdsyncError(Exception):
     """Something went wrong in idsync."""
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, field: str | None = None, hint: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+        self.field = field
+        self.hint = hint
 
     @property
     def message(self) -> str:
@@ -35,6 +49,18 @@ class IdsyncError(Exception):
 
 class ConfigError(IdsyncError):
     """The definition or setting is not valid."""
+
+
+class NotFoundError(IdsyncError):
+    """The object does not exist."""
+
+
+class StateConflictError(IdsyncError):
+    """The object is not in a state that allows this."""
+
+
+class PermissionDeniedError(IdsyncError):
+    """The acting principal is not allowed to do this."""
 
 
 class RecordError(IdsyncError):
@@ -51,8 +77,9 @@ class RecordError(IdsyncError):
         key: str | None = None,
         attribute: str | None = None,
         line: int | None = None,
+        hint: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, field=attribute, hint=hint)
         self.key = key
         self.attribute = attribute
         self.line = line
@@ -72,10 +99,6 @@ class TransientError(ConnectorError):
 
 class AuthError(ConnectorError):
     """The server refused the credentials."""
-
-
-class NotFoundError(ConnectorError):
-    """The object does not exist."""
 
 
 class RunAborted(IdsyncError):
