@@ -13,6 +13,7 @@ demo: $(VENV)/.demo
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.dev
@@ -20,6 +21,7 @@ unit: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -13,13 +13,14 @@ import resource
 import sys
 import time
 
+from idsync.domain.principals import Principal
 from idsync.services import jobs
 from idsync.services.workspace import Workspace
 
 
 def main(argv: list[str]) -> int:
     action, job = argv
-    ws = Workspace(actor="benchmark")
+    ws = Workspace(principal=Principal("benchmark"))
     ws.db  # noqa: B018 - open and check the database before the clock starts
     started, cpu_started = time.perf_counter(), time.process_time()
     if action == "run":

@@ -34,6 +34,7 @@ from benchmarks.data import (
     write_ldif,
 )
 from benchmarks.proxy import CountingProxy
+from idsync.domain.principals import Principal
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
 from tests.servers.slapd import SlapdServer, write_count
@@ -93,7 +94,7 @@ class Bench:
         own = environment(self.workdir)
         Path(own["IDSYNC_HOME"]).mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, **own, "LDAPNOINIT": "1"}
-        self.ws = Workspace(database_url=own["IDSYNC_DATABASE_URL"], actor="benchmark")
+        self.ws = Workspace(database_url=own["IDSYNC_DATABASE_URL"], principal=Principal("benchmark"))
         base = self.server.base_dn
         self.containers = {name: f"ou={name},{base}" for name in ("ldapadd", "raw", "idsync", "groups")}
         self.raw_server = self.server  # where the bare loop's people are (W3 writes to them)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from idsync.domain.collections import CollectionDefinition
+from idsync.domain.principals import Principal
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
 
@@ -164,7 +165,7 @@ class World:
 def make_world(root: Path) -> World:
     """A workspace with the embedded directory ``dir`` holding ou=People, and
     a job ``people`` of two people. IDSYNC_HOME must point under *root*."""
-    ws = Workspace(database_url=f"sqlite:///{root / 'idsync.db'}", actor="tester")
+    ws = Workspace(database_url=f"sqlite:///{root / 'idsync.db'}", principal=Principal("tester"))
     world = World(ws, root)
     world.define("store", {
         "name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": SUFFIX,

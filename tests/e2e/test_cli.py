@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -14,13 +15,16 @@ import pytest
 
 SUFFIX = "dc=example,dc=org"
 
+ME = pwd.getpwuid(os.getuid()).pw_name
+"""The CLI acts as the operating-system account running it."""
+
 
 class Cli:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")
-        } | {"IDSYNC_HOME": str(home), "IDSYNC_ACTOR": "tester", "COLUMNS": "200"}
+        } | {"IDSYNC_HOME": str(home), "COLUMNS": "200"}
 
     def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -140,7 +144,7 @@ def test_preview_run_and_history(cli: Cli, tmp_path: Path) -> None:
     assert [r["state"] for r in runs] == ["succeeded", "succeeded", "failed"]
     shown = cli.json("run", "show", str(runs[-1]["id"]))
     assert "does not exist" in shown["run"]["error"]
-    assert any("started by tester" in line["message"] for line in shown["log"])
+    assert any(f"started by {ME}" in line["message"] for line in shown["log"])
 
 
 def test_bad_rows_fail_alone_with_their_line(cli: Cli, tmp_path: Path) -> None:
@@ -192,7 +196,7 @@ def test_secrets_are_never_shown_or_stored_in_clear(cli: Cli, tmp_path: Path) ->
         "--bind-dn", f"cn=admin,{SUFFIX}", "--password-stdin", input=secret + "\n")
     outputs = [cli("store", "show", "corp").stdout, cli("export").stdout, cli("store", "list", "--json").stdout]
     audit = cli.json("audit", "list", "--kind", "store")
-    assert audit[0]["action"] == "create" and audit[0]["actor"] == "tester"
+    assert audit[0]["action"] == "create" and audit[0]["actor"] == ME
     assert audit[0]["detail"]["secrets"] == "secrets changed"
     outputs.append(json.dumps(audit))
     assert all(secret not in out for out in outputs)
@@ -231,3 +235,10 @@ def test_every_command_has_help(cli: Cli) -> None:
                  ["db", "upgrade", "--help"], ["settings", "--help"], ["audit", "list", "--help"]):
         proc = cli(*args)
         assert "Usage" in proc.stdout
+
+
+def test_the_cli_acts_as_its_os_account_whatever_the_environment_says(cli: Cli) -> None:
+    cli.env |= {"IDSYNC_ACTOR": "mallory", "USER": "mallory", "LOGNAME": "mallory"}
+    cli("store", "add", "corp", "--kind", "local")
+    audit = cli.json("audit", "list", "--kind", "store")
+    assert [entry["actor"] for entry in audit] == [ME]

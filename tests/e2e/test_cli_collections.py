@@ -38,7 +38,7 @@ class InProcess:
     """The idsync app run in this process, with the same home as a subprocess :class:`Cli`."""
 
     def __init__(self, home: Path) -> None:
-        self.env = {"IDSYNC_HOME": str(home), "IDSYNC_ACTOR": "tester", "COLUMNS": "200", "IDSYNC_DATABASE_URL": ""}
+        self.env = {"IDSYNC_HOME": str(home), "COLUMNS": "200", "IDSYNC_DATABASE_URL": ""}
 
     def __call__(self, *args: str, ok: bool = True) -> Result:
         result = CliRunner().invoke(app, list(args), env=self.env)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from idsync.domain.definitions import CsvSource, LocalStore
+from idsync.domain.principals import Principal
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
 from tests.e2e.test_cli_collections import InProcess
@@ -51,7 +52,7 @@ def test_defaults_still_apply_when_the_options_are_left_out(
     run("store", "add", "dir", "--kind", "local", "--path", str(tmp_path / "dir.db"))
     run("source", "add", "hr", "--kind", "csv", "--path", str(people))
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    ws = Workspace()
+    ws = Workspace(principal=Principal("tester"))
     try:
         (store,) = definitions.list_definitions(ws, "store")
         (source,) = definitions.list_definitions(ws, "source")

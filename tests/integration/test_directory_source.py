@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from idsync.domain.changes import ChangeOp
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.services import connections, definitions, history, jobs
@@ -26,7 +27,7 @@ from tests.servers.slapd import SlapdServer, write_count
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def add_ldap_store(ws: Workspace, slapd: SlapdServer, name: str = "ldap") -> None:

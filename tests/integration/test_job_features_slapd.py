@@ -17,8 +17,9 @@ import ldap
 import pytest
 
 from benchmarks.proxy import CountingProxy
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, PermissionDeniedError
 from idsync.services import definitions, history, job_features, jobs
 from idsync.services.workspace import Workspace
 from idsync.store.tables import jobs as jobs_table
@@ -36,7 +37,7 @@ from tests.servers.slapd import (
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def add_store(ws: Workspace, server: SlapdServer, url: str | None = None) -> None:
@@ -151,8 +152,8 @@ def test_generated_passwords_bind_and_are_stored_nowhere_in_clear(
     stored = database_bytes(tmp_home)
 
     # Only the person who ran the job may take them.
-    with pytest.raises(ConfigError, match="only to 'tester'"):
-        job_features.take_passwords(Workspace(actor="someone-else"), run.id)
+    with pytest.raises(PermissionDeniedError, match="only to 'tester'"):
+        job_features.take_passwords(Workspace(principal=Principal("someone-else")), run.id)
     taken = job_features.take_passwords(ws, run.id)
     assert sorted(p.key for p in taken) == ["E00000", "E00001", "E00002"]
     assert all(p.recipients == ["helpdesk@example.org"] for p in taken)
@@ -329,7 +330,7 @@ def test_a_run_over_its_limit_is_held_and_writes_nothing(
 
     # The CLI says so, with its own exit code.
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")} | {
-        "IDSYNC_HOME": str(tmp_home), "IDSYNC_ACTOR": "tester", "COLUMNS": "200"}
+        "IDSYNC_HOME": str(tmp_home), "COLUMNS": "200"}
     proc = subprocess.run([sys.executable, "-m", "idsync", "job", "run", "people"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 5, proc.stdout + proc.stderr

@@ -28,6 +28,7 @@ from idsync.connectors.activedirectory import decode_password
 from idsync.connectors.ldap import LdapDirectory
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs, Scope
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError
 from idsync.services import definitions, history, jobs
@@ -77,7 +78,7 @@ def ad_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def ad_directory(server: SlapdServer, *, tls: bool = True) -> LdapDirectory:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from idsync.domain.principals import Principal
 from idsync.errors import AuthError, ConfigError, ConnectorError, TransientError
 from idsync.services import definitions, notifications
 from idsync.services.workspace import Workspace
@@ -22,7 +23,7 @@ from tests.servers.tls import CertificateAuthority, make_ca
 
 @pytest.fixture
 def ws(tmp_home: Path) -> Workspace:
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,6 @@ def idsync(world: World, *args: str, **settings: str) -> subprocess.Popen[str]:
     env |= {
         "IDSYNC_HOME": str(world.root / "home"),
         "IDSYNC_DATABASE_URL": world.ws.database_url or "",
-        "IDSYNC_ACTOR": "scheduler",
     }
     env |= {f"IDSYNC_{name.upper()}": value for name, value in settings.items()}
     return subprocess.Popen(

@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from idsync.connectors.sql import SqlReader, open_sql_source
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs, Record
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import AuthError, ConfigError, NotFoundError, TransientError
 from idsync.services import definitions, jobs
@@ -259,7 +260,7 @@ def test_a_server_that_never_answers_times_out_as_transient(pg: Pg) -> None:
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def test_a_sync_job_from_a_postgresql_query_into_the_embedded_directory(pg: Pg, ws: Workspace, tmp_path: Path) -> None:

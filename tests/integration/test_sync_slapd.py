@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.services import definitions, jobs
@@ -17,7 +18,7 @@ from tests.servers.slapd import SlapdServer, write_count
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def add_store(ws: Workspace, slapd: SlapdServer, password: str | None = None, name: str = "ldap") -> None:

@@ -27,6 +27,7 @@ from idsync.connectors.excel import (
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.definitions import ExcelSource
 from idsync.domain.entry import Attrs, Record
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
 from idsync.services import definitions, jobs
@@ -499,7 +500,7 @@ def test_a_50000_row_sheet_is_streamed_in_bounded_memory(big_book: Path) -> None
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def local_store_with_people_ou(ws: Workspace, path: Path) -> None:

@@ -21,6 +21,7 @@ from idsync.connectors.sql import SqlReader, open_sql_source, read_only_query, v
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.definitions import SqlSource
 from idsync.domain.entry import Attrs, Record
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError, TransientError
 from idsync.services import definitions, jobs
@@ -383,7 +384,7 @@ def test_definitions_keep_the_password_out_of_the_url() -> None:
 def ws(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.delenv("IDSYNC_DATABASE_URL", raising=False)
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    return Workspace(actor="tester")
+    return Workspace(principal=Principal("tester"))
 
 
 def test_the_password_is_stored_as_a_secret_and_exported_only_as_a_reference(ws: Workspace, tmp_home: Path) -> None:

@@ -6,52 +6,93 @@ Exit codes: 0 success; 1 an error (one line on stderr); 2 bad usage;
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from idsync import __version__, settings
-from idsync.cli import (
-    audit,
-    collection,
-    db,
-    definitions,
-    demo,
-    job,
-    outbox,
-    plan,
-    run,
-    schedule,
-    scheduler,
-    source,
-    store,
-)
 from idsync.cli.output import err_console, table
 from idsync.errors import IdsyncError
 
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "store": ("store", "app", "Identity stores: the directories idsync writes (and reads)."),
+    "source": ("source", "app", "Data sources: where identity data comes from."),
+    "job": ("job", "app", "Sync jobs: map a source onto directory objects."),
+    "collection": ("collection", "app", "Job collections: ordered jobs run as one unit, on a schedule or now."),
+    "schedule": ("schedule", "app", "Schedules: when collections run (several triggers each)."),
+    "plan": ("plan", "app", "Plans: what a run would change, computed by a preview."),
+    "run": ("run", "app", "Runs: what each execution did."),
+    "db": ("db", "app", "The idsync database (SQLite by default, or IDSYNC_DATABASE_URL)."),
+    "audit": ("audit", "app", "The audit log of configuration changes."),
+    "outbox": ("outbox", "app", "Notifications waiting for delivery, and their sender."),
+    "apply": ("definitions", "apply", "Create or update the stores, sources, jobs, schedules and collections of a YAML file."),
+    "export": ("definitions", "export", "Write every store, source, job, schedule and collection as YAML (secrets left out)."),
+    "demo": ("demo", "demo", "Create a sample HR export, an embedded directory and a job; preview; run; run again to show that nothing changes. The workspace stays for you to explore."),
+    "scheduler": ("scheduler", "scheduler", "Run the scheduler: start the collections of every schedule when due, exactly once, until stopped with SIGTERM or Ctrl-C."),
+}
+"""The commands kept in modules of their own: name -> (module under idsync.cli,
+its Typer app or command function, the one-line help that lists it).
+
+A command's module, and what it imports, is loaded only when that command
+runs or shows its own help: ``idsync --help`` lists these lines without
+importing the database layer, so it answers at once. A unit test checks each
+line against the command's own help."""
+
+
+def load_command(name: str) -> Any:
+    """The click command of *name*, importing its module."""
+    module_name, attribute, _help = COMMANDS[name]
+    target = getattr(importlib.import_module(f"idsync.cli.{module_name}"), attribute)
+    command: Any
+    if isinstance(target, typer.Typer):
+        target._add_completion = False  # completion is the root's business, as with add_typer
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists the commands of :data:`COMMANDS` from their help
+    lines, and imports a command's module only to run it or show its help."""
+
+    _resolving = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if self._resolving:
+            return load_command(cmd_name)
+        summary = COMMANDS[cmd_name][2]
+        return TyperCommand(cmd_name, help=summary, short_help=summary)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        self._resolving = True
+        try:
+            return super().resolve_command(ctx, args)
+        finally:
+            self._resolving = False
+
+
 app = typer.Typer(
     name="idsync",
+    cls=LazyGroup,
     help="Keep LDAP directories in step with the systems that own identity data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(store.app, name="store")
-app.add_typer(source.app, name="source")
-app.add_typer(job.app, name="job")
-app.add_typer(collection.app, name="collection")
-app.add_typer(schedule.app, name="schedule")
-app.add_typer(plan.app, name="plan")
-app.add_typer(run.app, name="run")
-app.add_typer(db.app, name="db")
-app.add_typer(audit.app, name="audit")
-app.add_typer(outbox.app, name="outbox")
-app.command("apply")(definitions.apply)
-app.command("export")(definitions.export)
-app.command("demo")(demo.demo)
-app.command("scheduler")(scheduler.scheduler)
 
 
 def _version(value: bool) -> None:

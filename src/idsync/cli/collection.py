@@ -12,54 +12,25 @@ from idsync.cli.changes_view import print_counts
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.job import EXIT_FOR_STATE, error_text
 from idsync.cli.output import JsonOption, console, print_json, table, when
-from idsync.cli.review_view import confirmed, read_definitions
-from idsync.domain import collections as model
-from idsync.domain.collections import ALL_NOTIFY_TRIGGERS, CollectionDefinition
+from idsync.cli.review_view import confirmed
+from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
-from idsync.services import collection_runs, collections, definitions
+from idsync.services import collection_runs, collections, definitions, yamlio
+from idsync.services.collection_edits import (
+    KEEP,
+    CollectionEdit,
+    NewCollection,
+    edit_collection,
+    new_collection,
+)
 from idsync.services.collection_runs import CollectionReport
 from idsync.services.collections import CollectionPreview
 from idsync.services.workspace import Workspace
-from idsync.store.collections_repo import CollectionRunRepository
 
 app = typer.Typer(help="Job collections: ordered jobs run as one unit, on a schedule or now.", no_args_is_help=True)
 
 YesOption = typer.Option(False, "--yes", "-y", help="Save without asking (for scripts).")
-
-
-def _on_failure(value: str | None) -> model.OnFailure | None:
-    if value is None:
-        return None
-    if value not in ("abort", "continue"):
-        raise ConfigError(f"--on-failure {value!r}: use abort or continue")
-    return value  # type: ignore[return-value]
-
-
-def _job_entry(text: str) -> dict[str, str]:
-    """``hr`` or ``hr:continue`` as a collection entry."""
-    job, _, on_failure = text.partition(":")
-    return {"job": job, "on_failure": _on_failure(on_failure or None) or "abort"}
-
-
-def _parse(data: dict[str, Any]) -> CollectionDefinition:
-    parsed: CollectionDefinition = definitions.parse("collection", data)
-    return parsed
-
-
-def _notifications(enabled: bool | None, to: list[str] | None, on: list[str] | None, current: dict[str, Any]) -> dict[str, Any]:
-    out = dict(current)
-    if to:
-        out["recipients"] = to
-        out.setdefault("enabled", True)
-    if on:
-        unknown = [t for t in on if t not in ALL_NOTIFY_TRIGGERS]
-        if unknown:
-            raise ConfigError(f"--notify-on {unknown[0]!r}: use one of {', '.join(ALL_NOTIFY_TRIGGERS)}")
-        out["triggers"] = on
-    if enabled is not None:
-        out["enabled"] = enabled
-    return out
 
 
 @app.command("create")
@@ -83,23 +54,15 @@ def create(
     if from_file is not None:
         if job:
             raise ConfigError("give either --from FILE or --job options, not both")
-        items = [_parse(item) for item in read_definitions(from_file, "collections")]
-        if name is not None and [c.name for c in items] != [name]:
-            raise ConfigError(f"{from_file} defines {', '.join(repr(c.name) for c in items)}, not {name!r}")
+        items: list[CollectionDefinition] = yamlio.read_definitions(from_file, "collection", name=name)
     elif job:
         if name is None:
             raise ConfigError("give the collection's name: idsync collection create NAME --job JOB")
-        data: dict[str, Any] = {
-            "name": name,
-            "description": description,
-            "owners": owner or [],
-            "jobs": [_job_entry(j) for j in job],
-            "schedule": schedule,
-            "notifications": _notifications(None, notify_to, notify_on, {}),
-            "preview_when_finished": preview_when_finished,
-            "overlap": overlap,
-        }
-        items = [_parse(data)]
+        items = [new_collection(NewCollection(
+            name=name, jobs=job, description=description, owners=owner or (), schedule=schedule,
+            notify_to=notify_to or (), notify_on=notify_on or (), preview_when_finished=preview_when_finished,
+            overlap=overlap,
+        ))]
     else:
         items = [_ask(ws, name)]
     results = [_review_save_preview(ws, collection, yes=yes, json=json) for collection in items]
@@ -119,18 +82,12 @@ def _ask(ws: Workspace, name: str | None) -> CollectionDefinition:
     entries = []
     for job in names:
         on_failure = typer.prompt(f"When {job} fails: abort the rest or continue", default="abort")
-        entries.append({"job": job, "on_failure": _on_failure(on_failure) or "abort"})
+        entries.append(f"{job}:{on_failure}")
     schedule = typer.prompt("Schedule (empty for none)", default="", show_default=False) or None
     preview = typer.confirm("Preview the first run when finished?", default=False)
-    return _parse(
-        {
-            "name": name,
-            "description": description,
-            "jobs": entries,
-            "schedule": schedule,
-            "preview_when_finished": preview,
-        }
-    )
+    return new_collection(NewCollection(
+        name=name, jobs=entries, description=description, schedule=schedule, preview_when_finished=preview
+    ))
 
 
 def _review_save_preview(
@@ -179,64 +136,26 @@ def edit(
     ws = workspace()
     _id, current = collections.load_collection(ws, name)
     if from_file is not None:
-        items = [_parse(item) for item in read_definitions(from_file, "collections")]
-        if [c.name for c in items] != [name]:
-            raise ConfigError(f"{from_file} must define collection {name!r} alone")
-        result = _review_save_preview(ws, items[0], yes=yes, json=json)
+        replacement = yamlio.read_definitions(from_file, "collection", name=name, alone=True)[0]
+        result = _review_save_preview(ws, replacement, yes=yes, json=json)
         if json:
             print_json(result)
         return
     if schedule is not None and no_schedule:
         raise ConfigError("give --schedule NAME or --no-schedule, not both")
-    failure = _on_failure(on_failure)
-    updated = current
-    try:
-        if remove_job is not None:
-            updated = model.remove_job(updated, remove_job)
-        if add_job is not None:
-            updated = model.add_job(updated, add_job, failure or "abort", position)
-        if move_job is not None:
-            if position is None:
-                raise ConfigError("--move-job needs --position N")
-            updated = model.move_job(updated, move_job, position)
-            if failure is not None:
-                updated = model.set_on_failure(updated, move_job, failure)
-        if job is not None:
-            if failure is None:
-                raise ConfigError("--job needs --on-failure abort|continue")
-            updated = model.set_on_failure(updated, job, failure)
-        elif failure is not None and add_job is None and move_job is None:
-            raise ConfigError("--on-failure goes with --add-job, --move-job or --job")
-        changes: dict[str, Any] = {}
-        if schedule is not None or no_schedule:
-            changes["schedule"] = None if no_schedule else schedule
-        if description is not None:
-            changes["description"] = description
-        if owner:
-            changes["owners"] = owner
-        if notify is not None or notify_to or notify_on:
-            changes["notifications"] = _notifications(notify, notify_to, notify_on, current.notifications.model_dump())
-        if preview_when_finished is not None:
-            changes["preview_when_finished"] = preview_when_finished
-        if overlap is not None:
-            changes["overlap"] = overlap
-        if changes:
-            updated = model.with_changes(updated, **changes)
-    except ValueError as exc:
-        raise ConfigError(f"collection {name!r}: {_value_error(exc)}") from exc
+    if move_job is not None and position is None:
+        raise ConfigError("--move-job needs --position N")
+    if job is not None and on_failure is None:
+        raise ConfigError("--job needs --on-failure abort|continue")
+    updated = edit_collection(current, CollectionEdit(
+        add_job=add_job, remove_job=remove_job, move_job=move_job, job=job, on_failure=on_failure,
+        position=position, schedule=None if no_schedule else schedule if schedule is not None else KEEP,
+        description=description, owners=owner or (), notify=notify, notify_to=notify_to or (),
+        notify_on=notify_on or (), preview_when_finished=preview_when_finished, overlap=overlap,
+    ))
     result = _review_save_preview(ws, updated, yes=yes, json=json)
     if json:
         print_json(result)
-
-
-def _value_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        return f"{loc}: {message}" if loc else message
-    return str(exc)
 
 
 @app.command("list")
@@ -244,9 +163,7 @@ def list_(json: bool = JsonOption) -> None:
     """List collections with their jobs, schedule and last run."""
     ws = workspace()
     items = collections.list_collections(ws)
-    with ws.db.session() as session:
-        repo = CollectionRunRepository(session)
-        last = {c.name: repo.last(c.name) for c in items}
+    last = collection_runs.last_runs(ws, [c.name for c in items])
     if json:
         print_json([{"collection": c, "last_run": last[c.name]} for c in items])
         return
@@ -265,8 +182,7 @@ def show(name: str, runs: int = typer.Option(5, help="How many recent runs to sh
     """Show a collection's definition and its recent runs."""
     ws = workspace()
     body = definitions.exportable(ws, "collection", name)
-    with ws.db.session() as session:
-        recent = CollectionRunRepository(session).recent(name, limit=runs)
+    recent = collection_runs.recent_runs(ws, name, limit=runs)
     if json:
         print_json({"definition": body, "runs": recent})
         return

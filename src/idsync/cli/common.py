@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import sys
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -10,11 +12,27 @@ import typer
 import yaml
 
 from idsync.cli.output import console, print_json
+from idsync.domain.principals import Principal
 from idsync.services.workspace import Workspace
 
 
-def workspace() -> Workspace:
-    return Workspace()
+def os_principal() -> Principal:
+    """The CLI acts as the operating-system account running it.
+
+    The name comes from the process's real user id, not from ``USER`` or
+    ``LOGNAME``, which anyone can set: whose rights apply is not up to an
+    environment variable.
+    """
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # an account without a passwd entry, as in some containers
+        name = f"uid {os.getuid()}"
+    return Principal(name, "os-user")
+
+
+def workspace(database_url: str | None = None) -> Workspace:
+    """The workspace this command works through, acting as :func:`os_principal`."""
+    return Workspace(principal=os_principal(), database_url=database_url)
 
 
 def read_secret(prompt: str, from_stdin: bool) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from idsync.cli.common import workspace
 from idsync.cli.output import console
-from idsync.store.db import Database
 
 app = typer.Typer(help="The idsync database (SQLite by default, or IDSYNC_DATABASE_URL).", no_args_is_help=True)
 
@@ -13,15 +13,16 @@ app = typer.Typer(help="The idsync database (SQLite by default, or IDSYNC_DATABA
 @app.command("upgrade")
 def upgrade(revision: str = typer.Option("head", help="Target revision.")) -> None:
     """Apply schema migrations in place (no data is lost)."""
-    db = Database()
-    before = db.current_revision()
-    db.upgrade(revision)
-    after = db.current_revision()
-    console.print(f"database at {after}" + (f" (was {before})" if before != after else " (already up to date)"), markup=False)
+    from idsync.services import database
+
+    done = database.upgrade_schema(workspace(), revision)
+    console.print(f"database at {done.after}" + (f" (was {done.before})" if done.changed else " (already up to date)"), markup=False)
 
 
 @app.command("current")
 def current() -> None:
     """Show the database's schema revision and the one this idsync needs."""
-    db = Database()
-    console.print(f"database at {db.current_revision() or '(empty)'}; this idsync needs {db.head_revision()}", markup=False)
+    from idsync.services import database
+
+    status = database.schema_status(workspace())
+    console.print(f"database at {status.current or '(empty)'}; this idsync needs {status.head}", markup=False)

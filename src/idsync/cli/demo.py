@@ -8,11 +8,11 @@ from pathlib import Path
 import typer
 
 from idsync.cli.changes_view import print_changes, print_counts
+from idsync.cli.common import workspace as open_workspace
 from idsync.cli.job import error_text
 from idsync.cli.output import console, progress
 from idsync.services import demo as demo_service
 from idsync.services import history, jobs, yamlio
-from idsync.services.workspace import Workspace
 
 JOB = "hr-to-directory"
 
@@ -26,7 +26,7 @@ def demo(
     path = demo_service.prepare(workspace)
     os.environ["IDSYNC_HOME"] = str(path)
     os.environ.pop("IDSYNC_SECRET_KEY", None)
-    ws = Workspace(database_url=f"sqlite:///{path / 'idsync.db'}")
+    ws = open_workspace(f"sqlite:///{path / 'idsync.db'}")
     broken = demo_service.write_people(path / "people.csv", people)
     definitions_file = path / "definitions.yaml"
     definitions_file.write_text(demo_service.definitions_yaml(path), encoding="utf-8")

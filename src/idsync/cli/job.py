@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 from rich.markup import escape
 
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.output import JsonOption, console, print_json, progress, table
 from idsync.domain.results import ErrorItem, RunState
-from idsync.errors import ConfigError
 from idsync.services import definitions, history, job_features, jobs, yamlio
 from idsync.services.workspace import Workspace
 
@@ -34,27 +31,13 @@ def create(
     json: bool = JsonOption,
 ) -> None:
     """Create or update sync jobs from a YAML file (see docs/reference.md for the fields)."""
-    data = _read_mapping(from_file)
-    items: list[Any] = (data.get("jobs") or []) if set(data) <= set(yamlio.SECTIONS) else [data]
+    items = yamlio.read_definitions(from_file, "job")
     ws = workspace()
-    results = []
-    for item in items:
-        job = definitions.parse("job", item)
-        results.append({"job": job.name, "outcome": jobs.save_job(ws, job)})
+    results = [{"job": job.name, "outcome": jobs.save_job(ws, job)} for job in items]
     if json:
         print_json(results)
     for r in results if not json else []:
         console.print(f"job {r['job']!r} {r['outcome']}")
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the job: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a job definition (a mapping)")
-    return data
 
 
 @app.command("list")

@@ -8,35 +8,24 @@ ones. Message contents are never shown: they may hold generated passwords.
 
 from __future__ import annotations
 
-import signal
-import threading
-from dataclasses import asdict
-from datetime import timedelta
-from types import FrameType
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import typer
 
 from idsync.cli.common import confirm, workspace
 from idsync.cli.output import JsonOption, console, err_console, print_json, table
-from idsync.runtime.sender import Sender
-from idsync.services.notifications import OutboxPolicy
-from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxRepository, OutboxRow
-from idsync.store.tables import utcnow
+from idsync.errors import ConfigError
+from idsync.services import outbox
 
 app = typer.Typer(help="Notifications waiting for delivery, and their sender.", no_args_is_help=True)
 
 
-def _public(row: OutboxRow) -> dict[str, Any]:
-    data = asdict(row)
-    data.pop("payload")
-    return data
-
-
-def _check_states(states: list[str]) -> None:
-    for state in states:
-        if state not in STATES:
-            raise typer.BadParameter(f"unknown state {state!r}: choose from {', '.join(STATES)}")
+def _states(given: list[str]) -> list[str]:
+    """The --state options, each a known state: a usage error (exit 2) otherwise."""
+    try:
+        return outbox.check_states(given)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--state") from exc
 
 
 @app.command("list")
@@ -47,12 +36,9 @@ def list_(
     json: bool = JsonOption,
 ) -> None:
     """List outbox messages, newest first, with their last error."""
-    _check_states(state)
-    ws = workspace()
-    with ws.db.session() as session:
-        rows = OutboxRepository(session).list(states=state, run_id=run_id, limit=limit)
+    rows = outbox.list_messages(workspace(), states=_states(state), run_id=run_id, limit=limit)
     if json:
-        print_json([_public(row) for row in rows])
+        print_json(rows)
         return
     table(None, ["id", "run", "collection", "trigger", "channel", "to", "state", "attempts", "next / sent", "last error"], [
         (
@@ -69,9 +55,7 @@ def retry(
     json: bool = JsonOption,
 ) -> None:
     """Send failed messages again: due now, with a new give-up time."""
-    ws = workspace()
-    with ws.db.session() as session:
-        count = OutboxRepository(session).retry(ids or (), give_up_after=OutboxPolicy.from_settings().give_up)
+    count = outbox.retry(workspace(), ids or ())
     if json:
         print_json({"retried": count})
     else:
@@ -86,13 +70,10 @@ def purge(
     json: bool = JsonOption,
 ) -> None:
     """Delete finished messages (sent and failed by default)."""
-    states = state or [SENT, FAILED]
-    _check_states(states)
+    states = _states(state) or list(outbox.FINISHED)
     confirm(f"Delete the {' and '.join(states)} messages of the outbox?", yes)
-    ws = workspace()
     older = timedelta(days=older_than_days) if older_than_days is not None else None
-    with ws.db.session() as session:
-        count = OutboxRepository(session).purge(states=states, older_than=older)
+    count = outbox.purge(workspace(), states=states, older_than=older)
     if json:
         print_json({"purged": count})
     else:
@@ -107,11 +88,12 @@ def send(
 ) -> None:
     """Deliver outbox messages: once, or until SIGTERM or Ctrl-C. Any number of
     senders may run at once; none sends a message twice."""
+    from idsync.runtime.node import run_sender, send_due, stop_on_signals
+
     ws = workspace()
-    sender = Sender(ws)
     try:
         if once:
-            report = sender.send_due()
+            report = send_due(ws)
             if json:
                 print_json({"sent": report.sent, "retried": report.retried, "failed": report.failed, "lines": report.lines})
             else:
@@ -119,18 +101,11 @@ def send(
                     console.print(line, markup=False, soft_wrap=True)
                 console.print(f"{report.sent} sent, {report.retried} to retry, {report.failed} failed")
             return
-        stop = threading.Event()
 
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            stop.set()
+        def say(message: str) -> None:
+            err_console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", markup=False)
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        err_console.print(f"{utcnow():%Y-%m-%d %H:%M:%S} outbox sender {sender.node} started", markup=False)
-        try:
-            sender.run(stop, poll=poll)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            err_console.print(f"{utcnow():%Y-%m-%d %H:%M:%S} outbox sender {sender.node} stopped", markup=False)
+        with stop_on_signals() as stop:
+            run_sender(ws, stop, say, poll=poll)
     finally:
         ws.close()

@@ -8,11 +8,8 @@ rather than guessing.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 
 from idsync.cli.output import console
 from idsync.errors import ConfigError
@@ -45,19 +42,3 @@ def confirmed(review: Review, *, yes: bool, json: bool) -> bool:
         return True
     console.print("nothing saved", markup=False)
     raise typer.Exit(1)
-
-
-def read_definitions(path: Path, section: str) -> list[dict[str, Any]]:
-    """The mappings of a YAML file holding one definition, or a list under *section*."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
-    if isinstance(data, dict) and set(data) == {section}:
-        data = data[section]
-    items = data if isinstance(data, list) else [data]
-    if not items or not all(isinstance(item, dict) for item in items):
-        raise ConfigError(f"{path}: expected a definition (a mapping), or a {section}: list of them")
-    return items

@@ -10,7 +10,7 @@ import typer
 from idsync.cli.collection import print_report
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.output import JsonOption, console, print_json, table, when
-from idsync.cli.review_view import confirmed, read_definitions
+from idsync.cli.review_view import confirmed
 from idsync.cli.trigger_options import (
     AT,
     CRON,
@@ -31,17 +31,13 @@ from idsync.cli.trigger_options import (
     trigger_options,
 )
 from idsync.errors import ConfigError
-from idsync.services import collection_runs, definitions, schedules
-from idsync.services.collection_runs import Runtime
+from idsync.services import schedules, yamlio
+from idsync.services.schedule_edits import ScheduleEdit, edit_schedule, new_schedule
 from idsync.services.workspace import Workspace
 
 app = typer.Typer(help="Schedules: when collections run (several triggers each).", no_args_is_help=True)
 
 YesOption = typer.Option(False, "--yes", "-y", help="Save without asking (for scripts).")
-
-
-def _parse(data: dict[str, Any]) -> Any:
-    return definitions.parse("schedule", data)
 
 
 def _review_save(ws: Workspace, schedule: Any, *, yes: bool, json: bool) -> dict[str, Any]:
@@ -76,16 +72,13 @@ def create(
     if not options.given:
         if from_ is None:
             raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE")
-        items = [_parse(item) for item in read_definitions(Path(from_), "schedules")]
-        if name is not None and [s.name for s in items] != [name]:
-            raise ConfigError(f"{from_} defines {', '.join(repr(s.name) for s in items)}, not {name!r}")
+        items = yamlio.read_definitions(Path(from_), "schedule", name=name)
     else:
         if name is None:
             raise ConfigError("give the schedule's name: idsync schedule create NAME --daily --at 02:00")
-        items = [_parse({
-            "name": name, "description": description, "enabled": not disabled,
-            "triggers": [options.trigger()], "misfire": misfire, "grace": grace,
-        })]
+        items = [new_schedule(
+            name, options.trigger(), description=description, enabled=not disabled, misfire=misfire, grace=grace
+        )]
     results = [_review_save(ws, schedule, yes=yes, json=json) for schedule in items]
     if json:
         print_json(results)
@@ -116,32 +109,15 @@ def edit(
     options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
                                from_, tz, expires, repeat_every, repeat_for, stop_after)
     if from_ is not None and not options.given:
-        items = [_parse(item) for item in read_definitions(Path(from_), "schedules")]
-        if [s.name for s in items] != [name]:
-            raise ConfigError(f"{from_} must define schedule {name!r} alone")
-        updated = items[0]
+        updated = yamlio.read_definitions(Path(from_), "schedule", name=name, alone=True)[0]
     else:
-        data = current.model_dump(mode="json")
-        triggers: list[dict[str, Any]] = data["triggers"]
-        for option, index in (("--remove-trigger", remove_trigger), ("--enable-trigger", enable_trigger), ("--disable-trigger", disable_trigger)):
-            if index is not None and not 1 <= index <= len(triggers):
-                raise ConfigError(f"{option} {index}: schedule {name!r} has triggers 1 to {len(triggers)}")
-        if enable_trigger is not None:
-            triggers[enable_trigger - 1]["enabled"] = True
-        if disable_trigger is not None:
-            triggers[disable_trigger - 1]["enabled"] = False
-        if remove_trigger is not None:
-            del triggers[remove_trigger - 1]
-        if options.given:
-            if replace_triggers:
-                triggers.clear()
-            triggers.append(options.trigger())
-        elif replace_triggers:
+        if replace_triggers and not options.given:
             raise ConfigError("--replace-triggers needs a trigger option (--daily, --weekly, ...)")
-        for key, value in (("description", description), ("misfire", misfire), ("grace", grace)):
-            if value is not None:
-                data[key] = value
-        updated = _parse(data)
+        updated = edit_schedule(current, ScheduleEdit(
+            add=options.trigger() if options.given else None, replace_triggers=replace_triggers,
+            remove=remove_trigger, enable=enable_trigger, disable=disable_trigger,
+            description=description, misfire=misfire, grace=grace,
+        ))
     result = _review_save(ws, updated, yes=yes, json=json)
     if json:
         print_json(result)
@@ -205,18 +181,9 @@ def disable(name: str, json: bool = JsonOption) -> None:
 @app.command("run-now")
 def run_now(name: str, json: bool = JsonOption) -> None:
     """Start every collection of the schedule now, in this process, and wait for them."""
-    from idsync.runtime.executor import ThreadExecutor
-    from idsync.runtime.scheduler import run_now as start_now
+    from idsync.runtime.node import run_schedule_now
 
-    ws = workspace()
-    runtime = Runtime()
-    executor = ThreadExecutor(ws, runtime)
-    started = start_now(ws, name, executor, runtime)
-    executor.wait()
-    for item in started:
-        if item.state.value == "queued":
-            collection_runs.wait_for(ws, item.run_id, runtime)
-    reports = [collection_runs.report(ws, item.run_id) for item in started]
+    reports = run_schedule_now(workspace(), name)
     if json:
         print_json(reports)
     else:

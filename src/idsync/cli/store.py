@@ -16,7 +16,7 @@ from idsync.cli.common import (
     workspace,
 )
 from idsync.cli.output import JsonOption, console, print_json, table
-from idsync.services import connections, definitions, notifications
+from idsync.services import definitions
 
 app = typer.Typer(help="Identity stores: the directories idsync writes (and reads).", no_args_is_help=True)
 
@@ -95,6 +95,8 @@ def show(name: str, json: bool = JsonOption) -> None:
 @app.command("test")
 def test(name: str, json: bool = JsonOption) -> None:
     """Connect and bind; print one line describing the server, or the cause of failure."""
+    from idsync.services import connections
+
     print_test_result("store", name, connections.test_store(workspace(), name), json)
 
 
@@ -105,6 +107,8 @@ def notify_test(
     json: bool = JsonOption,
 ) -> None:
     """Send a test message through the store's notification server; print the server's answer in one line."""
+    from idsync.services import notifications
+
     line = notifications.send_test(workspace(), name, to)
     if json:
         print_json({"store": name, "ok": True, "detail": line})

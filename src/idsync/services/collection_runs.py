@@ -391,3 +391,16 @@ def _duration(seconds: int) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
     return "".join(parts) or "0s"
+
+
+def recent_runs(ws: Workspace, collection: str, *, limit: int = 10) -> list[RunRow]:
+    """The newest runs of *collection*, newest first (also after it was removed)."""
+    with ws.db.session() as session:
+        return CollectionRunRepository(session).recent(collection, limit=limit)
+
+
+def last_runs(ws: Workspace, collections_: list[str]) -> dict[str, RunRow | None]:
+    """The last run of each collection named, or None where it never ran."""
+    with ws.db.session() as session:
+        repo = CollectionRunRepository(session)
+        return {name: repo.last(name) for name in collections_}

@@ -54,31 +54,42 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
             _lines(item, (*path, i), out)
 
 
-def load_file(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
-    """The file's data and the line of each path in it."""
+def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The one YAML reader of idsync: the data of the file at *path* and the line
+    of each path of keys and indices in it, for errors that say file:line.
+
+    Only plain data is read (the safe loader: no Python objects). An empty
+    file, an unreadable one and invalid YAML are each one ConfigError.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file") from exc
+        raise ConfigError(f"{path}: no such file", field="file") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {exc}", field="file") from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}", field="file") from exc
     if data is None:
-        raise ConfigError(f"{path}: the file is empty")
+        raise ConfigError(f"{path}: the file is empty", field="file")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return data, lines
+
+
+def load_file(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """A definitions file: a mapping of sections, and the line of each path in it."""
+    data, lines = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with some of the sections {', '.join(SECTIONS)}")
     unknown = set(data) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; use {', '.join(SECTIONS)}")
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _lines(node, (), lines)
     return data, lines
 
 
@@ -99,6 +110,19 @@ def _field_path(loc: tuple[Any, ...], item: Any) -> tuple[Any, ...]:
     return tuple(p for p in loc if p not in tags and not str(p).startswith("function-"))
 
 
+def _parse_item(path: Path, lines: dict[tuple[Any, ...], int], base: tuple[Any, ...], kind: Kind, item: Any) -> Any:
+    """One definition of the file, validated; ConfigError with file:line of the field otherwise."""
+    try:
+        return definitions.parse(kind, item)
+    except ConfigError as exc:
+        cause = exc.__cause__
+        loc: tuple[Any, ...] = ()
+        if isinstance(cause, ValidationError) and cause.errors():
+            loc = _field_path(cause.errors()[0]["loc"], item)
+        line = _line_of(lines, base + loc)
+        raise ConfigError(f"{path}:{line}: {exc.message}", field=exc.field, hint=exc.hint) from exc
+
+
 def parse_file(path: Path) -> list[tuple[Kind, Any]]:
     """Every definition in the file, validated; ConfigError with file:line otherwise."""
     data, lines = load_file(path)
@@ -107,17 +131,41 @@ def parse_file(path: Path) -> list[tuple[Kind, Any]]:
         items = data.get(section) or []
         if not isinstance(items, list):
             raise ConfigError(f"{path}:{_line_of(lines, (section,))}: {section} must be a list")
-        for i, item in enumerate(items):
-            base = (section, i)
-            try:
-                parsed.append((kind, definitions.parse(kind, item)))
-            except ConfigError as exc:
-                cause = exc.__cause__
-                loc: tuple[Any, ...] = ()
-                if isinstance(cause, ValidationError) and cause.errors():
-                    loc = _field_path(cause.errors()[0]["loc"], item)
-                line = _line_of(lines, base + loc)
-                raise ConfigError(f"{path}:{line}: {exc.message}") from exc
+        parsed.extend((kind, _parse_item(path, lines, (section, i), kind, item)) for i, item in enumerate(items))
+    return parsed
+
+
+def read_definitions(path: Path, kind: Kind, *, name: str | None = None, alone: bool = False) -> list[Any]:
+    """The definitions of *kind* in the file at *path*, validated, with file:line errors.
+
+    The file holds one definition (a mapping), a list of them, or the kind's
+    section of a definitions file (``jobs:`` and its list). A file that also
+    holds other sections is refused: it is meant to be applied as a whole.
+    With *name*, the file must define exactly that one; with *alone*, exactly
+    one definition (of that name).
+    """
+    data, lines = read_yaml(path)
+    section = next(s for s, k in SECTIONS.items() if k == kind)
+    base: tuple[Any, ...] = ()
+    if isinstance(data, dict) and data and set(data) <= set(SECTIONS):
+        others = sorted(set(data) - {section})
+        if others:
+            raise ConfigError(
+                f"{path}: holds {', '.join(others)} as well as {section}; a file of several kinds is applied as a whole",
+                field="file", hint="apply the whole file",
+            )
+        data, base = data[section], (section,)
+    if isinstance(data, list):
+        items = [((*base, i), item) for i, item in enumerate(data)]
+    else:
+        items = [(base, data)]
+    if not items or not all(isinstance(item, dict) for _where, item in items):
+        raise ConfigError(f"{path}: expected a {definitions.NOUNS[kind]} (a mapping), or a {section}: list of them")
+    parsed = [_parse_item(path, lines, where, kind, item) for where, item in items]
+    names = [d.name for d in parsed]
+    if (name is not None or alone) and (len(names) != 1 or (name is not None and names[0] != name)):
+        wanted = f"{definitions.NOUNS[kind]} {name!r}" if name is not None else f"one {definitions.NOUNS[kind]}"
+        raise ConfigError(f"{path} defines {', '.join(map(repr, names))}; expected {wanted} alone", field="file")
     return parsed
 
 

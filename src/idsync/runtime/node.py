@@ -1,0 +1,123 @@
+"""A node: the parts one process runs, put together and stopped cleanly.
+
+``idsync scheduler`` is a node with a scheduler, a thread executor and an
+outbox sender; ``idsync outbox send`` is a node with a sender alone; a
+future ``serve`` or worker process embeds the same parts. The front end only
+says what it wants and how to report; starting, signals and an orderly
+shutdown live here, once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+from idsync.domain.results import RunState
+from idsync.runtime.executor import ThreadExecutor
+from idsync.runtime.scheduler import Scheduler, run_now
+from idsync.runtime.sender import PassReport, Sender, start_thread
+from idsync.services import collection_runs
+from idsync.services.collection_runs import DEFAULT_LEASE, CollectionReport, Runtime
+from idsync.services.workspace import Workspace
+from idsync.store.leases import default_node
+
+Say = Callable[[str], None]
+"""Where a node reports what it does, one line at a time."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while the block runs; the previous
+    handlers come back afterwards."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass(frozen=True)
+class SchedulerNode:
+    """What a scheduler node does; the defaults are those of ``idsync scheduler``."""
+
+    once: bool = False
+    """Fire what is due, wait for those runs, then return."""
+    tick: float = 30.0
+    lease: timedelta = DEFAULT_LEASE
+    node: str | None = None
+    shutdown_timeout: float = 30.0
+    outbox: bool = True
+    """Deliver notifications from a thread of this node."""
+
+
+def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, say: Say) -> None:
+    """Run a scheduler node until *stop* is set (or, with ``once``, until the
+    runs it started end).
+
+    On the way out it stops ticking, asks the runs it executes to stop at
+    their next batch, waits up to ``shutdown_timeout`` seconds, and marks what
+    is still running *terminated*: it never leaves a run marked running.
+    """
+    runtime = Runtime(node=options.node or default_node(), lease=options.lease)
+    executor = ThreadExecutor(
+        ws, runtime, on_finished=lambda row: say(f"run {row.id} of collection {row.collection_name!r} {row.state.value}")
+    )
+    engine = Scheduler(ws, executor, runtime, on_event=say)
+    say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")
+    # Notifications go out from a thread of their own: a slow mail server never holds up a tick.
+    sender_stop = threading.Event()
+    sender = start_thread(ws, sender_stop) if options.outbox and not options.once else None
+    try:
+        if options.once:
+            engine.start()
+            while executor.active() and not stop.wait(0.1):
+                pass
+        else:
+            engine.serve(stop, options.tick)
+    finally:
+        terminated = engine.shutdown(options.shutdown_timeout if stop.is_set() or not options.once else 0)
+        for run_id in terminated:
+            say(f"run {run_id} marked terminated")
+        sender_stop.set()
+        if sender is not None:
+            sender.join(timeout=30)
+        say(f"scheduler {runtime.node} stopped")
+
+
+def run_sender(ws: Workspace, stop: threading.Event, say: Say, *, poll: float | None = None) -> None:
+    """Deliver outbox messages until *stop* is set."""
+    sender = Sender(ws)
+    say(f"outbox sender {sender.node} started")
+    try:
+        sender.run(stop, poll=poll)
+    finally:
+        say(f"outbox sender {sender.node} stopped")
+
+
+def send_due(ws: Workspace) -> PassReport:
+    """One pass of the sender: deliver what is due now."""
+    return Sender(ws).send_due()
+
+
+def run_schedule_now(ws: Workspace, name: str) -> list[CollectionReport]:
+    """Start every collection of schedule *name* now, in this process, wait for
+    them (queued ones too), and report each."""
+    runtime = Runtime()
+    executor = ThreadExecutor(ws, runtime)
+    started = run_now(ws, name, executor, runtime)
+    executor.wait()
+    for item in started:
+        if item.state is RunState.QUEUED:
+            collection_runs.wait_for(ws, item.run_id, runtime)
+    return [collection_runs.report(ws, item.run_id) for item in started]

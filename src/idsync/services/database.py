@@ -1,0 +1,60 @@
+"""The idsync database itself: its schema revision, and upgrading it.
+
+These are the only use cases that open the database without first checking
+that its schema is the one this idsync needs: they are how it gets there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idsync.services.workspace import Workspace
+from idsync.store.db import Database
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where the database's schema stands."""
+
+    current: str | None
+    """The database's revision; None for a database never migrated (empty)."""
+    head: str
+    """The revision this idsync needs."""
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _database(ws: Workspace) -> Database:
+    return Database(ws.database_url)
+
+
+def schema_status(ws: Workspace) -> SchemaStatus:
+    """The database's schema revision and the one this idsync needs."""
+    db = _database(ws)
+    try:
+        return SchemaStatus(db.current_revision(), db.head_revision())
+    finally:
+        db.dispose()
+
+
+def upgrade_schema(ws: Workspace, revision: str = "head") -> Upgrade:
+    """Apply the schema migrations up to *revision*, in place (no data is lost)."""
+    db = _database(ws)
+    try:
+        before = db.current_revision()
+        db.upgrade(revision)
+        return Upgrade(before, db.current_revision())
+    finally:
+        db.dispose()

@@ -1,0 +1,81 @@
+"""The outbox as an operator sees it: list the messages, put failed ones back,
+delete finished ones. Delivering them is the sender's
+(:mod:`idsync.runtime.sender`). Message contents are never returned: they
+may hold generated passwords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from idsync.errors import ConfigError
+from idsync.services.notifications import OutboxPolicy
+from idsync.services.workspace import Workspace
+from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxRepository, OutboxRow
+
+FINISHED = (SENT, FAILED)
+"""The states purged by default."""
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An outbox message without its contents."""
+
+    id: int
+    run_id: int
+    collection_name: str
+    trigger: str
+    channel: str
+    recipient: str
+    store_name: str | None
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    expires_at: datetime
+    claimed_by: str | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, row: OutboxRow) -> OutboxMessage:
+        data: dict[str, Any] = asdict(row)
+        data.pop("payload")
+        return cls(**data)
+
+
+def check_states(states: Iterable[str]) -> list[str]:
+    """*states*, each one of the outbox's; ConfigError naming the first unknown one."""
+    wanted = list(states)
+    for state in wanted:
+        if state not in STATES:
+            raise ConfigError(f"unknown state {state!r}: choose from {', '.join(STATES)}", field="state")
+    return wanted
+
+
+def list_messages(
+    ws: Workspace, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    """Messages, newest first, optionally of some states or of one run."""
+    wanted = check_states(states)
+    with ws.db.session() as session:
+        rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit)
+    return [OutboxMessage.of(row) for row in rows]
+
+
+def retry(ws: Workspace, ids: Sequence[int] = ()) -> int:
+    """Put failed messages (those given, or every failed one) back: due now,
+    with a new give-up time. How many were put back."""
+    with ws.db.session() as session:
+        return OutboxRepository(session).retry(ids, give_up_after=OutboxPolicy.from_settings().give_up)
+
+
+def purge(ws: Workspace, *, states: Iterable[str] = FINISHED, older_than: timedelta | None = None) -> int:
+    """Delete messages in *states* (sent and failed by default), optionally only
+    those created more than *older_than* ago. How many were deleted."""
+    wanted = check_states(states) or list(FINISHED)
+    with ws.db.session() as session:
+        return OutboxRepository(session).purge(states=wanted, older_than=older_than)

@@ -1,0 +1,35 @@
+"""The root command lists its sub-commands without importing them; each line
+it shows must be the command's own help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from idsync.cli.app import COMMANDS, load_command
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_listed_help_is_the_commands_own(name: str) -> None:
+    command = load_command(name)
+    own = " ".join((command.help or "").split("\n\n")[0].split())
+    assert own == COMMANDS[name][2]
+    assert command.name == name
+
+
+def test_listing_the_commands_imports_no_database_code() -> None:
+    code = (
+        "import sys\n"
+        "from idsync.cli.app import app\n"
+        "import typer.main\nfrom typer.core import _click as click\n"
+        "group = typer.main.get_command(app)\n"
+        "ctx = click.Context(group)\n"
+        "print([group.get_command(ctx, n).name for n in group.list_commands(ctx)])\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'alembic', 'idsync.store', 'idsync.services')))\n"
+        "print(heavy)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
