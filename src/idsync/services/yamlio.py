@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from idsync.errors import ConfigError
-from idsync.services import collections, definitions, validation
+from idsync.services import collections, definitions, validation, yaml_limits
 from idsync.services.definitions import Kind
 from idsync.services.workspace import Workspace
 
@@ -58,8 +58,11 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """The one YAML reader of idsync: the data of the file at *path* and the line
     of each path of keys and indices in it, for errors that say file:line.
 
-    Only plain data is read (the safe loader: no Python objects). An empty
-    file, an unreadable one and invalid YAML are each one ConfigError.
+    Only plain data is read (the safe loader: no Python objects), bounded as
+    :mod:`idsync.services.yaml_limits` says: a file whose aliases expand past
+    the limit, or that gives a key twice in one mapping, is refused before
+    anything is built from it. An empty file, an unreadable one and invalid
+    YAML are each one ConfigError.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,8 +71,10 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}", field="file") from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = yaml_limits.load(text)
+    except yaml_limits.YamlLimitError as exc:
+        where = f":{exc.line}" if exc.line else ""
+        raise ConfigError(f"{path}{where}: {exc}", field="file") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
