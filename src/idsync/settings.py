@@ -8,6 +8,7 @@ the documentation can never drift from the code.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,23 @@ class Setting:
 
     def value(self) -> str:
         return os.environ.get(self.env_var, "") or self.default
+
+    def shown(self) -> str:
+        """The value as it may be displayed: a secret key only as "(set)", and a
+        URL with its password masked, as everywhere else idsync shows one."""
+        value = self.value()
+        if self.name == "secret_key":
+            return "(set)" if value else ""
+        return mask_url_password(value)
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)", re.I)
+
+
+def mask_url_password(text: str) -> str:
+    """*text* with the password of any ``scheme://user:password@host`` in it
+    replaced by ``***``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
 
 
 SETTINGS: tuple[Setting, ...] = (

@@ -123,7 +123,7 @@ def show_settings() -> None:
         None,
         ["setting", "variable", "value", "meaning"],
         [
-            (s.name, s.env_var, "(set)" if s.name == "secret_key" and s.value() else s.value(), s.help)
+            (s.name, s.env_var, s.shown(), s.help)
             for s in settings.SETTINGS
         ],
     )
