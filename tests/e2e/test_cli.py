@@ -242,3 +242,10 @@ def test_the_cli_acts_as_its_os_account_whatever_the_environment_says(cli: Cli) 
     cli("store", "add", "corp", "--kind", "local")
     audit = cli.json("audit", "list", "--kind", "store")
     assert [entry["actor"] for entry in audit] == [ME]
+
+
+def test_control_sequences_from_source_data_are_printed_escaped(cli: Cli, tmp_path: Path) -> None:
+    setup_job(cli, tmp_path, rows="1,Ada\x1b]52;c;ZXZpbA==\x07,Lovelace\n")
+    shown = cli("job", "preview", "people").stdout
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "Ada\\x1b]52;c;ZXZpbA==\\x07" in shown

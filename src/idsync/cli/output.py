@@ -18,8 +18,33 @@ from rich.table import Table
 
 from idsync.domain.results import Counts
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+_CONTROLS = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
+    if chr(code) not in "\n\t"
+}
+"""C0 and C1 control characters (but newline and tab) and DEL, as visible escapes."""
+
+
+def escape_controls(text: str) -> str:
+    """*text* with control characters shown as ``\\x1b`` and the like.
+
+    Text from source data and directories is printed in tables, diffs and
+    errors; raw, an ESC sequence in a name could move the cursor, retitle the
+    terminal or write the clipboard (OSC 52). Newlines and tabs stay.
+    """
+    return text.translate(_CONTROLS)
+
+
+class SafeConsole(Console):
+    """A console that never passes a control character of its text through."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(escape_controls(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = SafeConsole(highlight=False)
+err_console = SafeConsole(stderr=True, highlight=False)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
 
@@ -55,7 +80,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*("" if v is None else escape_controls(str(v)) for v in row))
     console.print(t)
 
 
