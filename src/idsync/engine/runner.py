@@ -198,7 +198,12 @@ class _Writer:
         self._drain()
 
     def _outgoing(self, changes: Iterable[Change], check: bool) -> Iterator[Change]:
-        for change in changes:
+        for taken, change in enumerate(changes):
+            if check and taken and taken % self.batcher.size == 0:
+                # Between two batches of a stored plan (no planning marks them): progress, and a
+                # stop asked for ends the run here, before the next batch is handed over. The
+                # directory reports what it was given before, so every write is counted.
+                self.batcher.flush(between_batches=True)
             todo = change
             if check:
                 verdict = self.preconditions.check(change)
@@ -231,8 +236,8 @@ class _Writer:
     def _record(self, change: Change, verdict: Verdict) -> None:
         if verdict.conflict is not None:
             self._count(conflict_outcome(change, verdict.conflict))
-        else:
-            self.counts.unchanged += 1  # already applied: nothing written
+            return
+        self.counts.unchanged += 1  # already applied: nothing written
 
     def _count(self, outcome: ApplyOutcome) -> None:
         item = count_outcome(outcome, self.counts)

@@ -140,6 +140,7 @@ class RunRepository:
         except IntegrityError as exc:
             raise StateConflictError(
                 f"run {run_id} cannot start: its job has a running run already",
+                field="job",
                 hint="wait for the running run to finish",
             ) from exc
         if not result.rowcount:  # type: ignore[attr-defined]
