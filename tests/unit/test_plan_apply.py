@@ -214,7 +214,11 @@ def test_a_stored_plan_apply_meeting_an_unexpected_exception_gives_the_plan_back
         exploding(patched, 0, KeyError("surprise"))
         with pytest.raises(KeyError):
             jobs.run_job(world.ws, "people", plan_id=plan.id)
-    assert history.get_plan(world.ws, plan.id).state == "ready"
+    stored = history.get_plan(world.ws, plan.id)
+    with world.ws.db.session() as session:
+        (failed,) = RunRepository(session).list(job_name="people")
+    assert failed.state is RunState.FAILED and failed.error == "unexpected error KeyError: 'surprise'"
+    assert (stored.state, stored.error) == ("ready", f"run {failed.id} failed: {failed.error}")
     assert jobs.run_job(world.ws, "people", plan_id=plan.id).state is RunState.SUCCEEDED
 
 
