@@ -34,12 +34,16 @@ from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
     TestDefinitionRepository as TestDefinitionRepositoryOnPostgres,
 )
+from tests.unit.test_store_plan_claims import TestOneRunPerJob as TestOneRunPerJobOnPostgres
+from tests.unit.test_store_plan_claims import TestPlanClaims as TestPlanClaimsOnPostgres
 from tests.unit.test_store_plans import TestPlanRepository as TestPlanRepositoryOnPostgres
 from tests.unit.test_store_runs import TestRunRepository as TestRunRepositoryOnPostgres
 
 __all__ = [
     "TestAuditOnPostgres",
     "TestDefinitionRepositoryOnPostgres",
+    "TestOneRunPerJobOnPostgres",
+    "TestPlanClaimsOnPostgres",
     "TestPlanRepositoryOnPostgres",
     "TestRunRepositoryOnPostgres",
 ]

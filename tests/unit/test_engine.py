@@ -235,9 +235,9 @@ def test_stored_plan_skips_objects_changed_since(tmp_path: Path, directory: Loca
     assert [o.error for o in directory.apply([edit])] == [None]
 
     planner = Planner(job(), source, directory, RunContext.create("people"))
-    current = runner.read_current(planner)
+    preconditions = runner.job_preconditions(job(), directory, runner.read_current(planner))
     out = ListRecorder()
-    counts = runner.apply_plan(rec.planned, directory, current, out)
+    counts = runner.apply_plan(rec.planned, directory, preconditions, out)
     assert counts.updated == 1 and counts.conflicts == 1
     assert "changed since the plan was computed" in out.errors_seen[0].message
     assert entry(directory, "1").get_values("sn") == ("Byron",)  # type: ignore[union-attr]

@@ -130,8 +130,9 @@ class TestRunRepository:
         with db.session() as session:
             repo = RunRepository(session)
             assert repo.get(999) is None
-            with pytest.raises(NotFoundError, match=r"no run 999 \(see `idsync run list`\)"):
+            with pytest.raises(NotFoundError, match=r"^no run 999$") as raised:
                 repo.require(999)
+            assert raised.value.hint and "idsync" not in raised.value.hint
             with pytest.raises(NotFoundError):
                 repo.start(999)
             assert repo.errors(999) == [] and repo.logs(999) == [] and repo.error_count(999) == 0

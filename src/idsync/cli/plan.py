@@ -8,8 +8,8 @@ import typer
 
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import workspace
-from idsync.cli.job import export_to
-from idsync.cli.output import JsonOption, print_json, table, when
+from idsync.cli.job import error_text, export_to
+from idsync.cli.output import JsonOption, console, print_json, table, when
 from idsync.domain.changes import ChangeOp
 from idsync.errors import ConfigError
 from idsync.services import history
@@ -43,7 +43,7 @@ def show(
     all_: bool = typer.Option(False, "--all", help="Show every change."),
     json: bool = JsonOption,
 ) -> None:
-    """Show a plan: its counts and each object's attribute diff."""
+    """Show a plan: its counts, each object's attribute diff, and the record errors found computing it."""
     ws = workspace()
     plan = history.get_plan(ws, plan_id)
     try:
@@ -51,11 +51,21 @@ def show(
     except ValueError as exc:
         raise ConfigError(f"unknown change kind {op!r}; one of {', '.join(o.value for o in ChangeOp)}") from exc
     changes = history.plan_changes(ws, plan_id, op=kind, limit=None if all_ else limit)
+    errors, error_total = history.plan_errors(ws, plan_id, limit=None if all_ else limit)
     if json:
-        print_json({"plan": plan, "changes": [change_to_dict(c) for c in changes]})
+        print_json({
+            "plan": plan, "changes": [change_to_dict(c) for c in changes],
+            "errors": errors, "error_total": error_total,
+        })
         return
     print_changes(changes, None)
+    for err in errors:
+        console.print(f"[red]error[/red] {error_text(err)}")
+    if error_total > len(errors):
+        console.print(f"… {error_total - len(errors)} more errors (--all shows every one)", markup=False)
     print_counts(plan.counts, f"plan {plan.id} of job {plan.job_name!r} ({plan.state})")
+    if plan.error:
+        console.print(f"note: {plan.error}", markup=False)
 
 
 @app.command("export")

@@ -16,6 +16,12 @@ Why it is built the way it is:
   retrieval (``member;range=0-1499``) is completed whatever the flavor, so
   callers always see every value.
 
+- **Preconditions the server checks**: :meth:`LdapDirectory.checks_values`
+  says which attributes can have values deleted by value (they have an
+  equality matching rule in the server's schema), so the engine can send a
+  replace as "delete the values seen, add the new ones" and let the server
+  refuse it when the values changed meanwhile.
+
 An instance is not thread-safe: use one per thread.
 """
 
@@ -31,7 +37,9 @@ from ldap.controls import SimplePagedResultsControl
 
 from idsync import settings
 from idsync.connectors.activedirectory import (
+    ACCOUNT_CONTROL_ATTRIBUTE,
     ANCHOR_ATTRIBUTE,
+    PASSWORD_ATTRIBUTE,
     AccountControl,
     ActiveDirectoryCodec,
     complete_ranges,
@@ -39,7 +47,7 @@ from idsync.connectors.activedirectory import (
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.ldap_errors import TRANSIENT, connection_error, describe
 from idsync.connectors.ldap_pipeline import TEXT, ValueCodec, pipelined
-from idsync.connectors.ldap_schema import read_schema
+from idsync.connectors.ldap_schema import equality_rules, read_subschema, to_directory_schema
 from idsync.domain.changes import Change
 from idsync.domain.definitions import LdapStore
 from idsync.domain.entry import Attrs, EncodedAttrs, Entry, Scope
@@ -54,6 +62,11 @@ _PAGED = {SimplePagedResultsControl.controlType: SimplePagedResultsControl}
 
 
 FLAVORS = ("generic", "active_directory")
+
+AD_REPLACED = frozenset({PASSWORD_ATTRIBUTE.lower(), ACCOUNT_CONTROL_ATTRIBUTE.lower()})
+"""Active Directory attributes always written by replace: ``unicodePwd`` can
+never be read (so its values cannot be named), and ``userAccountControl``
+is changed by the server's own account logic."""
 
 
 class LdapDirectory:
@@ -101,6 +114,7 @@ class LdapDirectory:
         self._writers: list[Any] = []  # the extra connections writes are spread over
         self._schema: DirectorySchema | None = None
         self._schema_read = False
+        self._matching: dict[str, bool] | None = None
 
     def __repr__(self) -> str:
         return f"LdapDirectory(url={self.url!r}, bind_dn={self.bind_dn!r})"
@@ -292,11 +306,29 @@ class LdapDirectory:
         if not self._schema_read:
             conn = self._connection()
             try:
-                self._schema = read_schema(conn)
+                sub = read_subschema(conn)
             except ldap.LDAPError as exc:
                 raise self._failed(exc, "reading the schema") from exc
+            self._schema = to_directory_schema(sub) if sub is not None else None
+            self._matching = equality_rules(sub) if sub is not None else {}
             self._schema_read = True
         return self._schema
+
+    def checks_values(self, attribute: str) -> bool:
+        """True when a modify can delete values of *attribute* by value, so
+        the values a change replaces can be named for the server to check.
+
+        On a generic server: the attribute has an equality matching rule in
+        the published schema (no schema: none is assumed). Active Directory
+        publishes no matching rules but matches every syntax; only
+        :data:`AD_REPLACED` are always replaced.
+        """
+        name = attribute.split(";", 1)[0].lower()
+        if self.flavor == "active_directory":
+            return name not in AD_REPLACED
+        if self._matching is None:
+            self.schema()
+        return (self._matching or {}).get(name, False)
 
     def test(self) -> str:
         """Connect, bind and read the root DSE; return a one-line description."""

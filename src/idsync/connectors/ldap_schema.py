@@ -29,6 +29,13 @@ def read_schema(conn: Any) -> DirectorySchema | None:
     Errors of the connection itself propagate (the caller translates them);
     a missing or unreadable subschema entry is "no schema".
     """
+    sub = read_subschema(conn)
+    return to_directory_schema(sub) if sub is not None else None
+
+
+def read_subschema(conn: Any) -> Any:
+    """The server's subschema parsed by python-ldap (``ldap.schema.SubSchema``),
+    or None when it publishes none; errors as for :func:`read_schema`."""
     try:
         subentry_dn = conn.search_subschemasubentry_s("")
         if not subentry_dn:
@@ -39,7 +46,19 @@ def read_schema(conn: Any) -> DirectorySchema | None:
         return None
     if not entry:
         return None
-    return to_directory_schema(ldap.schema.SubSchema(entry, check_uniqueness=0))
+    return ldap.schema.SubSchema(entry, check_uniqueness=0)
+
+
+def equality_rules(sub: Any) -> dict[str, bool]:
+    """Attribute name (every alias, lower-cased) → whether it has an equality
+    matching rule, its own or inherited: only those can have values deleted by value."""
+    rules: dict[str, bool] = {}
+    for oid in sub.listall(ldap.schema.AttributeType):
+        names = sub.get_obj(ldap.schema.AttributeType, oid).names or (oid,)
+        has_rule = bool(sub.get_inheritedattr(ldap.schema.AttributeType, oid, "equality"))
+        for name in names:
+            rules[name.lower()] = has_rule
+    return rules
 
 
 def to_directory_schema(sub: Any) -> DirectorySchema:

@@ -1,11 +1,13 @@
 """Running a job: plan, then (unless previewing) apply, while recording.
 
 The engine always computes a plan first. A preview stops there and keeps
-the plan; a run streams the same changes into the directory as they are
-planned, so planning and writing overlap and memory stays bounded. Either
-way the changes are handed to a :class:`Recorder` in batches (the service
-layer stores them as the run's plan) together with record errors and
-progress counts.
+the plan (:func:`preview`); a run streams the same changes into the
+directory as they are planned, so planning and writing overlap and memory
+stays bounded (:func:`run`). Either way the changes are handed to a
+:class:`Recorder` in batches (the service layer stores them as the run's
+plan) together with record errors and progress counts. A stored plan is
+applied later with its preconditions (:func:`apply_plan`), against the
+destination only: its source is not read again.
 
 While the engine runs, the objects that live for the whole run are kept
 out of the cyclic garbage collector's passes (:mod:`idsync.engine.heap`).
@@ -23,13 +25,21 @@ from typing import Protocol
 
 from idsync.connectors.base import ApplyOutcome, Directory
 from idsync.domain.changes import Change
+from idsync.domain.definitions import JobDefinition
 from idsync.domain.dn import normalize_dn
-from idsync.domain.entry import Attrs
+from idsync.domain.entry import Attrs, Scope
 from idsync.domain.results import Counts, ErrorItem
-from idsync.engine.applier import count_outcome, without_conflicts
+from idsync.engine.applier import (
+    ChecksValues,
+    Preconditions,
+    Verdict,
+    conflict_outcome,
+    count_outcome,
+    guard,
+)
 from idsync.engine.heap import frozen_heap
-from idsync.engine.planner import PlanItem, Planner
-from idsync.errors import RunTerminated
+from idsync.engine.planner import ANCHOR_ATTRIBUTES, PlanItem, Planner, scope_filter
+from idsync.errors import NotFoundError, RunTerminated
 
 StopCheck = Callable[[], str | None]
 """Asked between batches: the reason to stop the run now, or None to go on."""
@@ -56,12 +66,6 @@ class ApplyStep(Protocol):
     def after(self, outcome: ApplyOutcome) -> ApplyOutcome: ...
 
     def flush(self) -> None: ...
-
-
-def _through(steps: Sequence[ApplyStep], changes: Iterable[Change]) -> Iterable[Change]:
-    if not steps:
-        return changes
-    return (_before(steps, change) for change in changes)
 
 
 def _before(steps: Sequence[ApplyStep], change: Change) -> Change:
@@ -153,6 +157,94 @@ def _merge(planned: Counts, applied: Counts) -> Counts:
     return out
 
 
+class _Writer:
+    """Sends changes through the steps to the directory and settles each one.
+
+    Each change goes through the steps (``before``), then :func:`guard` (the
+    server's own preconditions); its outcome goes back through the steps
+    (``after``, which see the change they produced) and is counted against
+    the change as planned. A change the server refused is looked at again
+    when it was guarded or its preconditions were checked: already applied
+    (counted unchanged), a conflict, or the server's error as it stands.
+    A plain run's unguarded change refused by the server (a create whose DN
+    is taken) stays the server's error.
+    """
+
+    def __init__(
+        self,
+        directory: Directory,
+        steps: Sequence[ApplyStep],
+        preconditions: Preconditions,
+        counts: Counts,
+        batcher: _Batcher,
+    ) -> None:
+        self.directory = directory
+        self.steps = steps
+        self.preconditions = preconditions
+        self.counts = counts
+        self.batcher = batcher
+        self.checks_values: ChecksValues | None = getattr(directory, "checks_values", None)
+        # id of the change sent -> (the change as planned, the change the steps made of it)
+        self._sent: dict[int, tuple[Change, Change]] = {}
+        self._settled: list[tuple[Change, Verdict]] = []
+        self.checking = False
+
+    def write(self, changes: Iterable[Change], *, check: bool) -> None:
+        """Apply *changes*; with *check*, each is first sorted by the preconditions."""
+        self.checking = check
+        for outcome in self.directory.apply(self._outgoing(changes, check)):
+            self._settle(outcome)
+            self._drain()
+        self._drain()
+
+    def _outgoing(self, changes: Iterable[Change], check: bool) -> Iterator[Change]:
+        for taken, change in enumerate(changes):
+            if check and taken and taken % self.batcher.size == 0:
+                # Between two batches of a stored plan (no planning marks them): progress, and a
+                # stop asked for ends the run here, before the next batch is handed over. The
+                # directory reports what it was given before, so every write is counted.
+                self.batcher.flush(between_batches=True)
+            todo = change
+            if check:
+                verdict = self.preconditions.check(change)
+                if verdict.send is None:
+                    # Recorded by the consumer, between outcomes (never from inside the directory's loop).
+                    self._settled.append((change, verdict))
+                    continue
+                todo = verdict.send
+            stepped = _before(self.steps, todo)
+            sent = guard(stepped, self.checks_values)
+            self._sent[id(sent)] = (change, stepped)
+            yield sent
+
+    def _settle(self, outcome: ApplyOutcome) -> None:
+        planned, stepped = self._sent.pop(id(outcome.change), (outcome.change, outcome.change))
+        seen = _after(self.steps, ApplyOutcome(stepped, outcome.error))
+        error = seen.error
+        if error is not None and (self.checking or outcome.change is not stepped):
+            verdict = self.preconditions.recheck(planned)
+            if verdict.send is None:
+                self._record(planned, verdict)
+                return
+        self._count(ApplyOutcome(planned, error))
+
+    def _drain(self) -> None:
+        for change, verdict in self._settled:
+            self._record(change, verdict)
+        self._settled.clear()
+
+    def _record(self, change: Change, verdict: Verdict) -> None:
+        if verdict.conflict is not None:
+            self._count(conflict_outcome(change, verdict.conflict))
+            return
+        self.counts.unchanged += 1  # already applied: nothing written
+
+    def _count(self, outcome: ApplyOutcome) -> None:
+        item = count_outcome(outcome, self.counts)
+        if item is not None:
+            self.batcher.add_error(item)
+
+
 def run(
     planner: Planner,
     directory: Directory,
@@ -168,12 +260,10 @@ def run(
     """
     applied = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: _merge(planner.counts, applied), should_stop)
+    writer = _Writer(directory, steps, job_preconditions(planner.job, directory, {}), applied, batcher)
     with frozen_heap():
         try:
-            for outcome in directory.apply(_through(steps, _changes_of(planner.plan(), batcher))):
-                item = count_outcome(_after(steps, outcome), applied)
-                if item is not None:
-                    batcher.add_error(item)
+            writer.write(_changes_of(planner.plan(), batcher), check=False)
         finally:
             # Also when the run fails midway: what was planned and counted so far is recorded.
             batcher.flush()
@@ -184,29 +274,29 @@ def run(
 def apply_plan(
     changes: Iterable[Change],
     directory: Directory,
-    current: Mapping[str, Attrs],
+    preconditions: Preconditions,
     recorder: Recorder,
     batch_size: int = 1000,
     should_stop: StopCheck | None = None,
     steps: Sequence[ApplyStep] = (),
+    start: Counts | None = None,
 ) -> Counts:
-    """Apply a stored plan, skipping (as conflicts) objects that changed since it was computed.
+    """Apply a stored plan with its preconditions (see :mod:`idsync.engine.applier`):
+    what is applied already is skipped (counted unchanged), objects changed
+    since the plan was computed are left untouched (conflicts).
 
-    *current* maps each normalised DN in the destination scope to its attributes
-    now, read once before applying (see :func:`read_current`). *steps* as for :func:`run`.
+    *preconditions* hold the destination as read just before (see
+    :func:`read_scope`). The counts start from *start* (what the plan's
+    computation counted: its record errors, say). *steps* as for :func:`run`.
     """
     counts = Counts()
+    if start is not None:
+        counts.add(start)
     batcher = _Batcher(recorder, batch_size, lambda: counts, should_stop)
-    conflicts: list[ApplyOutcome] = []
+    writer = _Writer(directory, steps, preconditions, counts, batcher)
     with frozen_heap():
         try:
-            for outcome in directory.apply(_through(steps, without_conflicts(changes, current, conflicts))):
-                _record(_after(steps, outcome), counts, batcher)
-                for conflict in conflicts:
-                    _record(conflict, counts, batcher)
-                conflicts.clear()
-            for conflict in conflicts:
-                _record(conflict, counts, batcher)
+            writer.write(changes, check=True)
         finally:
             batcher.flush()
             _flush(steps)
@@ -214,7 +304,7 @@ def apply_plan(
 
 
 HoldCheck = Callable[[Planner], str | None]
-"""Asked once the whole plan is known: the reason to hold the run, or None to apply it."""
+"""Asked once the whole plan is known and recorded: the reason to hold the run, or None to apply it."""
 
 
 def run_checked(
@@ -231,23 +321,56 @@ def run_checked(
 
     A reason holds the run: nothing is written and the counts say only what
     was read. Otherwise the recorded plan, read back through *stored*, is
-    applied as :func:`apply_plan` does (against the scope the planner read).
+    applied as :func:`apply_plan` does, against the scope the planner read.
     Only jobs with limits pay for this; the others stream (:func:`run`).
     """
     planned = preview(planner, recorder, batch_size)
     reason = check(planner)
+    read = _merge(planned, Counts())
     if reason is not None or planned.changed == 0:
         _flush(steps)
-        return _merge(planned, Counts()), reason
-    current = read_current(planner)
-    applied = apply_plan(stored(), directory, current, recorder, batch_size, should_stop, steps)
-    return _merge(planned, applied), None
+        return read, reason
+    preconditions = job_preconditions(planner.job, directory, read_current(planner))
+    applied = apply_plan(stored(), directory, preconditions, recorder, batch_size, should_stop, steps, start=read)
+    return applied, None
 
 
-def _record(outcome: ApplyOutcome, counts: Counts, batcher: _Batcher) -> None:
-    item = count_outcome(outcome, counts)
-    if item is not None:
-        batcher.add_error(item)
+def job_preconditions(job: JobDefinition, directory: Directory, current: Mapping[str, Attrs]) -> Preconditions:
+    """The preconditions of *job*'s changes, with *current* read before applying."""
+    anchors = anchor_attributes(directory)
+
+    def lookup(dn: str) -> Attrs | None:
+        try:
+            for entry in directory.search(dn, Scope.BASE, "(objectClass=*)", ["*", *anchors]):
+                return entry.attrs
+        except NotFoundError:
+            return None
+        return None
+
+    keys = job.key_mappings
+    return Preconditions(current, lookup, key_attribute=keys[0].attribute if keys else None, anchors=anchors)
+
+
+def anchor_attributes(directory: Directory) -> tuple[str, ...]:
+    return tuple(getattr(directory, "anchor_attributes", ANCHOR_ATTRIBUTES))
+
+
+def read_scope(job: JobDefinition, directory: Directory) -> dict[str, Attrs]:
+    """The objects in *job*'s destination scope as they are now: normalised DN →
+    the attributes the job's changes touch. One paged search, and no source:
+    what applying a stored plan checks its preconditions against."""
+    dest = job.destination
+    wanted = {m.attribute for m in job.mappings} | set(anchor_attributes(directory)) | {dest.rdn, "objectClass"}
+    if job.actions.disable_with:
+        wanted.add(job.actions.disable_with.attribute)
+    else:
+        account = getattr(directory, "account_control", None)
+        if account is not None:
+            wanted.update(account.attributes)
+    current: dict[str, Attrs] = {}
+    for entry in directory.search(dest.search_base, dest.scope, scope_filter(job), sorted(wanted)):
+        current[normalize_dn(entry.dn)] = entry.attrs
+    return current
 
 
 def read_current(planner: Planner) -> dict[str, Attrs]:

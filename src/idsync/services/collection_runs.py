@@ -205,9 +205,14 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
     if run.state is not RunState.RUNNING or run.fence != fence:
         _log(ws, run_id, "warning", f"{runtime.node} no longer held this run: it was not executed")
         return run
-    with Heartbeat(ws.db, run_id, fence, runtime.lease, clock=runtime.clock) as heartbeat:
-        stop = _StopWatch(ws, run, runtime, heartbeat)
-        state, counts, error = _run_jobs(ws, run, stop, runtime)
+    try:
+        with Heartbeat(ws.db, run_id, fence, runtime.lease, clock=runtime.clock) as heartbeat:
+            stop = _StopWatch(ws, run, runtime, heartbeat)
+            state, counts, error = _run_jobs(ws, run, stop, runtime)
+    except BaseException as exc:
+        # Whatever ended it, the run is recorded failed with the cause (never left running), then it goes on up.
+        _record_crash(ws, run_id, fence, runtime, exc)
+        raise
     with ws.db.session() as session:
         repo = RunRepository(session, clock=runtime.clock)
         if error:
@@ -221,6 +226,26 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
             notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
     with ws.db.session() as session:
         return RunRepository(session).require(run_id)
+
+
+def _record_crash(ws: Workspace, run_id: int, fence: int, runtime: Runtime, exc: BaseException) -> None:
+    """Record collection run *run_id* failed by an exception the run did not
+    handle; a failure to record it is logged, never raised over *exc*."""
+    text = str(exc).strip().splitlines()
+    cause = exc.message if isinstance(exc, IdsyncError) else (
+        f"unexpected error {type(exc).__name__}" + (f": {text[0]}" if text else "")
+    )
+    try:
+        with ws.db.session() as session:
+            repo = RunRepository(session, clock=runtime.clock)
+            counts = repo.require(run_id).counts
+            repo.log(run_id, "error", cause)
+            if SchedulingRepository(session, clock=runtime.clock).finish_fenced(
+                run_id, fence, RunState.FAILED, counts, cause
+            ):
+                notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
+    except Exception:
+        log.exception("run %s: its failure could not be recorded (its lease will run out)", run_id)
 
 
 def _run_jobs(

@@ -51,6 +51,15 @@ def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
         return PlanRepository(session).require(plan_id)
 
 
+def plan_errors(ws: Workspace, plan_id: int, *, limit: int | None = 100) -> tuple[list[ErrorItem], int]:
+    """The record errors found while computing plan *plan_id* (the first
+    *limit* of them, in the order found), and how many there are in all."""
+    with ws.db.session() as session:
+        plans = PlanRepository(session)
+        plans.require(plan_id)
+        return [item for _, item in plans.errors(plan_id, limit=limit)], plans.error_count(plan_id)
+
+
 def plan_changes(
     ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
 ) -> Iterator[Change]:

@@ -1,8 +1,35 @@
-"""Sync job use cases: create, preview, run, apply a stored plan."""
+"""Sync job use cases: save, preview, run.
+
+A run of a job goes through the same four steps in every mode:
+:func:`_start` records the run and claims it (a job has one running run at
+a time; a stored plan one applying run), :func:`_prepare` checks what needs
+connections, the mode computes and applies its changes, and :func:`_finish`
+records how the run ended and what becomes of its plan.
+
+=======  ======================  ======  =========================  ==========================================
+mode     when                    source  plan                       writes
+=======  ======================  ======  =========================  ==========================================
+plain    no plan given, the job  read    recorded as it is planned  each change as soon as it is planned
+         has no safety limits
+checked  no plan given, the job  read    computed in full first,    nothing when a limit is exceeded (the run
+         has safety limits               then claimed by the run    ends held; its plan waits, ready); else
+                                                                    the plan, with its preconditions
+stored   a plan is given         unread  the stored plan, claimed   the plan's changes, with their
+                                         (ready → applying)         preconditions; the plan's record errors
+                                                                    are the run's too
+=======  ======================  ======  =========================  ==========================================
+
+A complete plan whose run fails or is stopped is ready again: applying it
+again skips what the failed run wrote (found in place by the preconditions)
+and writes the rest. A run that fails for any reason, an unexpected one
+included, is recorded as failed with its cause, never left running.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,14 +42,16 @@ from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
-from idsync.errors import ConfigError, IdsyncError, RunTerminated
+from idsync.errors import ConfigError, IdsyncError, RunTerminated, StateConflictError
 from idsync.services import connections, definitions, history, job_features, validation
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
-from idsync.store.plans_repo import PlanRepository, PlanRow
+from idsync.store.plans_repo import PlanRepository, PlanRow, stopped_note
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.scheduling_repo import SchedulingRepository, claim
+from idsync.store.scheduling_repo import SchedulingRepository
+
+log = logging.getLogger(__name__)
 
 
 def save_job(ws: Workspace, job: JobDefinition) -> str:
@@ -42,6 +71,20 @@ class PreviewResult:
     errors: list[ErrorItem] = field(default_factory=list)
 
 
+class _Recorder(DatabaseRecorder):
+    """Records a run or a preview; while ``planning``, the record errors found
+    are kept with the plan too, so a stored plan shows them and the run
+    applying it reports them."""
+
+    planning = True
+
+    def errors(self, items: Sequence[ErrorItem]) -> None:
+        super().errors(items)
+        if self.planning and items:
+            with self.ws.db.session() as session:
+                PlanRepository(session).add_errors(self.plan_id, items)
+
+
 def _final_state(counts: Counts) -> RunState:
     return RunState.COMPLETED_WITH_ERRORS if counts.errors or counts.conflicts else RunState.SUCCEEDED
 
@@ -53,12 +96,18 @@ def _prepare(ws: Workspace, job: JobDefinition, directory: Directory, source: So
     validation.check_schema(job, directory.schema())
 
 
+def _planner(ws: Workspace, job: JobDefinition, directory: Directory, source: Source, *, full: bool) -> Planner:
+    update = job_features.update_filter(ws, job, keep=True, full=full)
+    return Planner(job, source, directory, RunContext.create(job.name), update)
+
+
 def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None = None) -> PreviewResult:
-    """Compute what a run of job *name* would do and store it as a plan; change nothing."""
+    """Compute what a run of job *name* would do and store it as a plan, with
+    the record errors found; change nothing."""
     job_id, job = load_job(ws, name)
     with ws.db.session() as session:
         plan_id = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
-    recorder = DatabaseRecorder(ws, plan_id, on_progress=on_progress)
+    recorder = _Recorder(ws, plan_id, on_progress=on_progress)
     try:
         with connections.directory(ws, job.destination.store) as directory, connections.job_source(
             ws, job
@@ -67,15 +116,41 @@ def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None =
             update = job_features.update_filter(ws, job, keep=False)
             planner = Planner(job, source, directory, RunContext.create(job.name), update)
             counts = runner.preview(planner, recorder, settings.get_int("batch_size"))
-    except IdsyncError as exc:
+    except BaseException as exc:
         with ws.db.session() as session:
-            PlanRepository(session).finish(plan_id, "failed", Counts(), exc.message)
+            PlanRepository(session).finish(plan_id, "failed", Counts(), _cause(exc))
         raise
     with ws.db.session() as session:
         plans = PlanRepository(session)
         plans.finish(plan_id, "ready", counts)
         plan = plans.require(plan_id)
     return PreviewResult(plan, recorder.error_items)
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class _Run:
+    """A started run: what it runs, in which mode, and the lease it holds."""
+
+    id: int
+    job: JobDefinition
+    plan_id: int
+    mode: str  # plain, checked or stored (see the module docstring)
+    fence: int | None
+    lease: timedelta | None
+    plan_complete: bool = False  # the plan holds every change: it can be applied again
+
+
+@dataclass
+class _Result:
+    """How a run ended; *planned*: a held run's plan counts."""
+
+    state: RunState
+    counts: Counts
+    error: str | None = None
+    planned: Counts | None = None
 
 
 def run_job(
@@ -89,102 +164,252 @@ def run_job(
     should_stop: runner.StopCheck | None = None,
     full: bool = False,
 ) -> RunRow:
-    """Run job *name* (or apply its stored plan *plan_id*); the run is recorded
-    whatever happens, and a fatal error ends it as failed with the cause.
+    """Run job *name*, or apply its stored plan *plan_id* (modes: see the module
+    docstring); the finished run.
 
-    A job with safety limits is planned in full first: over a limit, the run
-    ends ``held`` with the reason, writes nothing, and its plan stays ready
-    for ``plan_id`` to release it. *full* makes a changed-only job look at
-    every record this once.
+    A fatal error (an IdsyncError) ends the run failed with its cause, and
+    the run is returned; any other exception is recorded the same way, then
+    raised. *full* makes a changed-only job look at every record this once.
 
-    A job run of a collection run names it as *parent_run_id*. Between batches
-    the run stops (state ``terminated``, what was applied stays) when someone
-    asked it to (``idsync run terminate``) or when *should_stop* gives a reason.
+    Refused with StateConflictError, before anything is recorded, when the
+    job has a running run already (one whose lease ran out is marked failed
+    first, so a killed process does not block the job for ever), or when
+    the plan is not ready.
 
-    A run started on its own (no parent) holds a lease that a heartbeat renews
-    (``IDSYNC_RUN_LEASE_SECONDS``), as a collection run under the scheduler
-    does: if this process dies, a scheduler marks the run failed ("node
-    lost") once the lease runs out, rather than it staying ``running``.
+    A job run of a collection run names it as *parent_run_id* and runs under
+    its lease. A run started on its own holds a lease that a heartbeat renews
+    (``IDSYNC_RUN_LEASE_SECONDS``): if this process dies, the run is marked
+    failed ("node lost") once the lease runs out. Between batches the run
+    stops (state ``terminated``, what was applied stays) when someone asked
+    it to, or when *should_stop* gives a reason.
     """
     job_id, job = load_job(ws, name)
-    with ws.db.session() as session:
-        if plan_id is not None:
-            stored = PlanRepository(session).require(plan_id)
-            if stored.job_name != job.name:
-                raise ConfigError(f"plan {plan_id} belongs to job {stored.job_name!r}, not {job.name!r}")
-            if stored.state != "ready":
-                raise ConfigError(f"plan {plan_id} is {stored.state}; only a ready plan can be applied")
-            run_plan = plan_id
-        else:
-            run_plan = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
-        runs = RunRepository(session)
-        parent = runs.require(parent_run_id) if parent_run_id is not None else None
-        run_id = runs.create(
-            job_name=job.name,
-            job_id=job_id,
-            plan_id=run_plan,
-            trigger=trigger,
-            requested_by=ws.actor,
-            parent_run_id=parent_run_id,
-            collection_id=parent.collection_id if parent else None,
-            collection_name=parent.collection_name if parent else None,
-            occurrence_id=parent.occurrence_id if parent else None,
-        )
-        if parent is not None:
-            runs.start(run_id)  # under its collection run's lease
-        runs.log(run_id, "info", f"run of job {job.name!r} started by {ws.actor}")
-    lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent is None else None
-    fence = claim(ws.db, run_id, expected=RunState.PENDING, node=default_node(), lease=lease) if lease else None
-    heartbeat = Heartbeat(ws.db, run_id, fence, lease) if lease and fence is not None else None
-    recorder = DatabaseRecorder(ws, run_plan, run_id, on_progress)
-    counts = Counts()
-    error: str | None = None
-    held: str | None = None
-    with heartbeat or nullcontext():
-        try:
-            with connections.directory(ws, job.destination.store) as directory, connections.job_source(
-                ws, job
-            ) as source:
-                _prepare(ws, job, directory, source)
-                update = job_features.update_filter(ws, job, keep=True, full=full) if plan_id is None else None
-                planner = Planner(job, source, directory, RunContext.create(job.name), update)
-                batch = settings.get_int("batch_size")
-                stop = _stop_check(ws, run_id, _or_lease_lost(should_stop, heartbeat))
-                steps = job_features.apply_steps(ws, job, run_id, update)
-                if plan_id is not None:
-                    current = runner.read_current(planner)
-                    counts = runner.apply_plan(
-                        history.plan_changes(ws, plan_id), directory, current, recorder, batch, stop, steps
-                    )
-                elif job.limits is not None and job.limits.any:
-                    counts, held = runner.run_checked(
-                        planner, directory, recorder, lambda: history.plan_changes(ws, run_plan),
-                        lambda p: hold_reason(job.limits, p.plan_size()), batch, stop, steps,
-                    )
-                else:
-                    counts = runner.run(planner, directory, recorder, batch, stop, steps)
-        except RunTerminated as exc:
-            # Stopped on request: the batches applied before stay applied, and counted.
-            state, error, counts = RunState.TERMINATED, exc.message, recorder.last_counts
-        except IdsyncError as exc:
-            # What was done before the failure stays done, and counted.
-            state, error, counts = RunState.FAILED, exc.message, recorder.last_counts
-        else:
-            state, error = (RunState.HELD, held) if held else (_final_state(counts), None)
-    _finish(ws, run_id, state, counts, error, fence)
-    with ws.db.session() as session:
-        plans = PlanRepository(session)
-        if state is RunState.HELD:
-            # Nothing was written: the plan waits, ready, for someone to release it.
-            plans.finish(run_plan, "ready", planner.counts)
-            RunRepository(session).log(
-                run_id, "warning", f"plan {run_plan} is ready: `idsync job run {job.name} --plan {run_plan}` applies it"
+    run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
+    recorder = _Recorder(ws, run.plan_id, run.id, on_progress)
+    heartbeat = Heartbeat(ws.db, run.id, run.fence, run.lease) if run.lease and run.fence is not None else None
+    try:
+        with heartbeat or nullcontext():
+            stop = _stop_check(ws, run.id, _or_lease_lost(should_stop, heartbeat))
+            result = _MODES[run.mode](ws, run, recorder, stop, full)
+    except RunTerminated as exc:
+        # Stopped on request: the batches applied before stay applied, and counted.
+        result = _Result(RunState.TERMINATED, recorder.last_counts, exc.message)
+    except IdsyncError as exc:
+        # What was done before the failure stays done, and counted.
+        result = _Result(RunState.FAILED, recorder.last_counts, exc.message)
+    except BaseException as exc:
+        _finish_quietly(ws, run, _Result(RunState.FAILED, recorder.last_counts, _cause(exc)))
+        raise
+    return _finish(ws, run, result)
+
+
+def _start(
+    ws: Workspace,
+    job_id: int,
+    job: JobDefinition,
+    plan_id: int | None,
+    trigger: str,
+    parent_run_id: int | None,
+) -> _Run:
+    """Record the run and claim it (and the stored plan) in one transaction:
+    a refusal leaves no trace."""
+    _reap(ws)
+    lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent_run_id is None else None
+    mode = "stored" if plan_id is not None else "checked" if job.limits is not None and job.limits.any else "plain"
+    try:
+        with ws.db.session() as session:
+            runs, plans = RunRepository(session), PlanRepository(session)
+            parent = runs.require(parent_run_id) if parent_run_id is not None else None
+            holder = runs.running_job_run(job_id)
+            if holder is not None:
+                raise _busy(job.name, holder)
+            if plan_id is not None:
+                stored = plans.require(plan_id)
+                if stored.job_name != job.name:
+                    raise ConfigError(f"plan {plan_id} belongs to job {stored.job_name!r}, not {job.name!r}")
+                run_plan = plan_id
+            else:
+                run_plan = plans.create(job_name=job.name, job_id=job_id, created_by=ws.actor)
+            run_id = runs.create(
+                job_name=job.name,
+                job_id=job_id,
+                plan_id=run_plan,
+                trigger=trigger,
+                requested_by=ws.actor,
+                parent_run_id=parent_run_id,
+                collection_id=parent.collection_id if parent else None,
+                collection_name=parent.collection_name if parent else None,
+                occurrence_id=parent.occurrence_id if parent else None,
             )
-            return RunRepository(session).require(run_id)
-        plans.mark_applied(run_plan, run_id)
-        if plan_id is None:
-            plans.finish(run_plan, "failed" if state is RunState.FAILED else "applied", counts, error)
-        return RunRepository(session).require(run_id)
+            if plan_id is not None:
+                plans.claim(plan_id, run_id)
+            fence = runs.start(run_id, node=default_node() if lease else None, lease=lease)
+            what = f"applying plan {plan_id}" if plan_id is not None else "started"
+            runs.log(run_id, "info", f"run of job {job.name!r} {what} by {ws.actor}")
+    except StateConflictError as exc:
+        if exc.field != "job":
+            raise
+        # Another run of the job started between the check and the claim.
+        with ws.db.session() as session:
+            holder = RunRepository(session).running_job_run(job_id)
+        raise (_busy(job.name, holder) if holder is not None else exc) from None
+    return _Run(run_id, job, run_plan, mode, fence if lease else None, lease, plan_complete=mode == "stored")
+
+
+def _busy(job: str, holder: int) -> StateConflictError:
+    return StateConflictError(
+        f"job {job!r} is already running (run {holder})",
+        field="job",
+        hint="wait for that run to finish, or terminate it",
+    )
+
+
+def _reap(ws: Workspace) -> None:
+    """Mark failed the runs whose lease ran out (their process is gone), and
+    make the plans they were applying ready again."""
+    with ws.db.session() as session:
+        SchedulingRepository(session).expire_leases()
+        PlanRepository(session).release_orphans()
+
+
+Mode = Callable[[Workspace, _Run, _Recorder, runner.StopCheck, bool], _Result]
+
+
+def _run_plain(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.StopCheck, full: bool) -> _Result:
+    """Plan and write in one stream."""
+    job = run.job
+    recorder.planning = False  # the run's errors are its record; its plan is never applied again
+    with connections.directory(ws, job.destination.store) as directory, connections.job_source(ws, job) as source:
+        _prepare(ws, job, directory, source)
+        planner = _planner(ws, job, directory, source, full=full)
+        steps = job_features.apply_steps(ws, job, run.id, planner.update)
+        counts = runner.run(planner, directory, recorder, settings.get_int("batch_size"), stop, steps)
+    return _Result(_final_state(counts), counts)
+
+
+def _run_checked(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.StopCheck, full: bool) -> _Result:
+    """Plan in full; hold over a safety limit, else claim the plan and apply it as a stored plan is."""
+    job = run.job
+    held: list[str] = []
+
+    def check(planner: Planner) -> str | None:
+        reason = hold_reason(job.limits, planner.plan_size())
+        if reason is not None:
+            held.append(reason)
+            return reason
+        with ws.db.session() as session:
+            plans = PlanRepository(session)
+            plans.finish(run.plan_id, "ready", planner.counts)
+            plans.claim(run.plan_id, run.id)
+        run.plan_complete = True
+        recorder.planning = False  # from here on, errors are the run's only
+        return None
+
+    with connections.directory(ws, job.destination.store) as directory, connections.job_source(ws, job) as source:
+        _prepare(ws, job, directory, source)
+        planner = _planner(ws, job, directory, source, full=full)
+        steps = job_features.apply_steps(ws, job, run.id, planner.update)
+        counts, reason = runner.run_checked(
+            planner, directory, recorder, lambda: history.plan_changes(ws, run.plan_id), check,
+            settings.get_int("batch_size"), stop, steps,
+        )
+    if reason is not None:
+        return _Result(RunState.HELD, counts, reason, planned=planner.counts)
+    return _Result(_final_state(counts), counts)
+
+
+def _run_stored(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.StopCheck, full: bool) -> _Result:
+    """Apply the stored plan against the destination only: the source is not opened."""
+    job = run.job
+    recorder.planning = False
+    carried = Counts(errors=_carry_plan_errors(ws, run))
+    recorder.last_counts = carried
+    with connections.directory(ws, job.destination.store) as directory:
+        steps = job_features.apply_steps(ws, job, run.id, None)
+        preconditions = runner.job_preconditions(job, directory, runner.read_scope(job, directory))
+        changes = history.plan_changes(ws, run.plan_id)
+        batch = settings.get_int("batch_size")
+        counts = runner.apply_plan(changes, directory, preconditions, recorder, batch, stop, steps, start=carried)
+    if counts.unchanged:
+        _log(ws, run.id, "info", f"{counts.unchanged} change(s) of plan {run.plan_id} were in place already: not written again")
+    return _Result(_final_state(counts), counts)
+
+
+_MODES: dict[str, Mode] = {"plain": _run_plain, "checked": _run_checked, "stored": _run_stored}
+
+
+def _carry_plan_errors(ws: Workspace, run: _Run, page: int = 1000) -> int:
+    """Copy the plan's record errors into the run's; how many there were."""
+    after, total = 0, 0
+    while True:
+        with ws.db.session() as session:
+            found = PlanRepository(session).errors(run.plan_id, after=after, limit=page)
+            RunRepository(session).add_errors(run.id, [item for _, item in found])
+        if not found:
+            break
+        after, total = found[-1][0], total + len(found)
+    if total:
+        _log(ws, run.id, "warning", f"plan {run.plan_id} was computed with {total} record error(s): reported with this run")
+    return total
+
+
+def _finish(ws: Workspace, run: _Run, result: _Result) -> RunRow:
+    """Record how the run ended and what becomes of its plan, in one transaction.
+
+    With a fence (a run with a lease), the result is written only while this
+    process still holds the run: one already marked failed as "node lost"
+    keeps that state, and the log says what this process saw.
+    """
+    state, counts, error = result.state, result.counts, result.error
+    with ws.db.session() as session:
+        runs, plans = RunRepository(session), PlanRepository(session)
+        if error:
+            runs.log(run.id, "error" if state is RunState.FAILED else "warning", error)
+        summary = f"finished {state.value}: {counts.summary()}"
+        if run.fence is None:
+            runs.log(run.id, "info", summary)
+            runs.finish(run.id, state, counts, error)
+        elif SchedulingRepository(session).finish_fenced(run.id, run.fence, state, counts, error):
+            runs.log(run.id, "info", summary)
+        else:
+            runs.log(run.id, "warning", f"{summary} (not recorded: the run was no longer this process's)")
+        if state is RunState.HELD:
+            # Nothing was written: the plan waits, ready, for someone to apply it.
+            plans.finish(run.plan_id, "ready", result.planned or counts)
+            runs.log(run.id, "warning", f"plan {run.plan_id} is ready: apply it to release the run")
+        elif run.mode == "plain":
+            plans.mark_applied(run.plan_id, run.id)
+            plans.finish(run.plan_id, "failed" if state is RunState.FAILED else "applied", counts, error)
+        elif not run.plan_complete:
+            plans.finish(run.plan_id, "failed", counts, error)
+        elif state in (RunState.SUCCEEDED, RunState.COMPLETED_WITH_ERRORS):
+            plans.mark_applied(run.plan_id, run.id)
+        elif plans.release(run.plan_id, run.id, stopped_note(run.id, state.value, error)):
+            runs.log(run.id, "info", f"plan {run.plan_id} is ready again: applying it again writes only what is not in place")
+        return runs.require(run.id)
+
+
+def _finish_quietly(ws: Workspace, run: _Run, result: _Result) -> None:
+    """:func:`_finish` for a run ended by an unexpected exception: a failure
+    to record it is logged, never raised over that exception."""
+    try:
+        _finish(ws, run, result)
+    except Exception:
+        log.exception("run %s: its failure could not be recorded (its lease will run out)", run.id)
+
+
+def _cause(exc: BaseException) -> str:
+    """One line naming an exception idsync did not expect, for the run's record."""
+    if isinstance(exc, IdsyncError):
+        return exc.message
+    text = str(exc).strip().splitlines()
+    detail = f": {text[0]}" if text else ""
+    return f"unexpected error {type(exc).__name__}{detail}"
+
+
+def _log(ws: Workspace, run_id: int, level: str, message: str) -> None:
+    with ws.db.session() as session:
+        RunRepository(session).log(run_id, level, message)
 
 
 STOP_POLL_SECONDS = 1.0
@@ -221,23 +446,3 @@ def _or_lease_lost(extra: runner.StopCheck | None, heartbeat: Heartbeat | None) 
         return extra() if extra is not None else None
 
     return check
-
-
-def _finish(
-    ws: Workspace, run_id: int, state: RunState, counts: Counts, error: str | None, fence: int | None = None
-) -> None:
-    """Record how the run ended. With a *fence* (a leased run), only while this
-    process still holds the run: one already marked failed as "node lost"
-    keeps that state, and the log says what this process saw."""
-    with ws.db.session() as session:
-        runs = RunRepository(session)
-        if error:
-            runs.log(run_id, "error", error)
-        summary = f"finished {state.value}: {counts.summary()}"
-        if fence is None:
-            runs.log(run_id, "info", summary)
-            runs.finish(run_id, state, counts, error)
-        elif SchedulingRepository(session).finish_fenced(run_id, fence, state, counts, error):
-            runs.log(run_id, "info", summary)
-        else:
-            runs.log(run_id, "warning", f"{summary} (not recorded: the run was no longer this process's)")

@@ -7,7 +7,16 @@ JSON text: recording a run's plan must cost little next to the run), and :meth:`
 sequence number (keyset pagination: each page costs the same, however deep).
 The columns a plan view filters or shows (op, dn, key, new DN, anchor) are
 real columns; the rest of the change (attributes, modifications with their
-``before`` values) is a JSON payload.
+``before`` values) is a JSON payload. The record errors found while
+computing a plan are kept with it (``plan_errors``).
+
+A plan's life: ``computing`` → ``ready`` (or ``failed``: it could not be
+computed) → ``applying`` → ``applied``. A run takes a ready plan with
+:meth:`PlanRepository.claim`, one conditional UPDATE: of two runs claiming
+the same plan, one matches the row and the other matches nothing and is
+refused. A run that fails (or is stopped) gives the plan back with
+:meth:`PlanRepository.release`: ready again, the failure noted in ``error``;
+applying it again finds what the failed run wrote already in place.
 """
 
 from __future__ import annotations
@@ -18,16 +27,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Dialect, Row, delete, insert, select, update
+from sqlalchemy import Dialect, Row, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from idsync.domain.changes import Change, ChangeOp
-from idsync.domain.results import Counts
-from idsync.errors import NotFoundError
+from idsync.domain.results import Counts, ErrorItem, RunState
+from idsync.errors import NotFoundError, StateConflictError
 from idsync.store.serialize import change_body_text, change_from_json
-from idsync.store.tables import plan_changes, plans, utcnow
+from idsync.store.tables import plan_changes, plan_errors, plans, runs, utcnow
 
-PlanState = Literal["computing", "ready", "applied", "failed"]
+PlanState = Literal["computing", "ready", "applying", "applied", "failed"]
 PLAN_STATES: tuple[str, ...] = get_args(PlanState)
 
 
@@ -104,7 +113,88 @@ class PlanRepository:
 
     def mark_applied(self, plan_id: int, run_id: int) -> None:
         """The run *run_id* applied this plan."""
-        self._update(plan_id, state="applied", applied_run_id=run_id)
+        self._update(plan_id, state="applied", applied_run_id=run_id, error=None)
+
+    def claim(self, plan_id: int, run_id: int) -> None:
+        """Take ready plan *plan_id* for run *run_id* (state ``applying``).
+
+        One conditional UPDATE: of two runs claiming one plan, only one
+        matches it. Raises StateConflictError when the plan is not ready
+        (being applied, applied, still computing, or failed), NotFoundError
+        when there is no such plan.
+        """
+        result = self._session.execute(
+            update(plans)
+            .where(plans.c.id == plan_id, plans.c.state == "ready")
+            .values(state="applying", applied_run_id=run_id)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            return
+        raise _not_ready(self.require(plan_id))
+
+    def release(self, plan_id: int, run_id: int, reason: str) -> bool:
+        """Run *run_id* stopped before applying all of plan *plan_id*: the plan
+        is ready again, with *reason* noted. False when the run no longer held it."""
+        result = self._session.execute(
+            update(plans)
+            .where(plans.c.id == plan_id, plans.c.state == "applying", plans.c.applied_run_id == run_id)
+            .values(state="ready", applied_run_id=None, error=reason)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_orphans(self) -> builtins.list[int]:
+        """Give back (ready again) the plans held by runs that ended without
+        releasing them (their process died); their ids."""
+        finished = [s.value for s in RunState if s.finished]
+        orphans = self._session.execute(
+            select(plans.c.id, runs.c.id.label("run_id"), runs.c.state, runs.c.error)
+            .select_from(plans.join(runs, runs.c.id == plans.c.applied_run_id))
+            .where(plans.c.state == "applying", runs.c.state.in_(finished))
+        ).all()
+        for plan_id, run_id, state, error in orphans:
+            self.release(plan_id, run_id, stopped_note(run_id, state, error))
+        return [int(row[0]) for row in orphans]
+
+    def add_errors(self, plan_id: int, items: Sequence[ErrorItem]) -> None:
+        """Keep record errors found while computing plan *plan_id*."""
+        if not items:
+            return
+        self._session.execute(
+            insert(plan_errors),
+            [
+                {
+                    "plan_id": plan_id,
+                    "key": item.key,
+                    "attribute": item.attribute,
+                    "line": item.line,
+                    "dn": item.dn,
+                    "message": item.message,
+                }
+                for item in items
+            ],
+        )
+
+    def errors(self, plan_id: int, *, after: int = 0, limit: int | None = None) -> builtins.list[tuple[int, ErrorItem]]:
+        """The record errors of a plan as (id, error), in the order they were
+        found; pass the last id as *after* for the next page."""
+        query = (
+            select(plan_errors)
+            .where(plan_errors.c.plan_id == plan_id, plan_errors.c.id > after)
+            .order_by(plan_errors.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            (
+                int(row.id),
+                ErrorItem(message=row.message, key=row.key, attribute=row.attribute, line=row.line, dn=row.dn),
+            )
+            for row in self._session.execute(query)
+        ]
+
+    def error_count(self, plan_id: int) -> int:
+        query = select(func.count()).select_from(plan_errors).where(plan_errors.c.plan_id == plan_id)
+        return int(self._session.execute(query).scalar_one())
 
     def get(self, plan_id: int) -> PlanRow | None:
         row = self._session.execute(select(plans).where(plans.c.id == plan_id)).first()
@@ -113,7 +203,7 @@ class PlanRepository:
     def require(self, plan_id: int) -> PlanRow:
         found = self.get(plan_id)
         if found is None:
-            raise NotFoundError(f"no plan {plan_id} (see `idsync plan list`)")
+            raise _no_plan(plan_id)
         return found
 
     def list(self, *, limit: int = 50, job_name: str | None = None) -> builtins.list[PlanRow]:
@@ -164,7 +254,36 @@ class PlanRepository:
     def _update(self, plan_id: int, **values: Any) -> None:
         result = self._session.execute(update(plans).where(plans.c.id == plan_id).values(**values))
         if not result.rowcount:  # type: ignore[attr-defined]
-            raise NotFoundError(f"no plan {plan_id} (see `idsync plan list`)")
+            raise _no_plan(plan_id)
+
+
+def _no_plan(plan_id: int) -> NotFoundError:
+    return NotFoundError(f"no plan {plan_id}", hint="list the plans to see which exist")
+
+
+def stopped_note(run_id: int, state: str, error: str | None) -> str:
+    """What a plan keeps of the run that stopped applying it: ``run 7 failed: <cause>``."""
+    return f"run {run_id} {state}: {error}" if error else f"run {run_id} {state}"
+
+
+def _not_ready(plan: PlanRow) -> StateConflictError:
+    """Why *plan* cannot be applied now."""
+    if plan.state == "applying":
+        return StateConflictError(
+            f"plan {plan.id} is being applied by run {plan.applied_run_id}",
+            hint="wait for that run to finish; if it fails, the plan is ready again",
+        )
+    if plan.state == "applied":
+        by = f" by run {plan.applied_run_id}" if plan.applied_run_id is not None else ""
+        return StateConflictError(f"plan {plan.id} is already applied{by}", hint="preview the job again for a new plan")
+    if plan.state == "computing":
+        return StateConflictError(
+            f"plan {plan.id} is still being computed", hint="wait until it is ready, then apply it"
+        )
+    return StateConflictError(
+        f"plan {plan.id} is {plan.state}: it could not be computed, so it cannot be applied",
+        hint="preview the job again for a new plan",
+    )
 
 
 _CHANGE_COLUMNS = ("plan_id", "seq", "op", "dn", "key", "new_dn", "anchor", "payload")

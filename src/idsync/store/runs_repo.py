@@ -5,6 +5,10 @@ updated with progress counts while it works, and finished with its final
 state. Record errors are written in batches (one ``executemany``) since a
 bad source can produce thousands of them. Run rows keep the job's name, so
 the history outlives the job (its ``job_id`` becomes NULL on deletion).
+
+A job has at most one running run: the database refuses a second one (a
+partial unique index on ``job_id``), and :meth:`RunRepository.start`
+reports that refusal as a StateConflictError.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, ErrorItem, RunState
-from idsync.errors import NotFoundError
+from idsync.errors import NotFoundError, StateConflictError
 from idsync.store.tables import run_errors, run_logs, runs, utcnow
 
 
@@ -116,8 +121,40 @@ class RunRepository:
         )
         return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
-    def start(self, run_id: int) -> None:
-        self._update(run_id, state=RunState.RUNNING.value, started_at=self._clock())
+    def start(self, run_id: int, *, node: str | None = None, lease: timedelta | None = None) -> int:
+        """Mark pending run *run_id* running; its fence. With a *lease*, *node*
+        holds the run until the lease runs out (a heartbeat renews it).
+
+        Raises StateConflictError when its job has a running run already
+        (the database refuses a second one); the caller's transaction is then
+        unusable and must be rolled back.
+        """
+        now = self._clock()
+        values: dict[str, Any] = {"state": RunState.RUNNING.value, "started_at": now, "fence": runs.c.fence + 1}
+        if lease is not None:
+            values.update(node=node, lease_until=now + lease, heartbeat_at=now)
+        try:
+            result = self._session.execute(
+                update(runs).where(runs.c.id == run_id, runs.c.state == RunState.PENDING.value).values(**values)
+            )
+        except IntegrityError as exc:
+            raise StateConflictError(
+                f"run {run_id} cannot start: its job has a running run already",
+                field="job",
+                hint="wait for the running run to finish",
+            ) from exc
+        if not result.rowcount:  # type: ignore[attr-defined]
+            self.require(run_id)
+            raise StateConflictError(f"run {run_id} cannot start: it is no longer pending")
+        return int(self._session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one())
+
+    def running_job_run(self, job_id: int) -> int | None:
+        """The id of the running run of job *job_id*, if any."""
+        query = select(runs.c.id).where(
+            runs.c.kind == "job", runs.c.job_id == job_id, runs.c.state == RunState.RUNNING.value
+        )
+        value = self._session.execute(query).scalar_one_or_none()
+        return int(value) if value is not None else None
 
     def finish(
         self, run_id: int, state: RunState, counts: Counts, error: str | None = None
@@ -167,7 +204,7 @@ class RunRepository:
     def require(self, run_id: int) -> RunRow:
         found = self.get(run_id)
         if found is None:
-            raise NotFoundError(f"no run {run_id} (see `idsync run list`)")
+            raise _no_run(run_id)
         return found
 
     def list(
@@ -255,7 +292,11 @@ class RunRepository:
     def _update(self, run_id: int, **values: Any) -> None:
         result = self._session.execute(update(runs).where(runs.c.id == run_id).values(**values))
         if not result.rowcount:  # type: ignore[attr-defined]
-            raise NotFoundError(f"no run {run_id} (see `idsync run list`)")
+            raise _no_run(run_id)
+
+
+def _no_run(run_id: int) -> NotFoundError:
+    return NotFoundError(f"no run {run_id}", hint="list the runs to see which exist")
 
 
 def _run(row: Row[Any]) -> RunRow:

@@ -111,6 +111,7 @@ plans = Table(
     Column("id", Integer, primary_key=True),
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
     Column("job_name", String(200), nullable=False),
+    # computing, ready, applying (claimed by the run in applied_run_id), applied, failed.
     Column("state", String(20), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -204,6 +205,33 @@ Index(
     postgresql_where=and_(_COLLECTION_RUN, runs.c.state == "queued"),
 )
 """The queue of a collection holds at most one waiting run."""
+
+_JOB_RUN = runs.c.kind == "job"
+
+Index(
+    "uq_runs_running_job",
+    runs.c.job_id,
+    unique=True,
+    sqlite_where=and_(_JOB_RUN, runs.c.state == "running"),
+    postgresql_where=and_(_JOB_RUN, runs.c.state == "running"),
+)
+"""One run of a job at a time (revision 0005), whether started on its own or
+by a collection run: a second start is refused by the database."""
+
+# Record errors of a plan (revision 0005): found while computing it, shown
+# with it, and carried into the run that applies it.
+plan_errors = Table(
+    "plan_errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=True),
+    Column("attribute", String(200), nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("dn", Text, nullable=True),
+    Column("message", Text, nullable=False),
+    Index("ix_plan_errors_plan_id", "plan_id"),
+)
 
 run_errors = Table(
     "run_errors",

@@ -58,7 +58,9 @@ _RESULTS = {
     "invalidDNSyntax": "Invalid DN syntax",
     "unwillingToPerform": "Server is unwilling to perform",
     "protocolError": "Protocol error",
+    "inappropriateMatching": "Inappropriate matching",
 }
+
 _VERBS = {ChangeOp.CREATE: "add", ChangeOp.UPDATE: "modify", ChangeOp.DISABLE: "modify",
           ChangeOp.DELETE: "delete", ChangeOp.MOVE: "move"}
 
@@ -140,6 +142,13 @@ class LocalDirectory:
 
     def schema(self) -> DirectorySchema:
         return self._schema.directory_schema
+
+    def checks_values(self, attribute: str) -> bool:
+        """True when a modify can delete values of *attribute* by value (it has
+        an equality matching rule), so the values a change replaces can be
+        named for the directory to check."""
+        info = self._schema.attribute(attribute)
+        return info is not None and info.equality is not None
 
     def test(self) -> str:
         with self._store.lock:

@@ -81,6 +81,10 @@ def apply_mods(schema: Schema, attrs: AttrMap, mods: Iterable[Modification]) -> 
             if values:
                 out[name] = current + values
         elif mod.op is ModOp.DELETE:
+            if values and info.equality is None:  # as slapd: checked before the values are looked for
+                raise LdapFailure(
+                    "inappropriateMatching", f"modify/delete: {name}: no equality matching rule", name
+                )
             if name not in out:
                 raise LdapFailure("noSuchAttribute", f"modify/delete: {name}: no such attribute", name)
             if not values:
