@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
@@ -33,9 +34,10 @@ RUNNER = """
 import json, os, sys, time
 from idsync.errors import StateConflictError
 from idsync.services import jobs
+from idsync.domain.principals import Principal
 from idsync.services.workspace import Workspace
 ready, go = sys.argv[1], sys.argv[2]
-ws = Workspace(actor=os.path.basename(ready))
+ws = Workspace(principal=Principal(os.path.basename(ready)))
 jobs.load_job(ws, "people")
 open(ready, "w").close()
 while not os.path.exists(go):
@@ -93,7 +95,7 @@ def test_two_runs_of_one_job_started_together_write_once(
     home = tmp_path / "home"
     monkeypatch.setenv("IDSYNC_HOME", str(home))
     monkeypatch.delenv("IDSYNC_SECRET_KEY", raising=False)
-    ws = Workspace(database_url=database_url, actor="tester")
+    ws = Workspace(database_url=database_url, principal=Principal("tester"))
     container = slapd.new_container()
     definitions.save(ws, "store", definitions.parse("store", {
         "name": "ldap", "kind": "ldap", "url": slapd.url, "bind_dn": slapd.root_dn, "bind_password": slapd.root_pw,
