@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.proxy import CountingProxy
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, PermissionDeniedError
 from idsync.services import definitions, history, job_features, jobs
 from idsync.services.workspace import Workspace
 from idsync.store.tables import jobs as jobs_table
@@ -151,7 +151,7 @@ def test_generated_passwords_bind_and_are_stored_nowhere_in_clear(
     stored = database_bytes(tmp_home)
 
     # Only the person who ran the job may take them.
-    with pytest.raises(ConfigError, match="only to 'tester'"):
+    with pytest.raises(PermissionDeniedError, match="only to 'tester'"):
         job_features.take_passwords(Workspace(actor="someone-else"), run.id)
     taken = job_features.take_passwords(ws, run.id)
     assert sorted(p.key for p in taken) == ["E00000", "E00001", "E00002"]

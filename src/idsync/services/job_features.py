@@ -21,7 +21,7 @@ from idsync.engine.hashing import job_fingerprint
 from idsync.engine.passwords import GeneratedPassword, PasswordWriter
 from idsync.engine.runner import ApplyStep
 from idsync.engine.update_mode import HashSink, HashState, TimestampRule, UpdateFilter
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, PermissionDeniedError
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.job_state_repo import JobStateRepository, PendingPassword
@@ -136,7 +136,7 @@ def take_passwords(ws: Workspace, run_id: int) -> list[PendingPassword]:
     with ws.db.session() as session:
         run = RunRepository(session).require(run_id)
         if run.requested_by and run.requested_by != ws.actor:
-            raise ConfigError(
+            raise PermissionDeniedError(
                 f"the passwords of run {run_id} can be shown only to {run.requested_by!r}, who ran it "
                 f"(you are {ws.actor!r})"
             )
