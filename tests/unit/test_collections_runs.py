@@ -34,8 +34,9 @@ def states(report: collection_runs.CollectionReport) -> list[tuple[str, str]]:
 
 def test_a_collection_naming_an_unknown_job_is_refused(world: World) -> None:
     c = model.CollectionDefinition.model_validate({"name": "c", "jobs": ["people", "nope"]})
-    with pytest.raises(ConfigError, match=r"job collection 'c': job 'nope' does not exist \(see `idsync job list`\)"):
+    with pytest.raises(ConfigError, match=r"^job collection 'c': job 'nope' does not exist$") as caught:
         collections.save_collection(world.ws, c)
+    assert (caught.value.field, caught.value.hint) == ("jobs", "list the jobs")
     assert collections.list_collections(world.ws) == []
 
 

@@ -199,8 +199,8 @@ class Database:
         if current is None:
             if present:
                 raise ConfigError(
-                    f"database {self.display_url} has idsync tables ({', '.join(present)}) "
-                    "but no schema version: restore it from a backup or use an empty database"
+                    f"database {self.display_url} has idsync tables ({', '.join(present)}) but no schema version",
+                    hint="restore it from a backup, or use an empty database",
                 )
             self.upgrade()
             return
@@ -208,12 +208,10 @@ class Database:
         known = {rev.revision for rev in script.walk_revisions()}
         if current not in known:
             raise ConfigError(
-                f"database schema is at {current}, newer than this idsync needs ({head}): "
-                "upgrade idsync on this machine"
+                f"database schema is at {current}, newer than this idsync needs ({head})",
+                hint="upgrade idsync on this machine",
             )
-        raise ConfigError(
-            f"database schema is at {current}, this idsync needs {head}: run `idsync db upgrade`"
-        )
+        raise ConfigError(f"database schema is at {current}, this idsync needs {head}", hint="upgrade the database schema")
 
     def _idsync_tables(self) -> list[str]:
         try:
