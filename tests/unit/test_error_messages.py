@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from idsync import errors
-from idsync.cli.app import app
+from idsync.cli.app import app, exit_code
+from idsync.cli.hints import COMMANDS as HINT_COMMANDS
+from idsync.cli.hints import render
 
 SRC = Path(errors.__file__).parent
 BELOW_FRONT_ENDS = ("services", "store", "engine", "connectors", "notify", "scheduling", "runtime", "domain")
@@ -48,8 +50,8 @@ def text_of(node: ast.expr) -> str:
     return "{}"
 
 
-def error_strings() -> Iterator[tuple[str, int, str]]:
-    """(file, line, text) of every string given to an idsync error class below the front ends."""
+def error_calls() -> Iterator[tuple[str, ast.Call]]:
+    """(file, call) of every idsync error made below the front ends."""
     for package in BELOW_FRONT_ENDS:
         for path in sorted((SRC / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -58,8 +60,14 @@ def error_strings() -> Iterator[tuple[str, int, str]]:
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
                 if name in ERROR_CLASSES:
-                    for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
-                        yield path.relative_to(SRC).as_posix(), node.lineno, text_of(arg)
+                    yield path.relative_to(SRC).as_posix(), node
+
+
+def error_strings() -> Iterator[tuple[str, int, str]]:
+    """(file, line, text) of every string given to an idsync error class below the front ends."""
+    for file, call in error_calls():
+        for arg in [*call.args, *(keyword.value for keyword in call.keywords)]:
+            yield file, call.lineno, text_of(arg)
 
 
 def test_the_check_tells_a_command_from_prose() -> None:
@@ -78,3 +86,32 @@ def test_no_error_below_the_front_ends_names_a_cli_command() -> None:
         if NAMES_A_COMMAND.search(text) and (file, text) not in NOT_YET_REWRITTEN
     ]
     assert naming == []
+
+
+# ---------------------------------------------------------------- what the CLI makes of them
+
+
+def test_every_hint_the_cli_knows_is_raised() -> None:
+    """A hint reworded below would silently lose its command here."""
+    raised = [
+        re.compile("^" + ".+".join(map(re.escape, text_of(keyword.value).split("{}"))) + "$")
+        for _file, call in error_calls()
+        for keyword in call.keywords
+        if keyword.arg == "hint"
+    ]
+    unknown = [hint for hint in HINT_COMMANDS if not any(pattern.match(hint) for pattern in raised)]
+    assert unknown == []
+
+
+def test_a_known_hint_gets_its_command_and_any_other_is_shown_as_it_is() -> None:
+    assert render("list the jobs") == "list the jobs (`idsync job list`)"
+    assert render("restore it from a backup") == "restore it from a backup"
+    assert render(None) is None and render("") is None
+
+
+def test_each_kind_of_refusal_has_its_exit_code() -> None:
+    assert exit_code(errors.NotFoundError("no run 5")) == 6
+    assert exit_code(errors.StateConflictError("run 4 has finished")) == 7
+    assert exit_code(errors.PermissionDeniedError("not yours")) == 8
+    for other in (errors.ConfigError(), errors.ConnectorError(), errors.TransientError(), errors.RunAborted()):
+        assert exit_code(other) == 1
