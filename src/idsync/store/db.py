@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,6 @@ from idsync.store.db_errors import NOT_OURS_HINT, translate_errors
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-
 
 _MIGRATING = threading.Lock()
 """Alembic's ``context`` and ``op`` are process-wide: one migration at a time per process."""
@@ -72,7 +71,7 @@ def busy_timeout() -> float:
     return seconds
 
 
-def _sqlite_settings(timeout_ms: int) -> Any:
+def _sqlite_settings(timeout_ms: int) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
         cursor = dbapi_connection.cursor()
