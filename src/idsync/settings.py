@@ -7,6 +7,7 @@ the documentation can never drift from the code.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ def mask_url_password(text: str) -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", "~/.idsync", "Folder for the default database, secret key and embedded directories."),
     Setting("database_url", "", "SQLAlchemy URL of the idsync database; default: SQLite in the home folder."),
+    Setting(
+        "database_busy_timeout", "30",
+        "Seconds a SQLite database waits for another process's write before it is reported locked.",
+    ),
     Setting("secret_key", "", "Fernet key encrypting secrets at rest; default: a key file in the home folder (mode 0600)."),
     Setting("log_level", "WARNING", "Level of the console log (DEBUG, INFO, WARNING, ERROR)."),
     Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding on each write connection."),
@@ -83,6 +88,19 @@ def get_int(name: str) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{_BY_NAME[name].env_var}={raw!r} is not a whole number") from exc
+
+
+def get_float(name: str) -> float:
+    from idsync.errors import ConfigError
+
+    raw = get(name)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{_BY_NAME[name].env_var}={raw!r} is not a number")
+    return value
 
 
 def home() -> Path:

@@ -84,8 +84,11 @@ def write(path: Path, text: str) -> Path:
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """One error line on stderr, and at most a hint line after it."""
     assert proc.returncode != 0
-    assert proc.stderr.startswith("idsync: error:") and proc.stderr.count("\n") == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("idsync: error:"), proc.stderr
+    assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("hint: ")), proc.stderr
     for fragment in fragments:
         assert fragment in proc.stderr, proc.stderr
 
@@ -235,6 +238,7 @@ def test_run_preview_show_and_history(cli: Cli, run: InProcess, tmp_path: Path) 
     assert [r["state"] for r in run.json("collection", "show", "nightly")["runs"]] == ["failed", "failed"]
     terminate = cli("run", "terminate", str(again["run"]["id"]), ok=False)
     one_line_error(terminate, "is failed: only a pending, queued or running run can be terminated")
+    assert terminate.returncode == 7  # a state conflict
     run("collection", "remove", "nightly", "--yes")
     assert run.json("collection", "list") == []
     assert len(run.json("run", "list", "--job", "nightly")) == 2  # history kept

@@ -244,8 +244,9 @@ def test_enabling_notifications_needs_a_notification_server(world: World) -> Non
     c = model.CollectionDefinition.model_validate(
         {"name": "c", "jobs": ["people"], "notifications": {"enabled": True, "recipients": RECIPIENTS, "triggers": ["always"]}}
     )
-    with pytest.raises(ConfigError, match=r"store 'dir' .* has no notification server; add notification_server"):
+    with pytest.raises(ConfigError, match=r"store 'dir' .* has no notification server$") as caught:
         collections.save_collection(world.ws, c)
+    assert caught.value.hint and "add notification_server" in caught.value.hint
     collections.save_collection(world.ws, c.model_copy(update={"notifications": model.Notifications()}))
 
 

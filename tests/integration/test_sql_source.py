@@ -26,7 +26,7 @@ from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs, Record
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
-from idsync.errors import AuthError, ConfigError, NotFoundError, TransientError
+from idsync.errors import AuthError, ConfigError, ConnectorError, NotFoundError, TransientError
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
 from tests.e2e.test_cli import Cli
@@ -231,9 +231,10 @@ def test_connection_failures_have_their_own_classes_and_never_show_the_password(
     with pytest.raises(AuthError) as auth:
         SqlReader(unknown_user, table="hr.people", password=secret).test()
     assert "the database refused the credentials" in auth.value.message and "does not exist" in auth.value.message
-    with pytest.raises(NotFoundError) as missing:
+    with pytest.raises(ConnectorError) as missing:
         SqlReader(pg.url.set(database="no_such_database_here", password=None), table="t", password=secret).test()
     assert 'database "no_such_database_here" does not exist' in missing.value.message
+    assert not isinstance(missing.value, (NotFoundError, TransientError, AuthError))
     with pytest.raises(TransientError) as down:
         SqlReader(pg.url.set(port=free_port(), password=None), table="t", password=secret).test()
     assert "cannot connect to the database" in down.value.message and "Connection refused" in down.value.message

@@ -27,6 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from idsync.errors import AuthError, ConfigError, TransientError
 from idsync.store import Database
 from idsync.store.tables import metadata
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
@@ -200,3 +201,32 @@ def test_concurrent_first_starts_migrate_once(fresh: str, tmp_path: Path) -> Non
     database = Database(fresh)
     assert database.current_revision() == SHIPPED_HEAD
     database.dispose()
+
+
+# ---------------------------------------------------------------- failures, as one line
+
+
+def test_a_database_that_does_not_exist_or_a_refused_user_are_not_transient(server: Server) -> None:
+    missing = Database(server.url.set(database="no_such_idsync_database").render_as_string(hide_password=False))
+    with pytest.raises(ConfigError, match=r"has no database 'no_such_idsync_database'$") as absent:
+        missing.current_revision()
+    assert absent.value.hint
+    missing.dispose()
+    stranger = Database(
+        server.url.set(username="no_such_idsync_user", password="pw-42").render_as_string(hide_password=False)
+    )
+    with pytest.raises(AuthError, match="refused the credentials of user 'no_such_idsync_user'") as refused:
+        stranger.current_revision()
+    assert "pw-42" not in f"{refused.value.message} {refused.value.hint}"
+    stranger.dispose()
+
+
+def test_a_connection_lost_mid_transaction_is_transient(server: Server, db: Database) -> None:
+    with pytest.raises(TransientError, match=r"^lost the connection to PostgreSQL at [^:]+:\d+: ") as caught, db.session() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with server.admin.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        session.execute(text("SELECT 1"))
+    assert "\n" not in caught.value.message
+    with db.session() as session:  # the pool replaces the lost connection
+        assert session.execute(text("SELECT 1")).scalar_one() == 1

@@ -10,7 +10,7 @@ import pytest
 
 from idsync.domain import collections as model
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, StateConflictError
 from idsync.services import collection_runs, collections, definitions, schedules
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository
@@ -34,8 +34,9 @@ def states(report: collection_runs.CollectionReport) -> list[tuple[str, str]]:
 
 def test_a_collection_naming_an_unknown_job_is_refused(world: World) -> None:
     c = model.CollectionDefinition.model_validate({"name": "c", "jobs": ["people", "nope"]})
-    with pytest.raises(ConfigError, match=r"job collection 'c': job 'nope' does not exist \(see `idsync job list`\)"):
+    with pytest.raises(ConfigError, match=r"^job collection 'c': job 'nope' does not exist$") as caught:
         collections.save_collection(world.ws, c)
+    assert (caught.value.field, caught.value.hint) == ("jobs", "list the jobs")
     assert collections.list_collections(world.ws) == []
 
 
@@ -54,10 +55,12 @@ def test_smart_group_update_jobs_are_refused_until_that_feature_exists(world: Wo
 def test_a_job_or_schedule_in_use_cannot_be_removed(world: World) -> None:
     world.schedule("nightly", [{"kind": "daily", "start": "2030-01-01T02:00"}])
     world.collection("c", ["people"], schedule="nightly")
-    with pytest.raises(ConfigError, match=r"sync job 'people' is used by collection\(s\) c"):
+    with pytest.raises(StateConflictError, match=r"^sync job 'people' is used by collection\(s\) c$") as job:
         definitions.remove(world.ws, "job", "people")
-    with pytest.raises(ConfigError, match=r"schedule 'nightly' is used by collection\(s\) c: change them first"):
+    assert job.value.hint == "change or remove those collections first"
+    with pytest.raises(StateConflictError, match=r"^schedule 'nightly' is used by collection\(s\) c$") as schedule:
         schedules.remove_schedule(world.ws, "nightly")
+    assert schedule.value.hint == "take the schedule off those collections first"
     collections.remove_collection(world.ws, "c")
     schedules.remove_schedule(world.ws, "nightly")
     assert schedules.list_schedules(world.ws) == []
@@ -198,7 +201,7 @@ def test_terminating_a_queued_run_ends_it_and_a_finished_run_is_refused(world: W
     assert (ended.state, ended.error) == (RunState.TERMINATED, "terminated by tester")
     assert first.fence is not None
     collection_runs.execute_run(world.ws, first.run_id, first.fence, runtime)
-    with pytest.raises(ConfigError, match=f"run {first.run_id} is succeeded: only a pending, queued or running run"):
+    with pytest.raises(StateConflictError, match=f"run {first.run_id} is succeeded: only a pending, queued or running run"):
         collection_runs.terminate_run(world.ws, first.run_id)
 
 

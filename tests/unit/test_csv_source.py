@@ -229,13 +229,14 @@ def test_record_errors_after_multiline_rows_have_the_right_line(tmp_path: Path) 
 # ---------------------------------------------------------------- source-level problems
 
 
-def test_missing_file(tmp_path: Path) -> None:
+def test_missing_file_is_a_failure_of_the_source_not_a_missing_object(tmp_path: Path) -> None:
     path = tmp_path / "nope.csv"
     reader = CsvReader(path)
-    with pytest.raises(NotFoundError) as info:
+    with pytest.raises(ConnectorError) as info:
         reader.read()
     assert info.value.message == f"CSV file not found: {path} (check the source's path)"
-    with pytest.raises(NotFoundError):
+    assert not isinstance(info.value, NotFoundError)
+    with pytest.raises(ConnectorError):
         reader.test()
 
 

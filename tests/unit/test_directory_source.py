@@ -123,11 +123,13 @@ def test_each_spelling_is_a_field_and_repeats_are_dropped(d: LocalDirectory) -> 
     assert dict(ann.fields) == {"mail": "ann@example.org", "MAIL": "ann@example.org", "dn": f"uid=ann,{SRC}"}
 
 
-def test_a_missing_base_is_an_error_naming_the_source(d: LocalDirectory) -> None:
+def test_a_missing_base_is_a_source_failure_naming_the_source(d: LocalDirectory) -> None:
     source = DirectorySource(d, f"ou=Nowhere,{SUFFIX}", attributes=["uid"], label="job source store 'corp'")
-    with pytest.raises(NotFoundError, match=r"^job source store 'corp': .*ou=Nowhere"):
+    with pytest.raises(ConnectorError, match=r"^job source store 'corp': .*ou=Nowhere") as caught:
         list(source.read())
-    with pytest.raises(NotFoundError, match="job source store 'corp'"):
+    assert not isinstance(caught.value, NotFoundError)
+    assert caught.value.field == "source.base_dn" and caught.value.hint
+    with pytest.raises(ConnectorError, match="job source store 'corp'"):
         source.test()
 
 
@@ -283,7 +285,7 @@ def test_disable_without_disable_with_on_a_plain_directory_is_refused(d: LocalDi
 def test_source_errors_are_not_record_errors(d: LocalDirectory) -> None:
     source = DirectorySource(d, f"ou=Nowhere,{SUFFIX}", attributes=["uid"])
     items = []
-    with pytest.raises(NotFoundError):
+    with pytest.raises(ConnectorError):
         for item in source.read():
             items.append(item)
     assert not any(isinstance(i, RecordError) for i in items)

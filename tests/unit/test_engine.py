@@ -21,7 +21,7 @@ from idsync.domain.results import Counts, ErrorItem
 from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.planner import Planner
-from idsync.errors import RunAborted, TransientError
+from idsync.errors import ConnectorError, NotFoundError, RunAborted, TransientError
 from tests.jobs import job_definition
 
 SUFFIX = "dc=example,dc=org"
@@ -334,3 +334,17 @@ def test_a_run_that_fails_midway_records_what_it_did(tmp_path: Path, directory: 
     # The embedded directory applies in transactions: the unfinished batch is not
     # applied, and the counts say exactly what is in the directory.
     assert recorder.last.created == entry_count(directory, "(uid=*)")
+
+
+def test_a_destination_base_that_does_not_exist_fails_the_run_as_a_connector_error(
+    tmp_path: Path, directory: LocalDirectory
+) -> None:
+    """The job exists: its missing container is a failure of the run, not a
+    "not found" a front end would answer for the job itself."""
+    source = write_csv(tmp_path / "a.csv", BASE_ROWS)
+    missing = job_definition([{"attribute": "uid", "from": "id", "key": True}], f"ou=Nowhere,{SUFFIX}")
+    with pytest.raises(ConnectorError, match=r"ou=Nowhere.* does not exist") as caught:
+        run_once(missing, source, directory)
+    assert not isinstance(caught.value, NotFoundError)
+    assert caught.value.field == "destination.container" and caught.value.hint
+    assert isinstance(caught.value.__cause__, NotFoundError)

@@ -336,10 +336,11 @@ def test_a_wrong_recorded_sheet_size_does_not_cut_rows(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- bad files
 
 
-def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError) as caught:
+def test_a_missing_file_is_a_source_failure(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorError) as caught:
         ExcelReader(tmp_path / "nope.xlsx").read()
     assert caught.value.message == f"Excel file not found: {tmp_path / 'nope.xlsx'} (check the source's path)"
+    assert not isinstance(caught.value, NotFoundError)
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:

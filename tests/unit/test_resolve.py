@@ -15,7 +15,7 @@ from idsync.domain.definitions import FieldMapping, JobDefinition
 from idsync.domain.entry import Attrs, Entry, Scope
 from idsync.engine.mapping import MappedRecord
 from idsync.engine.resolve import IndexSpec, Resolver, ValueIndex, same_dns
-from idsync.errors import RecordError
+from idsync.errors import ConnectorError, NotFoundError, RecordError
 
 SUFFIX = "dc=example,dc=org"
 PEOPLE = f"ou=People,{SUFFIX}"
@@ -92,6 +92,13 @@ def test_unresolved_values_fail_the_record_by_default(directory: CountingDirecto
     assert (caught.value.key, caught.value.attribute, caught.value.line) == ("e1", "manager", 7)
     with pytest.raises(RecordError, match="'300' matches several objects"):
         resolver.resolve(record({"manager": ("300",)}))
+
+
+def test_a_lookup_base_that_does_not_exist_is_a_connector_error(directory: CountingDirectory) -> None:
+    resolver = Resolver(job({"base_dn": f"ou=Nowhere,{SUFFIX}"}), directory)  # type: ignore[arg-type]
+    with pytest.raises(ConnectorError, match=r"ou=Nowhere.* does not exist") as caught:
+        resolver.prefetch()
+    assert not isinstance(caught.value, NotFoundError) and caught.value.hint
 
 
 def test_report_leaves_unresolved_values_out_and_goes_on(directory: CountingDirectory) -> None:

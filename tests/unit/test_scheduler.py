@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from idsync.domain.results import RunState
+from idsync.errors import StateConflictError
 from idsync.runtime.executor import InlineExecutor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.services import schedules
@@ -168,6 +169,14 @@ def test_run_now_starts_every_target_and_shows_as_the_last_run(world: World) -> 
     status = {s.name: s for s in schedules.status(world.ws, now=clock.now)}["weekly"]
     assert status.targets == ["c", "d"] and status.last_state == "succeeded"
     assert status.next_run == datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+def test_run_now_of_a_schedule_without_targets_is_a_state_conflict(world: World) -> None:
+    world.schedule("weekly", [{"kind": "weekly", "weekdays": ["mon"], "start": "2030-01-07T09:00"}])
+    runtime = Runtime(node="node-a", clock=start_clock())
+    with pytest.raises(StateConflictError, match=r"^schedule 'weekly' has no target collections$") as caught:
+        run_now(world.ws, "weekly", InlineExecutor(world.ws, runtime), runtime)
+    assert caught.value.hint == "give the schedule to a collection first"
 
 
 # ---------------------------------------------------------------- leases

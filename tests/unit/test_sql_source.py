@@ -268,11 +268,12 @@ def test_text_that_is_not_utf8_fails_its_row_only(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- bad files
 
 
-def test_a_missing_sqlite_file_is_not_found_and_not_created(tmp_path: Path) -> None:
+def test_a_missing_sqlite_file_is_a_source_failure_and_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
-    with pytest.raises(NotFoundError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         SqlReader(url_of(missing), table="people").read()
     assert caught.value.message == f"SQLite database not found: {missing} (check the source's URL)"
+    assert not isinstance(caught.value, NotFoundError)
     assert not missing.exists()
 
 

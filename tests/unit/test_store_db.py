@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, insert, inspect, select, text
 
 from idsync.errors import ConfigError, TransientError
 from idsync.store import Database
 from idsync.store.db import MIGRATIONS
 from idsync.store.tables import audit_log, metadata
+from tests.servers.slapd import free_port
 
 EXPECTED_TABLES = {
     "identity_stores",
@@ -134,10 +135,16 @@ def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
 
 
 def test_an_unreachable_server_is_a_transient_error_without_the_password() -> None:
-    database = Database("postgresql+psycopg://idsync:hunter2@127.0.0.1:1/idsync?connect_timeout=2")
-    with pytest.raises(TransientError, match="cannot reach database") as caught:
+    port = free_port()
+    database = Database(f"postgresql+psycopg://idsync:hunter2@127.0.0.1:{port}/idsync?connect_timeout=2")
+    with pytest.raises(TransientError) as caught:
         database.current_revision()
-    assert "hunter2" not in str(caught.value)
+    assert caught.value.message == f"cannot connect to PostgreSQL at 127.0.0.1:{port}: Connection refused"
+    assert caught.value.hint and caught.value.__cause__ is not None
+    with pytest.raises(TransientError, match="cannot connect to PostgreSQL") as in_session, database.session() as session:
+        session.execute(text("SELECT 1"))
+    for error in (caught.value, in_session.value):
+        assert "hunter2" not in f"{error.message} {error.hint}"
     database.dispose()
 
 
@@ -261,9 +268,8 @@ def test_ensure_schema_refuses_a_database_behind_head(url: str, tmp_path: Path) 
     newer = Database(url, migrations=migrations_with_second_revision(tmp_path))
     with pytest.raises(ConfigError) as caught:
         newer.ensure_schema()
-    assert caught.value.message == (
-        f"database schema is at {SHIPPED_HEAD}, this idsync needs {NEWER}: run `idsync db upgrade`"
-    )
+    assert caught.value.message == f"database schema is at {SHIPPED_HEAD}, this idsync needs {NEWER}"
+    assert caught.value.hint == "upgrade the database schema"
     assert newer.current_revision() == SHIPPED_HEAD
     newer.upgrade()
     newer.ensure_schema()
@@ -289,13 +295,44 @@ def test_ensure_schema_refuses_idsync_tables_without_a_version(db: Database, tmp
         db.ensure_schema()
 
 
-def test_ensure_schema_ignores_tables_that_are_not_idsync(url: str) -> None:
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+def test_a_sqlite_file_of_other_tables_is_not_an_idsync_database_and_is_left_alone(url: str) -> None:
+    file = url.removeprefix("sqlite:///")
+    with sqlite3.connect(file) as conn:
         conn.execute("CREATE TABLE unrelated (id INTEGER)")
     database = Database(url)
-    database.ensure_schema()
-    assert database.current_revision() == database.head_revision()
+    with pytest.raises(ConfigError) as caught:
+        database.ensure_schema()
+    assert caught.value.message == (
+        f"the database file {file} is not an idsync database: it holds other tables (unrelated) and none of idsync's"
+    )
+    assert caught.value.hint
+    with database.engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == {"unrelated"}
     database.dispose()
+
+
+def test_a_sqlite_file_of_another_application_using_alembic_is_not_an_idsync_database(url: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.execute("INSERT INTO alembic_version VALUES ('a1b2c3')")
+    database = Database(url)
+    with pytest.raises(ConfigError, match=r"is not an idsync database: it holds other tables \(invoices\)"):
+        database.ensure_schema()
+    database.dispose()
+
+
+def test_a_database_left_with_an_empty_version_table_is_migrated(db: Database) -> None:
+    """What a downgrade to nothing leaves: no idsync table, no revision."""
+    from alembic import command
+
+    db.upgrade()
+    with db.engine.begin() as conn:
+        config = db._alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    db.ensure_schema()
+    assert db.current_revision() == SHIPPED_HEAD
 
 
 def test_concurrent_first_starts_all_succeed(url: str, tmp_path: Path) -> None:
@@ -312,3 +349,113 @@ def test_concurrent_first_starts_all_succeed(url: str, tmp_path: Path) -> None:
     database = Database(url)
     assert database.current_revision() == SHIPPED_HEAD
     database.dispose()
+
+
+# ---------------------------------------------------------------- damaged, foreign and locked files
+
+
+def audit_row(actor: str = "ann") -> object:
+    return insert(audit_log).values(at=datetime.now(UTC), actor=actor, action="a", object_kind="k", object_name="n", detail={})
+
+
+@pytest.fixture
+def filled(url: str) -> Path:
+    """A real idsync database with some rows, closed (its log merged into the file)."""
+    database = Database(url)
+    database.ensure_schema()
+    with database.session() as session:
+        for n in range(200):
+            session.execute(audit_row(f"actor-{n}"))
+    database.dispose()
+    file = Path(url.removeprefix("sqlite:///"))
+    assert not Path(f"{file}-wal").exists()
+    return file
+
+
+def test_a_truncated_database_is_damaged_naming_the_file_and_the_way_out(url: str, filled: Path) -> None:
+    with open(filled, "r+b") as handle:
+        handle.truncate(filled.stat().st_size // 3)
+    database = Database(url)
+    with pytest.raises(ConfigError) as caught:
+        database.ensure_schema()
+    assert caught.value.message.startswith(f"the database file {filled} is damaged: ")
+    assert "malformed" in caught.value.message or "not a database" in caught.value.message
+    assert caught.value.hint == "restore it from a backup"
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+    database.dispose()
+
+
+def test_a_database_with_damaged_pages_is_damaged_in_a_session_too(url: str, filled: Path) -> None:
+    with open(filled, "r+b") as handle:  # the header stays, every page after the schema is overwritten
+        handle.seek(4096)
+        handle.write(b"\xff" * (filled.stat().st_size - 4096))
+    database = Database(url)
+    with pytest.raises(ConfigError, match=f"the database file {filled} is damaged") as caught, database.session() as session:
+        session.execute(select(audit_log.c.actor)).all()
+    assert caught.value.hint == "restore it from a backup"
+    database.dispose()
+
+
+def test_a_file_that_is_not_sqlite_is_not_an_idsync_database(url: str, tmp_path: Path) -> None:
+    file = tmp_path / "idsync.db"
+    file.write_bytes(b"id,name\n1,Ann\n" * 500)
+    database = Database(url)
+    with pytest.raises(ConfigError) as caught:
+        database.ensure_schema()
+    assert caught.value.message == f"the database file {file} is not an idsync database: it is not a SQLite file"
+    assert caught.value.hint
+    assert file.read_bytes() == b"id,name\n1,Ann\n" * 500
+    database.dispose()
+
+
+@pytest.fixture
+def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDSYNC_DATABASE_BUSY_TIMEOUT", "0.05")
+
+
+def test_a_write_blocked_by_another_writer_is_transient_naming_the_file(url: str, filled: Path, short_wait: None) -> None:
+    database = Database(url)
+    database.ensure_schema()
+    holder = sqlite3.connect(filled, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(TransientError) as caught, database.session() as session:
+            session.execute(audit_row("blocked"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.message == f"the database file {filled} is locked by another process"
+    assert caught.value.hint and isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    with database.session() as session:  # the failed transaction was rolled back; the next one works
+        session.execute(audit_row("after"))
+        assert session.execute(select(audit_log.c.actor).where(audit_log.c.actor != "ann")).scalars().all()[-1] == "after"
+    database.dispose()
+
+
+def test_a_file_held_exclusively_by_another_process_is_transient_even_to_read(
+    url: str, filled: Path, short_wait: None
+) -> None:
+    holder = sqlite3.connect(filled, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM audit_log WHERE actor = 'actor-0'")
+    database = Database(url)
+    try:
+        with pytest.raises(TransientError, match=f"^the database file {filled} is locked by another process$"):
+            database.ensure_schema()
+    finally:
+        holder.close()
+        database.dispose()
+
+
+def test_the_busy_timeout_comes_from_the_setting(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDSYNC_DATABASE_BUSY_TIMEOUT", "2.5")
+    database = Database(url)
+    with database.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
+    database.dispose()
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("IDSYNC_DATABASE_BUSY_TIMEOUT", bad)
+        with pytest.raises(ConfigError, match="IDSYNC_DATABASE_BUSY_TIMEOUT"):
+            Database(url)
+

@@ -121,22 +121,22 @@ class TestDefinitionRepository:
             assert DefinitionRepository(session, "source").require("hr").type == "csv"
 
     @pytest.mark.parametrize(
-        ("kind", "message"),
+        ("kind", "message", "hint"),
         [
-            ("store", "no identity store named 'x' (see `idsync store list`)"),
-            ("source", "no data source named 'x' (see `idsync source list`)"),
-            ("job", "no job named 'x' (see `idsync job list`)"),
+            ("store", "no identity store named 'x'", "list the stores"),
+            ("source", "no data source named 'x'", "list the sources"),
+            ("job", "no job named 'x'", "list the jobs"),
         ],
     )
-    def test_require_names_the_kind_and_the_command_to_list_it(
-        self, db: Database, kind: str, message: str
+    def test_require_names_the_kind_and_hints_at_listing_it(
+        self, db: Database, kind: str, message: str, hint: str
     ) -> None:
         with db.session() as session:
             repo = DefinitionRepository(session, kind)  # type: ignore[arg-type]
             assert repo.get("x") is None
             with pytest.raises(NotFoundError) as caught:
                 repo.require("x")
-        assert caught.value.message == message
+        assert (caught.value.message, caught.value.hint) == (message, hint)
 
     def test_an_unknown_kind_is_refused(self, db: Database) -> None:
         with db.session() as session, pytest.raises(ValueError, match="unknown definition kind"):

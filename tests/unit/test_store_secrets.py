@@ -72,8 +72,9 @@ def test_a_key_file_others_can_read_is_refused(home: Path, mode: int) -> None:
     SecretBox.from_settings()
     key_file = home / "secret.key"
     key_file.chmod(mode)
-    with pytest.raises(ConfigError, match=r"chmod 600"):
+    with pytest.raises(ConfigError, match=r"is open to other users$") as caught:
         SecretBox.from_settings()
+    assert caught.value.hint == f"let only its owner read it (chmod 600 {key_file})"
 
 
 def test_an_empty_key_file_is_refused(home: Path) -> None:

@@ -1,7 +1,14 @@
 """The root ``idsync`` command and the one place errors become exit codes.
 
-Exit codes: 0 success; 1 an error (one line on stderr); 2 bad usage;
-3 a run completed but some records failed; 4 a run failed.
+An idsync error is one line on stderr (``idsync: error: ...``), followed by
+a ``hint: ...`` line when the error says what to do next.
+
+Exit codes: 0 success; 1 an error; 2 bad usage; 3 a run completed but some
+records failed; 4 a run failed; 5 a run was held by a safety limit;
+6 not found (no such store, source, job, schedule, collection, run, plan or
+outbox message); 7 state conflict (the object is not in a state that allows
+it: a finished run, a plan already applied, a definition still in use);
+8 permission denied; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from idsync import __version__, settings
+from idsync.cli.hints import render
 from idsync.cli.output import err_console, table
-from idsync.errors import IdsyncError
+from idsync.errors import IdsyncError, NotFoundError, PermissionDeniedError, StateConflictError
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "store": ("store", "app", "Identity stores: the directories idsync writes (and reads)."),
@@ -129,13 +137,29 @@ def show_settings() -> None:
     )
 
 
+EXIT_CODES: tuple[tuple[type[IdsyncError], int], ...] = (
+    (NotFoundError, 6),
+    (StateConflictError, 7),
+    (PermissionDeniedError, 8),
+)
+"""The errors a script may want to tell apart; any other idsync error exits 1."""
+
+
+def exit_code(exc: IdsyncError) -> int:
+    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
+
+
 def main() -> None:
-    """Console entry point: run the app; turn idsync errors into one line and an exit code."""
+    """Console entry point: run the app; turn idsync errors into one line
+    (and a hint line) and an exit code."""
     try:
         app()
     except IdsyncError as exc:
         err_console.print(f"idsync: error: {exc.message}", markup=False, soft_wrap=True)
-        sys.exit(1)
+        hint = render(exc.hint)
+        if hint:
+            err_console.print(f"hint: {hint}", markup=False, soft_wrap=True)
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         err_console.print("idsync: interrupted", markup=False)
         sys.exit(130)

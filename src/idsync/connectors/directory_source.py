@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 
 from idsync.connectors.base import Directory
 from idsync.domain.entry import Attrs, Entry, Record, Scope
-from idsync.errors import ConfigError, NotFoundError, RecordError
+from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
 
 DN_FIELD = "dn"
 DEFAULT_SEPARATOR = "\n"
@@ -117,7 +117,7 @@ class DirectorySource:
         try:
             yield from self.directory.search(self.base_dn, self.scope, self.filter, attributes)
         except NotFoundError as exc:
-            raise NotFoundError(f"{self.label}: {exc.message}") from exc
+            raise self._missing_base(exc.message) from exc
         except ConfigError as exc:
             raise ConfigError(f"{self.label}: {exc.message}") from exc
 
@@ -127,10 +127,17 @@ class DirectorySource:
         try:
             found = list(self.directory.search(self.base_dn, Scope.BASE, "(objectClass=*)", ["1.1"]))
         except NotFoundError as exc:
-            raise NotFoundError(f"{self.label}: {exc.message}") from exc
+            raise self._missing_base(exc.message) from exc
         if not found:
-            raise NotFoundError(f"{self.label}: base DN {self.base_dn!r} is not readable")
+            raise self._missing_base(f"base DN {self.base_dn!r} is not readable")
         return f"{line}; base {self.base_dn} readable"
+
+    def _missing_base(self, what: str) -> ConnectorError:
+        """A base DN the directory lacks: the source cannot be read (a failure
+        of the source, not an object the caller named that does not exist)."""
+        return ConnectorError(
+            f"{self.label}: {what}", field="source.base_dn", hint="create that entry, or correct the source's base DN"
+        )
 
     def close(self) -> None:
         self.directory.close()

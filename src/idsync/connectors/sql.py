@@ -59,7 +59,6 @@ from idsync.errors import (
     ConfigError,
     ConnectorError,
     IdsyncError,
-    NotFoundError,
     RecordError,
     TransientError,
 )
@@ -544,7 +543,8 @@ class SqlReader:
         ) or (connecting and re.search(r'role ".*" does not exist', low)):
             return AuthError(f"{where}: the database refused the credentials: {detail} (check the user and password)")
         if state == "3D000" or re.search(r'database ".*" does not exist', low):
-            return NotFoundError(f"{where}: {detail} (check the database name in the URL)")
+            # The source exists; the database its URL names does not: the source cannot be read.
+            return ConnectorError(f"{where}: {detail} (check the database name in the URL)")
         if "file is not a database" in low:
             return ConnectorError(f"{where}: the file is not a SQLite database")
         if "database is locked" in low or state.startswith(("08", "57P", "53")):

@@ -40,7 +40,7 @@ from idsync.engine.limits import PlanSize
 from idsync.engine.mapping import MappedRecord, Mapper, normalize_key
 from idsync.engine.resolve import Resolver, same_dns
 from idsync.engine.update_mode import Digest, UpdateFilter
-from idsync.errors import ConfigError, RecordError, RunAborted
+from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError, RunAborted
 
 ANCHOR_ATTRIBUTES = ("entryUUID",)
 """The default anchor; a directory naming its own in ``anchor_attributes`` (``objectGUID`` on AD) overrides it."""
@@ -183,8 +183,18 @@ class Planner:
             attributes.add(self.job.actions.disable_with.attribute)
         elif self._account is not None and self.job.actions.on_missing == "disable":
             attributes.update(self._account.attributes)
-        with collector_paused():  # the index holds no reference cycles (see engine.heap)
-            self._index_scope(sorted(attributes))
+        try:
+            with collector_paused():  # the index holds no reference cycles (see engine.heap)
+                self._index_scope(sorted(attributes))
+        except NotFoundError as exc:
+            # The job exists; the base its destination names does not: the run
+            # cannot read its destination, which is a failure, not a missing object.
+            dest = self.job.destination
+            raise ConnectorError(
+                exc.message,
+                field="destination.base_dn" if dest.base_dn else "destination.container",
+                hint="create that entry, or correct the job's destination",
+            ) from exc
         for key in self._claimed:
             hit = self.index.by_key.get(key)
             if isinstance(hit, Target):

@@ -27,7 +27,7 @@ from idsync.domain.entry import Entry, Scope, Values
 from idsync.domain.results import ErrorItem
 from idsync.engine.heap import collector_paused
 from idsync.engine.mapping import MappedRecord, normalize_key
-from idsync.errors import ConfigError, RecordError
+from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
 
 AMBIGUOUS = None
 """What the index holds for a value several objects have."""
@@ -111,8 +111,14 @@ class Resolver:
         found = self._indexes.get(spec)
         if found is None:
             self.searches += 1
-            entries = self.directory.search(rule.base_dn, rule.scope, rule.filter, [rule.attribute])
-            found = self._indexes[spec] = ValueIndex.build(entries, rule.attribute)
+            try:
+                entries = self.directory.search(rule.base_dn, rule.scope, rule.filter, [rule.attribute])
+                found = self._indexes[spec] = ValueIndex.build(entries, rule.attribute)
+            except NotFoundError as exc:
+                # A lookup base the directory lacks fails the run, like a missing destination.
+                raise ConnectorError(
+                    exc.message, hint="create that entry, or correct the mapping's resolve base_dn"
+                ) from exc
         return found
 
     def prefetch(self) -> None:

@@ -64,7 +64,10 @@ def send(server: NotificationServer, email: Email, *, message_id: str | None = N
     """Send *email* through *server*; the server's answer in one line."""
     recipients = list(email.to) + list(email.cc)
     if not recipients:
-        raise ConnectorError("the message has no recipient: give --to, or set default_to on the notification server")
+        raise ConnectorError(
+            "the message has no recipient", field="to",
+            hint="give a recipient, or set default_to on the notification server",
+        )
     msg = build(server, email, message_id=message_id)
     where = f"{server.host}:{server.effective_port}"
     try:

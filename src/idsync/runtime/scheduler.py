@@ -29,7 +29,7 @@ from typing import Any
 
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError, IdsyncError
+from idsync.errors import IdsyncError, StateConflictError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, occurrences
 from idsync.services import collection_runs, collections, schedules
@@ -334,9 +334,8 @@ def run_now(ws: Workspace, name: str, executor: Executor, runtime: Runtime) -> l
     schedule_id, schedule = schedules.load_schedule(ws, name)
     targets = collections.collections_using_schedule(ws, name)
     if not targets:
-        raise ConfigError(
-            f"schedule {name!r} has no target collections: "
-            f"set one with `idsync collection edit COLLECTION --schedule {name}`"
+        raise StateConflictError(
+            f"schedule {name!r} has no target collections", hint="give the schedule to a collection first"
         )
     with ws.db.session() as session:
         occurrence = SchedulingRepository(session, clock=runtime.clock).insert_occurrence(

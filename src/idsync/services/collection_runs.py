@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
-from idsync.errors import ConfigError, IdsyncError
+from idsync.errors import IdsyncError, StateConflictError
 from idsync.services import collections, jobs, notifications
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
@@ -374,7 +374,7 @@ def terminate_run(ws: Workspace, run_id: int, reason: str | None = None) -> RunR
             repo.request_stop(run_id, why)
             repo.log(run_id, "warning", f"stop requested: {why}")
         else:
-            raise ConfigError(
+            raise StateConflictError(
                 f"run {run_id} is {run.state.value}: only a pending, queued or running run can be terminated"
             )
         return repo.require(run_id)

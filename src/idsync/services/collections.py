@@ -34,13 +34,13 @@ def check_collection(
     stored_jobs = {job.name for job in definitions.list_definitions(ws, "job")}
     for entry in collection.jobs:
         if entry.job not in stored_jobs and entry.job not in pending.get("job", set()):
-            raise ConfigError(f"{label}: job {entry.job!r} does not exist (see `idsync job list`)")
+            raise ConfigError(f"{label}: job {entry.job!r} does not exist", field="jobs", hint="list the jobs")
     if collection.schedule is not None and collection.schedule not in pending.get("schedule", set()):
         try:
             definitions.load(ws, "schedule", collection.schedule)
         except NotFoundError as exc:
             raise ConfigError(
-                f"{label}: schedule {collection.schedule!r} does not exist (see `idsync schedule list`)"
+                f"{label}: schedule {collection.schedule!r} does not exist", field="schedule", hint="list the schedules"
             ) from exc
     if collection.smart_group_jobs:
         raise ConfigError(
@@ -65,8 +65,9 @@ def _check_notification_servers(ws: Workspace, collection: CollectionDefinition,
         if store is not None and getattr(store, "notification_server", None) is None:
             raise ConfigError(
                 f"{label}: notifications cannot be enabled: store {store.name!r} (destination of job "
-                f"{entry.job!r}) has no notification server; add notification_server to the store first "
-                f"(host, sender; see `idsync store notify-test`)"
+                f"{entry.job!r}) has no notification server",
+                field="notifications",
+                hint="add notification_server (host, sender) to the store first, then send a test message through it",
             )
 
 

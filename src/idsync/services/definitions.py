@@ -22,7 +22,7 @@ from idsync.domain.definitions import (
     is_env_reference,
 )
 from idsync.domain.schedules import ScheduleDefinition
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, StateConflictError
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
@@ -208,13 +208,15 @@ def users_of(ws: Workspace, kind: Kind, name: str) -> list[str]:
 
 
 def remove(ws: Workspace, kind: Kind, name: str) -> None:
-    """Remove a definition; a store or source still used by a job is refused.
+    """Remove a definition; one still used (a store or source by a job, a job
+    or schedule by a collection) is refused with StateConflictError: the
+    definition is valid, it is what refers to it now that blocks the removal.
     The run history of a removed job is kept."""
     users = users_of(ws, kind, name)
     if users:
-        raise ConfigError(
-            f"{NOUNS[kind]} {name!r} is used by {USED_BY[kind]}(s) {', '.join(users)}; "
-            "remove or change them first"
+        raise StateConflictError(
+            f"{NOUNS[kind]} {name!r} is used by {USED_BY[kind]}(s) {', '.join(users)}",
+            hint=f"change or remove those {USED_BY[kind]}s first",
         )
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind)

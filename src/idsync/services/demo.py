@@ -39,7 +39,7 @@ def prepare(path: Path) -> Path:
     path = path.expanduser().resolve()
     if path.exists():
         if not (path / MARKER).exists() and any(path.iterdir()):
-            raise ConfigError(f"{path} exists and is not a demo workspace; choose another --workspace")
+            raise ConfigError(f"{path} exists and is not a demo workspace", field="workspace", hint="choose another folder")
         shutil.rmtree(path)
     path.mkdir(parents=True)
     (path / MARKER).write_text("created by `idsync demo`; safe to delete\n", encoding="utf-8")

@@ -287,7 +287,11 @@ def deliver_webhook(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> s
         raise ConfigError(f"outbox message {row.id} names no identity store to sign it with")
     server = server_of(ws, row.store_name)
     if not server.webhook_secret:
-        raise ConfigError(f"identity store {row.store_name!r} has no webhook_secret: set it, then `idsync outbox retry`")
+        raise ConfigError(
+            f"identity store {row.store_name!r} has no webhook_secret",
+            field="notification_server.webhook_secret",
+            hint="set webhook_secret on the store's notification server, then send the failed messages again",
+        )
     return webhook.post(
         row.recipient,
         content["body"].encode("utf-8"),

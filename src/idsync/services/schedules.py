@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from idsync.errors import ConfigError
+from idsync.errors import StateConflictError
 from idsync.services import collections, definitions
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
@@ -150,12 +150,12 @@ def targets(ws: Workspace, name: str) -> list[str]:
 
 
 def check_removable(ws: Workspace, name: str) -> None:
-    """ConfigError naming the collections that still use schedule *name*."""
+    """StateConflictError naming the collections that still use schedule *name*."""
     used = targets(ws, name)
     if used:
-        raise ConfigError(
-            f"schedule {name!r} is used by collection(s) {', '.join(used)}: "
-            f"change them first (idsync collection edit {used[0]} --no-schedule)"
+        raise StateConflictError(
+            f"schedule {name!r} is used by collection(s) {', '.join(used)}",
+            hint="take the schedule off those collections first",
         )
 
 

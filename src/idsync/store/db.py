@@ -8,13 +8,18 @@ Alembic revisions shipped in ``migrations/``; they run in-process, with no
 A fresh database is created on first use. A database at another revision is
 never touched implicitly: upgrading is an explicit operator decision
 (``idsync db upgrade``), since a node running the old code may still use it.
+A SQLite file holding other tables and none of idsync's is refused, never
+filled with idsync's tables.
+
+Driver failures (unreachable, locked, damaged) become idsync errors at the
+engine, in :mod:`idsync.store.db_errors`.
 """
 
 from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,19 +30,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from idsync import settings
-from idsync.errors import ConfigError, TransientError
+from idsync.errors import ConfigError
 from idsync.store import tables
+from idsync.store.db_errors import NOT_OURS_HINT, translate_errors
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-"""How long a SQLite writer waits for another one before giving up."""
 
 _MIGRATING = threading.Lock()
 """Alembic's ``context`` and ``op`` are process-wide: one migration at a time per process."""
@@ -56,16 +59,31 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
+def busy_timeout() -> float:
+    """Seconds a SQLite connection waits for another process's write before
+    the database is reported locked (``IDSYNC_DATABASE_BUSY_TIMEOUT``)."""
+    seconds = settings.get_float("database_busy_timeout")
+    if seconds < 0:
+        raise ConfigError(
+            f"IDSYNC_DATABASE_BUSY_TIMEOUT={seconds:g} is negative", field="database_busy_timeout",
+            hint="give the seconds to wait, 0 or more",
+        )
+    return seconds
+
+
+def _sqlite_settings(timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
 class Database:
@@ -91,9 +109,10 @@ class Database:
             parsed = parsed.set(drivername="postgresql+psycopg")
             self.url = parsed.render_as_string(hide_password=False)
         self._parsed = parsed
-        file = _sqlite_file(parsed)
-        if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
+        self.file = _sqlite_file(parsed)
+        """The SQLite file, None for PostgreSQL or an in-memory database."""
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine: Engine = self._create_engine(parsed)
         except ImportError as exc:
@@ -103,6 +122,7 @@ class Database:
             ) from exc
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot use database {self.display_url}: {exc}") from exc
+        translate_errors(self.engine, parsed, self.file)
 
     @property
     def dialect(self) -> str:
@@ -117,8 +137,9 @@ class Database:
     @staticmethod
     def _create_engine(url: URL) -> Engine:
         if url.get_backend_name() == "sqlite":
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            event.listen(engine, "connect", _on_sqlite_connect)
+            timeout = busy_timeout()
+            engine = create_engine(url, connect_args={"timeout": timeout})
+            event.listen(engine, "connect", _sqlite_settings(round(timeout * 1000)))
             return engine
         return create_engine(url, pool_pre_ping=True)
 
@@ -159,28 +180,22 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The schema revision of the database, None when it has never been migrated."""
-        try:
-            with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
-        except OperationalError as exc:
-            raise self._unreachable(exc) from exc
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the schema to *revision*; nothing happens when it is there already."""
         config = self._alembic_config()
-        try:
-            with _MIGRATING, self.engine.begin() as conn:
-                # One migrator at a time, and the schema with its version row
-                # committed at once: concurrent first starts see either
-                # nothing or the finished schema.
-                if self.dialect == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                elif self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
-                config.attributes["connection"] = conn
-                command.upgrade(config, revision)
-        except OperationalError as exc:
-            raise self._unreachable(exc) from exc
+        with _MIGRATING, self.engine.begin() as conn:
+            # One migrator at a time, and the schema with its version row
+            # committed at once: concurrent first starts see either
+            # nothing or the finished schema.
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
 
     def ensure_schema(self) -> None:
         """Make sure the schema is the one this idsync needs before it is used.
@@ -192,40 +207,39 @@ class Database:
         head = self.head_revision()
         # Tables first, revision second: a concurrent first start commits
         # both at once, so this order never sees tables without a version.
-        present = self._idsync_tables()
+        existing = self._table_names()
+        present = sorted(name for name in tables.metadata.tables if name in existing)
         current = self.current_revision()
         if current == head:
             return
+        script = ScriptDirectory.from_config(self._alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        others = sorted(existing - set(present) - {"alembic_version"})
+        if self.file is not None and others and not present and current not in known:
+            # Another application's file: filling it with idsync's tables would hide the mistake.
+            raise ConfigError(
+                f"the database file {self.file} is not an idsync database: it holds other tables "
+                f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}) and none of idsync's",
+                hint=NOT_OURS_HINT,
+            )
         if current is None:
             if present:
                 raise ConfigError(
-                    f"database {self.display_url} has idsync tables ({', '.join(present)}) "
-                    "but no schema version: restore it from a backup or use an empty database"
+                    f"database {self.display_url} has idsync tables ({', '.join(present)}) but no schema version",
+                    hint="restore it from a backup, or use an empty database",
                 )
             self.upgrade()
             return
-        script = ScriptDirectory.from_config(self._alembic_config())
-        known = {rev.revision for rev in script.walk_revisions()}
         if current not in known:
             raise ConfigError(
-                f"database schema is at {current}, newer than this idsync needs ({head}): "
-                "upgrade idsync on this machine"
+                f"database schema is at {current}, newer than this idsync needs ({head})",
+                hint="upgrade idsync on this machine",
             )
-        raise ConfigError(
-            f"database schema is at {current}, this idsync needs {head}: run `idsync db upgrade`"
-        )
+        raise ConfigError(f"database schema is at {current}, this idsync needs {head}", hint="upgrade the database schema")
 
-    def _idsync_tables(self) -> list[str]:
-        try:
-            with self.engine.connect() as conn:
-                existing = set(inspect(conn).get_table_names())
-        except OperationalError as exc:
-            raise self._unreachable(exc) from exc
-        return sorted(name for name in tables.metadata.tables if name in existing)
-
-    def _unreachable(self, exc: OperationalError) -> TransientError:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return TransientError(f"cannot reach database {self.display_url}: {first_line}")
+    def _table_names(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
 
     def __repr__(self) -> str:
         return f"Database({self.display_url!r})"

@@ -90,7 +90,7 @@ class DefinitionRepository:
     def require(self, name: str) -> StoredDefinition:
         found = self.get(name)
         if found is None:
-            raise NotFoundError(f"no {self.noun} named {name!r} (see `idsync {self.kind} list`)")
+            raise NotFoundError(f"no {self.noun} named {name!r}", hint=f"list the {self.kind}s")
         return found
 
     def list(self) -> builtins.list[StoredDefinition]:

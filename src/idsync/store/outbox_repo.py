@@ -14,7 +14,7 @@ token: generated passwords travel through here and nothing is kept in clear.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idsync.errors import NotFoundError, StateConflictError
 from idsync.store.tables import outbox, utcnow
 
 PENDING = "pending"
@@ -188,16 +189,35 @@ class OutboxRepository:
 
     def retry(self, ids: Iterable[int] = (), *, give_up_after: timedelta) -> int:
         """Send failed messages again (the given ones, or all failed): due now,
-        with a new give-up time. Returns how many were put back."""
+        with a new give-up time. Returns how many were put back.
+
+        Given ids are checked first, and none is put back when one is wrong:
+        one that does not exist raises NotFoundError, one that is not failed
+        (waiting, being sent, or sent: sending it again would send it twice)
+        StateConflictError."""
         now = self._clock()
         query = update(outbox).where(outbox.c.state == FAILED)
-        chosen = list(ids)
+        chosen = sorted(set(ids))
         if chosen:
+            self._check_retriable(chosen)
             query = query.where(outbox.c.id.in_(chosen))
         result = self._session.execute(
             query.values(state=PENDING, next_attempt_at=now, expires_at=now + give_up_after)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _check_retriable(self, chosen: Sequence[int]) -> None:
+        query = select(outbox.c.id, outbox.c.state).where(outbox.c.id.in_(chosen))
+        found: dict[int, str] = {row.id: row.state for row in self._session.execute(query)}
+        missing = [str(i) for i in chosen if i not in found]
+        if missing:
+            raise NotFoundError(f"no outbox message {', '.join(missing)}", hint="list the outbox messages")
+        busy = [i for i in chosen if found[i] != FAILED]
+        if busy:
+            shown = ", ".join(f"{i} ({found[i]})" for i in busy)
+            raise StateConflictError(
+                f"outbox message(s) {shown} not failed: only a failed message can be sent again"
+            )
 
     def purge(self, *, states: Iterable[str] = (SENT, FAILED), older_than: timedelta | None = None) -> int:
         """Delete finished messages (sent and failed by default), optionally only

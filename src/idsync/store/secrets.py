@@ -45,9 +45,8 @@ class SecretBox:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
-                "the secret key is not a valid Fernet key (32 url-safe base64-encoded bytes): "
-                'generate one with `python -c "from cryptography.fernet import Fernet; '
-                'print(Fernet.generate_key().decode())"`'
+                "the secret key is not a valid Fernet key (32 url-safe base64-encoded bytes)",
+                hint="generate one with Fernet.generate_key() of the Python package cryptography",
             ) from exc
 
     @classmethod
@@ -125,7 +124,7 @@ def _read_key_file(path: Path) -> bytes:
         mode = os.fstat(handle.fileno()).st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"secret key file {path} is open to other users: run `chmod 600 {path}`"
+                f"secret key file {path} is open to other users", hint=f"let only its owner read it (chmod 600 {path})"
             )
         key = handle.read().strip()
     if not key:
