@@ -459,3 +459,27 @@ def test_the_busy_timeout_comes_from_the_setting(url: str, monkeypatch: pytest.M
         with pytest.raises(ConfigError, match="IDSYNC_DATABASE_BUSY_TIMEOUT"):
             Database(url)
 
+
+
+def test_the_shipped_head_read_from_the_files_is_alembics() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from idsync.store.schema_head import shipped_head
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert shipped_head(MIGRATIONS / "versions") == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_database_at_the_shipped_head_is_opened_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'idsync.db'}"
+    Database(url).ensure_schema()
+    code = (
+        "import sys\n"
+        "from idsync.store.db import Database\n"
+        f"Database({url!r}).ensure_schema()\n"
+        "sys.exit(1 if any(m.startswith('alembic') for m in sys.modules) else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

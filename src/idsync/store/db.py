@@ -22,12 +22,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,6 +33,13 @@ from idsync import settings
 from idsync.errors import ConfigError
 from idsync.store import tables
 from idsync.store.db_errors import NOT_OURS_HINT, translate_errors
+from idsync.store.schema_head import recorded_revision, shipped_head
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where a migration is looked at, not here: a command on a
+# database already at the shipped revision never needs it (see schema_head).
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -165,6 +168,8 @@ class Database:
     # ------------------------------------------------------------ schema
 
     def _alembic_config(self) -> Config:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(self.migrations))
         # configparser interpolates '%', which URL-encoded passwords contain.
@@ -173,6 +178,8 @@ class Database:
 
     def head_revision(self) -> str:
         """The schema revision this version of idsync needs."""
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
         if head is None:
             raise ConfigError(f"no schema migrations found in {self.migrations}: reinstall idsync")
@@ -180,11 +187,15 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The schema revision of the database, None when it has never been migrated."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the schema to *revision*; nothing happens when it is there already."""
+        from alembic import command
+
         config = self._alembic_config()
         with _MIGRATING, self.engine.begin() as conn:
             # One migrator at a time, and the schema with its version row
@@ -204,6 +215,13 @@ class Database:
         revision is refused with what to do, never migrated behind the
         operator's back.
         """
+        shipped = shipped_head(self.migrations / "versions")
+        if shipped is not None:
+            with self.engine.connect() as conn:
+                if recorded_revision(conn) == shipped:
+                    return
+        from alembic.script import ScriptDirectory
+
         head = self.head_revision()
         # Tables first, revision second: a concurrent first start commits
         # both at once, so this order never sees tables without a version.

@@ -16,8 +16,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Connection, inspect, text
 
 _REVISION = re.compile(r'^revision(?:\s*:\s*str)?\s*=\s*"(\w+)"\s*$', re.M)
 _DOWN = re.compile(r'^down_revision(?:\s*:[^=]+)?\s*=\s*(?:"(\w+)"|None)\s*$', re.M)
@@ -44,9 +43,7 @@ def shipped_head(versions: Path) -> str | None:
 def recorded_revision(conn: Connection) -> str | None:
     """The revision in the database's ``alembic_version`` table; None when there
     is no such table or row (never migrated, or not an idsync database)."""
-    try:
-        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    except (OperationalError, ProgrammingError):
-        conn.rollback()
+    if not inspect(conn).has_table("alembic_version"):
         return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     return rows[0] if len(rows) == 1 else None
