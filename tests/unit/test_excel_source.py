@@ -31,7 +31,6 @@ from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
-from tests.e2e.test_cli import Cli
 from tests.files import open_fds_to
 
 SUFFIX = "dc=example,dc=org"
@@ -544,16 +543,3 @@ def test_a_sync_job_from_an_excel_sheet_into_the_embedded_directory(ws: Workspac
     assert found[f"uid=1003,ou=People,{SUFFIX}"].get_values("cn") == ("Cy Ng",)
     again = jobs.run_job(ws, "people")
     assert (again.counts.unchanged, again.counts.changed, again.counts.created) == (2, 0, 0)
-
-
-def test_the_cli_adds_and_tests_an_excel_source(tmp_path: Path) -> None:
-    cli = Cli(tmp_path / "home")
-    book = write_book(tmp_path / "hr.xlsx", [["Report"], ["id", "name"], [1, "Ann"]], title="People", others=["Other"])
-    cli("source", "add", "hr", "--kind", "excel", "--path", str(book), "--sheet", "People", "--header-row", "2")
-    assert cli("source", "test", "hr").stdout.strip() == f"Excel file {book}, sheet 'People': 2 columns (id, name)"
-    shown = cli.json("source", "show", "hr")
-    assert shown == {"name": "hr", "kind": "excel", "path": str(book), "sheet": "People", "header_row": 2}
-    cli("source", "add", "bad", "--kind", "excel", "--path", str(book), "--sheet", "Staff")
-    failed = cli("source", "test", "bad", ok=False)
-    assert failed.returncode == 1
-    assert failed.stderr.strip() == f"idsync: error: Excel file {book} has no sheet 'Staff'; its sheets: 'People', 'Other'"

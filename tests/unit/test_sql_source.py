@@ -25,7 +25,6 @@ from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError, TransientError
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
-from tests.e2e.test_cli import Cli
 from tests.files import open_fds_to
 
 SUFFIX = "dc=example,dc=org"
@@ -485,24 +484,3 @@ def test_a_sync_job_from_a_sqlite_table_into_the_embedded_directory(ws: Workspac
     with LocalDirectory(dirpath, SUFFIX) as directory:
         (cy,) = directory.search(f"ou=People,{SUFFIX}", filterstr="(uid=3)", attributes=["mail"])
     assert cy.attrs.get_values("mail") == ("cy@example.org",)
-
-
-def test_the_cli_adds_a_sqlite_source_relative_to_the_current_folder(tmp_path: Path) -> None:
-    cli = Cli(tmp_path / "home")
-    make_db(tmp_path / "hr.db")
-    os.chdir(tmp_path)
-    try:
-        cli("source", "add", "hr", "--kind", "sql", "--url", "sqlite:///hr.db", "--table", "people")
-    finally:
-        os.chdir(Path(__file__).parents[2])
-    assert cli.json("source", "show", "hr") == {
-        "name": "hr", "kind": "sql", "url": f"sqlite:///{tmp_path / 'hr.db'}", "table": "people",
-    }
-    assert "8 columns (id, first, last, mail" in cli("source", "test", "hr").stdout
-    listed = cli.json("source", "list")
-    assert [(s["name"], s["kind"]) for s in listed] == [("hr", "sql")]
-    bad = cli("source", "add", "q", "--kind", "sql", "--url", url_of(tmp_path / "hr.db"), "--query", "DELETE FROM people", ok=False)
-    assert bad.returncode == 1
-    assert bad.stderr.startswith("idsync: error: data source 'q':")
-    assert "the query starts with 'DELETE'" in bad.stderr and bad.stderr.count("\n") == 1
-    assert [s["name"] for s in cli.json("source", "list")] == ["hr"]
