@@ -395,6 +395,7 @@ def test_a_large_file_is_streamed_in_bounded_memory(tmp_path: Path) -> None:
     assert peak < size / 20, f"peak {peak:,} bytes for a {size:,}-byte file"
 
 
+@pytest.mark.timing
 def test_throughput_is_in_the_expected_range(tmp_path: Path) -> None:
     # The target is 200,000 rows/s on the development machines; the bound here
     # is loose so a busy CI machine does not fail, but a quadratic slip would.
