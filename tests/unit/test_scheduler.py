@@ -203,7 +203,10 @@ def test_a_run_whose_lease_expired_is_marked_failed_with_its_job_runs(world: Wor
 
 
 def every_minute(world: World, clock: Clock, **settings: object) -> None:
-    world.schedule("minutely", [{"kind": "cron", "expression": "* * * * *", "start": wall(clock.now)}], **settings)
+    # Starting a second on (the start is in whole seconds): were the clock at
+    # hh:mm:00.3, a start of hh:mm:00 would be due at once, not a minute on.
+    start = wall(clock.now + timedelta(seconds=1))
+    world.schedule("minutely", [{"kind": "cron", "expression": "* * * * *", "start": start}], **settings)
 
 
 def test_a_run_outlasting_its_interval_never_runs_twice_skip(world: World) -> None:
