@@ -158,3 +158,17 @@ def test_a_failed_first_record_decides_in_a_changed_only_run(tmp_path: Path, dir
     counts, rec = run(directory, tmp_path / "b.csv", ["1,Same,", "1,Same,a@x.org"], jd, *hashed())
     assert (counts.unchanged, counts.errors) == (0, 2)
     assert duplicate_lines(rec) == [3]
+
+
+def test_a_cancelled_first_record_still_decides(tmp_path: Path, directory: LocalDirectory) -> None:
+    """A record the job skips with cancel_row() was given all the same: a later one is a duplicate."""
+    jd = job_definition([
+        {"attribute": "uid", "from": "id", "key": True},
+        {"attribute": "cn", "from": "last"},
+        {"attribute": "sn", "from": "last"},
+        {"attribute": "mail", "expression": "cancel_row() if not source['mail'] else source['mail']"},
+    ])
+    counts, rec = run(directory, tmp_path / "a.csv", ["1,First,", "1,Second,b@x.org"], jd)
+    assert (counts.skipped, counts.created, counts.errors) == (1, 0, 1)
+    assert sn_of(directory, "1") is None
+    assert duplicate_lines(rec) == [3]
