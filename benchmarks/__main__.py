@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.startup import startup
 from benchmarks.workloads import Bench, Row, environment
 from tests.servers.slapd import SlapdServer, start_slapd
 
@@ -18,10 +19,10 @@ def report(rows: list[Row]) -> str:
     head = f"{'workload':8} {'metric':46} {'idsync':>12} {'baseline':>12} {'ratio':>7}  {'target':8} met"
     lines = [head, "-" * len(head)]
     for r in rows:
-        base = f"{r.baseline:12.1f}" if r.baseline is not None else " " * 12
+        base = f"{r.baseline:12.{r.digits}f}" if r.baseline is not None else " " * 12
         ratio = f"{r.ratio:7.2f}" if r.ratio is not None else " " * 7
         met = {True: "yes", False: "NO", None: ""}[r.met]
-        lines.append(f"{r.workload:8} {r.metric:46} {r.idsync:12.1f} {base} {ratio}  {r.target:8} {met}")
+        lines.append(f"{r.workload:8} {r.metric:46} {r.idsync:12.{r.digits}f} {base} {ratio}  {r.target:8} {met}")
     return "\n".join(lines)
 
 
@@ -51,18 +52,34 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         server.stop()
 
 
+WORKLOADS = ("startup", "sync")
+"""What ``--only`` can choose: S1 (the command's start-up), and the sync workloads W1–W5 (or W9)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", choices=WORKLOADS, action="append",
+                        help="run only this part (startup: S1, no slapd; sync: W1–W5 or W9); may be repeated")
+    parser.add_argument("--startup-runs", type=int, default=10, help="timed runs of each S1 command; the median is kept (default 10)")
     parser.add_argument("--users", type=int, default=100_000, help="people in W1–W4 (default 100,000)")
     parser.add_argument("--scale", action="store_true", help="W9: 1,000,000 people into slapd (takes a while)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements of W2, W4 and the paged search; the median is kept (default 3)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.users < 100:
-        parser.error("--repeat must be at least 1 and --users at least 100")
+    if args.repeat < 1 or args.users < 100 or args.startup_runs < 1:
+        parser.error("--repeat and --startup-runs must be at least 1 and --users at least 100")
     users = 1_000_000 if args.scale and args.users == 100_000 else args.users
+    parts = set(args.only or WORKLOADS)
+    rows: list[Row] = []
+    figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="idsync-bench-") as tmp:
-        rows, figures = run(users, args.scale, Path(tmp), args.repeat)
+        if "startup" in parts:  # first, while nothing else of the benchmark runs
+            startup_rows, figures["S1"] = startup(Path(tmp), args.startup_runs)
+            rows += startup_rows
+        if "sync" in parts:
+            sync_rows, sync_figures = run(users, args.scale, Path(tmp), args.repeat)
+            rows += sync_rows
+            figures |= sync_figures
     print(report(rows))
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:

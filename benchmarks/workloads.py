@@ -53,6 +53,7 @@ class Row:
     ratio: float | None = None
     target: str = ""
     met: bool | None = None
+    digits: int = 1  # decimals shown of the idsync and baseline figures
 
 
 def environment(workdir: Path) -> dict[str, str]:

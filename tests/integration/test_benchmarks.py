@@ -3,11 +3,12 @@ speed targets are ratios reported by `make bench`, never test assertions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import report, run
+from benchmarks.__main__ import main, report, run
 from benchmarks.workloads import environment
 
 
@@ -27,3 +28,20 @@ def test_benchmarks_run_and_count_exactly(tmp_path: Path, monkeypatch: pytest.Mo
     assert figures["W1"]["slapd_cpu_s"] > 0  # type: ignore[index]
     table = report(rows)
     assert all(r.workload in table for r in rows)
+
+
+def test_the_startup_workload_alone_reports_its_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks --only startup``: S1 only (no slapd), each command timed, medians beside the targets."""
+    out = tmp_path / "s1.json"
+    assert main(["--only", "startup", "--startup-runs", "2", "--json", str(out)]) == 0
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    assert [(r["workload"], r["target"]) for r in saved["rows"]] == [("S1", "≤ 0.3 s"), ("S1", "≤ 0.5 s")]
+    s1 = saved["figures"]["S1"]
+    assert set(saved["figures"]) == {"S1"} and s1["runs"] == 2
+    assert {name: len(times) for name, times in s1["all_s"].items()} == {
+        "python -c pass": 2, "idsync --help": 2, "idsync store list": 2,
+    }
+    for row in saved["rows"]:
+        assert row["idsync"] > 0 and row["baseline"] > 0 and row["ratio"] == row["idsync"] / row["baseline"]
+    table = capsys.readouterr().out
+    assert "idsync --help seconds vs python -c pass" in table and "idsync store list seconds" in table

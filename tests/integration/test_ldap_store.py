@@ -77,14 +77,20 @@ def test_unknown_bind_dn_is_an_auth_error(slapd: SlapdServer) -> None:
         directory.test()
 
 
-def test_closed_port_is_transient_and_quick() -> None:
+def test_closed_port_is_transient() -> None:
     url = f"ldap://127.0.0.1:{free_port()}"
-    started = time.monotonic()
     with pytest.raises(TransientError) as caught:
         LdapDirectory(url=url, timeout=2.0).test()
-    assert time.monotonic() - started < 1.5
     assert one_line(caught.value.message)
     assert url in caught.value.message and "cannot reach" in caught.value.message
+
+
+@pytest.mark.timing
+def test_closed_port_fails_without_waiting_for_the_timeout() -> None:
+    started = time.monotonic()
+    with pytest.raises(TransientError):
+        LdapDirectory(url=f"ldap://127.0.0.1:{free_port()}", timeout=2.0).test()
+    assert time.monotonic() - started < 1.5
 
 
 def test_closed_port_with_start_tls_is_transient(slapd: SlapdServer) -> None:
@@ -96,9 +102,16 @@ def test_a_server_that_never_answers_times_out(silent_server: int) -> None:
     started = time.monotonic()
     with pytest.raises(TransientError) as caught:
         LdapDirectory(url=f"ldap://127.0.0.1:{silent_server}", timeout=0.5).test()
-    elapsed = time.monotonic() - started
-    assert 0.4 < elapsed < 3.0, elapsed
+    assert time.monotonic() - started > 0.4  # it waited for the answer (a hang fails by pytest's timeout)
     assert one_line(caught.value.message)
+
+
+@pytest.mark.timing
+def test_a_server_that_never_answers_times_out_after_the_timeout(silent_server: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(TransientError):
+        LdapDirectory(url=f"ldap://127.0.0.1:{silent_server}", timeout=0.5).test()
+    assert time.monotonic() - started < 3.0
 
 
 def test_start_tls_with_the_test_ca(slapd: SlapdServer) -> None:

@@ -19,6 +19,7 @@ from idsync.domain.results import RunState
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 from tests.scheduler_world import World, make_world, now_utc, wall
+from tests.together import StartLine
 
 
 @pytest.fixture
@@ -29,23 +30,39 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     made.ws.close()
 
 
-def idsync(world: World, *args: str, **settings: str) -> subprocess.Popen[str]:
+# What a held ``idsync`` process loads before the start line: the command
+# and everything the scheduler uses, so that after the go it only runs.
+HELD_PREPARE = """
+import idsync.cli.app, idsync.cli.scheduler, idsync.runtime.scheduler, idsync.services.collection_runs
+"""
+HELD_RUN = """
+sys.argv[0] = "idsync"
+idsync.cli.app.main()
+"""
+
+
+def idsync(world: World, *args: str, start: StartLine | None = None, **settings: str) -> subprocess.Popen[str]:
     """``idsync ARGS`` as a process of its own on the world's home; *settings*
-    are IDSYNC_ variables (``batch_size="20"`` is IDSYNC_BATCH_SIZE=20)."""
+    are IDSYNC_ variables (``batch_size="20"`` is IDSYNC_BATCH_SIZE=20). With
+    *start*, the process waits at that start line for its go."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")}
     env |= {
         "IDSYNC_HOME": str(world.root / "home"),
         "IDSYNC_DATABASE_URL": world.ws.database_url or "",
     }
     env |= {f"IDSYNC_{name.upper()}": value for name, value in settings.items()}
+    if start is not None:
+        return start.start(HELD_PREPARE, HELD_RUN, args, env=env, stdout=subprocess.PIPE)
     return subprocess.Popen(
         [sys.executable, "-m", "idsync", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
-def scheduler(world: World, *args: str, batch: int | None = None) -> subprocess.Popen[str]:
+def scheduler(
+    world: World, *args: str, batch: int | None = None, start: StartLine | None = None
+) -> subprocess.Popen[str]:
     settings = {"batch_size": str(batch)} if batch is not None else {}
-    return idsync(world, "scheduler", "--tick", "0.2", *args, **settings)
+    return idsync(world, "scheduler", "--tick", "0.2", *args, start=start, **settings)
 
 
 def collection_runs(world: World) -> list[RunRow]:
@@ -91,7 +108,9 @@ def due_soon(world: World, seconds: float = 1.5) -> None:
 def test_schedulers_started_together_start_a_due_occurrence_once(world: World) -> None:
     world.collection("c", ["people"], schedule="soon")
     due_soon(world)
-    processes = [scheduler(world, "--once", "--node", f"node-{n}") for n in range(3)]
+    line = StartLine(world.root / "start")
+    processes = [scheduler(world, "--once", "--node", f"node-{n}", start=line) for n in range(3)]
+    line.go()
     outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in processes]
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     assert all("Traceback" not in err for _, err in outcomes)

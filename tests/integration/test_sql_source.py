@@ -248,10 +248,8 @@ def test_a_server_that_never_answers_times_out_as_transient(pg: Pg) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = pg.url.set(port=silent.getsockname()[1], query={"connect_timeout": "1"})
-        started = time.monotonic()
         with pytest.raises(TransientError, match="cannot connect to the database"):
-            SqlReader(url, table="t").test()
-    assert time.monotonic() - started < 10
+            SqlReader(url, table="t").test()  # without connect_timeout, pytest's timeout would end it
 
 
 # ---------------------------------------------------------------- definitions, jobs, CLI

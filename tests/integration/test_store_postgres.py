@@ -14,9 +14,6 @@ collects them here too, where the ``db`` fixture is the PostgreSQL one.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ from sqlalchemy.engine import make_url
 from idsync.errors import AuthError, ConfigError, TransientError
 from idsync.store import Database
 from idsync.store.tables import metadata
+from tests.integration.test_store_first_start import start_together
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
 from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
@@ -61,17 +59,6 @@ def server_url() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{URL_VARIABLE} is not set: CI must run the PostgreSQL tests")
     pytest.skip(f"{URL_VARIABLE} is not set")
-
-
-START_TOGETHER = """
-import os, sys, time
-from idsync.store import Database
-database = Database(sys.argv[1])
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.005)
-database.ensure_schema()
-"""
-"""A first start in its own process, held until every process is ready."""
 
 
 class Server:
@@ -189,15 +176,7 @@ def test_an_empty_database_is_migrated_on_first_start(fresh: str) -> None:
 
 def test_concurrent_first_starts_migrate_once(fresh: str, tmp_path: Path) -> None:
     """Separate processes, as several nodes (or a CLI beside the server) would be."""
-    go = tmp_path / "go"
-    starts = [
-        subprocess.Popen([sys.executable, "-c", START_TOGETHER, fresh, str(go)], stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    time.sleep(0.5)
-    go.touch()
-    outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in starts]
-    assert outcomes == [("", 0)] * 4
+    assert start_together(fresh, tmp_path / "start") == [("", 0)] * 4
     database = Database(fresh)
     assert database.current_revision() == SHIPPED_HEAD
     database.dispose()

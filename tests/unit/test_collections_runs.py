@@ -15,11 +15,13 @@ from idsync.services import collection_runs, collections, definitions, schedules
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository
 from tests.scheduler_world import World, make_world
+from tests.unit.conftest import copy_migrated
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path) -> Iterator[World]:
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    copy_migrated(migrated_sqlite, tmp_path / "idsync.db")  # where make_world keeps its database
     made = make_world(tmp_path)
     yield made
     made.ws.close()

@@ -23,11 +23,13 @@ from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 from tests.clock import Clock
 from tests.scheduler_world import World, make_world, wall
+from tests.unit.conftest import copy_migrated
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path) -> Iterator[World]:
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    copy_migrated(migrated_sqlite, tmp_path / "idsync.db")  # where make_world keeps its database
     made = make_world(tmp_path)
     yield made
     made.ws.close()
@@ -210,7 +212,10 @@ def test_a_run_whose_lease_expired_is_marked_failed_with_its_job_runs(world: Wor
 
 
 def every_minute(world: World, clock: Clock, **settings: object) -> None:
-    world.schedule("minutely", [{"kind": "cron", "expression": "* * * * *", "start": wall(clock.now)}], **settings)
+    # Starting a second on (the start is in whole seconds): were the clock at
+    # hh:mm:00.3, a start of hh:mm:00 would be due at once, not a minute on.
+    start = wall(clock.now + timedelta(seconds=1))
+    world.schedule("minutely", [{"kind": "cron", "expression": "* * * * *", "start": start}], **settings)
 
 
 def test_a_run_outlasting_its_interval_never_runs_twice_skip(world: World) -> None:

@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -33,17 +32,6 @@ EXPECTED_TABLES = {
     "plan_changes",
     "audit_log",
 }
-
-
-START_TOGETHER = """
-import os, sys, time
-from idsync.store import Database
-database = Database(sys.argv[1])
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.005)
-database.ensure_schema()
-"""
-"""A first start in its own process, held until every process is ready."""
 
 
 @pytest.fixture
@@ -333,22 +321,6 @@ def test_a_database_left_with_an_empty_version_table_is_migrated(db: Database) -
         command.downgrade(config, "base")
     db.ensure_schema()
     assert db.current_revision() == SHIPPED_HEAD
-
-
-def test_concurrent_first_starts_all_succeed(url: str, tmp_path: Path) -> None:
-    """Separate processes, as several nodes (or a CLI beside the server) would be."""
-    go = tmp_path / "go"
-    starts = [
-        subprocess.Popen([sys.executable, "-c", START_TOGETHER, url, str(go)], stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    time.sleep(0.5)
-    go.touch()
-    outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in starts]
-    assert outcomes == [("", 0)] * 4
-    database = Database(url)
-    assert database.current_revision() == SHIPPED_HEAD
-    database.dispose()
 
 
 # ---------------------------------------------------------------- damaged, foreign and locked files

@@ -55,9 +55,13 @@ def test_the_key_file_is_reused(home: Path) -> None:
 def test_concurrent_first_uses_agree_on_one_key(tmp_path: Path) -> None:
     path = tmp_path / "secret.key"
     keys: list[bytes] = []
-    threads = [
-        threading.Thread(target=lambda: keys.append(load_or_create_key_file(path))) for _ in range(8)
-    ]
+    start = threading.Barrier(8)  # all threads reach the file together
+
+    def first_use() -> None:
+        start.wait(timeout=30)
+        keys.append(load_or_create_key_file(path))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

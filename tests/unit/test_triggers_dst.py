@@ -299,7 +299,7 @@ def near(transition: Transition) -> st.SearchStrategy[time]:
 ANY_TIME = st.times().map(lambda t: t.replace(microsecond=0))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_daily_trigger_runs_once_on_every_day_around_any_transition(data: st.DataObject) -> None:
     transition = data.draw(st.sampled_from(ALL_TRANSITIONS), label="transition")
@@ -310,7 +310,7 @@ def test_daily_trigger_runs_once_on_every_day_around_any_transition(data: st.Dat
     check_daily(transition.zone, at, first, last)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=5, deadline=None)  # four years of days each
 @given(zone=st.sampled_from(ZONES), at=ANY_TIME, year=st.integers(2008, 2027))
 def test_daily_trigger_over_several_years_misses_and_doubles_no_day(zone: str, at: time, year: int) -> None:
     first, last = date(year, 1, 1), date(year + 3, 12, 31)
@@ -320,7 +320,7 @@ def test_daily_trigger_over_several_years_misses_and_doubles_no_day(zone: str, a
     assert len(in_range) == (last - first).days + 1 - skipped
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)  # two days of minutes each
 @given(
     transition=st.sampled_from(ALL_TRANSITIONS),
     step=st.sampled_from([5, 10, 15, 20, 30]),

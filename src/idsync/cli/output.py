@@ -94,10 +94,6 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-def counts_line(counts: Counts) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.to_dict().items())
-
-
 @contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Any]:
     """A progress display on stderr (only on a terminal); yields a callback taking Counts."""

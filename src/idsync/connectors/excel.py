@@ -3,7 +3,11 @@
 One sheet is streamed row by row (openpyxl in read-only mode, with a row loop
 of our own, see :func:`_stream_rows`), so a sheet of a million rows needs no
 more memory than its shared-string table (which the format keeps apart from
-the rows) and one row. Formulas are read as the value Excel last computed and
+the rows) and one row. That loop uses openpyxl internals, so the dependency
+is pinned to the minor version it was checked against (a test compares its
+rows with openpyxl's public reader); should they be missing all the same,
+sheets are read with the public reader (:func:`_public_rows`), whose memory
+grows with the sheet. Formulas are read as the value Excel last computed and
 saved (``data_only``): a workbook written by a program that never computed
 its formulas shows them as empty cells.
 
@@ -27,6 +31,7 @@ one extra pass over the sheet.)
 
 from __future__ import annotations
 
+import logging
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +44,8 @@ from idsync.connectors.files import open_source_file
 from idsync.domain.definitions import ExcelSource
 from idsync.domain.entry import Record
 from idsync.errors import ConfigError, ConnectorError, RecordError
+
+logger = logging.getLogger(__name__)
 
 # openpyxl warns (on standard error) about workbook features it does not read,
 # such as data validation or conditional formatting; they do not matter for
@@ -298,7 +305,7 @@ class ExcelReader:
             sheet = workbook[title]
             if not hasattr(sheet, "iter_rows"):
                 raise ConfigError(f"{self._where(title)} is a chart sheet, not a worksheet with rows")
-        return sheet.title, _stream_rows(workbook, sheet, self.header_row or 1)
+        return sheet.title, sheet_rows(workbook, sheet, self.header_row or 1)
 
     def _names(self, rows: Iterator[tuple[int, list[Any]]], title: str) -> list[str]:
         """The column names, after reading the header row when there is one."""
@@ -412,9 +419,27 @@ class ExcelReader:
         )
 
 
-def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
+def sheet_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
     """The rows of *sheet* from row *start* on: (row number, cell values by
     column, ``None`` where no cell), rows without cells left out.
+
+    Streamed in flat memory by :func:`_stream_rows`; when the installed
+    openpyxl lacks the internals it uses, read by openpyxl's public reader.
+    """
+    try:
+        return _stream_rows(workbook, sheet, start)
+    except (ImportError, AttributeError, TypeError) as exc:
+        logger.warning(
+            "openpyxl %s lacks the streaming row parser (%s); reading sheets with its "
+            "public reader, whose memory grows with the sheet", _openpyxl_version(), _reason(exc)
+        )
+        return _public_rows(sheet, start)
+
+
+def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
+    """:func:`sheet_rows` through openpyxl's cell parser. Raises ImportError,
+    AttributeError or TypeError at once (before any row) when an internal it
+    needs is missing.
 
     openpyxl's own read-only iteration keeps an emptied XML element (and for
     rows with a height or style, a dict) for every row read, so its memory
@@ -426,14 +451,23 @@ def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, l
     from openpyxl.xml.constants import SHEET_MAIN_NS
     from openpyxl.xml.functions import iterparse
 
-    row_tag, data_tag = f"{{{SHEET_MAIN_NS}}}row", f"{{{SHEET_MAIN_NS}}}sheetData"
+    # The read-only sheet holds the workbook's shared-string table
+    # (``workbook.shared_strings`` is the empty table of a workbook being written).
     parser = WorkSheetParser(
-        None, workbook.shared_strings, data_only=True, epoch=workbook.epoch,
+        None, sheet._shared_strings, data_only=True, epoch=workbook.epoch,
         date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats,
     )
+    parser.row_counter, parser.col_counter  # noqa: B018 - the loop sets both: they must exist
     parse_cell = parser.parse_cell
+    return _parsed_rows(parser, parse_cell, iterparse, workbook._archive, sheet._worksheet_path, SHEET_MAIN_NS, start)
+
+
+def _parsed_rows(
+    parser: Any, parse_cell: Any, iterparse: Any, archive: zipfile.ZipFile, part: str, namespace: str, start: int
+) -> Iterator[tuple[int, list[Any]]]:
+    row_tag, data_tag = f"{{{namespace}}}row", f"{{{namespace}}}sheetData"
     number = 0
-    with workbook._archive.open(sheet._worksheet_path) as source:
+    with archive.open(part) as source:
         data = None
         for event, element in iterparse(source, events=("start", "end")):
             if event == "start":
@@ -458,6 +492,22 @@ def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, l
                     yield number, values
             elif tag == data_tag:
                 return
+
+
+def _public_rows(sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
+    """:func:`sheet_rows` through openpyxl's public ``iter_rows``; its memory
+    grows with the rows read (see :func:`_stream_rows`)."""
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()  # the recorded size is not trusted (see the module docstring)
+    for number, row in enumerate(sheet.iter_rows(min_row=start, values_only=True), start=start):
+        if row:
+            yield number, list(row)
+
+
+def _openpyxl_version() -> str:
+    from openpyxl import __version__
+
+    return str(__version__)
 
 
 def _row_number(text: str) -> int:

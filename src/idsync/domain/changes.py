@@ -78,11 +78,6 @@ class Change:
     new_dn: str | None = None
     anchor: str | None = None
 
-    @property
-    def is_membership_only(self) -> bool:
-        """True when the change only adds or removes group members."""
-        return bool(self.mods) and all(m.attribute.lower() in MEMBER_ATTRIBUTES for m in self.mods)
-
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid"})
 

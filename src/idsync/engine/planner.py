@@ -4,8 +4,8 @@ The planner reads the destination scope once, with a paged search of only
 the attributes it needs, into an index keyed by the match key; then it
 streams the source record by record, emitting a :class:`Change` for every
 object that must change. It never holds the source in memory: only the
-destination index (keys, DNs, anchors and mapped attributes) and the set of
-keys of objects it is about to create (to catch duplicates).
+destination index (keys, DNs, anchors and mapped attributes) and the keys
+the source gave that match no single object (to catch duplicates).
 
 Outcomes per record:
 
@@ -13,7 +13,10 @@ Outcomes per record:
   attributes whose values differ (or nothing: *unchanged*);
 - a key matching several objects → a record error (never guessed);
 - no match → a create (or *skipped*, when the job does not create);
-- a key seen before in the source → a record error for the later record;
+- a key seen before in the source → a record error for the later record:
+  the first record with a key decides, whatever became of it (applied,
+  unchanged, skipped or failed), so a failed record is never replaced by a
+  later one with the same key;
 - objects in scope that no record matched → the job's *on missing* action.
 
 Objects in scope without a value for the key attributes are not managed by
@@ -66,6 +69,8 @@ class Target:
     attrs: Attrs
     seen: bool = False
     anchor_names: tuple[str, ...] = ANCHOR_ATTRIBUTES
+    line: int | None = None
+    """Where the source record that claimed this object starts, when it has lines."""
 
     @property
     def anchor(self) -> str | None:
@@ -143,10 +148,12 @@ class Planner:
         # A changed-only run that never acts on missing objects reads the
         # destination only once a record needs it: an unchanged source reads nothing.
         self._lazy = update is not None and job.actions.on_missing == "skip"
-        self._claimed: set[tuple[str, ...]] = set()
-        # Keys of the objects this run creates, to catch a key the source gives
-        # twice: text keys, line numbers as values (see _flat_key).
+        # Keys the source gave before the destination was read, with their lines.
+        self._claimed: dict[tuple[str, ...], int | None] = {}
+        # Keys the source gave that match no single object (new, ambiguous or
+        # gone), to catch a key given twice: text keys, lines as values (see _flat_key).
         self._new_keys: dict[str, int | None] = {}
+        self._keyed = False  # whether the current record's key was claimed (or found a duplicate)
         self._pending_errors: list[ErrorItem] = []
         self._unclaimed = 0
         self._rdn = job.destination.rdn
@@ -195,10 +202,13 @@ class Planner:
                 field="destination.base_dn" if dest.base_dn else "destination.container",
                 hint="create that entry, or correct the job's destination",
             ) from exc
-        for key in self._claimed:
+        for key, line in self._claimed.items():
             hit = self.index.by_key.get(key)
             if isinstance(hit, Target):
-                hit.seen = True
+                hit.seen, hit.line = True, line
+            else:
+                self._new_keys[_flat_key(key)] = line
+        self._claimed.clear()
 
     def _index_scope(self, attributes: list[str]) -> None:
         dest = self.job.destination
@@ -256,6 +266,7 @@ class Planner:
                 yield self._error(item)
                 continue
             change: Change | None = None
+            self._keyed = False
             try:
                 if self._unchanged_source(item):
                     valid += 1
@@ -269,11 +280,13 @@ class Planner:
                 if self.update is not None and not self._pending_errors:
                     self.update.planned(digest, change)
             except CancelRow:
-                self.counts.skipped += 1
-                self._protect(item)
+                duplicate = self._protect(item)
+                if duplicate is None:
+                    self.counts.skipped += 1
+                else:
+                    yield self._error(duplicate)
             except RecordError as exc:
-                yield self._error(exc)
-                self._protect(item)
+                yield self._error(self._protect(item) or exc)
             if self._pending_errors:
                 yield from self._pending_errors
                 self._pending_errors.clear()
@@ -300,35 +313,55 @@ class Planner:
         """A record a changed-only run skips still claims its object, so it is
         never treated as missing. False when the destination was read and holds
         no single object for the key (it was removed meanwhile): plan the record."""
-        duplicate = RecordError(
-            f"duplicate key {key_text!r} in the source: only its first record is used", key=key_text, line=line
-        )
-        if self._loaded:
-            hit = self.index.by_key.get(key)
-            if not isinstance(hit, Target):
-                return False
-            if hit.seen:
-                raise duplicate
-            hit.seen = True
-        elif key in self._claimed:
-            raise duplicate
-        self._claimed.add(key)
+        if self._loaded and not isinstance(self.index.by_key.get(key), Target):
+            return False
+        self._claim(key, key_text, line)
         self.counts.unchanged += 1
         return True
 
-    def _protect(self, record: Record) -> None:
-        """A record that failed or was cancelled still claims its object, so the
-        job's *on missing* action never deletes an object because its record was bad.
-        When even the key cannot be read, no object can be claimed: the run then
-        leaves all missing objects alone (see :meth:`_plan_missing`)."""
-        try:
-            key, _, _ = self.mapper.key_of(record)
-        except (RecordError, CancelRow):
-            self._unclaimed += 1
-            return
+    def _claim(self, key: tuple[str, ...], key_text: str, line: int | None) -> Target | list[Target] | None:
+        """Record that the source gave *key* at *line*, and return what the
+        destination holds for it (nothing until it was read); a RecordError
+        when the source gave the key before. The first record with a key
+        decides for it, whatever became of that record, so a later one never
+        replaces a failed one."""
+        self._keyed = True
+        if not self._loaded:
+            if key in self._claimed:
+                raise _duplicate(key_text, line, self._claimed[key])
+            self._claimed[key] = line
+            return None
         hit = self.index.by_key.get(key)
         if isinstance(hit, Target):
-            hit.seen = True
+            if hit.seen:
+                raise _duplicate(key_text, line, hit.line)
+            hit.seen, hit.line = True, line
+            return hit
+        flat = _flat_key(key)
+        if flat in self._new_keys:
+            raise _duplicate(key_text, line, self._new_keys[flat])
+        self._new_keys[flat] = line
+        return hit
+
+    def _protect(self, record: Record) -> RecordError | None:
+        """A record that failed or was cancelled still claims its key, so the
+        job's *on missing* action never deletes an object because its record
+        was bad, and a later record with the key is a duplicate. Returns the
+        duplicate error when an earlier record claimed the key.
+        When even the key cannot be read, no object can be claimed: the run then
+        leaves all missing objects alone (see :meth:`_plan_missing`)."""
+        if self._keyed:  # it failed after its key was claimed
+            return None
+        try:
+            key, key_text, _ = self.mapper.key_of(record)
+        except (RecordError, CancelRow):
+            self._unclaimed += 1
+            return None
+        try:
+            self._claim(key, key_text, record.line)
+        except RecordError as duplicate:
+            return duplicate
+        return None
 
     def _error(self, exc: RecordError, dn: str | None = None) -> ErrorItem:
         self.counts.errors += 1
@@ -336,18 +369,11 @@ class Planner:
 
     def _plan_record(self, rec: MappedRecord) -> Change | None:
         self._read_lookups()
-        if rec.key in self._claimed and self.index.by_key.get(rec.key) is None:
-            # An earlier record with this key was skipped as unchanged.
-            raise RecordError(
-                f"duplicate key {rec.key_text!r} in the source: only its first record is used",
-                key=rec.key_text,
-                line=rec.line,
-            )
+        hit = self._claim(rec.key, rec.key_text, rec.line)
         values, reported = self.resolver.resolve(rec)
         if reported:
             self.counts.errors += len(reported)
             self._pending_errors.extend(reported)
-        hit = self.index.by_key.get(rec.key)
         if isinstance(hit, list):
             dns = "; ".join(t.dn for t in hit[:3])
             raise RecordError(
@@ -357,26 +383,9 @@ class Planner:
             )
         if hit is None:
             return self._plan_create(rec, values)
-        if hit.seen:
-            raise RecordError(
-                f"duplicate key {rec.key_text!r} in the source: only its first record is used",
-                key=rec.key_text,
-                line=rec.line,
-            )
-        hit.seen = True
         return self._plan_update(rec, values, hit)
 
     def _plan_create(self, rec: MappedRecord, values: dict[str, Values]) -> Change | None:
-        key = _flat_key(rec.key)
-        if key in self._new_keys:
-            first = self._new_keys[key]
-            where = f" (first at line {first})" if first else ""
-            raise RecordError(
-                f"duplicate key {rec.key_text!r} in the source{where}: only its first record is used",
-                key=rec.key_text,
-                line=rec.line,
-            )
-        self._new_keys[key] = rec.line
         if self.job.actions.on_new == "skip":
             self.counts.skipped += 1
             return None
@@ -518,6 +527,15 @@ class Planner:
         if current == (spec.value,):
             return None
         return Modification(ModOp.REPLACE, spec.attribute, (spec.value,), current)
+
+
+def _duplicate(key_text: str, line: int | None, first: int | None) -> RecordError:
+    where = f" (first at line {first})" if first else ""
+    return RecordError(
+        f"duplicate key {key_text!r} in the source{where}: the first record with a key decides, later ones are not used",
+        key=key_text,
+        line=line,
+    )
 
 
 def _flat_key(key: tuple[str, ...]) -> str:

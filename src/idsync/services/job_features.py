@@ -144,9 +144,3 @@ def take_passwords(ws: Workspace, run_id: int) -> list[PendingPassword]:
         pending = repo.pending_passwords(ws.secrets, run_id)
         repo.delete_passwords([p.id for p in pending])
     return pending
-
-
-def forget_hashes(ws: Workspace, job_name: str) -> int:
-    """Drop the content hashes of *job_name*: its next changed-only run compares every record."""
-    with ws.db.session() as session:
-        return JobStateRepository(session).forget(job_name)

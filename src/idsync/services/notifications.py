@@ -55,12 +55,6 @@ def server_of(ws: Workspace, store: str) -> NotificationServer:
     return server
 
 
-def has_server(ws: Workspace, store: str) -> bool:
-    """Whether identity store *store* has a notification server."""
-    definition = definitions.load(ws, "store", store).definition
-    return getattr(definition, "notification_server", None) is not None
-
-
 def send_test(ws: Workspace, store: str, to: Sequence[str] = ()) -> str:
     """Send a test message through *store*'s notification server (to *to*, or
     its default recipients); the server's answer in one line."""

@@ -85,10 +85,6 @@ class JobStateRepository:
             [{"job_name": job_name, "key": k, "hash": h, "updated_at": now} for k, h in latest.items()],
         )
 
-    def hash_count(self, job_name: str) -> int:
-        query = select(func.count()).select_from(job_state).where(job_state.c.job_name == job_name)
-        return int(self._session.execute(query).scalar_one())
-
     def forget(self, job_name: str) -> int:
         """Drop every hash of *job_name*: its next changed-only run compares every record."""
         result = self._session.execute(delete(job_state).where(job_state.c.job_name == job_name))

@@ -270,11 +270,6 @@ class SchedulingRepository:
         value = self._session.execute(query).scalar_one_or_none()
         return int(value) if value is not None else None
 
-    def running_on(self, node: str) -> builtins.list[int]:
-        """Runs marked running on *node*."""
-        query = select(runs.c.id).where(runs.c.state == RunState.RUNNING.value, runs.c.node == node)
-        return [int(row.id) for row in self._session.execute(query)]
-
 
 # ---------------------------------------------------------------- one transaction each
 
