@@ -135,7 +135,7 @@ def test_preview_run_and_history(cli: Cli, tmp_path: Path) -> None:
     assert applied["run"]["state"] == "succeeded"
     assert applied["run"]["counts"]["created"] == 2
     again = cli("job", "run", "people", "--plan", str(plan_id), ok=False)
-    assert again.returncode == 1 and f"plan {plan_id} is already applied by run {applied['run']['id']}" in again.stderr
+    assert again.returncode == 7 and f"plan {plan_id} is already applied by run {applied['run']['id']}" in again.stderr
 
     rerun = cli.json("job", "run", "people")
     assert rerun["run"]["counts"]["unchanged"] == 2 and rerun["run"]["counts"]["created"] == 0
