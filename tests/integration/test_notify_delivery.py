@@ -2,7 +2,9 @@
 
 Once the server has answered DATA with 2xx the message is sent: a server
 that then closes, resets or refuses the rest of the conversation does not
-get it again. Every message carries a Message-ID made of its
+get it again. A sender whose claim ran out while it delivered (another
+sender took the message over) records nothing for it: neither a success
+of its own nor a retry. Every message carries a Message-ID made of its
 outbox row and the installation, the same at every attempt, so a receiver
 can drop the second copy of a message delivered twice.
 """
@@ -10,6 +12,7 @@ can drop the second copy of a message delivered twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,12 +22,15 @@ from typing import Any
 
 import pytest
 
-from idsync.runtime.sender import Sender
+from idsync.runtime.sender import PassReport, Sender
 from idsync.services import collection_runs, notifications
 from idsync.store.outbox_repo import PENDING, SENT, OutboxRepository, OutboxRow
 from idsync.store.tables import utcnow
 from tests.scheduler_world import SUFFIX, World, make_world
 from tests.servers.smtp import Handler, SmtpServer
+
+LONG_AGO = timedelta(minutes=10)
+"""Further than a sender's lease (5 minutes): a claim made that long ago has run out."""
 
 
 @pytest.fixture
@@ -146,3 +152,79 @@ def test_another_installation_gives_its_message_of_the_same_row_id_another_messa
     (first_id, first), (second_id, second) = seen
     assert first_id == second_id
     assert first != second
+
+
+# ---------------------------------------------------------------- a claim lost while delivering
+
+
+def deliver_in_thread(sender: Sender) -> tuple[threading.Thread, list[PassReport]]:
+    out: list[PassReport] = []
+    thread = threading.Thread(target=lambda: out.append(sender.send_due()))
+    thread.start()
+    return thread, out
+
+
+def test_a_sender_that_lost_its_claim_does_not_count_the_delivery_as_its_own(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Scripted(holds=[True])
+    with SmtpServer(handler=handler) as server:
+        row = one_message(world, server.port)
+        slow, out = deliver_in_thread(Sender(world.ws, node="slow"))
+        handler.wait_arrived(0)  # "slow" is in the middle of DATA, its claim about to run out
+        # Ten minutes later by its clock, another sender finds the claim expired and takes over.
+        other = Sender(world.ws, node="other", clock=lambda: later(LONG_AGO)).send_due()
+        assert (other.sent, other.retried, other.failed) == (1, 0, 0)
+        with caplog.at_level(logging.WARNING, logger="idsync.runtime.sender"):
+            handler.released[0].set()
+            slow.join(30)
+        server.wait_for(2)
+    [report] = out
+    assert (report.sent, report.retried, report.failed) == (0, 0, 0)
+    assert report.lost == 1
+    assert "another sender took it over" in report.lines[0]
+    assert any("another sender took it over" in r.getMessage() for r in caplog.records)
+    [sent] = rows(world)
+    assert (sent.state, sent.attempts) == (SENT, 2)
+    # Delivered twice (the claim ran out mid-delivery), with one Message-ID: the receiver can tell.
+    assert message_ids(handler.offered) == [notifications.message_id(world.ws, row)] * 2
+
+
+def test_a_sender_that_lost_its_claim_does_not_put_the_message_back(world: World) -> None:
+    handler = Scripted(holds=[True], answers=["451 4.3.0 Try again later"])
+    with SmtpServer(handler=handler) as server:
+        one_message(world, server.port)
+        slow, out = deliver_in_thread(Sender(world.ws, node="slow"))
+        handler.wait_arrived(0)
+        assert Sender(world.ws, node="other", clock=lambda: later(LONG_AGO)).send_due().sent == 1
+        handler.released[0].set()
+        slow.join(30)
+        server.wait_for(1)
+    [report] = out
+    assert (report.sent, report.retried, report.failed) == (0, 0, 0)
+    assert report.lost == 1
+    assert [(m.state, m.last_error) for m in rows(world)] == [(SENT, None)]
+
+
+def test_two_claims_under_one_node_name_are_told_apart(world: World) -> None:
+    """The claim is fenced by its attempt, not only by the node's name: a
+    sender whose claim was taken over by one of the same name (two senders
+    given one ``--node``) cannot undo the newer claim."""
+    handler = Scripted(holds=[True, True], answers=["451 4.3.0 Try again later"])
+    with SmtpServer(handler=handler) as server:
+        one_message(world, server.port)
+        old, old_out = deliver_in_thread(Sender(world.ws, node="same"))
+        handler.wait_arrived(0)
+        new, new_out = deliver_in_thread(Sender(world.ws, node="same", clock=lambda: later(LONG_AGO)))
+        handler.wait_arrived(1)
+        handler.released[0].set()  # the old claim's attempt fails (451) while the new one delivers
+        old.join(30)
+        assert [m.state for m in rows(world)] == ["sending"]  # still the new claim's
+        handler.released[1].set()
+        new.join(30)
+        server.wait_for(1)
+    [old_report], [new_report] = old_out, new_out
+    assert [m.state for m in rows(world)] == [SENT]
+    assert (old_report.retried, new_report.sent) == (0, 1)
+    assert (old_report.lost, new_report.lost) == (1, 0)
+    assert Sender(world.ws, clock=lambda: later(timedelta(days=1))).send_due().handled == 0
