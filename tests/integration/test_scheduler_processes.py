@@ -29,10 +29,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     made.ws.close()
 
 
-def idsync(world: World, *args: str, program: list[str] | None = None, **settings: str) -> subprocess.Popen[str]:
+def idsync(world: World, *args: str, **settings: str) -> subprocess.Popen[str]:
     """``idsync ARGS`` as a process of its own on the world's home; *settings*
-    are IDSYNC_ variables (``batch_size="20"`` is IDSYNC_BATCH_SIZE=20);
-    *program* replaces ``-m idsync`` (``-c CODE``)."""
+    are IDSYNC_ variables (``batch_size="20"`` is IDSYNC_BATCH_SIZE=20)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")}
     env |= {
         "IDSYNC_HOME": str(world.root / "home"),
@@ -40,33 +39,8 @@ def idsync(world: World, *args: str, program: list[str] | None = None, **setting
     }
     env |= {f"IDSYNC_{name.upper()}": value for name, value in settings.items()}
     return subprocess.Popen(
-        [sys.executable, *(program or ["-m", "idsync"]), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "idsync", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-
-
-DIE_AT = {
-    # Between the occurrence's row and its first run's row.
-    "run row": "from idsync.store.collections_repo import CollectionRunRepository as target\nname = 'create'",
-    # After the transaction, before the claimed run is handed to a thread.
-    "hand over": "from idsync.runtime.executor import ThreadExecutor as target\nname = 'submit'",
-}
-"""Where a scheduler given ``die_at`` kills itself (SIGKILL: no cleanup of any kind)."""
-
-DYING = """
-import os, signal, sys
-{where}
-def die(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)
-setattr(target, name, die)
-from idsync.cli.app import main
-sys.argv[0] = "idsync"
-main()
-"""
-
-
-def dying_scheduler(world: World, die_at: str, *args: str) -> subprocess.Popen[str]:
-    """``idsync scheduler ARGS`` in a process that SIGKILLs itself on reaching *die_at*."""
-    return idsync(world, "scheduler", "--tick", "0.2", *args, program=["-c", DYING.format(where=DIE_AT[die_at])])
 
 
 def scheduler(world: World, *args: str, batch: int | None = None) -> subprocess.Popen[str]:
@@ -215,46 +189,3 @@ def test_sigterm_stops_the_run_at_its_next_batch_and_leaves_nothing_running(worl
     assert 0 < jobs[0].counts.created < len(rows)
     with world.ws.db.session() as session:
         assert RunRepository(session).list(state=RunState.RUNNING) == []
-
-
-# ---------------------------------------------------------------- killed between an occurrence and its runs
-
-
-def test_a_scheduler_killed_between_an_occurrence_and_its_run_leaves_it_to_the_next_one(world: World) -> None:
-    """Killed after writing the occurrence, before its run: nothing of it was
-    committed, so the next scheduler fires it (it is within its grace), once."""
-    world.collection("c", ["people"], schedule="soon")
-    due_soon(world)
-    doomed = dying_scheduler(world, "run row", "--once", "--node", "doomed")
-    assert doomed.wait(timeout=60) == -signal.SIGKILL
-    with world.ws.db.session() as session:
-        assert SchedulingRepository(session).occurrences("soon") == []
-    assert collection_runs(world) == []
-
-    tick_once(world, "survivor")
-    tick_once(world, "another")
-    with world.ws.db.session() as session:
-        [occurrence] = SchedulingRepository(session).occurrences("soon")
-    [run] = collection_runs(world)
-    assert (run.state, run.trigger, run.occurrence_id, run.node) == (
-        RunState.SUCCEEDED, "schedule", occurrence.id, "survivor"
-    )
-
-
-def test_a_scheduler_killed_after_starting_an_occurrence_leaves_its_run_recorded_failed(world: World) -> None:
-    """Killed once the occurrence and its claimed run are committed, before
-    the run executes: the run is there, and once its lease runs out it is
-    marked failed; the occurrence is neither lost nor started again."""
-    world.collection("c", ["people"], schedule="soon")
-    due_soon(world)
-    doomed = dying_scheduler(world, "hand over", "--once", "--lease", "1", "--node", "doomed")
-    assert doomed.wait(timeout=60) == -signal.SIGKILL
-    [run] = collection_runs(world)
-    assert (run.state, run.node) == (RunState.RUNNING, "doomed")
-    time.sleep(1.2)  # the lease runs out
-    tick_once(world, "survivor")
-    tick_once(world, "another")
-    with world.ws.db.session() as session:
-        [occurrence] = SchedulingRepository(session).occurrences("soon")
-    [run] = collection_runs(world)
-    assert (run.state, run.error, run.occurrence_id) == (RunState.FAILED, "node lost (lease expired)", occurrence.id)
