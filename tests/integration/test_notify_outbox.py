@@ -211,9 +211,10 @@ def test_a_claimed_message_cannot_be_claimed_again_until_its_lease_ends(world: W
     first = outbox(world, run_id)[0].id
     with world.ws.db.session() as session:
         repo = OutboxRepository(session)
-        assert repo.claim(first, "a", timedelta(minutes=5)) is not None
+        claimed = repo.claim(first, "a", timedelta(minutes=5))
+        assert claimed is not None
         assert repo.claim(first, "b", timedelta(minutes=5)) is None
-        assert not repo.mark_sent(first, "b")  # only the holder records the outcome
+        assert not repo.mark_sent(first, "b", attempt=claimed.attempts)  # only the holder records the outcome
     with world.ws.db.session() as session:
         late = OutboxRepository(session, clock=lambda: later(600))
         assert first in late.due()  # holder died: another sender takes over

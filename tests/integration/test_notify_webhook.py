@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from idsync.domain.results import RunState
 from idsync.errors import ConfigError, ConnectorError, TransientError
 from idsync.notify import webhook
 from idsync.runtime.sender import Sender
-from idsync.services import collection_runs, definitions
+from idsync.services import collection_runs, definitions, notifications
 from idsync.store.outbox_repo import FAILED, PENDING, SENT, OutboxRepository
-from idsync.store.tables import outbox
+from idsync.store.tables import outbox, utcnow
 from tests.scheduler_world import SUFFIX, World, make_world
 from tests.servers.smtp import SmtpServer
 
@@ -134,6 +135,24 @@ def test_a_5xx_answer_is_retried_and_a_4xx_fails(world: World, hook: Hook) -> No
         session.execute(update(outbox).where(outbox.c.id == message.id).values(next_attempt_at=message.created_at))
     Sender(world.ws).send_due()
     assert states(world, "webhook") == [FAILED]
+
+
+def test_a_retried_post_keeps_its_delivery_id_made_of_the_row_and_the_installation(world: World, hook: Hook) -> None:
+    point_store(world, 9, hook.url)
+    world.collection("nightly", ["people"], notifications={
+        "enabled": True, "recipients": ["ops@example.org"], "triggers": ["always"],
+    })
+    collection_runs.run_collection(world.ws, "nightly")
+    hook.status = 503
+    Sender(world.ws, node="a").send_due()
+    hook.status = 204
+    Sender(world.ws, node="b", clock=lambda: utcnow() + timedelta(hours=1)).send_due()
+    assert states(world, "webhook") == [SENT]
+    with world.ws.db.session() as session:
+        [row] = [m for m in OutboxRepository(session).list() if m.channel == "webhook"]
+    first, second = (headers["x-idsync-delivery"] for headers, _body in hook.requests)
+    assert first == second == notifications.message_id(world.ws, row).strip("<>")
+    assert first != str(row.id)  # a row id alone repeats in another installation
 
 
 def test_a_webhook_needs_an_http_url(world: World) -> None:

@@ -2,15 +2,19 @@
 
 It speaks plain SMTP, STARTTLS or implicit TLS with a certificate from
 :mod:`tests.servers.tls`, can require a login, and keeps every message it
-received (envelope and parsed message) for the tests to read.
+received (envelope and parsed message) for the tests to read. It can also
+end the connection right after answering DATA (*after_data*), the way a
+server that crashes or restarts at that moment looks to its client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+AFTER_DATA = ("stay", "close", "reset", "421")
+"""What the server does once it has answered DATA: go on as usual; close
+the connection; reset it (TCP RST); or answer every later command with
+``421`` and close (a server shutting down)."""
 
 
 def free_port() -> int:
@@ -49,7 +58,9 @@ class Received:
 
 
 @dataclass
-class _Handler:
+class Handler:
+    """Keeps every message accepted; tests may subclass it to answer otherwise."""
+
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,11 +72,67 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _EndsAfterData(SMTP):
+    """The SMTP protocol of a server that ends the conversation once DATA is answered."""
+
+    def __init__(self, handler: Any, *, after_data: str, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._after_data = after_data
+        self._closing = False
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await super().smtp_DATA(arg)  # the answer has been written and drained
+        if self.transport is None:
+            return
+        if self._after_data == "close":
+            self.transport.close()
+        elif self._after_data == "reset":
+            await asyncio.sleep(0.2)  # the client has read the answer: only the connection goes
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+        elif self._after_data == "421":
+            self._closing = True
+
+    async def _shut(self) -> bool:
+        if not self._closing:
+            return False
+        await self.push("421 4.3.2 Service shutting down, closing transmission channel")
+        if self.transport is not None:
+            self.transport.close()
+        return True
+
+    async def smtp_NOOP(self, arg: str) -> None:
+        if not await self._shut():
+            await super().smtp_NOOP(arg)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        if not await self._shut():
+            await super().smtp_QUIT(arg)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        if not await self._shut():
+            await super().smtp_RSET(arg)
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Any, *, after_data: str, **kwargs: Any) -> None:
+        self._after_data = after_data
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> SMTP:
+        if self._after_data == "stay":
+            return SMTP(self.handler, **self.SMTP_kwargs)
+        return _EndsAfterData(self.handler, after_data=self._after_data, **self.SMTP_kwargs)
+
+
 class SmtpServer:
     """An SMTP server running in a thread until :meth:`stop`.
 
     *tls*: ``none``, ``starttls`` or ``implicit`` (then *cert* and *key* are
-    needed); *login*: (user, password) the server requires.
+    needed); *login*: (user, password) the server requires; *handler*: what
+    answers DATA (a :class:`Handler`); *after_data*: one of :data:`AFTER_DATA`.
     """
 
     def __init__(
@@ -76,11 +143,14 @@ class SmtpServer:
         cert: Path | None = None,
         key: Path | None = None,
         login: tuple[str, str] | None = None,
+        handler: Handler | None = None,
+        after_data: str = "stay",
     ) -> None:
+        assert after_data in AFTER_DATA, after_data
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.tls = tls
-        self.handler = _Handler()
+        self.handler = handler or Handler()
         self.logins: list[str] = []
         context = None
         if tls != "none":
@@ -96,7 +166,9 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticator(login), auth_require_tls=tls != "none")
             if tls == "none":
                 kwargs["auth_require_tls"] = False
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port, **kwargs)
+        self._controller = _Controller(
+            self.handler, hostname=self.host, port=self.port, after_data=after_data, **kwargs
+        )
 
     def _authenticator(self, login: tuple[str, str]) -> Any:
         def check(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:

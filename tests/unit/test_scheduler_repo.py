@@ -129,3 +129,36 @@ class TestSchedulingRepository:
             repo = RunRepository(session)
             assert repo.require(mine).state is RunState.TERMINATED
             assert repo.require(theirs).state is RunState.RUNNING
+
+    def test_claims_in_one_transaction_refused_undo_only_themselves(self, db: Database) -> None:
+        """An occurrence and its runs in one transaction: the database refusing a
+        claim (the collection runs already) or a place in the queue (taken) undoes
+        that statement only; the occurrence and the runs' rows commit with the rest."""
+        schedule = a_schedule(db)
+        running = a_run(db)
+        lease = timedelta(seconds=30)
+        assert claim(db, running, expected=RunState.PENDING, node="a", lease=lease) == 1
+        with db.session() as session:
+            repo = SchedulingRepository(session)
+            occurrence = repo.insert_occurrence(
+                schedule_id=schedule, schedule_name="nightly", trigger_index=0, due_at=DUE, state="fired", node="b"
+            )
+            runs = CollectionRunRepository(session)
+            queued, refused, free = (
+                runs.create(collection_id=None, collection_name=name, trigger="schedule", requested_by="scheduler",
+                            occurrence_id=occurrence)
+                for name in ("c", "c", "free")
+            )
+            assert repo.claim_run(queued, expected=RunState.PENDING, node="b", lease=lease) is None
+            assert repo.enqueue_run(queued) is True
+            assert repo.claim_run(refused, expected=RunState.PENDING, node="b", lease=lease) is None
+            assert repo.enqueue_run(refused) is False
+            assert repo.claim_run(free, expected=RunState.PENDING, node="b", lease=lease) == 1
+            assert repo.claim_run(free, expected=RunState.PENDING, node="c", lease=lease) is None
+        with db.session() as session:
+            [recorded] = SchedulingRepository(session).occurrences("nightly")
+            states = {run: RunRepository(session).require(run) for run in (queued, refused, free)}
+        assert recorded.id == occurrence
+        assert [(r.state, r.occurrence_id, r.node) for r in states.values()] == [
+            (RunState.QUEUED, occurrence, None), (RunState.PENDING, occurrence, None), (RunState.RUNNING, occurrence, "b"),
+        ]

@@ -87,7 +87,17 @@ def send(
     json: bool = JsonOption,
 ) -> None:
     """Deliver outbox messages: once, or until SIGTERM or Ctrl-C. Any number of
-    senders may run at once; none sends a message twice."""
+    senders may run at once, on one database.
+
+    Delivery is at least once. A message goes out a second time only when no
+    one can tell whether it arrived: the connection broke after the message
+    was handed over but before the server answered; or a sender died, or lost
+    the database, after the server accepted it; or a delivery took longer
+    than the sender's 5-minute claim on it. Once an SMTP server has answered
+    DATA with 2xx the message is sent, whatever happens to the connection
+    after. Every attempt at one message carries the same id (the Message-ID
+    header of an email, X-Idsync-Delivery of a webhook), made of its outbox
+    row and this installation, so a receiver can drop a copy."""
     from idsync.runtime.node import run_sender, send_due, stop_on_signals
 
     ws = workspace()

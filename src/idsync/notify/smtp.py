@@ -9,20 +9,35 @@ trying again later may help (the server is down, busy, or answered 4xx)
 and :class:`~idsync.errors.ConnectorError` when it will not (a refused
 certificate, a refused login, a 5xx answer). The password never appears in
 a message or a log line.
+
+A message is sent once the server has answered its DATA with 2xx: it is
+then the server's, and nothing that happens after (QUIT refused, the
+connection closed or reset) makes :func:`send` fail, since a failure would
+have it sent again. Only a failure before that answer is raised; when the
+connection breaks after the last byte of the message went out but before
+the answer came, the server may have kept it, and a second attempt can
+deliver it twice (with the same Message-ID, see :func:`build`).
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 
 from idsync.domain.definitions import NotificationServer
 from idsync.errors import AuthError, ConnectorError, TransientError
 from idsync.store.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,10 @@ def tls_context(server: NotificationServer) -> ssl.SSLContext:
 
 
 def build(server: NotificationServer, email: Email, *, message_id: str | None = None) -> EmailMessage:
-    """The MIME message: plain text, with an HTML alternative when there is one."""
+    """The MIME message: plain text, with an HTML alternative when there is one.
+
+    *message_id* is the Message-ID; give the same one at every attempt to
+    send one message, so a receiver that gets it twice can tell."""
     msg = EmailMessage()
     msg["From"] = server.sender
     msg["To"] = ", ".join(email.to)
@@ -71,13 +89,17 @@ def send(server: NotificationServer, email: Email, *, message_id: str | None = N
     msg = build(server, email, message_id=message_id)
     where = f"{server.host}:{server.effective_port}"
     try:
-        with _connect(server) as smtp:
+        smtp = _connect(server)
+        try:
             if server.tls == "starttls":
                 smtp.starttls(context=tls_context(server))
             if server.username:
                 smtp.login(server.username, resolve_secret(server.password or ""))
             refused = smtp.send_message(msg, to_addrs=recipients)
-            code, answer = smtp.noop()
+            # DATA was answered 2xx (or send_message raised): the message is sent.
+            code, answer = smtp.data_answer or (250, b"")
+        finally:
+            _quit_quietly(smtp, where)
     except smtplib.SMTPAuthenticationError as exc:
         raise AuthError(f"notification server {where} refused the login of {server.username!r}: {_answer(exc)}") from None
     except smtplib.SMTPNotSupportedError as exc:
@@ -103,12 +125,39 @@ def send(server: NotificationServer, email: Email, *, message_id: str | None = N
     return f"sent to {len(recipients)} recipient(s) via {where} ({server.tls}): {code} {_decode(answer)}"
 
 
-def _connect(server: NotificationServer) -> smtplib.SMTP:
+class _Answered:
+    """Keeps the server's answer to DATA, the moment a message becomes sent."""
+
+    data_answer: tuple[int, bytes] | None = None
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        code, answer = super().data(msg)  # type: ignore[misc]
+        self.data_answer = (code, answer)
+        return code, answer
+
+
+class _Smtp(_Answered, smtplib.SMTP):
+    pass
+
+
+class _SmtpSsl(_Answered, smtplib.SMTP_SSL):
+    pass
+
+
+def _connect(server: NotificationServer) -> _Smtp | _SmtpSsl:
     if server.tls == "implicit":
-        return smtplib.SMTP_SSL(
-            server.host, server.effective_port, timeout=server.timeout, context=tls_context(server)
-        )
-    return smtplib.SMTP(server.host, server.effective_port, timeout=server.timeout)
+        return _SmtpSsl(server.host, server.effective_port, timeout=server.timeout, context=tls_context(server))
+    return _Smtp(server.host, server.effective_port, timeout=server.timeout)
+
+
+def _quit_quietly(smtp: smtplib.SMTP, where: str) -> None:
+    """Say goodbye and close; a server that does not answer QUIT changes
+    nothing (whatever it accepted is sent, whatever it did not has raised)."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        log.debug("notification server %s: QUIT not answered: %s", where, exc)
+        smtp.close()
 
 
 def _classified(where: str, what: str, recipients: dict[str, tuple[int, bytes]]) -> ConnectorError:

@@ -4,8 +4,10 @@ The body is the run event as JSON (:func:`event_body`); the header
 ``X-Idsync-Signature: sha256=<hex>`` is the HMAC-SHA256 of the exact body
 bytes with the webhook secret, so the receiver can check the request came
 from this installation (:func:`verify` is the reference check).
-``X-Idsync-Delivery`` carries the outbox message id: a receiver that got a
-request whose answer was lost may see it again, and can tell.
+``X-Idsync-Delivery`` carries the message's id, made of its outbox row and
+the installation (the email's Message-ID without its angle brackets): the
+same at every attempt, so a receiver that got a request whose answer was
+lost may see it again, and can tell.
 
 Answers: 2xx is delivered; 408, 429 and 5xx, or no answer at all, may pass
 (:class:`~idsync.errors.TransientError`); any other 4xx will not. HTTPS

@@ -6,7 +6,10 @@ and now, using :mod:`idsync.scheduling.triggers`:
 
 - an occurrence due within the schedule's ``grace`` is inserted as a row
   unique on (schedule, trigger, due time); the node whose insert went in
-  starts the schedule's target collections, through the executor;
+  starts the schedule's target collections, through the executor. The
+  occurrence and its runs are committed in one transaction
+  (:mod:`idsync.services.occurrence_runs`): a scheduler dying in between
+  leaves neither, and the next tick fires the occurrence;
 - occurrences older than the grace (no scheduler was running) are recorded
   as *missed*, with one *missed* run per target saying how many and when;
   with the ``run_once`` misfire policy the targets then run once now,
@@ -25,14 +28,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, occurrences
-from idsync.services import collection_runs, collections, schedules
+from idsync.services import collection_runs, collections, occurrence_runs, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
@@ -40,12 +42,8 @@ from idsync.store.scheduling_repo import SchedulingRepository
 
 log = logging.getLogger(__name__)
 
-RUN_NOW_TRIGGER = -1
+RUN_NOW_TRIGGER = occurrence_runs.RUN_NOW_TRIGGER
 """The trigger index of occurrences recorded by "run now"."""
-
-MISSED_ROWS = 1000
-"""At most this many missed occurrences of one schedule are recorded as rows
-per look (the latest ones); the missed run's reason gives the full count."""
 
 
 @dataclass
@@ -192,43 +190,18 @@ class Scheduler:
         targets: list[CollectionDefinition],
         report: TickReport,
     ) -> None:
-        schedule = stored.definition
-        total = len(missed)
-        missed = missed[-MISSED_ROWS:]
-        owned: list[tuple[int, datetime, int]] = []
-        with self.ws.db.session() as session:
-            repo = SchedulingRepository(session, clock=self.clock)
-            for at, index in missed:
-                occurrence = repo.insert_occurrence(
-                    schedule_id=stored.id,
-                    schedule_name=schedule.name,
-                    trigger_index=index,
-                    due_at=at,
-                    state="missed",
-                    node=self.runtime.node,
-                )
-                if occurrence is not None:
-                    owned.append((occurrence, at, index))
-        if not owned:
-            return
-        count = len(owned) + (total - len(missed) if owned[0][1] == missed[0][0] else 0)
-        report.missed += count
-        first, last = owned[0][1], owned[-1][1]
-        span = f"at {_when(first)}" if count == 1 else f"between {_when(first)} and {_when(last)}"
-        if count > len(owned):
-            span = f"up to {_when(last)}"
-        policy = "running once now" if schedule.misfire == "run_once" and catch_up else "not run"
-        reason = (
-            f"missed: {count} scheduled run(s) of schedule {schedule.name!r} {span} "
-            f"(no scheduler was running; misfire: {schedule.misfire}, {policy})"
+        recorded = occurrence_runs.record_missed(
+            self.ws, self.runtime, stored, missed, [c.name for c in targets], catch_up=catch_up
         )
-        self._event(report, reason)
-        for collection in targets:
-            collection_runs.record_missed(self.ws, collection, owned[-1][0], reason, self.runtime)
-        latest_is_mine = owned[-1][1] == missed[-1][0]
-        if schedule.misfire == "run_once" and catch_up and latest_is_mine:
-            trigger = schedule.triggers[owned[-1][2]]
-            self._start_targets(schedule.name, targets, owned[-1][0], "misfire", trigger, report)
+        if recorded is None:
+            return  # another node recorded them
+        report.missed += recorded.count
+        self._event(report, recorded.reason)
+        if recorded.caught_up:
+            self._after_start(stored.definition.name, recorded.started, recorded.not_started, report)
+        else:
+            for line in recorded.not_started:
+                self._event(report, line)
 
     def _fire(
         self,
@@ -240,47 +213,31 @@ class Scheduler:
         report: TickReport,
     ) -> None:
         schedule = stored.definition
-        with self.ws.db.session() as session:
-            occurrence = SchedulingRepository(session, clock=self.clock).insert_occurrence(
-                schedule_id=stored.id,
-                schedule_name=schedule.name,
-                trigger_index=index,
-                due_at=at,
-                state="fired",
-                node=self.runtime.node,
-            )
-        if occurrence is None:
+        fired = occurrence_runs.fire(
+            self.ws,
+            self.runtime,
+            occurrence_runs.Due(stored.id, schedule.name, index, at, "fired"),
+            [c.name for c in targets],
+            trigger=kind,
+            requested_by=f"schedule {schedule.name}",
+            stop_after=schedules.as_timedelta(getattr(schedule.triggers[index], "stop_after", None)),
+        )
+        if fired is None:
             return  # another node (or an earlier tick) owns it
         report.fired += 1
         self._event(report, f"schedule {schedule.name!r} due at {_when(at)} (trigger {index + 1}, {kind})")
-        self._start_targets(schedule.name, targets, occurrence, kind, schedule.triggers[index], report)
+        self._after_start(schedule.name, fired.started, fired.not_started, report)
 
-    def _start_targets(
-        self,
-        schedule_name: str,
-        targets: list[CollectionDefinition],
-        occurrence: int,
-        kind: str,
-        trigger: Any,
-        report: TickReport,
+    def _after_start(
+        self, schedule_name: str, started: list[Started], not_started: list[str], report: TickReport
     ) -> None:
-        if not targets:
+        """Report what an occurrence started (committed by now) and hand its running runs to the executor."""
+        if not started and not not_started:
             self._event(report, f"schedule {schedule_name!r} has no collection to start")
-        for collection in targets:
-            try:
-                started = collection_runs.start_run(
-                    self.ws,
-                    collection.name,
-                    self.runtime,
-                    trigger=kind,
-                    requested_by=f"schedule {schedule_name}",
-                    occurrence_id=occurrence,
-                    stop_after=schedules.as_timedelta(getattr(trigger, "stop_after", None)),
-                )
-            except IdsyncError as exc:
-                self._event(report, f"collection {collection.name!r} not started: {exc.message}")
-                continue
-            self._started(started, report)
+        for line in not_started:
+            self._event(report, line)
+        for outcome in started:
+            self._started(outcome, report)
 
     def _started(self, started: Started, report: TickReport) -> None:
         if started.state is RunState.RUNNING:
@@ -337,25 +294,15 @@ def run_now(ws: Workspace, name: str, executor: Executor, runtime: Runtime) -> l
         raise StateConflictError(
             f"schedule {name!r} has no target collections", hint="give the schedule to a collection first"
         )
-    with ws.db.session() as session:
-        occurrence = SchedulingRepository(session, clock=runtime.clock).insert_occurrence(
-            schedule_id=schedule_id,
-            schedule_name=schedule.name,
-            trigger_index=RUN_NOW_TRIGGER,
-            due_at=runtime.clock(),
-            state="run-now",
-            node=runtime.node,
-        )
-    out = []
-    for collection in targets:
-        started = collection_runs.start_run(
-            ws, collection.name, runtime, trigger="run-now", occurrence_id=occurrence
-        )
+
+    fired = occurrence_runs.run_now(ws, runtime, schedule_id, schedule.name, [c.name for c in targets])
+    for line in fired.not_started:
+        log.warning("%s", line)
+    for started in fired.started:
         if started.state is RunState.RUNNING:
             assert started.fence is not None
             executor.submit(started.run_id, started.fence)
-        out.append(started)
-    return out
+    return fired.started
 
 
 def _when(at: datetime) -> str:

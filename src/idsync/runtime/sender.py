@@ -11,6 +11,28 @@ Failed messages stay until ``idsync outbox retry`` or ``purge``.
 
 The loop runs in ``idsync scheduler`` (a thread) or alone (``idsync outbox
 send``); any number of them may run at once, on any number of machines.
+
+Delivery guarantee: **at least once**, and exactly once unless one of these
+failures happens at the wrong moment:
+
+- the connection breaks after the message was handed over but before the
+  server's answer came back (for email, after the end of DATA; for a
+  webhook, after the request was sent): nobody can tell whether it arrived,
+  so it is sent again;
+- the sender dies, or cannot reach the database, after the server accepted
+  the message and before *sent* is recorded: its claim runs out (5 minutes)
+  and another sender delivers the message again;
+- a delivery takes longer than the claim: another sender takes the message
+  over and may deliver it too. The first sender then records nothing (the
+  outcome of a claim is only written while that claim holds), counts it as
+  *lost* and logs it.
+
+Whatever happens after an SMTP server answered DATA with 2xx (QUIT refused,
+the connection closed or reset) the message is *sent*, never sent again.
+Every message carries an id made of its outbox row and the installation
+(:func:`~idsync.services.notifications.message_id`), the same at every
+attempt and from every sender: the ``Message-ID`` header of an email, the
+``X-Idsync-Delivery`` header of a webhook, so a receiver can drop a copy.
 """
 
 from __future__ import annotations
@@ -46,11 +68,14 @@ class PassReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    lost: int = 0
+    """Messages whose claim ran out while this sender delivered them: another
+    sender took them over, and their outcome is that sender's to record."""
     lines: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retried + self.failed
+        return self.sent + self.retried + self.failed + self.lost
 
 
 def deliver(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
@@ -107,7 +132,10 @@ class Sender:
             self._failed_attempt(row, label, IdsyncError(f"{type(exc).__name__}: {exc}"), report)
             return
         with self.ws.db.session() as session:
-            OutboxRepository(session, clock=self.clock).mark_sent(row.id, self.node)
+            held = OutboxRepository(session, clock=self.clock).mark_sent(row.id, self.node, attempt=row.attempts)
+        if not held:
+            self._lost(label, f"delivered ({answer})", report)
+            return
         report.sent += 1
         report.lines.append(f"{label}: {answer}")
         log.info("outbox %s: %s", label, answer)
@@ -115,19 +143,35 @@ class Sender:
     def _failed_attempt(self, row: OutboxRow, label: str, exc: IdsyncError, report: PassReport) -> None:
         now = self.clock()
         next_at = now + self.policy.next_wait(row.attempts)
+        retry = isinstance(exc, TransientError) and next_at <= row.expires_at
+        why = exc.message if not isinstance(exc, TransientError) or retry else f"gave up: {exc.message}"
         with self.ws.db.session() as session:
             repo = OutboxRepository(session, clock=self.clock)
-            if isinstance(exc, TransientError) and next_at <= row.expires_at:
-                repo.mark_retry(row.id, self.node, exc.message, next_at)
-                report.retried += 1
-                report.lines.append(f"{label}: {exc.message}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
-                log.warning("outbox %s: %s; trying again at %s", label, exc.message, next_at)
-                return
-            why = exc.message if not isinstance(exc, TransientError) else f"gave up: {exc.message}"
-            repo.mark_failed(row.id, self.node, why)
-        report.failed += 1
-        report.lines.append(f"{label}: failed: {why}")
-        log.error("outbox %s failed: %s", label, why)
+            if retry:
+                held = repo.mark_retry(row.id, self.node, why, next_at, attempt=row.attempts)
+            else:
+                held = repo.mark_failed(row.id, self.node, why, attempt=row.attempts)
+        if not held:
+            self._lost(label, f"attempt failed ({why})", report)
+        elif retry:
+            report.retried += 1
+            report.lines.append(f"{label}: {why}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
+            log.warning("outbox %s: %s; trying again at %s", label, why, next_at)
+        else:
+            report.failed += 1
+            report.lines.append(f"{label}: failed: {why}")
+            log.error("outbox %s failed: %s", label, why)
+
+    def _lost(self, label: str, what: str, report: PassReport) -> None:
+        """This sender's claim ran out during the attempt and another sender
+        took it over: the outcome is that sender's to record, not this one's."""
+        line = (
+            f"{label}: {what}, but its claim ran out and another sender took it over; "
+            "the outcome is left to that sender"
+        )
+        report.lost += 1
+        report.lines.append(line)
+        log.warning("outbox %s", line)
 
     def run(self, stop: threading.Event, *, poll: float | None = None) -> None:
         """Deliver until *stop* is set, looking for due messages every *poll* seconds."""

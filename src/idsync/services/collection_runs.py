@@ -1,10 +1,12 @@
 """Running job collections: start (with the overlap rule), execute, terminate.
 
 A collection run is started in two steps. :func:`start_run` records it and
-claims it for this node; the database refuses a second running run of the
-same collection, and the collection's overlap policy decides what happens
-then: ``skip`` ends the new run as *skipped* with the reason, ``queue`` puts
-it in the collection's queue (one place: a second waiting run is skipped).
+claims it for this node, in one transaction (:func:`start_in`, in the
+caller's: a schedule's occurrence commits with its runs); the database
+refuses a second running run of the same collection, and the collection's
+overlap policy decides what happens then: ``skip`` ends the new run as
+*skipped* with the reason, ``queue`` puts it in the collection's queue (one
+place: a second waiting run is skipped).
 :func:`execute_run` then runs the jobs in order under a lease renewed by a
 heartbeat, each as a child run, and writes the result only if this node
 still holds the run (its fence).
@@ -23,6 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
 
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
@@ -92,50 +96,73 @@ def start_run(
     the collection's overlap policy when another run of it is running."""
     collection_id, collection = collections.load_collection(ws, name)
     with ws.db.session() as session:
-        repo = CollectionRunRepository(session, clock=runtime.clock)
-        run_id = repo.create(
-            collection_id=collection_id,
-            collection_name=collection.name,
-            trigger=trigger,
+        return start_in(
+            session, collection_id, collection, runtime, trigger=trigger,
             requested_by=requested_by if requested_by is not None else ws.actor,
-            occurrence_id=occurrence_id,
-            stop_after=int(stop_after.total_seconds()) if stop_after else None,
+            occurrence_id=occurrence_id, stop_after=stop_after,
         )
+
+
+def start_in(
+    session: Session,
+    collection_id: int,
+    collection: CollectionDefinition,
+    runtime: Runtime,
+    *,
+    trigger: str,
+    requested_by: str,
+    occurrence_id: int | None = None,
+    stop_after: timedelta | None = None,
+) -> Started:
+    """:func:`start_run` in the caller's transaction: the run is created and
+    then claimed, queued or skipped there, so it commits together with what
+    caused it (a schedule's occurrence) and is never left pending."""
+    repo = CollectionRunRepository(session, clock=runtime.clock)
+    scheduling = SchedulingRepository(session, clock=runtime.clock)
+    name = collection.name
+    run_id = repo.create(
+        collection_id=collection_id,
+        collection_name=name,
+        trigger=trigger,
+        requested_by=requested_by,
+        occurrence_id=occurrence_id,
+        stop_after=int(stop_after.total_seconds()) if stop_after else None,
+    )
     for _attempt in range(3):
-        fence = scheduling_repo.claim(
-            ws.db, run_id, expected=RunState.PENDING, node=runtime.node, lease=runtime.lease, clock=runtime.clock
-        )
+        fence = scheduling.claim_run(run_id, expected=RunState.PENDING, node=runtime.node, lease=runtime.lease)
         if fence is not None:
-            _log(ws, run_id, "info", f"run of collection {collection.name!r} started ({trigger}) on {runtime.node}")
-            return Started(run_id, collection.name, RunState.RUNNING, fence)
-        with ws.db.session() as session:
-            holder = SchedulingRepository(session).holder(collection.name)
+            repo.runs.log(run_id, "info", f"run of collection {name!r} started ({trigger}) on {runtime.node}")
+            return Started(run_id, name, RunState.RUNNING, fence)
+        holder = scheduling.holder(name)
         if holder is not None:
-            return _overlap(ws, run_id, collection, holder, runtime)
+            return _overlap(repo, scheduling, run_id, collection, holder)
     reason = f"skipped: run {run_id} could not be started (the database refused it three times)"
-    with ws.db.session() as session:
-        CollectionRunRepository(session, clock=runtime.clock).record_ended(run_id, RunState.SKIPPED, reason)
-    return Started(run_id, collection.name, RunState.SKIPPED, reason=reason)
+    repo.record_ended(run_id, RunState.SKIPPED, reason)
+    return Started(run_id, name, RunState.SKIPPED, reason=reason)
 
 
 def _overlap(
-    ws: Workspace, run_id: int, collection: CollectionDefinition, holder: int, runtime: Runtime
+    repo: CollectionRunRepository,
+    scheduling: SchedulingRepository,
+    run_id: int,
+    collection: CollectionDefinition,
+    holder: int,
 ) -> Started:
     name = collection.name
     if collection.overlap == "queue":
-        if scheduling_repo.enqueue(ws.db, run_id):
-            _log(ws, run_id, "info", f"queued: collection {name!r} is running (run {holder}); this run starts after it")
+        if scheduling.enqueue_run(run_id):
+            repo.runs.log(
+                run_id, "info", f"queued: collection {name!r} is running (run {holder}); this run starts after it"
+            )
             return Started(run_id, name, RunState.QUEUED, reason=f"waiting for run {holder}")
-        with ws.db.session() as session:
-            waiting = SchedulingRepository(session).holder(name, RunState.QUEUED)
+        waiting = scheduling.holder(name, RunState.QUEUED)
         reason = (
             f"skipped: collection {name!r} is running (run {holder}) and run {waiting} "
             "already waits in its queue (overlap: queue holds one run)"
         )
     else:
         reason = f"skipped: collection {name!r} was still running (run {holder}; overlap: skip)"
-    with ws.db.session() as session:
-        CollectionRunRepository(session, clock=runtime.clock).record_ended(run_id, RunState.SKIPPED, reason)
+    repo.record_ended(run_id, RunState.SKIPPED, reason)
     return Started(run_id, name, RunState.SKIPPED, reason=reason)
 
 
@@ -388,21 +415,21 @@ def report(ws: Workspace, run_id: int) -> CollectionReport:
 
 
 def record_missed(
-    ws: Workspace, collection: CollectionDefinition, occurrence_id: int, reason: str, runtime: Runtime
+    session: Session, ws: Workspace, collection_id: int | None, name: str, occurrence_id: int, reason: str,
+    runtime: Runtime,
 ) -> int:
-    """A visible trace of scheduled runs that did not happen: a run in state *missed*."""
-    stored = collections.load_collection(ws, collection.name)[0]
-    with ws.db.session() as session:
-        repo = CollectionRunRepository(session, clock=runtime.clock)
-        run_id = repo.create(
-            collection_id=stored,
-            collection_name=collection.name,
-            trigger="schedule",
-            requested_by="scheduler",
-            occurrence_id=occurrence_id,
-        )
-        repo.record_ended(run_id, RunState.MISSED, reason)
-        notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
+    """A visible trace of scheduled runs that did not happen, in the caller's
+    transaction (the one recording the occurrences): a run in state *missed*."""
+    repo = CollectionRunRepository(session, clock=runtime.clock)
+    run_id = repo.create(
+        collection_id=collection_id,
+        collection_name=name,
+        trigger="schedule",
+        requested_by="scheduler",
+        occurrence_id=occurrence_id,
+    )
+    repo.record_ended(run_id, RunState.MISSED, reason)
+    notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
     return run_id
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -264,6 +264,21 @@ def _seal(ws: Workspace, content: dict[str, str]) -> str:
 # ---------------------------------------------------------------- delivery
 
 
+def message_id(ws: Workspace, row: OutboxRow) -> str:
+    """The Message-ID of outbox message *row*, ``<outbox.ID.CREATED@INSTALLATION.idsync>``.
+
+    It is made of the row (its id, and when it was queued, so a database
+    made again from scratch does not repeat an earlier message's id) and of
+    the installation (a name derived from its secret key, the same on every
+    node). Every attempt to deliver the row, by any sender, carries the same
+    one, and no other message of any installation does: a receiver that gets
+    a message twice can tell it is a copy.
+    """
+    created = row.created_at.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    installation = ws.secrets.derive("idsync outbox message id")[:20]
+    return f"<outbox.{row.id}.{created}@{installation}.idsync>"
+
+
 def deliver_email(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
     """Send outbox message *row* through its store's notification server."""
     if not row.store_name:
@@ -272,7 +287,7 @@ def deliver_email(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str
     email = smtp.Email(
         to=(row.recipient,), subject=content["subject"], text=content["text"], html=content.get("html") or None
     )
-    return smtp.send(server, email, message_id=f"<idsync-outbox-{row.id}-run-{row.run_id}@idsync>")
+    return smtp.send(server, email, message_id=message_id(ws, row))
 
 
 def deliver_webhook(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> str:
@@ -290,7 +305,7 @@ def deliver_webhook(ws: Workspace, row: OutboxRow, content: dict[str, str]) -> s
         row.recipient,
         content["body"].encode("utf-8"),
         resolve_secret(server.webhook_secret),
-        delivery=str(row.id),
+        delivery=message_id(ws, row).strip("<>"),
         event=row.trigger,
         timeout=server.timeout,
     )

@@ -7,6 +7,9 @@ sender takes a message with a conditional UPDATE (:meth:`OutboxRepository.claim`
 that only one sender can win, holds it for a lease while it delivers, and
 records the outcome only while it still holds it. A sender that died while
 holding a message loses it when the lease ends, and another takes it over.
+Each claim adds one to the message's ``attempts``, and the outcome names
+the attempt it is for: a sender whose claim was taken over (whatever the
+node names) finds the attempt moved on, and records nothing.
 
 Message contents are stored as a :class:`~idsync.store.secrets.SecretBox`
 token: generated passwords travel through here and nothing is kept in clear.
@@ -129,7 +132,8 @@ class OutboxRepository:
     def claim(self, message_id: int, node: str, lease: timedelta) -> OutboxRow | None:
         """Take message *message_id* for *node*, or None when another sender
         took it first (or it is not due). Commit before delivering, so the
-        other senders see the claim."""
+        other senders see the claim. The row returned carries the claim's
+        attempt number, which the outcome must name."""
         now = self._clock()
         result = self._session.execute(
             update(outbox)
@@ -145,23 +149,34 @@ class OutboxRepository:
             return None
         return self.get(message_id)
 
-    def mark_sent(self, message_id: int, node: str) -> bool:
-        """Record the delivery by *node* (False when it no longer held the message)."""
-        return self._finish(message_id, node, state=SENT, sent_at=self._clock(), last_error=None)
+    def mark_sent(self, message_id: int, node: str, *, attempt: int) -> bool:
+        """Record the delivery by *node* in claim *attempt*; False (nothing
+        written) when the claim is no longer held: another sender took over."""
+        return self._finish(message_id, node, attempt, state=SENT, sent_at=self._clock(), last_error=None)
 
-    def mark_retry(self, message_id: int, node: str, error: str, next_attempt_at: datetime) -> bool:
-        """Put the message back to wait until *next_attempt_at*."""
-        return self._finish(message_id, node, state=PENDING, next_attempt_at=next_attempt_at, last_error=error)
+    def mark_retry(
+        self, message_id: int, node: str, error: str, next_attempt_at: datetime, *, attempt: int
+    ) -> bool:
+        """Put the message back to wait until *next_attempt_at* (False when the claim is lost)."""
+        return self._finish(
+            message_id, node, attempt, state=PENDING, next_attempt_at=next_attempt_at, last_error=error
+        )
 
-    def mark_failed(self, message_id: int, node: str, error: str) -> bool:
-        """Give up on the message: it stays, failed, until retried or purged."""
-        return self._finish(message_id, node, state=FAILED, last_error=error)
+    def mark_failed(self, message_id: int, node: str, error: str, *, attempt: int) -> bool:
+        """Give up on the message: it stays, failed, until retried or purged (False when the claim is lost)."""
+        return self._finish(message_id, node, attempt, state=FAILED, last_error=error)
 
-    def _finish(self, message_id: int, node: str, **values: object) -> bool:
+    def _finish(self, message_id: int, node: str, attempt: int, **values: object) -> bool:
+        """The outcome of a claim, written only while that claim holds: state
+        *sending*, the same node and the same attempt."""
+        held = and_(
+            outbox.c.id == message_id,
+            outbox.c.state == SENDING,
+            outbox.c.claimed_by == node,
+            outbox.c.attempts == attempt,
+        )
         result = self._session.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id, outbox.c.state == SENDING, outbox.c.claimed_by == node)
-            .values(claimed_by=None, claimed_until=None, **values)
+            update(outbox).where(held).values(claimed_by=None, claimed_until=None, **values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

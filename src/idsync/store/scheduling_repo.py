@@ -13,6 +13,10 @@ Every decision that two nodes could both make is made by the database:
 
 The functions taking a :class:`Database` run in a transaction of their own,
 because a refused claim (a unique index violation) ends the transaction.
+:meth:`SchedulingRepository.claim_run` and :meth:`~SchedulingRepository.enqueue_run`
+make the same decisions inside the caller's transaction, each under a
+savepoint, so a refusal undoes only itself: what the caller wrote before
+(an occurrence, the run's row) commits with the outcome.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Update, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -152,6 +156,32 @@ class SchedulingRepository:
         self._session.execute(
             update(schedule_cursors).where(schedule_cursors.c.schedule_id == schedule_id).values(checked_until=to)
         )
+
+    # ------------------------------------------------------------ claims in the caller's transaction
+
+    def claim_run(self, run_id: int, *, expected: RunState, node: str, lease: timedelta) -> int | None:
+        """Start run *run_id* on *node* if it is still in state *expected*, in
+        this transaction: its new fence, or None when it is not in that state
+        or the collection has a running run already (the database refuses a
+        second one; a savepoint keeps that refusal from ending the transaction)."""
+        try:
+            with self._session.begin_nested():
+                result = self._session.execute(_claim(run_id, expected, node, lease, self._clock()))
+        except IntegrityError:
+            return None
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return int(self._session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one())
+
+    def enqueue_run(self, run_id: int) -> bool:
+        """Put pending run *run_id* in its collection's queue, in this
+        transaction; False when a run waits there already."""
+        try:
+            with self._session.begin_nested():
+                result = self._session.execute(_enqueue(run_id))
+        except IntegrityError:
+            return False
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ leases
 
@@ -286,21 +316,9 @@ def claim(
     """Start run *run_id* on *node* if it is still in state *expected*: its new
     fence, or None when another node claimed it first or the collection has a
     running run already (the database refuses a second one)."""
-    now = clock()
     try:
         with db.session() as session:
-            result = session.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.state == expected.value)
-                .values(
-                    state=RunState.RUNNING.value,
-                    started_at=now,
-                    node=node,
-                    lease_until=now + lease,
-                    heartbeat_at=now,
-                    fence=runs.c.fence + 1,
-                )
-            )
+            result = session.execute(_claim(run_id, expected, node, lease, clock()))
             if not result.rowcount:  # type: ignore[attr-defined]
                 return None
             fence = session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one()
@@ -313,14 +331,33 @@ def enqueue(db: Database, run_id: int) -> bool:
     """Put pending run *run_id* in its collection's queue; False when a run waits there already."""
     try:
         with db.session() as session:
-            result = session.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.state == RunState.PENDING.value)
-                .values(state=RunState.QUEUED.value)
-            )
+            result = session.execute(_enqueue(run_id))
             return bool(result.rowcount)  # type: ignore[attr-defined]
     except IntegrityError:
         return False
+
+
+def _claim(run_id: int, expected: RunState, node: str, lease: timedelta, now: datetime) -> Update:
+    return (
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.state == expected.value)
+        .values(
+            state=RunState.RUNNING.value,
+            started_at=now,
+            node=node,
+            lease_until=now + lease,
+            heartbeat_at=now,
+            fence=runs.c.fence + 1,
+        )
+    )
+
+
+def _enqueue(run_id: int) -> Update:
+    return (
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.state == RunState.PENDING.value)
+        .values(state=RunState.QUEUED.value)
+    )
 
 
 def _occurrence(row: Row[Any]) -> Occurrence:

@@ -16,6 +16,8 @@ everything else is redacted (:func:`redact`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -41,6 +43,7 @@ class SecretBox:
     """Encrypts a definition's secrets into one token, and back."""
 
     def __init__(self, key: bytes | str) -> None:
+        self._key = key.encode("ascii", "replace") if isinstance(key, str) else key
         try:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
@@ -89,6 +92,12 @@ class SecretBox:
             return self.decrypt(first) == self.decrypt(second)
         except ConfigError:
             return False
+
+    def derive(self, purpose: str) -> str:
+        """A stable name of this installation for *purpose* (hex HMAC-SHA256 of
+        it under the key): the same on every node, other for another key, and
+        telling nothing about the key."""
+        return hmac.new(self._key, purpose.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def load_or_create_key_file(path: Path) -> bytes:
