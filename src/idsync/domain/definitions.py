@@ -57,6 +57,14 @@ class NotificationServer(DefinitionModel):
         default=None, description="http(s) URL that also receives each notification as a signed JSON POST"
     )
     webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of the webhook (secret, or env:NAME)")
+    allow_plaintext_login: bool = Field(
+        default=False, description="allow a login over tls: none, which sends the password in clear"
+    )
+
+    @property
+    def sends_password_in_clear(self) -> bool:
+        """A login over a connection without TLS: the password crosses the network readable."""
+        return self.tls == "none" and bool(self.username)
 
     @property
     def effective_port(self) -> int:

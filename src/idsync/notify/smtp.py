@@ -31,7 +31,7 @@ from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 from idsync.domain.definitions import NotificationServer
-from idsync.errors import AuthError, ConnectorError, TransientError
+from idsync.errors import AuthError, ConfigError, ConnectorError, TransientError
 from idsync.store.secrets import resolve_secret
 
 if TYPE_CHECKING:
@@ -86,8 +86,16 @@ def send(server: NotificationServer, email: Email, *, message_id: str | None = N
             "the message has no recipient", field="to",
             hint="give a recipient, or set default_to on the notification server",
         )
-    msg = build(server, email, message_id=message_id)
     where = f"{server.host}:{server.effective_port}"
+    if server.sends_password_in_clear and not server.allow_plaintext_login:
+        # Checked when the store is saved too; a definition stored before the
+        # check existed must not send the password in clear either.
+        raise ConfigError(
+            f"notification server {where}: a login over tls: none would send the password in clear",
+            field="notification_server.tls",
+            hint="use tls: starttls or implicit, or set allow_plaintext_login: true on a network you trust",
+        )
+    msg = build(server, email, message_id=message_id)
     try:
         smtp = _connect(server)
         try:

@@ -9,6 +9,7 @@ leaves them out, except ``env:NAME`` references, which are not secrets.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
 
 Kind = Literal["store", "source", "job", "collection", "schedule"]
+
+log = logging.getLogger(__name__)
 
 NOUNS: dict[str, str] = {
     "store": "identity store",
@@ -158,6 +161,8 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     A secret field left empty keeps the secret stored before, so an exported
     file (which has no secrets) can be applied again safely.
     """
+    if kind == "store":
+        _check_notification_login(definition)
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind, box=ws.secrets)
         existing = repo.get(definition.name)
@@ -170,6 +175,25 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
                 del secrets[name]
         token = ws.secrets.encrypt(secrets)
         return repo.put(definition.name, getattr(definition, "kind", ""), public_body(definition), token, ws.actor)
+
+
+def _check_notification_login(store: Any) -> None:
+    """A notification server login without TLS sends the password in clear:
+    refused, unless the store says so explicitly, and then warned about."""
+    server = getattr(store, "notification_server", None)
+    if server is None or not server.sends_password_in_clear:
+        return
+    if not server.allow_plaintext_login:
+        raise ConfigError(
+            f"identity store {store.name!r}: the notification server logs in over tls: none, "
+            "which would send the password in clear",
+            field="notification_server.tls",
+            hint="use tls: starttls or implicit, or set allow_plaintext_login: true on a network you trust",
+        )
+    log.warning(
+        "identity store %r: the notification server sends its login password in clear (tls: none, "
+        "allow_plaintext_login: true)", store.name,
+    )
 
 
 def load(ws: Workspace, kind: Kind, name: str) -> Loaded:
