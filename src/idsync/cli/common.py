@@ -9,7 +9,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import typer
-import yaml
 
 from idsync.cli.output import console, print_json
 from idsync.domain.principals import Principal
@@ -81,6 +80,8 @@ def print_document(body: dict[str, Any], json: bool) -> None:
     if json:
         print_json(body)
     else:
+        import yaml  # only here: most commands print no YAML
+
         console.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
 
 

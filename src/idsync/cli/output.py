@@ -13,7 +13,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from idsync.domain.results import Counts
@@ -100,6 +99,8 @@ def progress(label: str, enabled: bool = True) -> Iterator[Any]:
     if not enabled or not err_console.is_terminal:
         yield lambda counts: None
         return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
