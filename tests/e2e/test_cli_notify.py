@@ -37,6 +37,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpServe
         "notification_server": {
             "host": "127.0.0.1", "port": smtp_server.port, "tls": "none", "sender": "idsync@example.org",
             "username": "mailer", "password": "pw-in-yaml-123", "default_to": ["ops@example.org"],
+            "allow_plaintext_login": True,  # a test server on loopback, without TLS
         },
     })
     world.collection("nightly", ["people"], notifications={
