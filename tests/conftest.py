@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.scheduler_world import World, make_world
 from tests.servers.slapd import SlapdServer, start_slapd
 
 
@@ -38,3 +39,12 @@ def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("IDSYNC_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A scheduler world (database, embedded directory, the people job) in its own home."""
+    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    made = make_world(tmp_path)
+    yield made
+    made.ws.close()

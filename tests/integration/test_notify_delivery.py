@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,12 +32,6 @@ LONG_AGO = timedelta(minutes=10)
 """Further than a sender's lease (5 minutes): a claim made that long ago has run out."""
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    made = make_world(tmp_path)
-    yield made
-    made.ws.close()
 
 
 def one_message(world: World, port: int) -> OutboxRow:

@@ -9,26 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from idsync.domain.results import RunState
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
-from tests.scheduler_world import World, make_world, now_utc, wall
+from tests.scheduler_world import World, now_utc, wall
 from tests.together import StartLine
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    made = make_world(tmp_path)
-    yield made
-    made.ws.close()
-
 
 # What a held ``idsync`` process loads before the start line: the command
 # and everything the scheduler uses, so that after the go it only runs.

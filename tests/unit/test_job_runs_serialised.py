@@ -5,9 +5,7 @@ lease ran out) is marked failed first instead of blocking the job for ever."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -18,15 +16,7 @@ from idsync.services import collection_runs, jobs
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository
 from idsync.store.tables import runs, utcnow
-from tests.scheduler_world import World, make_world
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    made = make_world(tmp_path)
-    yield made
-    made.ws.close()
+from tests.scheduler_world import World
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,7 @@ from idsync.errors import StateConflictError, TransientError
 from idsync.services import collection_runs, history, job_features, jobs
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository, RunRow
-from tests.scheduler_world import PEOPLE, World, make_world
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    made = make_world(tmp_path)
-    yield made
-    made.ws.close()
+from tests.scheduler_world import PEOPLE, World
 
 
 def people_rows(n: int) -> list[str]:

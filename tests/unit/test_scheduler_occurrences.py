@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +25,7 @@ from idsync.store.collections_repo import CollectionRunRepository
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import Occurrence, SchedulingRepository
 from tests.clock import Clock
-from tests.scheduler_world import World, make_world, wall
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    made = make_world(tmp_path)
-    yield made
-    made.ws.close()
+from tests.scheduler_world import World, wall
 
 
 def start_clock() -> Clock:

@@ -7,44 +7,15 @@ may hold generated passwords.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from idsync.errors import ConfigError
 from idsync.services.notifications import OutboxPolicy
 from idsync.services.workspace import Workspace
-from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxRepository, OutboxRow
+from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxMessage, OutboxRepository
 
 FINISHED = (SENT, FAILED)
 """The states purged by default."""
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    """An outbox message without its contents."""
-
-    id: int
-    run_id: int
-    collection_name: str
-    trigger: str
-    channel: str
-    recipient: str
-    store_name: str | None
-    state: str
-    attempts: int
-    next_attempt_at: datetime
-    expires_at: datetime
-    claimed_by: str | None
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-
-    @classmethod
-    def of(cls, row: OutboxRow) -> OutboxMessage:
-        data: dict[str, Any] = asdict(row)
-        data.pop("payload")
-        return cls(**data)
 
 
 def check_states(states: Iterable[str]) -> list[str]:
@@ -63,7 +34,7 @@ def list_messages(
     wanted = check_states(states)
     with ws.db.session() as session:
         rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit)
-    return [OutboxMessage.of(row) for row in rows]
+    return [row.public() for row in rows]
 
 
 def retry(ws: Workspace, ids: Sequence[int] = ()) -> int:

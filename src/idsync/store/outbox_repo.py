@@ -18,7 +18,7 @@ token: generated passwords travel through here and nothing is kept in clear.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
@@ -37,8 +37,8 @@ STATES = (PENDING, SENDING, SENT, FAILED)
 
 
 @dataclass(frozen=True)
-class OutboxRow:
-    """One message of the outbox (its contents still sealed)."""
+class OutboxMessage:
+    """One message of the outbox, without its contents: what may be shown."""
 
     id: int
     run_id: int
@@ -55,7 +55,17 @@ class OutboxRow:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxRow(OutboxMessage):
+    """One message of the outbox, with its contents (still sealed: they may hold passwords)."""
+
     payload: str = field(repr=False)
+
+    def public(self) -> OutboxMessage:
+        """This message without its contents."""
+        return OutboxMessage(**{f.name: getattr(self, f.name) for f in fields(OutboxMessage)})
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
-from idsync.store.serialize import change_body_text, change_from_json
+from idsync.store.serialize import change_body_text, change_from_json, error_rows
 from idsync.store.tables import plan_changes, plan_errors, plans, runs, utcnow
 
 PlanState = Literal["computing", "ready", "applying", "applied", "failed"]
@@ -161,17 +161,7 @@ class PlanRepository:
             return
         self._session.execute(
             insert(plan_errors),
-            [
-                {
-                    "plan_id": plan_id,
-                    "key": item.key,
-                    "attribute": item.attribute,
-                    "line": item.line,
-                    "dn": item.dn,
-                    "message": item.message,
-                }
-                for item in items
-            ],
+            error_rows(items, plan_id=plan_id),
         )
 
     def errors(self, plan_id: int, *, after: int = 0, limit: int | None = None) -> builtins.list[tuple[int, ErrorItem]]:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
+from idsync.store.serialize import error_rows
 from idsync.store.tables import run_errors, run_logs, runs, utcnow
 
 
@@ -179,17 +180,7 @@ class RunRepository:
             return
         self._session.execute(
             insert(run_errors),
-            [
-                {
-                    "run_id": run_id,
-                    "key": item.key,
-                    "attribute": item.attribute,
-                    "line": item.line,
-                    "dn": item.dn,
-                    "message": item.message,
-                }
-                for item in items
-            ],
+            error_rows(items, run_id=run_id),
         )
 
     def log(self, run_id: int, level: str, message: str) -> None:

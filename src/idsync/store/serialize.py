@@ -21,6 +21,7 @@ from typing import Any
 
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
 from idsync.domain.entry import Attrs
+from idsync.domain.results import ErrorItem
 from idsync.errors import ConfigError
 
 
@@ -123,3 +124,12 @@ def change_from_json(data: Mapping[str, Any]) -> Change:
         raise ConfigError(f"stored change lacks the field {exc.args[0]!r}: {dict(data)!r:.200}") from exc
     except ValueError as exc:
         raise ConfigError(f"stored change is not valid ({exc}): {dict(data)!r:.200}") from exc
+
+
+def error_rows(items: Sequence[ErrorItem], **owner: int) -> list[dict[str, Any]]:
+    """Record errors as rows of an errors table, each with *owner* (``run_id=7``
+    or ``plan_id=3``): runs and plans keep their errors alike."""
+    return [
+        {**owner, "key": item.key, "attribute": item.attribute, "line": item.line, "dn": item.dn, "message": item.message}
+        for item in items
+    ]
