@@ -38,10 +38,10 @@ def failure(code: str, context: RunContext, fields: dict[str, str | None] | None
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
-        ("10**10**10", "** would make an integer over 4,300 digits"),
+        ("10**int(source['n'])**10", "** would make an integer over 4,300 digits"),
         ("2**int(source['n'])**20", "** would make an integer over 4,300 digits"),
-        ("1 << 10**9", "<< would make an integer over 4,300 digits"),
-        ("(7**4000) * (7**4000)", "* would make an integer over 4,300 digits"),
+        ("1 << int(source['n'])**10", "<< would make an integer over 4,300 digits"),
+        ("(7**4000) * (int(source['n'])**4500)", "* would make an integer over 4,300 digits"),
         ("[0]*10**9", "* would make 1,000,000,000 characters or items, over the limit"),
         ("'ab' * 10**9", "* would make 2,000,000,000 characters or items"),
         ("10**9 * source['n']", "* would make 1,000,000,000 characters or items"),
@@ -108,6 +108,14 @@ def test_values_within_the_limits_are_computed_as_python_does(context: RunContex
     }
     for code, expected in cases.items():
         assert compile_expression(code, LABEL).evaluate({}, context) == expected, code
+
+
+def test_arithmetic_on_constants_over_the_limits_is_refused_when_compiled() -> None:
+    for code in ("10**10**10", "1 << 10**9", "(7**4000) * (7**4000)", "2 + 10**10**10"):
+        with pytest.raises(ConfigError) as info:
+            compile_expression(code, LABEL)
+        assert info.value.message.startswith(f"{LABEL}: ") and "would make an integer over 4,300 digits" in info.value.message
+    compile_expression("2**64 * 3 - 10**100", LABEL)
 
 
 def test_a_format_spec_is_checked_when_the_expression_is_compiled() -> None:

@@ -459,6 +459,33 @@ def _check_call(node: ast.Call, label: str, env_names: set[str]) -> None:
         env_names.add(str(_constant_text(node.args[0])))
 
 
+_FOLDED: dict[type[ast.operator], str] = {
+    ast.Pow: "pow", ast.Mult: "mul", ast.LShift: "lshift", ast.Add: "add", ast.Sub: "sub"
+}
+
+
+def _constant_int(node: ast.expr, guards: Guards, known: dict[int, int | None]) -> int | None:
+    """The value of *node* when it is integer arithmetic on constants (so
+    ``10**10**10`` is refused when compiled), computed through the guards;
+    None otherwise. *known* keeps the values of the nodes already seen."""
+    if id(node) in known:
+        return known[id(node)]
+    value: int | None = None
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        value = node.value
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _constant_int(node.operand, guards, known)
+        value = None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    elif isinstance(node, ast.BinOp) and type(node.op) in _FOLDED:
+        left = _constant_int(node.left, guards, known)
+        right = _constant_int(node.right, guards, known)
+        if left is not None and right is not None:
+            op = _FOLDED[type(node.op)]
+            value = left - right if op == "sub" else getattr(guards, op)(left, right)
+    known[id(node)] = value
+    return value
+
+
 def _is_context_env(node: ast.expr) -> bool:
     return (
         isinstance(node, ast.Attribute)
@@ -478,6 +505,14 @@ def _check(tree: ast.Expression, label: str, env_names: set[str]) -> frozenset[s
     if _depth(tree) > MAX_DEPTH:
         raise _refuse(label, _TOO_DEEP)
     longest = max_length()
+    guards = Guards(longest)
+    folded: dict[int, int | None] = {}
+    for node in nodes:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow | ast.Mult | ast.LShift):
+            try:
+                _constant_int(node, guards, folded)
+            except BoundExceeded as exc:
+                raise _refuse(label, str(exc)) from None
     bound: set[str] = set()
     for node in nodes:
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
