@@ -70,6 +70,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_give_up_seconds", "86400", "A notification not delivered within this time is marked failed."),
     Setting("outbox_poll_seconds", "5", "How often the sender loop looks for messages to deliver."),
     Setting("notify_templates", "", "Folder of notification templates overriding the shipped ones (e.g. failed.subject.txt)."),
+    Setting(
+        "record_time_limit_seconds", "5",
+        "Longest time the expressions of one record may take (a decimal number of seconds); "
+        "past it the record fails, naming the mapping, and the run goes on.",
+    ),
+    Setting(
+        "expression_max_length", "16777216",
+        "Longest text, list or other collection an expression or a pattern replacement may produce, "
+        "in characters or items; a record going over it fails, naming the mapping.",
+    ),
+    Setting(
+        "expression_env", "",
+        "Environment variables (names, comma-separated) every job's expressions and %ENV:NAME% values "
+        "may read, besides those the job lists in environment; IDSYNC_* variables never are.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -125,7 +124,7 @@ def test_order_matters() -> None:
 def test_pure_functions_directly() -> None:
     assert t.left("abc", 2) == "ab" and t.right("abc", 2) == "bc"
     assert t.substring("abcdef", 1, 2) == "bc" and t.substring("abc", 1) == "bc"
-    assert t.replace_pattern("a1b2", re.compile(r"\d"), "#") == "a#b#"
+    assert t.replace_pattern("a1b2", r"\d", "#") == "a#b#"
     assert t.prefix(None, "x") is None and t.suffix("a", "x") == "ax"
     assert t.default(None, "d") == "d"
 
@@ -197,8 +196,8 @@ def test_lookup_without_match_or_default_fails_the_record() -> None:
         ([{"replace": {"new": "b"}}], "mapping 'mail', step 1 (replace): needs 'old'"),
         ([{"replace": {"old": "", "new": "b"}}], "mapping 'mail', step 1 (replace): 'old' must not be empty"),
         ([{"replace": {"old": "a", "pattern": "b"}}], "mapping 'mail', step 1 (replace): give either old/new"),
-        ([{"replace": {"pattern": "(", "with": "x"}}], "mapping 'mail', step 1 (replace): bad regular expression '('"),
-        ([{"replace": {"pattern": "a", "with": r"\2"}}], "mapping 'mail', step 1 (replace): bad regular expression 'a' or replacement"),
+        ([{"replace": {"pattern": "(", "with": "x"}}], "mapping 'mail', step 1 (replace): the regular expression '(' (replacement 'x') cannot be used: missing ): ("),
+        ([{"replace": {"pattern": "a", "with": r"\2"}}], r"mapping 'mail', step 1 (replace): the regular expression 'a' (replacement '\\2') cannot be used: the replacement refers to group 2, and the pattern has 0"),
         ([{"default": None}], "mapping 'mail', step 1 (default): needs an argument"),
         ([{"default": ["x"]}], "mapping 'mail', step 1 (default): needs the value to use when empty"),
         ([{"prefix": {"a": 1}}], "mapping 'mail', step 1 (prefix): needs a text"),
@@ -244,7 +243,10 @@ def test_join_values_separator() -> None:
 
 @pytest.fixture
 def context() -> RunContext:
-    return RunContext.create("HR import", now=NOW, environ={"COMPANY": "Example Corp", "EMPTY": ""})
+    return RunContext.create(
+        "HR import", now=NOW, environ={"COMPANY": "Example Corp", "EMPTY": ""},
+        readable=["COMPANY", "EMPTY", "HR_SECRET"],
+    )
 
 
 def test_variables_with_a_fixed_clock(context: RunContext) -> None:
@@ -312,7 +314,7 @@ def test_check_template_refuses_unknown_variables(context: RunContext, template:
 def test_context_converts_to_utc_and_snapshots_the_environment() -> None:
     paris = timezone(timedelta(hours=2))
     env = {"A": "1"}
-    ctx = RunContext.create("job", now=datetime(2024, 5, 1, 14, 0, tzinfo=paris), environ=env)
+    ctx = RunContext.create("job", now=datetime(2024, 5, 1, 14, 0, tzinfo=paris), environ=env, readable=["A"])
     env["A"] = "changed"
     assert ctx.now == datetime(2024, 5, 1, 12, 0, tzinfo=UTC) and ctx.now.tzinfo is UTC
     assert ctx.environ["A"] == "1"
@@ -320,12 +322,16 @@ def test_context_converts_to_utc_and_snapshots_the_environment() -> None:
         ctx.environ["B"] = "x"  # type: ignore[index]
 
 
-def test_context_defaults_to_the_clock_and_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_context_defaults_to_the_clock_and_the_readable_part_of_os_environ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("IDSYNC_TEST_MARKER", "here")
+    monkeypatch.setenv("DEPT_CODE", "42")
+    monkeypatch.setenv("OTHER_VARIABLE", "x")
     before = datetime.now(UTC)
-    ctx = RunContext.create("job")
+    ctx = RunContext.create("job", readable=["DEPT_CODE", "IDSYNC_TEST_MARKER"])
     assert before <= ctx.now <= datetime.now(UTC)
-    assert ctx.environ["IDSYNC_TEST_MARKER"] == "here"
+    assert dict(ctx.environ) == {"DEPT_CODE": "42"}
 
 
 def test_context_refuses_a_naive_clock() -> None:

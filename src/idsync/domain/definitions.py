@@ -12,6 +12,7 @@ out of the stored JSON (encrypted separately) and out of every export.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,7 @@ from idsync.domain.entry import Scope
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")]
 
 ENV_PREFIX = "env:"
+_ENV_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class DefinitionModel(BaseModel):
@@ -531,6 +533,10 @@ class JobDefinition(_Named):
     update_mode: Literal["all", "changed"] = "all"
     changed_by: ChangedBy | None = None
     limits: Limits | None = None
+    environment: list[str] = Field(
+        default_factory=list,
+        description="environment variables the job's expressions and %ENV:NAME% values may read (never IDSYNC_*)",
+    )
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("passwords.fixed",)
     """Dotted paths of the secrets inside the definition."""
@@ -539,6 +545,16 @@ class JobDefinition(_Named):
     @classmethod
     def _source_shorthand(cls, v: Any) -> Any:
         return {"data_source": v} if isinstance(v, str) else v
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _ENV_VARIABLE.fullmatch(name):
+                raise ValueError(f"{name!r} is not an environment variable name (letters, digits and _)")
+            if name.upper().startswith("IDSYNC_"):
+                raise ValueError(f"{name!r} cannot be listed: IDSYNC_* variables are never readable by jobs")
+        return names
 
     @model_validator(mode="after")
     def _keys(self) -> JobDefinition:

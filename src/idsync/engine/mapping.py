@@ -4,17 +4,24 @@ A job's field mappings are compiled once per run into :class:`Mapper`; the
 mapper is then called per record, so everything that can be decided up front
 (which origin, the transform chain, the static template) is decided here and
 the per-record path is a few function calls.
+
+A job with expressions maps each record within a time limit
+(``IDSYNC_RECORD_TIME_LIMIT_SECONDS``, see :mod:`idsync.engine.budget`): a
+record past it fails, naming the mapping it was computing, and the run goes
+on. A job without expressions pays nothing for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from idsync.domain.definitions import FieldMapping, JobDefinition
 from idsync.domain.entry import Record, Values
+from idsync.engine.budget import TimeLimitExceeded, time_limit, within
 from idsync.engine.context import RunContext
-from idsync.engine.expressions import compile_expression
+from idsync.engine.expressions import compile_expression, time_limit_message
 from idsync.engine.transforms import (
     IDENTITY,
     check_template,
@@ -22,8 +29,9 @@ from idsync.engine.transforms import (
     expand_variables,
     join_values,
 )
-from idsync.errors import RecordError
+from idsync.errors import ConfigError, RecordError
 
+T = TypeVar("T")
 RawValue = str | None | Sequence[object]
 Produce = Callable[[Record], RawValue]
 
@@ -114,6 +122,10 @@ def _origin(mapping: FieldMapping, context: RunContext, label: str) -> Produce:
         return joined
     assert mapping.expression is not None
     expression = compile_expression(mapping.expression, label)
+    for name in sorted(expression.env_names):
+        refusal = context.refusal(name)
+        if refusal is not None:
+            raise ConfigError(f"{label}: {refusal}")
 
     def evaluate(record: Record) -> RawValue:
         result = expression.evaluate(record.fields, context)
@@ -155,6 +167,7 @@ class Mapper:
     def __init__(self, job: JobDefinition, context: RunContext) -> None:
         self.job = job
         self.mappings = [compile_mapping(m, context) for m in job.mappings]
+        self._seconds = time_limit() if any(m.expression is not None for m in job.mappings) else None
         self.key_mappings = [m for m in self.mappings if m.definition.key]
         self._keys = [(m, m.attribute.lower(), _copied_field(m)) for m in self.key_mappings]
         self._others = [
@@ -169,6 +182,26 @@ class Mapper:
 
     def key_of(self, record: Record) -> tuple[tuple[str, ...], str, dict[str, Values]]:
         """The record's match key (normalised), its text, and the key attributes' values."""
+        if self._seconds is None:
+            return self._key_of(record)
+        return self._timed(self._key_of, record)
+
+    def map(self, record: Record) -> MappedRecord:
+        """Map *record*; raises RecordError (with key and line) or CancelRow."""
+        if self._seconds is None:
+            return self._map(record)
+        return self._timed(self._map, record)
+
+    def _timed(self, step: Callable[[Record], T], record: Record) -> T:
+        """*step* of *record* within the record's time limit."""
+        assert self._seconds is not None
+        try:
+            return within(self._seconds, step, record)
+        except TimeLimitExceeded:
+            # Past the limit between two mappings (within one, the mapping says so itself).
+            raise RecordError(time_limit_message(), line=record.line) from None
+
+    def _key_of(self, record: Record) -> tuple[tuple[str, ...], str, dict[str, Values]]:
         key_parts: list[str] = []
         key_text: list[str] = []
         values: dict[str, Values] = {}
@@ -188,9 +221,8 @@ class Mapper:
             values[low] = vals
         return tuple(key_parts), "|".join(key_text), values
 
-    def map(self, record: Record) -> MappedRecord:
-        """Map *record*; raises RecordError (with key and line) or CancelRow."""
-        key, key_text, values = self.key_of(record)
+    def _map(self, record: Record) -> MappedRecord:
+        key, key_text, values = self._key_of(record)
         fields = record.fields
         for m, low, copied, required in self._others:
             if copied is not None and copied in fields:
@@ -216,3 +248,9 @@ class Mapper:
             raise RecordError(
                 exc.message, key=exc.key or key or None, attribute=exc.attribute or m.attribute, line=record.line
             ) from exc
+        except TimeLimitExceeded:
+            # In a transform or between two expressions of the mapping.
+            label = f"mapping {m.attribute!r}"
+            raise RecordError(
+                f"{label}: {time_limit_message()}", key=key or None, attribute=m.attribute, line=record.line
+            ) from None

@@ -13,21 +13,27 @@ While the engine runs, the objects that live for the whole run are kept
 out of the cyclic garbage collector's passes (:mod:`idsync.engine.heap`).
 
 A run can be asked to stop (terminated, or running longer than its limit):
-``should_stop`` is asked after each batch is recorded, and a reason it
-returns ends the run with :class:`RunTerminated`. Batches already applied stay
-applied and recorded; nothing of the next batch is written.
+``should_stop`` is asked after each batch is recorded, and also between two
+records read from the source once :data:`STOP_CHECK_SECONDS` have passed
+since it was last asked (a batch of slow records, or of records that change
+nothing, can take long); a reason it returns ends the run with
+:class:`RunTerminated`. What was written stays written and recorded; nothing
+after it is. A stop seen between records ends the stream of changes there,
+so the directory still applies and reports every change handed to it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from idsync.connectors.base import ApplyOutcome, Directory
 from idsync.domain.changes import Change
 from idsync.domain.definitions import JobDefinition
 from idsync.domain.dn import normalize_dn
-from idsync.domain.entry import Attrs, Scope
+from idsync.domain.entry import Attrs, Record, Scope
 from idsync.domain.results import Counts, ErrorItem
 from idsync.engine.applier import (
     ChecksValues,
@@ -39,10 +45,14 @@ from idsync.engine.applier import (
 )
 from idsync.engine.heap import frozen_heap
 from idsync.engine.planner import ANCHOR_ATTRIBUTES, PlanItem, Planner, scope_filter
-from idsync.errors import NotFoundError, RunTerminated
+from idsync.errors import NotFoundError, RecordError, RunTerminated
 
 StopCheck = Callable[[], str | None]
 """Asked between batches: the reason to stop the run now, or None to go on."""
+
+STOP_CHECK_SECONDS = 1.0
+"""How long a run reads records, at most, without asking whether to stop
+(a record's own time is bounded by ``IDSYNC_RECORD_TIME_LIMIT_SECONDS``)."""
 
 
 class Recorder(Protocol):
@@ -101,6 +111,12 @@ class _Batcher:
         self.should_stop = should_stop
         self.changes: list[Change] = []
         self.errors: list[ErrorItem] = []
+        self.stopped: str | None = None  # the reason a stop was seen between records
+
+    def end_if_stopped(self) -> None:
+        """Raise RunTerminated when a stop was seen between records."""
+        if self.stopped is not None:
+            raise RunTerminated(self.stopped)
 
     def add_change(self, change: Change) -> None:
         self.changes.append(change)
@@ -126,22 +142,75 @@ class _Batcher:
                 raise RunTerminated(reason)
 
 
-def _changes_of(items: Iterable[PlanItem], batcher: _Batcher) -> Iterator[Change]:
-    for item in items:
-        if isinstance(item, ErrorItem):
-            batcher.add_error(item)
-        else:
-            batcher.add_change(item)
+class _StopSeen(Exception):
+    """Raised through the planner when a stop was seen between records."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Watched:
+    """A source that asks *should_stop* between two records once
+    :data:`STOP_CHECK_SECONDS` have passed: one clock reading per record."""
+
+    def __init__(self, source: Any, should_stop: StopCheck) -> None:
+        self.source = source
+        self.should_stop = should_stop
+
+    def read(self) -> Iterator[Record | RecordError]:
+        should_stop, clock, every = self.should_stop, time.monotonic, STOP_CHECK_SECONDS
+        next_check = clock() + every
+        for item in self.source.read():
+            now = clock()
+            if now >= next_check:
+                next_check = now + every
+                reason = should_stop()
+                if reason is not None:
+                    raise _StopSeen(reason)
             yield item
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
 
-def preview(planner: Planner, recorder: Recorder, batch_size: int = 1000) -> Counts:
+
+@contextmanager
+def _watched(planner: Planner, should_stop: StopCheck | None) -> Iterator[None]:
+    """While the block runs, *planner* reads its source through :class:`_Watched`."""
+    if should_stop is None:
+        yield
+        return
+    source = planner.source
+    planner.source = _Watched(source, should_stop)
+    try:
+        yield
+    finally:
+        planner.source = source
+
+
+def _changes_of(items: Iterable[PlanItem], batcher: _Batcher) -> Iterator[Change]:
+    try:
+        for item in items:
+            if isinstance(item, ErrorItem):
+                batcher.add_error(item)
+            else:
+                batcher.add_change(item)
+                yield item
+    except _StopSeen as stop:
+        # The stream ends here; the caller raises RunTerminated once the directory is done.
+        batcher.stopped = stop.reason
+
+
+def preview(
+    planner: Planner, recorder: Recorder, batch_size: int = 1000, should_stop: StopCheck | None = None
+) -> Counts:
     """Compute the plan and record it; change nothing. Counts are what a run would do."""
-    batcher = _Batcher(recorder, batch_size, lambda: planner.counts)
-    with frozen_heap():
+    batcher = _Batcher(recorder, batch_size, lambda: planner.counts, should_stop)
+    with frozen_heap(), _watched(planner, should_stop):
         for _ in _changes_of(planner.plan(), batcher):
             pass
         batcher.flush()
+        batcher.end_if_stopped()
     return planner.counts
 
 
@@ -261,9 +330,10 @@ def run(
     applied = Counts()
     batcher = _Batcher(recorder, batch_size, lambda: _merge(planner.counts, applied), should_stop)
     writer = _Writer(directory, steps, job_preconditions(planner.job, directory, {}), applied, batcher)
-    with frozen_heap():
+    with frozen_heap(), _watched(planner, should_stop):
         try:
             writer.write(_changes_of(planner.plan(), batcher), check=False)
+            batcher.end_if_stopped()
         finally:
             # Also when the run fails midway: what was planned and counted so far is recorded.
             batcher.flush()
@@ -324,7 +394,7 @@ def run_checked(
     applied as :func:`apply_plan` does, against the scope the planner read.
     Only jobs with limits pay for this; the others stream (:func:`run`).
     """
-    planned = preview(planner, recorder, batch_size)
+    planned = preview(planner, recorder, batch_size, should_stop)
     reason = check(planner)
     read = _merge(planned, Counts())
     if reason is not None or planned.changed == 0:

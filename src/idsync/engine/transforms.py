@@ -24,7 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from idsync.engine.bounds import max_length
 from idsync.engine.context import RunContext
+from idsync.engine.patterns import PatternError, checked_pattern, compile_pattern
 from idsync.errors import ConfigError, RecordError
 
 Value = str | None
@@ -73,9 +75,10 @@ def replace(value: Value, old: str, new: str) -> Value:
     return None if value is None else value.replace(old, new)
 
 
-def replace_pattern(value: Value, pattern: re.Pattern[str], repl: str) -> Value:
-    """Replace every match of the regular expression with *repl* (``\\1`` for groups)."""
-    return None if value is None else pattern.sub(repl, value)
+def replace_pattern(value: Value, pattern: str, repl: str) -> Value:
+    """Replace every match of the regular expression with *repl* (``\\1`` for groups);
+    see :mod:`idsync.engine.patterns` for what a pattern may use."""
+    return None if value is None else compile_pattern(pattern).replacer(repl)(value)
 
 
 def default(value: Value, fallback: str) -> Value:
@@ -189,12 +192,19 @@ def _build_replace(arg: Any, where: str) -> Step:
             raise _fail(where, "give either old/new (plain text) or pattern/with (regular expression)")
         source = _text(opts["pattern"], where, "a regular expression in 'pattern'")
         repl = _text(opts.get("with", ""), where, "a text in 'with'")
-        try:
-            pattern = re.compile(source)
-            pattern.sub(repl, "")  # parses the replacement: bad group references fail here
-        except (re.error, IndexError) as exc:
-            raise _fail(where, f"bad regular expression {source!r} or replacement {repl!r}: {exc}") from exc
-        return lambda v: None if v is None else pattern.sub(repl, v)
+        _, replacer = checked_pattern(source, repl, where)
+        assert replacer is not None
+        limit = max_length()
+
+        def substitute(v: Value) -> Value:
+            if v is None:
+                return None
+            try:
+                return replacer(v, limit)
+            except PatternError as exc:
+                raise RecordError(f"{where}: {exc}") from None
+
+        return substitute
     if "old" not in opts:
         raise _fail(where, f"needs 'old' (the text to replace), e.g. {example}")
     old = _text(opts["old"], where, "a text in 'old'")
@@ -383,8 +393,9 @@ def expand_variables(template: str, context: RunContext, label: str = "value") -
     """*template* with ``%NOW%``, ``%DATE%``, ``%TIME%``, ``%JOBNAME%`` and
     ``%ENV:NAME%`` replaced from *context*, and ``%%`` turned into ``%``.
 
-    A ``%`` that does not start a variable is kept as is. An unset
-    environment variable raises ConfigError naming it.
+    A ``%`` that does not start a variable is kept as is. An environment
+    variable that is unset, or that the job may not read (see
+    :mod:`idsync.engine.context`), raises ConfigError naming it.
     """
     if "%" not in template:
         return template
@@ -397,6 +408,9 @@ def expand_variables(template: str, context: RunContext, label: str = "value") -
         name = match.group(2).upper()
         if name == "ENV":
             env_name = match.group(3)
+            refusal = context.refusal(env_name)
+            if refusal is not None:
+                raise ConfigError(f"{label}: {refusal} (used as %ENV:{env_name}%)")
             value = context.environ.get(env_name)
             if value is None:
                 raise ConfigError(

@@ -98,7 +98,7 @@ def _prepare(ws: Workspace, job: JobDefinition, directory: Directory, source: So
 
 def _planner(ws: Workspace, job: JobDefinition, directory: Directory, source: Source, *, full: bool) -> Planner:
     update = job_features.update_filter(ws, job, keep=True, full=full)
-    return Planner(job, source, directory, RunContext.create(job.name), update)
+    return Planner(job, source, directory, RunContext.create(job.name, readable=job.environment), update)
 
 
 def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None = None) -> PreviewResult:
@@ -114,7 +114,7 @@ def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None =
         ) as source:
             _prepare(ws, job, directory, source)
             update = job_features.update_filter(ws, job, keep=False)
-            planner = Planner(job, source, directory, RunContext.create(job.name), update)
+            planner = Planner(job, source, directory, RunContext.create(job.name, readable=job.environment), update)
             counts = runner.preview(planner, recorder, settings.get_int("batch_size"))
     except BaseException as exc:
         with ws.db.session() as session:

@@ -67,7 +67,7 @@ def check_offline(ws: Workspace, job: JobDefinition, pending: Mapping[str, set[s
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {where}: {exc.message}") from exc
     try:
-        Mapper(job, RunContext.create(job.name))
+        Mapper(job, RunContext.create(job.name, readable=job.environment))
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc.message}") from exc
     _check_password_source(ws, label, job)
