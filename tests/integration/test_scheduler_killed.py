@@ -17,7 +17,7 @@ import time
 
 from idsync.domain.results import RunState
 from idsync.store.scheduling_repo import SchedulingRepository
-from tests.integration.test_scheduler_processes import collection_runs, due_soon, tick_once, world
+from tests.integration.test_scheduler_processes import collection_runs, due_soon, tick_once
 from tests.scheduler_world import World
 
 __all__ = ["world"]
