@@ -20,7 +20,6 @@ from idsync.store.scheduling_repo import SchedulingRepository
 from tests.integration.test_scheduler_processes import collection_runs, due_soon, tick_once
 from tests.scheduler_world import World
 
-
 DIE_AT = {
     # Between the occurrence's row and its first run's row.
     "run row": "from idsync.store.collections_repo import CollectionRunRepository as target\nname = 'create'",
