@@ -362,6 +362,10 @@ class Destination(DefinitionModel):
     container_expression: str | None = Field(
         default=None, description="Python expression giving the container DN of a new object"
     )
+    create_container: bool = Field(
+        default=False,
+        description="create the container (and its missing parents) when it does not exist; previews show the creates",
+    )
 
     @model_validator(mode="after")
     def _custom_needs_classes(self) -> Destination:
