@@ -328,3 +328,20 @@ def test_a_large_file_is_read_in_bounded_memory(tmp_path: Path) -> None:
     growth = large_peak - small_peak
     # A reader keeping the records would grow by more than their size; this one keeps one record.
     assert growth < extra_bytes / 4, f"{growth:,} bytes more for {extra_bytes:,} more bytes of LDIF"
+
+
+def test_a_plan_exported_as_ldif_reads_back_as_its_changes() -> None:
+    import io
+
+    from idsync.services.plan_export import write_ldif
+
+    changes = [
+        Change(ChangeOp.CREATE, "uid=zoe,ou=People,dc=example,dc=org", key="uid=zoe,ou=People,dc=example,dc=org",
+               attrs=Attrs({"objectClass": ["inetOrgPerson"], "cn": ["Zoë " + "x" * 100]})),
+        Change(ChangeOp.MOVE, "uid=zoe,ou=People,dc=example,dc=org", key="uid=zoe,ou=People,dc=example,dc=org",
+               new_dn="uid=zoe,ou=Gone,dc=example,dc=org"),
+    ]
+    out = io.StringIO()
+    write_ldif(changes, out)
+    assert all(len(line) <= WIDTH for line in out.getvalue().splitlines())
+    assert [r.change for r in records(out.getvalue())] == changes
