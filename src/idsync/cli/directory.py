@@ -103,9 +103,11 @@ def import_(
     stop_on_error: bool = typer.Option(False, "--stop-on-error", help="Stop at the first record that fails."),
     json: bool = JsonOption,
 ) -> None:
-    """Import an LDIF file (RFC 2849) into a store: adds, modifies, deletes and
-    renames, pipelined. A bad record is reported with its line and the import goes
-    on; exit code 3 when some records failed."""
+    """Import an LDIF file (RFC 2849) into a store: adds, modifies, deletes, renames.
+
+    Records are read one at a time and written pipelined. A bad record is
+    reported with its line and the import goes on (or stops, with
+    --stop-on-error); exit code 3 when some records failed."""
 
     def report(event: ImportEvent) -> None:
         if event.error is not None:
@@ -137,8 +139,11 @@ def add_container(
     dn: str = typer.Argument(..., help="DN of the container, e.g. ou=People,dc=example,dc=org."),
     json: bool = JsonOption,
 ) -> None:
-    """Create a container and its missing parents (ou= an organizationalUnit, o= an
-    organization, dc= a domain, c= a country, l=/st= a locality)."""
+    """Create a container and its missing parents.
+
+    The object class follows the RDN: ou= an organizationalUnit, o= an
+    organization, dc= a domain, c= a country, l= or st= a locality (cn= a
+    container on Active Directory)."""
     created = directory.add_container(workspace(), store, dn)
     if json:
         print_json({"dn": dn, "created": created})
