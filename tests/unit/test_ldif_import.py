@@ -11,6 +11,7 @@ import pytest
 from idsync.connectors.local import LocalDirectory
 from idsync.domain.entry import Scope
 from idsync.domain.ldif_reader import read_ldif
+from idsync.errors import ConnectorError
 from idsync.services.directory import write_ldif
 from idsync.services.ldif_import import Importer, ImportEvent, ImportResult, dry_run
 
@@ -205,3 +206,17 @@ jpegPhoto:: /9j/4AAQSkZJRgABAQ==
         second = io.StringIO()
         write_ldif(copy.search(SUFFIX), second)
     assert second.getvalue() == first.getvalue()
+
+
+def test_a_store_lost_midway_ends_the_import_saying_how_far_it_got(d: LocalDirectory) -> None:
+    text = "".join(f"dn: uid=u{i},{SUFFIX}\nobjectClass: account\nuid: u{i}\n\n" for i in range(6))
+    text = text.replace("objectClass: account\nuid: u1\n", "objectClass: nonsense\nuid: u1\n")
+
+    def lose_the_store(event: ImportEvent) -> None:
+        d.close()  # the store goes away while the import runs
+
+    with pytest.raises(ConnectorError, match="is closed") as caught:
+        Importer(d, lose_the_store).run(read_ldif(text.splitlines(keepends=True)))
+    assert "the last record sent starts on line 13" in caught.value.message
+    assert "so far added 1, modified 0, deleted 0, renamed 0, failed 1" in caught.value.message
+    assert caught.value.hint == "check the entries of the records before that line, then import the rest of the file"

@@ -15,6 +15,7 @@ from idsync.cli.common import workspace
 from idsync.cli.entries_view import Format, write_entries
 from idsync.cli.output import JsonOption, console, err_console, print_json
 from idsync.domain.entry import Scope
+from idsync.errors import ConfigError
 from idsync.services import directory
 from idsync.services.ldif_import import ImportEvent
 
@@ -83,7 +84,10 @@ def export(
         return
     # Written aside, then renamed: a failed export never leaves a file that looks complete.
     target = output.expanduser()
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent.resolve())
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent.resolve())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}", field="output") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             count = directory.export_ldif(ws, store, out, base=base, scope=scope, filterstr=filterstr,

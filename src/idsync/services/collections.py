@@ -164,7 +164,7 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
     stopped: str | None = None
     wanted = _containers_wanted(ws, collection)
     created: dict[str, set[str]] = {}  # store -> DNs of wanted containers that earlier plans create
-    for entry in collection.jobs:
+    for position, entry in enumerate(collection.jobs):
         item = JobPreview(entry.job, entry.on_failure)
         items.append(item)
         if stopped is not None:
@@ -180,7 +180,8 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
             continue
         item.plan, item.errors = result.plan, result.errors
         total.add(result.plan.counts)
-        if store is not None and result.plan.counts.created:
+        later = {wanted.stores.get(e.job) for e in collection.jobs[position + 1 :]}
+        if store is not None and store in later and result.plan.counts.created:
             created.setdefault(store, set()).update(_creates_among(ws, result.plan.id, wanted.dns.get(store, set())))
     return CollectionPreview(collection.name, items, total)
 

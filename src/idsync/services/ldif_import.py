@@ -33,7 +33,7 @@ from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.dn import parse_dn
 from idsync.domain.entry import Attrs
 from idsync.domain.ldif_reader import LdifRecord
-from idsync.errors import RecordError
+from idsync.errors import ConnectorError, RecordError
 
 MAX_DEFERRED = 100_000
 """Adds that may wait for a parent later in the file (they are kept in memory)."""
@@ -142,9 +142,26 @@ class Importer:
             else set()
         )
         self._deferred: list[tuple[LdifRecord, Change, RecordError]] = []
+        self._last_line: int | None = None
 
     def run(self, items: Iterable[LdifRecord | RecordError]) -> ImportResult:
-        """Apply every record; the counts."""
+        """Apply every record; the counts.
+
+        A lost connection (ConnectorError) ends the import: it is raised
+        again saying what was done before and the line of the last record
+        sent (records sent shortly before it may or may not be applied).
+        """
+        try:
+            return self._run(items)
+        except ConnectorError as exc:
+            where = f"the last record sent starts on line {self._last_line}; " if self._last_line else ""
+            raise type(exc)(
+                f"{exc.message} ({where}so far {self.result.summary()})",
+                field=exc.field,
+                hint="check the entries of the records before that line, then import the rest of the file",
+            ) from exc
+
+    def _run(self, items: Iterable[LdifRecord | RecordError]) -> ImportResult:
         self._apply(self._changes(items), retrying=False)
         while self._deferred and not self.result.stopped:
             waiting = sorted(self._deferred, key=lambda d: len(parse_dn(d[1].dn)))
@@ -190,6 +207,7 @@ class Importer:
                 if self.result.stopped:
                     return
                 sent[id(change)] = record
+                self._last_line = record.line
                 yield change
 
         for outcome in self.directory.apply(changes()):
