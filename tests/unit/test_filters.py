@@ -99,7 +99,8 @@ def test_empty_and_or_are_absolute_true_and_false() -> None:
         ("(u id=x)", 1, "bad attribute description"),
         ("(uid>x)", 4, "expected '='"),
         ("(uid>=a*)", 8, "'*' is only allowed"),
-        ("(cn:dn:=x)", 4, ":dn:"),
+        ("(cn:rule1:rule2:=x)", 10, "bad matching rule 'rule2'"),
+        ("(cn:caseExactMatch:dn:=x)", 19, "bad matching rule 'dn'"),
     ],
 )
 def test_bad_syntax_raises_config_error_with_position(text: str, position: int, why: str) -> None:
@@ -248,3 +249,37 @@ def test_injection_attempts_stay_one_equality(value: str) -> None:
     assert flt == And((Equality("objectClass", "person"), Equality("uid", value)))
     assert not matches(flt, PERSON)
     assert set(escaped) & set("*()\x00") == set()
+
+
+def test_extensible_match_with_dn_attributes_is_parsed_and_formatted() -> None:
+    assert parse_filter("(ou:dn:=people)") == Extensible("ou", "people", None, dn_attributes=True)
+    assert parse_filter("(ou:DN:caseExactMatch:=People)") == Extensible("ou", "People", "caseExactMatch", True)
+    for text in ("(ou:dn:=people)", "(ou:dn:caseExactMatch:=People)", "(!(o:dn:=x\\2a))"):
+        assert format_filter(parse_filter(text)) == text
+    assert filter_attributes(parse_filter("(ou:dn:=people)")) == {"ou", "entrydn"}, "the DN is read as entryDN"
+
+
+@pytest.mark.parametrize(
+    ("text", "dn", "expected"),
+    [
+        ("(ou:dn:=people)", "uid=jd,ou=People,dc=example,dc=org", True),
+        ("(ou:dn:=PEOPLE)", "uid=jd,ou=People,dc=example,dc=org", True),
+        ("(ou:dn:=staff)", "uid=jd,ou=People,dc=example,dc=org", False),
+        ("(ou=people)", "uid=jd,ou=People,dc=example,dc=org", False),
+        ("(ou:dn:caseExactMatch:=People)", "uid=jd,ou=People,dc=example,dc=org", True),
+        ("(ou:dn:caseExactMatch:=people)", "uid=jd,ou=People,dc=example,dc=org", False),
+        ("(uid:dn:=jd)", "cn=Doe\\, John+uid=jd,ou=People,dc=example,dc=org", True),
+        ("(cn:dn:=doe, john)", "cn=Doe\\, John+uid=jd,ou=People,dc=example,dc=org", True),
+        ("(dc:dn:=org)", "uid=jd,ou=People,dc=example,dc=org", True),
+        ("(!(ou:dn:=people))", "uid=jd,ou=People,dc=example,dc=org", False),
+        ("(sn:dn:=doe)", "uid=jd,ou=People,dc=example,dc=org", True),
+    ],
+)
+def test_extensible_match_with_dn_attributes_looks_at_the_entry_dn(text: str, dn: str, expected: bool) -> None:
+    entry = Attrs({"uid": ["jd"], "sn": ["Doe"], "entryDN": [dn]})
+    assert matches(parse_filter(text), entry) is expected
+
+
+def test_extensible_match_with_dn_attributes_without_the_dn_tests_the_values_only() -> None:
+    assert matches(parse_filter("(sn:dn:=doe)"), PERSON)
+    assert not matches(parse_filter("(ou:dn:=people)"), PERSON)

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collection": ("collection", "app", "Job collections: ordered jobs run as one unit, on a schedule or now."),
     "schedule": ("schedule", "app", "Schedules: when collections run (several triggers each)."),
     "plan": ("plan", "app", "Plans: what a run would change, computed by a preview."),
+    "directory": ("directory", "app", "Directory tools for any identity store: search, LDIF export and import, containers."),
     "run": ("run", "app", "Runs: what each execution did."),
     "db": ("db", "app", "The idsync database (SQLite by default, or IDSYNC_DATABASE_URL)."),
     "audit": ("audit", "app", "The audit log of configuration changes."),

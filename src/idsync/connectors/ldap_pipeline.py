@@ -268,7 +268,7 @@ class Pipeline:
                 rdn, parent = split_rdn(change.new_dn)
                 old_parent = split_rdn(change.dn)[1]
                 superior = None if dn_key(parent) == dn_key(old_parent) else parent
-                msgid = conn.rename(change.dn, rdn, superior, 1)
+                msgid = conn.rename(change.dn, rdn, superior, 1 if change.delete_old_rdn else 0)
                 self._hold(slot, msgid, change, keys, True)
                 return None
             else:

@@ -67,7 +67,9 @@ class Change:
     - ``MOVE``: rename ``dn`` to ``new_dn`` (``mods`` may follow on the new DN).
 
     ``key`` is the match key of the record or entry (for reports);
-    ``anchor`` the entry's immutable id when known.
+    ``anchor`` the entry's immutable id when known. ``delete_old_rdn``
+    (moves only) False keeps the old RDN's values in the entry, as an LDIF
+    ``deleteoldrdn: 0`` asks; plans always delete them.
     """
 
     op: ChangeOp
@@ -77,6 +79,7 @@ class Change:
     mods: tuple[Modification, ...] = ()
     new_dn: str | None = None
     anchor: str | None = None
+    delete_old_rdn: bool = True
 
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid"})

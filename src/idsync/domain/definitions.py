@@ -129,7 +129,26 @@ class LocalStore(_Named):
     kind: Literal["local"]
     path: str = Field(description="file of the directory; relative paths are under IDSYNC_HOME")
     suffix: str = "dc=example,dc=org"
+    suffix_attributes: dict[str, list[str]] | None = Field(
+        default=None,
+        description="attributes of the suffix entry (objectClass and the rest); default: made from the suffix's RDN",
+    )
     notification_server: NotificationServer | None = None
+
+    @field_validator("suffix_attributes", mode="before")
+    @classmethod
+    def _single_values(cls, v: Any) -> Any:
+        # ``o: Example`` is one value: the same as ``o: [Example]``.
+        if isinstance(v, dict):
+            return {k: [x] if isinstance(x, str) else x for k, x in v.items()}
+        return v
+
+    @field_validator("suffix_attributes")
+    @classmethod
+    def _has_classes(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if v is not None and not any(k.lower() == "objectclass" and vals for k, vals in v.items()):
+            raise ValueError("suffix_attributes needs objectClass (e.g. [dcObject, organization])")
+        return v
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("notification_server.password", "notification_server.webhook_secret")
 
@@ -344,6 +363,10 @@ class Destination(DefinitionModel):
     rdn_attribute: str | None = None
     container_expression: str | None = Field(
         default=None, description="Python expression giving the container DN of a new object"
+    )
+    create_container: bool = Field(
+        default=False,
+        description="create the container (and its missing parents) when it does not exist; previews show the creates",
     )
 
     @model_validator(mode="after")

@@ -211,6 +211,12 @@ def _parse_cached(dn: str) -> DN:
     return _parse(dn)
 
 
+def parse_dn_uncached(dn: str) -> DN:
+    """:func:`parse_dn` without its cache: for DNs read once each (the records
+    of a file), which would only push the DNs a run keeps using out of the cache."""
+    return _parse(dn)
+
+
 def escape_dn_value(value: str) -> str:
     """*value* escaped for use in a DN (RFC 4514 section 2.4)."""
     if not _NEEDS_ESCAPE.search(value):  # most values: one regex scan, no copy

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from idsync.domain.dn import fold_value, normalize_dn
+from idsync.domain.dn import fold_value, normalize_dn, parse_dn
 from idsync.domain.entry import Attrs
 from idsync.errors import ConfigError
 
@@ -84,11 +84,17 @@ class LessOrEqual:
 
 @dataclass(frozen=True, slots=True)
 class Extensible:
-    """``attr:rule:=value``: equality with the named (or the attribute's) rule."""
+    """``attr:rule:=value``: equality with the named (or the attribute's) rule.
+
+    With ``dn_attributes`` (``attr:dn:=value``) the values of the attribute
+    in the entry's DN count too (RFC 4511 section 4.5.1.7.7): ``(ou:dn:=people)``
+    matches every entry below ``ou=People``. The DN is read as ``entryDN``.
+    """
 
     attribute: str
     value: str
     rule: str | None = None
+    dn_attributes: bool = False
 
 
 Filter = And | Or | Not | Equality | Approx | Substring | Present | GreaterOrEqual | LessOrEqual | Extensible
@@ -127,8 +133,8 @@ def format_filter(flt: Filter) -> str:
         case Substring(a, initial, middle, final):
             body = "*".join([esc(initial or ""), *(esc(p) for p in middle), esc(final or "")])
             return f"({a}={body})"
-        case Extensible(a, v, rule):
-            return f"({a}{':' + rule if rule else ''}:={esc(v)})"
+        case Extensible(a, v, rule, dn):
+            return f"({a}{':dn' if dn else ''}{':' + rule if rule else ''}:={esc(v)})"
     raise TypeError(f"not a filter: {flt!r}")
 
 
@@ -139,6 +145,8 @@ def filter_attributes(flt: Filter) -> set[str]:
             return set().union(*(filter_attributes(f) for f in filters))
         case Not(inner):
             return filter_attributes(inner)
+        case Extensible(attribute, dn_attributes=True):
+            return {attribute.lower(), ENTRY_DN}
         case _:
             return {flt.attribute.lower()}
 
@@ -235,14 +243,16 @@ class _Parser:
 
     def extensible(self, attribute: str, bare: bool) -> Filter:
         rule: str | None = None
+        dn = False
         while self.text[self.pos : self.pos + 2] != ":=":
             self.expect(":")
             start = self.pos
             while self.pos < len(self.text) and self.text[self.pos] not in ":=()":
                 self.pos += 1
             word = self.text[start : self.pos]
-            if word.lower() == "dn":
-                raise self.error("extensible match with :dn: is not supported", start)
+            if word.lower() == "dn" and not dn and rule is None:
+                dn = True
+                continue
             if rule is not None or not _RULE.fullmatch(word):
                 raise self.error(f"bad matching rule {word!r}", start)
             rule = word
@@ -252,7 +262,7 @@ class _Parser:
         pieces = self.value(bare)
         if len(pieces) > 1:
             raise self.error("'*' is not allowed in an extensible match (escape it as \\2a)")
-        return Extensible(attribute, pieces[0], rule)
+        return Extensible(attribute, pieces[0], rule, dn)
 
     def value(self, bare: bool) -> list[str]:
         """The assertion value, split at unescaped '*', each piece unescaped."""
@@ -435,6 +445,42 @@ def _compile_equality(rules: AttributeRules, assertion: str, rule: str | None) -
     return test
 
 
+ENTRY_DN = "entrydn"
+"""The attribute an ``attr:dn:=value`` item reads the entry's DN from (RFC 5020 ``entryDN``)."""
+
+
+def _with_dn_values(
+    test: Compiled, rules: AttributeRules, assertion: str, rule: str | None, lookup: RulesLookup
+) -> Compiled:
+    """*test*, or the assertion matching a value of the attribute (or a
+    subtype) among the AVAs of the entry's DN."""
+    prepare = _PREPARE.get((rule or "").lower(), _identity)
+    wanted = prepare(assertion) if rule is not None else None
+    if wanted is None:
+        return test
+    names = {n.lower() for n in rules.names}
+
+    def in_dn(dn: str) -> bool:
+        try:
+            rdns = parse_dn(dn)
+        except ConfigError:
+            return False
+        for rdn in rdns:
+            for type_, value in rdn:
+                info = lookup(type_)
+                if info is not None and info.names[0].lower() in names and prepare(value) == wanted:
+                    return True
+        return False
+
+    def either(values_of: ValuesOf) -> bool | None:
+        found = test(values_of)
+        if found is True or any(in_dn(dn) for dn in values_of(ENTRY_DN)):
+            return True
+        return found
+
+    return either
+
+
 def _compare(key: Any, bound: Any, greater: bool) -> bool:
     return bool(key >= bound) if greater else bool(key <= bound)
 
@@ -575,9 +621,12 @@ def compile_filter(flt: Filter, rules: RulesLookup | None = None) -> Compiled:
         case Equality(attribute, value) | Approx(attribute, value):
             info = lookup(attribute)
             return _undefined if info is None else _compile_equality(info, value, info.equality)
-        case Extensible(attribute, value, rule):
+        case Extensible(attribute, value, rule, dn_attributes):
             info = lookup(attribute)
-            return _undefined if info is None else _compile_equality(info, value, rule or info.equality)
+            if info is None:
+                return _undefined
+            test = _compile_equality(info, value, rule or info.equality)
+            return _with_dn_values(test, info, value, rule or info.equality, lookup) if dn_attributes else test
         case GreaterOrEqual(attribute, value) | LessOrEqual(attribute, value):
             info = lookup(attribute)
             greater = isinstance(flt, GreaterOrEqual)

@@ -258,6 +258,7 @@ class Planner:
         then the actions on objects missing from the source."""
         if not self._lazy:
             self._read_lookups()
+        yield from self._planned_containers()
         valid = 0
         for item in self.source.read():
             self.counts.read += 1
@@ -293,6 +294,15 @@ class Planner:
             if change is not None:
                 yield change
         yield from self._plan_missing(valid)
+
+    def _planned_containers(self) -> Iterator[Change]:
+        """The creates of the job's missing containers, first of all (a
+        destination offers them when the job has create_container: see
+        :class:`idsync.engine.containers.PlannedContainers`)."""
+        offered = getattr(self.directory, "missing_containers", None)
+        for change in offered() if offered is not None else ():
+            self.counts.created += 1
+            yield change
 
     def _unchanged_source(self, record: Record) -> bool:
         """True when a changed-only run skips *record* by its timestamp (and it claimed its object)."""

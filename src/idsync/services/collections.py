@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from idsync.domain.changes import ChangeOp
 from idsync.domain.collections import CollectionDefinition
+from idsync.domain.dn import normalize_dn, normalized_rdns
 from idsync.domain.results import Counts, ErrorItem
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
-from idsync.services import definitions, jobs
+from idsync.services import definitions, history, jobs
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRow
@@ -151,20 +153,26 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
     """Compute and store each job's plan, in the collection's order.
 
     Each plan is computed against the directory as it is now, before any job
-    of the collection ran. A job whose preview fails stops the preview of the
-    jobs after it when its on_failure is abort, as a run would."""
+    of the collection ran, except for the containers earlier jobs create: a
+    job writing into a container that an earlier job's plan creates (its
+    ``create_container``, or an object it creates) is previewed as if that
+    container existed, empty. A job whose preview fails stops the preview of
+    the jobs after it when its on_failure is abort, as a run would."""
     _id, collection = load_collection(ws, name)
     items: list[JobPreview] = []
     total = Counts()
     stopped: str | None = None
-    for entry in collection.jobs:
+    wanted = _containers_wanted(ws, collection)
+    created: dict[str, set[str]] = {}  # store -> DNs of wanted containers that earlier plans create
+    for position, entry in enumerate(collection.jobs):
         item = JobPreview(entry.job, entry.on_failure)
         items.append(item)
         if stopped is not None:
             item.skipped = stopped
             continue
+        store = wanted.stores.get(entry.job)
         try:
-            result = jobs.preview_job(ws, entry.job)
+            result = jobs.preview_job(ws, entry.job, assumed_containers=created.get(store or "", set()))
         except IdsyncError as exc:
             item.error = exc.message
             if entry.on_failure == "abort":
@@ -172,4 +180,42 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
             continue
         item.plan, item.errors = result.plan, result.errors
         total.add(result.plan.counts)
+        later = {wanted.stores.get(e.job) for e in collection.jobs[position + 1 :]}
+        if store is not None and store in later and result.plan.counts.created:
+            created.setdefault(store, set()).update(_creates_among(ws, result.plan.id, wanted.dns.get(store, set())))
     return CollectionPreview(collection.name, items, total)
+
+
+@dataclass
+class _Wanted:
+    """The destination store of each job, and per store the normalised DNs of
+    the jobs' containers and search bases with all their ancestors."""
+
+    stores: dict[str, str] = field(default_factory=dict)
+    dns: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _containers_wanted(ws: Workspace, collection: CollectionDefinition) -> _Wanted:
+    wanted = _Wanted()
+    for entry in collection.jobs:
+        try:
+            job = jobs.load_job(ws, entry.job)[1]
+        except NotFoundError:
+            continue  # its preview says so
+        dest = job.destination
+        wanted.stores[entry.job] = dest.store
+        dns = wanted.dns.setdefault(dest.store, set())
+        for dn in {dest.container, dest.search_base}:
+            try:
+                rdns = normalized_rdns(dn)
+            except ConfigError:
+                continue  # its preview says so
+            dns.update(",".join(rdns[i:]) for i in range(len(rdns)))
+    return wanted
+
+
+def _creates_among(ws: Workspace, plan_id: int, dns: set[str]) -> set[str]:
+    """The DNs among *dns* (normalised) that plan *plan_id* creates (its creates read page by page)."""
+    if not dns:
+        return set()
+    return {dn for change in history.plan_changes(ws, plan_id, op=ChangeOp.CREATE) if (dn := normalize_dn(change.dn)) in dns}

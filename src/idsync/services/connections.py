@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from idsync.connectors.base import Directory, Source, factory_for
 from idsync.connectors.directory_source import DN_FIELD, DirectorySource
 from idsync.domain.definitions import JobDefinition
+from idsync.engine.containers import PlannedContainers
 from idsync.engine.expressions import compile_expression
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
@@ -41,6 +42,21 @@ def directory(ws: Workspace, name: str) -> AbstractContextManager[Directory]:
     """The identity store *name*, connected lazily and closed afterwards."""
     loaded = definitions.load(ws, "store", name)
     return _opened(open_store(loaded.definition, loaded.secrets))
+
+
+def job_destination(
+    ws: Workspace, job: JobDefinition, assumed: Collection[str] = ()
+) -> AbstractContextManager[Directory]:
+    """The destination store of *job*, closed afterwards, as the job's plan
+    sees it: with ``create_container`` its container (and missing parents) is
+    planned as creates and searching it finds nothing until it exists; so are
+    the *assumed* entries (DNs that earlier jobs of a collection create)."""
+    loaded = definitions.load(ws, "store", job.destination.store)
+    directory = open_store(loaded.definition, loaded.secrets)
+    dest = job.destination
+    if dest.create_container or assumed:
+        directory = PlannedContainers(directory, dest.container if dest.create_container else None, assumed)
+    return _opened(directory)
 
 
 def source(ws: Workspace, name: str) -> AbstractContextManager[Source]:

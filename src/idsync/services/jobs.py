@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -101,15 +101,23 @@ def _planner(ws: Workspace, job: JobDefinition, directory: Directory, source: So
     return Planner(job, source, directory, RunContext.create(job.name, readable=job.environment), update)
 
 
-def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None = None) -> PreviewResult:
+def preview_job(
+    ws: Workspace,
+    name: str,
+    on_progress: ProgressCallback | None = None,
+    *,
+    assumed_containers: Collection[str] = (),
+) -> PreviewResult:
     """Compute what a run of job *name* would do and store it as a plan, with
-    the record errors found; change nothing."""
+    the record errors found; change nothing. *assumed_containers* are DNs of
+    entries taken as existing though they do not yet (earlier jobs of a
+    collection create them): searching inside them finds nothing."""
     job_id, job = load_job(ws, name)
     with ws.db.session() as session:
         plan_id = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
     recorder = _Recorder(ws, plan_id, on_progress=on_progress)
     try:
-        with connections.directory(ws, job.destination.store) as directory, connections.job_source(
+        with connections.job_destination(ws, job, assumed_containers) as directory, connections.job_source(
             ws, job
         ) as source:
             _prepare(ws, job, directory, source)
@@ -279,7 +287,7 @@ def _run_plain(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.StopC
     """Plan and write in one stream."""
     job = run.job
     recorder.planning = False  # the run's errors are its record; its plan is never applied again
-    with connections.directory(ws, job.destination.store) as directory, connections.job_source(ws, job) as source:
+    with connections.job_destination(ws, job) as directory, connections.job_source(ws, job) as source:
         _prepare(ws, job, directory, source)
         planner = _planner(ws, job, directory, source, full=full)
         steps = job_features.apply_steps(ws, job, run.id, planner.update)
@@ -305,7 +313,7 @@ def _run_checked(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.Sto
         recorder.planning = False  # from here on, errors are the run's only
         return None
 
-    with connections.directory(ws, job.destination.store) as directory, connections.job_source(ws, job) as source:
+    with connections.job_destination(ws, job) as directory, connections.job_source(ws, job) as source:
         _prepare(ws, job, directory, source)
         planner = _planner(ws, job, directory, source, full=full)
         steps = job_features.apply_steps(ws, job, run.id, planner.update)
@@ -324,7 +332,7 @@ def _run_stored(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.Stop
     recorder.planning = False
     carried = Counts(errors=_carry_plan_errors(ws, run))
     recorder.last_counts = carried
-    with connections.directory(ws, job.destination.store) as directory:
+    with connections.job_destination(ws, job) as directory:
         steps = job_features.apply_steps(ws, job, run.id, None)
         preconditions = runner.job_preconditions(job, directory, runner.read_scope(job, directory))
         changes = history.plan_changes(ws, run.plan_id)

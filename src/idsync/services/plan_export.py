@@ -6,15 +6,13 @@ so a plan of a million changes is exported in constant memory.
 
 from __future__ import annotations
 
-import base64
 import csv
 import json
 from collections.abc import Iterable
 from typing import TextIO
 
-from idsync.domain.changes import Change, ChangeOp, ModOp
-from idsync.domain.dn import format_dn, parent_dn, parse_dn
-from idsync.domain.entry import Attrs
+from idsync.domain.changes import Change
+from idsync.domain.ldif_writer import HEADER, change_record
 
 FORMATS = ("csv", "json", "ldif")
 
@@ -63,50 +61,11 @@ def write_json(changes: Iterable[Change], out: TextIO) -> None:
     out.write("\n]\n")
 
 
-def _ldif_line(name: str, value: str) -> str:
-    safe = (
-        value.isascii()
-        and value == value.strip()
-        and not value.startswith((":", "<"))
-        and not any(c in value for c in "\n\r\0")
-    )
-    if safe:
-        return f"{name}: {value}\n"
-    return f"{name}:: {base64.b64encode(value.encode()).decode()}\n"
-
-
 def write_ldif(changes: Iterable[Change], out: TextIO) -> None:
-    """RFC 2849 change records, applicable with ldapmodify."""
-    out.write("version: 1\n")
+    """RFC 2849 change records, applicable with ldapmodify (and ``idsync directory import``)."""
+    out.write(HEADER + "\n")
     for change in changes:
-        out.write("\n" + _ldif_line("dn", change.dn))
-        if change.op is ChangeOp.CREATE:
-            out.write("changetype: add\n")
-            attrs = change.attrs or Attrs()
-            for name in attrs:
-                for value in attrs[name]:
-                    out.write(_ldif_line(name, value))
-            continue
-        if change.op is ChangeOp.DELETE:
-            out.write("changetype: delete\n")
-            continue
-        target = change.dn
-        if change.new_dn:
-            out.write("changetype: modrdn\n")
-            out.write(_ldif_line("newrdn", format_dn(parse_dn(change.new_dn)[:1])))
-            out.write("deleteoldrdn: 1\n")
-            out.write(_ldif_line("newsuperior", parent_dn(change.new_dn)))
-            target = change.new_dn
-            if not change.mods:
-                continue
-            out.write("\n" + _ldif_line("dn", target))
-        out.write("changetype: modify\n")
-        for mod in change.mods:
-            op = {ModOp.ADD: "add", ModOp.DELETE: "delete", ModOp.REPLACE: "replace"}[mod.op]
-            out.write(f"{op}: {mod.attribute}\n")
-            for value in mod.values:
-                out.write(_ldif_line(mod.attribute, value))
-            out.write("-\n")
+        out.write(change_record(change))
 
 
 WRITERS = {"csv": write_csv, "json": write_json, "ldif": write_ldif}

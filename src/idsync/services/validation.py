@@ -14,6 +14,7 @@ from typing import Any
 
 from idsync.connectors.base import DirectorySchema, Source
 from idsync.connectors.sql import read_only_query
+from idsync.domain.containers import container_attrs
 from idsync.domain.definitions import JobDefinition
 from idsync.domain.dn import parse_dn
 from idsync.domain.filters import parse_filter
@@ -58,6 +59,13 @@ def check_offline(ws: Workspace, job: JobDefinition, pending: Mapping[str, set[s
                 parse_dn(dn)
             except ConfigError as exc:
                 raise ConfigError(f"{label}: {where}: {exc.message}") from exc
+    if dest.create_container and dest.store in stores:
+        try:
+            container_attrs(dest.container, getattr(stores[dest.store], "flavor", "generic"))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{label}: destination.create_container: {exc.message}", field="destination.container", hint=exc.hint
+            ) from exc
     filters = {"destination.filter": dest.filter, "source.filter": src.filter if src.store else None}
     filters.update({f"mapping {m.attribute!r} resolve.filter": m.resolve.filter for m in job.mappings if m.resolve})
     for where, text in filters.items():

@@ -19,8 +19,10 @@ def open_local_directory(definition: LocalStore, secrets: Mapping[str, str]) -> 
     """Open (creating on first use) the directory file of *definition*.
 
     A relative path is under the idsync home folder; the store has no secrets.
+    ``suffix_attributes`` of the definition, when given, are the suffix
+    entry's (see :mod:`idsync.connectors.local.suffix`).
     """
     path = Path(definition.path).expanduser()
     if not path.is_absolute():
         path = settings.home() / path
-    return LocalDirectory(path, definition.suffix)
+    return LocalDirectory(path, definition.suffix, suffix_attributes=definition.suffix_attributes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
-from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs, suffix_entry
+from idsync.connectors.local import suffix as suffixes
+from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs
 from idsync.connectors.local.schema import Schema, load_schema
 from idsync.connectors.local.storage import PAGE, Row, Storage, dn_key, parent_key, subtree_end
 from idsync.connectors.local.validate import LdapFailure, check_entry, structural_class
@@ -89,8 +90,10 @@ class LocalDirectory:
         schema_files: Sequence[Path] = (),
         clock: Callable[[], datetime] | None = None,
         batch_size: int = 500,
+        suffix_attributes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._suffix_given = suffix_attributes
         self.suffix = format_dn(parse_dn(suffix))
         if not self.suffix:
             raise ConfigError("the suffix of an embedded directory cannot be empty (e.g. dc=example,dc=org)")
@@ -113,16 +116,18 @@ class LocalDirectory:
                 store.begin()
                 stored = store.get_meta("suffix")
                 if stored is None:
-                    rdn = parse_dn(self.suffix)[0]
-                    attrs = suffix_entry(self._schema, rdn)
-                    check_entry(self._schema, attrs, rdn)
-                    now = self._now()
-                    store.insert(Row(self._suffix_key, self.suffix, str(uuid.uuid4()), now, now, attrs))
-                    store.set_meta("suffix", self.suffix)
+                    suffixes.create(store, self._schema, self.suffix, self._suffix_key, self._suffix_given, self._now())
+                elif self._suffix_given is not None and dn_key(stored) == self._suffix_key:
+                    suffixes.refresh(store, self._schema, self._suffix_key, self._suffix_given, self._now())
                 store.commit()
             except LdapFailure as exc:
                 store.rollback()
-                raise ConfigError(f"cannot create the suffix entry {self.suffix}: {exc.detail}") from exc
+                given = self._suffix_given is not None
+                raise ConfigError(
+                    f"cannot create the suffix entry {self.suffix}"
+                    f"{' from suffix_attributes' if given else ''}: {exc.detail}",
+                    field="suffix_attributes" if given else "suffix",
+                ) from exc
             except sqlite3.Error as exc:
                 store.rollback()
                 raise store.fail(exc, "opening") from exc
@@ -349,6 +354,9 @@ class LocalDirectory:
         dn = f"{rdn_text},{self._parent_dn(key, change.dn)}" if key != self._suffix_key else format_dn(rdns)
         now = self._now()
         if not self._store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs)):
+            if key == self._suffix_key and suffixes.replace_generated(self._store, self._schema, key, dn, attrs, now):
+                self.suffix = dn  # the suffix entry as imported replaces the generated one
+                return
             raise LdapFailure("alreadyExists", "an entry with this DN already exists")
 
     def _existing(self, dn: str) -> Row:
@@ -391,7 +399,7 @@ class LocalDirectory:
         if new_key != row.key and self._store.exists(new_key):
             raise LdapFailure("alreadyExists", "an entry with the new DN already exists")
         before = _structural(self._schema, tuple(row.attrs.get("objectClass", ())))
-        attrs = rename_attrs(self._schema, row.attrs, parse_dn(row.dn)[0], new_rdns[0])
+        attrs = rename_attrs(self._schema, row.attrs, parse_dn(row.dn)[0], new_rdns[0], change.delete_old_rdn)
         if change.mods:
             attrs = apply_mods(self._schema, attrs, change.mods)
         check_entry(self._schema, attrs, new_rdns[0], before)

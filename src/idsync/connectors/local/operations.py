@@ -105,14 +105,15 @@ def apply_mods(schema: Schema, attrs: AttrMap, mods: Iterable[Modification]) -> 
     return out
 
 
-def rename_attrs(schema: Schema, attrs: AttrMap, old_rdn: RDN, new_rdn: RDN) -> AttrMap:
-    """*attrs* after a rename that deletes the old RDN values (``deleteoldrdn``).
+def rename_attrs(schema: Schema, attrs: AttrMap, old_rdn: RDN, new_rdn: RDN, delete_old: bool = True) -> AttrMap:
+    """*attrs* after a rename that deletes the old RDN values (``deleteoldrdn``),
+    or keeps them (*delete_old* False).
 
     As in slapd, the old values go first and the new RDN's values are then
     added as written, so renaming ``uid=jdoe`` to ``uid=JDoe`` respells the value.
     """
     out = {name: list(values) for name, values in attrs.items()}
-    for type_, value in old_rdn:
+    for type_, value in old_rdn if delete_old else ():
         info = schema.attribute(type_)
         if info is None or info.name not in out:
             continue

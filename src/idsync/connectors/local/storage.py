@@ -14,6 +14,7 @@ explicit transactions, so a crash leaves the last committed state.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -100,8 +101,17 @@ class Row:
         return cls(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(attrs: dict[str, list[str]]) -> str:
-    return json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
+    """The JSON text of *attrs*. Binary values (read or imported as bytes that
+    are not UTF-8, kept as lone surrogates) are written as ``\\udcxx``
+    escapes, which SQLite can store and :func:`json.loads` turns back."""
+    text = json.dumps(attrs, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii() and _SURROGATE.search(text):
+        return json.dumps(attrs, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 class Storage:
