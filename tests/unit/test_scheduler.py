@@ -268,6 +268,19 @@ def test_startup_triggers_fire_when_the_scheduler_starts(world: World) -> None:
     assert [r.trigger for r in collection_runs(world)] == ["startup"]
 
 
+def test_start_up_repeats_due_at_once_run_once(world: World) -> None:
+    world.collection("c", ["people"], schedule="boot")
+    world.schedule("boot", [{"kind": "startup", "repeat_every": "1m", "repeat_for": "1h"}])
+    clock = start_clock()
+    engine = scheduler(world, clock)
+    assert engine.start().fired == 1
+    clock.advance(30 * 60 + 30)  # the ticks fell behind by 30 repeats
+    assert engine.tick().fired == 1
+    clock.advance(60)
+    assert engine.tick().fired == 1
+    assert [r.trigger for r in collection_runs(world)] == ["startup"] * 3
+
+
 def test_a_disabled_schedule_fires_nothing_and_misses_nothing(world: World) -> None:
     world.collection("c", ["people"], schedule="daily")
     clock = start_clock()

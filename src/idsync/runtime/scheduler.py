@@ -150,11 +150,15 @@ class Scheduler:
         targets: dict[str, list[CollectionDefinition]],
         report: TickReport,
     ) -> None:
-        """Fire the start-up triggers (and their repeats) now due."""
-        due = [item for item in self._startup_repeats if item[0] <= now]
+        """Fire the start-up triggers (and their repeats) now due: of the
+        repeats of one trigger due at once (the ticks fell behind), the latest."""
+        latest: dict[tuple[int, int], datetime] = {}
+        for at, schedule_id, index in self._startup_repeats:
+            if at <= now:
+                latest[schedule_id, index] = max(at, latest.get((schedule_id, index), at))
         self._startup_repeats = [item for item in self._startup_repeats if item[0] > now]
         by_id = {stored.id: stored for stored in stored_schedules}
-        for at, schedule_id, index in sorted(due):
+        for at, schedule_id, index in sorted((at, *key) for key, at in latest.items()):
             stored = by_id.get(schedule_id)
             if stored is not None and stored.definition.enabled:
                 self._fire(stored, index, at, targets.get(stored.definition.name, []), "startup", report)
