@@ -74,8 +74,8 @@ def test_cells_under_the_limit_adding_up_past_twice_it_fail_their_row(tmp_path: 
     items = read_all(write_xlsx(tmp_path / "wide.xlsx", rows))
     assert lines(items) == [("RecordError", 2), ("Record", 3)]
     assert items[0].message == (  # type: ignore[union-attr]
-        "row 2: its cells hold more than 131,072 characters in all; the row is skipped "
-        "(raise IDSYNC_EXCEL_CELL_LIMIT if it is genuine)"
+        "row 2: its cells hold more than 131,072 characters in all (twice IDSYNC_EXCEL_CELL_LIMIT); "
+        "the row is skipped"
     )
 
 

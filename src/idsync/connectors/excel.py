@@ -462,7 +462,7 @@ class ExcelReader:
                 f"the cell holds {row.length:,} characters, more than the {settings.get_int('excel_cell_limit'):,} "
                 "allowed (IDSYNC_EXCEL_CELL_LIMIT)"
             )
-        return f"{row.problem}; the row is skipped (raise IDSYNC_EXCEL_CELL_LIMIT if it is genuine)"
+        return f"{row.problem}; the row is skipped"
 
     def _extra_cell(self, values: list[str], index: int, names: list[str], number: int) -> RecordError:
         letter = column_letter(index + 1)

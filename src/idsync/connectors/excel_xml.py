@@ -272,6 +272,7 @@ class _RowTarget(_Target):
         self.row_name, self.data_name = f"{namespace}}}row", f"{namespace}}}sheetData"
         self.limit = limit
         self.row_limit = ROW_FACTOR * limit
+        self._too_much = f"its cells hold more than {self.row_limit:,} characters in all (twice IDSYNC_EXCEL_CELL_LIMIT)"
         self.ready: list[tuple[str | None, Element | None, list[tuple[int, int]], str]] = []
         self._builder: TreeBuilder | None = None
         self._depth = 0  # inside the row: 1 for the row element itself
@@ -293,9 +294,9 @@ class _RowTarget(_Target):
         self._elements += 1
         self._size += sum(map(len, attrs)) + sum(map(len, attrs.values()))
         if self._elements > MAX_ROW_ELEMENTS:
-            self._drop(f"it has more than {MAX_ROW_ELEMENTS:,} XML elements")
+            self._drop(f"it has more than {MAX_ROW_ELEMENTS:,} XML elements (a full row of 16,384 cells needs far fewer)")
         elif self._size > self.row_limit:
-            self._drop(f"its cells hold more than {self.row_limit:,} characters in all")
+            self._drop(self._too_much)
         else:
             if self._depth == 2:
                 self._cells += 1
@@ -311,7 +312,7 @@ class _RowTarget(_Target):
             return  # counted for the message, not kept
         self._size += len(text)
         if self._size > self.row_limit:
-            self._drop(f"its cells hold more than {self.row_limit:,} characters in all")
+            self._drop(self._too_much)
         else:
             self._builder.data(text)
 
