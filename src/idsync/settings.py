@@ -63,7 +63,24 @@ SETTINGS: tuple[Setting, ...] = (
         "when its process dies, a scheduler marks the run failed (node lost) once it runs out.",
     ),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
-    Setting("csv_field_limit", "16777216", "Longest CSV field accepted, in characters (long member lists)."),
+    Setting(
+        "csv_field_limit", "16777216",
+        "Longest CSV field accepted, in characters (long member lists); a row may hold twice this in all.",
+    ),
+    Setting(
+        "excel_cell_limit", "16777216",
+        "Longest Excel cell text accepted, in characters; a row may hold twice this in all. "
+        "A longer one is a record error for its row, never held in memory whole.",
+    ),
+    Setting(
+        "excel_sheet_limit", "4294967296",
+        "Largest worksheet of an .xlsx workbook, in bytes once decompressed; a larger one is refused unread.",
+    ),
+    Setting(
+        "excel_part_limit", "268435456",
+        "Largest other part of an .xlsx workbook (shared strings, styles), in bytes once decompressed; "
+        "a larger one is refused unread.",
+    ),
     Setting("base_url", "", "Address of the portal, for links to runs in notifications (e.g. https://idsync.example.org)."),
     Setting("outbox_retry_seconds", "30", "First wait before a notification that could not be delivered is tried again."),
     Setting("outbox_retry_max_seconds", "3600", "Longest wait between two delivery attempts (the wait doubles up to it)."),

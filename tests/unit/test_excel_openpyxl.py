@@ -21,7 +21,7 @@ from typing import Any
 import openpyxl
 import pytest
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
-from openpyxl.worksheet import _reader
+from openpyxl.worksheet import _read_only, _reader
 
 from idsync.connectors.excel import ExcelReader, _stream_rows
 from idsync.domain.entry import Record
@@ -182,14 +182,19 @@ class OtherParser:
 
 
 @pytest.mark.parametrize(
-    "missing",
+    ("missing", "warning"),
     [
-        pytest.param(lambda mp: mp.delattr(_reader, "WorkSheetParser"), id="parser-moved"),
-        pytest.param(lambda mp: mp.setattr(_reader, "WorkSheetParser", OtherParser), id="parser-changed"),
+        pytest.param(lambda mp: mp.delattr(_reader, "WorkSheetParser"), "streaming row parser", id="parser-moved"),
+        pytest.param(
+            lambda mp: mp.setattr(_reader, "WorkSheetParser", OtherParser), "streaming row parser", id="parser-changed"
+        ),
+        pytest.param(
+            lambda mp: mp.delattr(_read_only, "ReadOnlyWorksheet"), "workbook reader idsync extends", id="sheet-moved"
+        ),
     ],
 )
 def test_without_the_internals_the_public_reader_gives_the_same_records(
-    book: Path, missing: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch,
+    book: Path, missing: Callable[[pytest.MonkeyPatch], None], warning: str, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def read() -> list[tuple[str, int | None, str]]:
@@ -204,7 +209,7 @@ def test_without_the_internals_the_public_reader_gives_the_same_records(
     missing(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="idsync.connectors.excel"):
         assert read() == expected
-    assert f"openpyxl {openpyxl.__version__} lacks the streaming row parser" in caplog.text
+    assert f"openpyxl {openpyxl.__version__} lacks the {warning}" in caplog.text
 
 
 def test_the_pinned_openpyxl_is_the_one_checked() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from idsync.domain.results import RunState
-from idsync.errors import StateConflictError
+from idsync.errors import ConfigError, StateConflictError, TransientError
 from idsync.runtime.executor import InlineExecutor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.services import schedules
@@ -78,11 +78,137 @@ def test_a_scheduler_down_for_a_day_records_the_misses_and_runs_once(world: Worl
     assert runs[1].trigger == "misfire" and report.started == [runs[1].id]
     with world.ws.db.session() as session:
         recorded = SchedulingRepository(session).occurrences("hourly", limit=100)
-    assert len(recorded) == 24 and {o.state for o in recorded} == {"missed"}
+    # Recorded compactly: the first and the last missed occurrence, the run naming all 24.
+    assert [o.state for o in recorded] == ["missed", "missed"]
+    assert recorded[0].due_at - recorded[1].due_at == timedelta(hours=23)
+    assert runs[0].occurrence_id == runs[1].occurrence_id == recorded[0].id
 
     # Nothing is missed or run twice: the next tick finds nothing new.
     again = scheduler(world, clock, node="node-b").tick()
     assert (again.fired, again.missed, again.started) == (0, 0, [])
+
+
+def test_a_trigger_every_minute_down_for_days_runs_once_and_records_two_rows(world: World) -> None:
+    # The most a trigger may run: every minute, all day. Three days down (and
+    # the hour of grace before now full of occurrences on time) is ~4,300 of them.
+    world.collection("c", ["people"], schedule="busy")
+    clock = start_clock()
+    start = wall(clock.now + timedelta(seconds=1))
+    world.schedule("busy", [{"kind": "daily", "start": start, "repeat_every": "1m", "repeat_for": "1d"}])
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    scheduler(world, clock).start()
+    clock.advance(3 * 86400 + 30)
+
+    report = scheduler(world, clock, node="node-b").start()
+    # 4,321 minutes from the start to now, the first and the last included: the last runs.
+    assert (report.fired, report.missed) == (1, 3 * 1440)
+    runs = collection_runs(world)
+    assert [(r.state, r.trigger) for r in runs] == [(RunState.MISSED, "schedule"), (RunState.SUCCEEDED, "schedule")]
+    assert "missed: 4320 scheduled run(s) of schedule 'busy' between " in (runs[0].error or "")
+    assert "(no scheduler was running; misfire: run_once, the run due at " in (runs[0].error or "")
+    with world.ws.db.session() as session:
+        recorded = SchedulingRepository(session).occurrences("busy", limit=100)
+    assert sorted(o.state for o in recorded) == ["fired", "missed", "missed"]
+    again = scheduler(world, clock, node="node-b").tick()
+    assert (again.fired, again.missed, again.started) == (0, 0, [])
+
+
+def test_occurrences_within_the_grace_found_at_once_run_once(world: World) -> None:
+    # Down for 30 minutes with a grace of an hour: 30 occurrences are on time,
+    # but starting the collection 30 times in a burst runs it once and skips
+    # it 29 times at best; the latest runs, the others are recorded as missed.
+    world.collection("c", ["people"], schedule="minutely")
+    clock = start_clock()
+    every_minute(world, clock)
+    engine = scheduler(world, clock)
+    engine.start()
+    first = (clock.now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    clock.now = first + timedelta(minutes=29, seconds=30)  # 30 occurrences due, the first 29.5 minutes ago
+    report = engine.tick()
+    assert (report.fired, report.missed, len(report.started)) == (1, 29, 1)
+    runs = collection_runs(world)
+    assert [r.state for r in runs] == [RunState.MISSED, RunState.SUCCEEDED]
+    assert "missed: 29 scheduled run(s) of schedule 'minutely'" in (runs[0].error or "")
+    assert engine.tick().fired == 0
+
+
+def test_the_same_late_occurrences_are_recorded_by_one_node(world: World) -> None:
+    # Two nodes looking at the same span at the same time: the row of the
+    # first missed occurrence goes in for one of them only.
+    from idsync.services import occurrence_runs
+
+    world.collection("c", ["people"], schedule="hourly")
+    clock = start_clock()
+    world.schedule("hourly", [{"kind": "cron", "expression": "0 * * * *", "start": wall(clock.now)}])
+    [stored] = schedules.stored_schedules(world.ws)
+    first = clock.now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    late = occurrence_runs.Late(5, (first, 0), (first + timedelta(hours=4), 0))
+    recorded = [
+        occurrence_runs.record_missed(
+            world.ws, Runtime(node=node, clock=clock), stored, late, ["c"], catch_up=True
+        )
+        for node in ("node-a", "node-b")
+    ]
+    assert recorded[0] is not None and recorded[0].count == 5 and len(recorded[0].started) == 1
+    assert recorded[1] is None
+    # One missed run, and one run started (claimed for node-a's executor).
+    assert [r.state for r in collection_runs(world)] == [RunState.MISSED, RunState.RUNNING]
+    with world.ws.db.session() as session:
+        assert SchedulingRepository(session).cursor(stored.id) == late.last[0]
+
+
+def test_an_occurrence_run_on_time_is_never_taken_for_a_missed_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tick fires the occurrence, then cannot move the cursor (the database
+    # went away): the cursor moved with the occurrence, so a later look does
+    # not record it as missed, nor run the collection again to catch up.
+    world.collection("c", ["people"], schedule="soon")
+    clock = start_clock()
+    due = clock.now + timedelta(minutes=5)
+    world.schedule("soon", [{"kind": "once", "start": wall(due)}], grace="30m")
+    engine = scheduler(world, clock)
+    engine.start()
+    clock.now = due + timedelta(minutes=1)
+    advance = SchedulingRepository.advance_cursor
+
+    def fails_at_the_end(self: SchedulingRepository, schedule_id: int, to: datetime) -> None:
+        if to == clock.now:
+            raise TransientError("database unreachable")
+        advance(self, schedule_id, to)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SchedulingRepository, "advance_cursor", fails_at_the_end)
+        assert engine.tick().fired == 1
+    clock.now = due + timedelta(hours=2)
+    report = engine.tick()
+    assert (report.fired, report.missed, report.started) == (0, 0, [])
+    assert [r.state for r in collection_runs(world)] == [RunState.SUCCEEDED]
+
+
+def test_what_runs_on_time_and_what_is_summed_up_as_missed() -> None:
+    from idsync.services.occurrence_runs import Late, split_due
+
+    now, grace = datetime(2027, 1, 1, 12, 0, tzinfo=UTC), timedelta(hours=1)
+
+    def at(minutes_ago: int) -> datetime:
+        return now - timedelta(minutes=minutes_ago)
+
+    assert split_due([], now, grace) == (None, [])
+    assert split_due([(at(90), 0), (at(75), 0)], now, grace) == (Late(2, (at(90), 0), (at(75), 0)), [])
+    # on time: only the latest instant runs, each trigger due then (they coincide)
+    assert split_due([(at(90), 1), (at(30), 0), (at(10), 0), (at(10), 1)], now, grace) == (
+        Late(2, (at(90), 1), (at(30), 0)), [(at(10), 0), (at(10), 1)]
+    )
+    assert split_due(((at(m), 0) for m in range(59, -1, -1)), now, grace) == (Late(59, (at(59), 0), (at(1), 0)), [(at(0), 0)])
+
+
+def test_a_repeat_every_second_for_100000_days_is_refused_when_saved(world: World) -> None:
+    with pytest.raises(ConfigError, match=r"triggers\.0\.daily\.repeat_every: repeat_every 1s is too short"):
+        world.schedule(
+            "flood", [{"kind": "daily", "start": "2027-01-01T00:00", "repeat_every": "1s", "repeat_for": "100000d"}]
+        )
+    assert schedules.stored_schedules(world.ws) == []
 
 
 def test_with_misfire_skip_the_misses_are_only_recorded(world: World) -> None:
@@ -140,6 +266,19 @@ def test_startup_triggers_fire_when_the_scheduler_starts(world: World) -> None:
     clock.advance(3600)
     assert engine.tick().fired == 0
     assert [r.trigger for r in collection_runs(world)] == ["startup"]
+
+
+def test_start_up_repeats_due_at_once_run_once(world: World) -> None:
+    world.collection("c", ["people"], schedule="boot")
+    world.schedule("boot", [{"kind": "startup", "repeat_every": "1m", "repeat_for": "1h"}])
+    clock = start_clock()
+    engine = scheduler(world, clock)
+    assert engine.start().fired == 1
+    clock.advance(30 * 60 + 30)  # the ticks fell behind by 30 repeats
+    assert engine.tick().fired == 1
+    clock.advance(60)
+    assert engine.tick().fired == 1
+    assert [r.trigger for r in collection_runs(world)] == ["startup"] * 3
 
 
 def test_a_disabled_schedule_fires_nothing_and_misses_nothing(world: World) -> None:

@@ -265,6 +265,62 @@ def test_invalid_triggers_are_refused_with_one_line_naming_the_field(data: dict[
     assert expected in message
 
 
+# ---------------------------------------------------------------- repeats: how often a trigger may run
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"kind": "daily", "start": "2027-01-04T09:00", "repeat_every": "1s", "repeat_for": "100000d"},
+            "schedule 'nightly': triggers.0.daily.repeat_every: repeat_every 1s is too short: a trigger repeats "
+            "at most once a minute (repeat_every: 1m or more); triggers.0.daily.repeat_for: repeat_for 100000d is "
+            "too long: repeats last at most a day (repeat_for: 1d); to run on more days, use a daily, weekly or "
+            "cron trigger",
+        ),
+        (
+            {"kind": "once", "start": "2027-01-04T09:00", "repeat_every": "59s", "repeat_for": "1h"},
+            "triggers.0.once.repeat_every: repeat_every 59s is too short",
+        ),
+        (
+            {"kind": "startup", "repeat_every": "5m", "repeat_for": "1d1s"},
+            "triggers.0.startup.repeat_for: repeat_for 1d1s is too long",
+        ),
+        (
+            {"kind": "cron", "start": "2027-01-01T00:00", "expression": "*/5 * * * *", "repeat_every": "1m",
+             "repeat_for": "1h"},
+            "triggers.0.cron: cron expression '*/5 * * * *' repeated every 1m for 1h runs up to 17,280 times a "
+            "day; a trigger runs at most 1,440 times a day (once a minute)",
+        ),
+    ],
+)
+def test_repeats_more_often_than_once_a_minute_are_refused_naming_the_field(data: dict[str, Any], expected: str) -> None:
+    assert expected in problem(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "daily", "start": "2027-01-04T00:00", "repeat_every": "1m", "repeat_for": "1d"},
+        {"kind": "startup", "repeat_every": "1m", "repeat_for": "1d"},
+        {"kind": "cron", "start": "2027-01-01T00:00", "expression": "* * * * *"},
+        {"kind": "cron", "start": "2027-01-01T00:00", "expression": "*/15 * * * *", "repeat_every": "1m",
+         "repeat_for": "15m"},
+        {"kind": "cron", "start": "2027-01-01T00:00", "expression": "0 9-17 * * 1-5", "repeat_every": "90s",
+         "repeat_for": "1h"},
+    ],
+)
+def test_repeats_up_to_once_a_minute_are_accepted(data: dict[str, Any]) -> None:
+    parse("schedule", {"name": "busy", "triggers": [data]})
+
+
+def test_the_runs_a_cron_trigger_makes_in_a_day() -> None:
+    assert trigger(kind="cron", start="2027-01-01T00:00", expression="*/15 9-17 * * 1-5").runs_per_day == 36
+    repeated = trigger(kind="cron", start="2027-01-01T00:00", expression="0 9-17 * * 1-5", repeat_every="90s",
+                       repeat_for="1h")
+    assert (repeated.repeats, repeated.runs_per_day) == (40, 360)
+
+
 def test_a_schedule_needs_a_trigger_and_a_valid_name() -> None:
     with pytest.raises(ConfigError, match="triggers: a schedule needs at least one trigger"):
         parse("schedule", {"name": "empty", "triggers": []})

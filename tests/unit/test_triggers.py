@@ -253,19 +253,20 @@ def test_repeats_stop_at_expiry() -> None:
 
 
 def test_overlapping_repeat_windows_are_merged_in_order_without_duplicates() -> None:
-    # every day, repeating every 10 hours for 2 days: windows of consecutive days overlap
-    t = trigger(kind="daily", start="2027-01-01T00:00", repeat_every="10h", repeat_for="2d")
-    found = list(occurrences(t, utc(2026, 12, 31), utc(2027, 1, 3, 0, 0)))
+    # every 6 hours, repeating every 4 hours for 10 hours: windows of consecutive times overlap
+    t = trigger(kind="cron", start="2027-01-01T00:00", expression="0 */6 * * *", repeat_every="4h", repeat_for="10h")
+    found = list(occurrences(t, utc(2026, 12, 31, 23), utc(2027, 1, 2, 0, 0)))
     expected = sorted(
         {
-            base + timedelta(hours=10 * k)
-            for base in (utc(2027, 1, 1), utc(2027, 1, 2), utc(2027, 1, 3))
-            for k in range(5)
-            if base + timedelta(hours=10 * k) <= utc(2027, 1, 3)
+            base + timedelta(hours=4 * k)
+            for base in (utc(2027, 1, 1, hour) for hour in (0, 6, 12, 18))
+            for k in range(3)
+            if base + timedelta(hours=4 * k) <= utc(2027, 1, 2)
         }
+        | {utc(2027, 1, 2)}
     )
     assert found == expected
-    assert utc(2027, 1, 2, 20) in found and utc(2027, 1, 2, 0) in found
+    assert utc(2027, 1, 1, 8) in found and utc(2027, 1, 1, 10) in found
 
 
 # ---------------------------------------------------------------- iteration agrees with next_after

@@ -8,9 +8,17 @@ starts (quoted cells may span lines; they are counted).
 
 A malformed row never stops the read: a wrong number of cells, bytes that
 are not valid in the file's encoding, a NUL byte, a quote that is never
-closed, or text after a closing quote is yielded as a RecordError naming the
-line, and reading goes on with the next row. Problems with the file itself
-(missing, unreadable, empty, a bad header) raise before the first record.
+closed, text after a closing quote, or a field longer than
+IDSYNC_CSV_FIELD_LIMIT is yielded as a RecordError naming the line, and
+reading goes on with the next row. Problems with the file itself (missing,
+unreadable, empty, a bad header) raise before the first record.
+
+Memory stays bounded by that limit whatever the file holds: the ``csv``
+module takes the file line by line, and a line without an end (a 1 GB file
+of one line) would be read whole before the field limit is checked. So the
+lines reach it through :class:`_Lines`, which hands over at most twice the
+field limit per row; a longer row is a RecordError, and the rest of its
+line is read in small pieces and dropped.
 
 Undecodable bytes are found without decoding twice: the file is opened with
 the ``idsync.escape`` error handler, which (like ``surrogateescape``, but for
@@ -41,17 +49,71 @@ _ESCAPED = re.compile("[\udc00-\udcff]")
 _ERRORS = "idsync.escape"
 _BUFFER = 1 << 16
 _SHOWN_COLUMNS = 12
+ROW_FACTOR = 2
+"""A row may hold at most this many times the field limit, its fields and line ends together."""
 
 
 class _RowReader(Protocol):
-    """What idsync uses of a ``csv.reader``: rows, and the count of lines consumed."""
-
-    @property
-    def line_num(self) -> int: ...
+    """What idsync uses of a ``csv.reader``: its rows."""
 
     def __iter__(self) -> _RowReader: ...
 
     def __next__(self) -> list[str]: ...
+
+
+class _RowTooLong(Exception):
+    """A row longer than :class:`_Lines` hands over; the rest of its line was dropped."""
+
+
+class _Lines:
+    """The physical lines of a text file, as ``csv.reader`` takes them, with
+    at most *limit* characters per row.
+
+    The reader is told where each row ends (:meth:`row_done`); a line that
+    would take the row past *limit* raises :class:`_RowTooLong` after the rest
+    of the line is read in pieces of 64 Ki characters and dropped, so no more
+    than *limit* characters of it are ever held. ``count`` is the number of
+    physical lines consumed, the long ones included.
+    """
+
+    __slots__ = ("_cut_cr", "_readline", "count", "limit", "used")
+
+    def __init__(self, handle: TextIO, limit: int) -> None:
+        self._readline = handle.readline
+        self.limit = limit
+        self.count = 0
+        self.used = 0
+        self._cut_cr = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        room = self.limit - self.used
+        line = self._readline(room + 1)
+        if self._cut_cr:
+            # The dropped piece ended in "\r", perhaps the first half of "\r\n".
+            self._cut_cr = False
+            if line[:1] == "\n":
+                line = line[1:] or self._readline(room + 1)
+        if not line:
+            raise StopIteration
+        self.count += 1
+        if len(line) > room:
+            self._drop_rest(line)
+            raise _RowTooLong
+        self.used += len(line)
+        return line
+
+    def row_done(self) -> None:
+        """The reader has the whole row: the next line starts a new one."""
+        self.used = 0
+
+    def _drop_rest(self, piece: str) -> None:
+        while piece and piece[-1] not in "\r\n":
+            piece = self._readline(_BUFFER)
+        self._cut_cr = piece.endswith("\r")
+        self.used = 0
 
 
 def _escape(exc: UnicodeError) -> tuple[str, int]:
@@ -91,6 +153,13 @@ def _csv_problem(exc: csv.Error) -> str:
             "(a missing closing quote? or raise IDSYNC_CSV_FIELD_LIMIT)"
         )
     return text
+
+
+def _too_long(limit: int) -> str:
+    return (
+        f"the row is longer than {limit:,} characters (twice IDSYNC_CSV_FIELD_LIMIT) and was skipped "
+        "(a missing closing quote? or raise IDSYNC_CSV_FIELD_LIMIT)"
+    )
 
 
 class CsvReader:
@@ -147,12 +216,12 @@ class CsvReader:
         csv.field_size_limit(settings.get_int("csv_field_limit"))
         handle = self._open()
         try:
-            reader = self._reader(handle)
-            names = self._names(reader)
+            lines, reader = self._reader(handle)
+            names = self._names(lines, reader)
         except BaseException:
             self._close_file(handle)
             raise
-        return self._rows(handle, reader, names)
+        return self._rows(handle, lines, reader, names)
 
     def columns(self) -> list[str]:
         """The column names: ``fields`` when given, else the header row."""
@@ -161,7 +230,7 @@ class CsvReader:
             return list(self.fields)
         handle = self._open()
         try:
-            return self._names(self._reader(handle))
+            return self._names(*self._reader(handle))
         finally:
             self._close_file(handle)
 
@@ -191,19 +260,21 @@ class CsvReader:
         self._open_files.discard(handle)
         handle.close()
 
-    def _reader(self, handle: TextIO) -> _RowReader:
+    def _reader(self, handle: TextIO) -> tuple[_Lines, _RowReader]:
+        """The file's lines, bounded by the field limit, and the csv reader taking them."""
+        lines = _Lines(handle, ROW_FACTOR * csv.field_size_limit())
         # strict: a quote never closed, or text after a closing quote, is an
         # error for that row instead of silently swallowing the lines after it.
-        return csv.reader(handle, delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
+        return lines, csv.reader(lines, delimiter=self.delimiter, quotechar=self.quotechar, strict=True)
 
-    def _decode_error(self, exc: UnicodeError, reader: _RowReader) -> ConnectorError:
-        line = reader.line_num + 1
+    def _decode_error(self, exc: UnicodeError, lines: _Lines) -> ConnectorError:
+        line = lines.count + 1
         return ConnectorError(
             f"CSV file {self.path} cannot be decoded as {self.encoding} near line {line}: "
             f"{exc.reason if isinstance(exc, UnicodeDecodeError) else exc} (check the source's encoding)"
         )
 
-    def _names(self, reader: _RowReader) -> list[str]:
+    def _names(self, lines: _Lines, reader: _RowReader) -> list[str]:
         """The column names, after reading the header row when there is one."""
         if not self.header:
             assert self.fields is not None
@@ -212,12 +283,15 @@ class CsvReader:
             row: list[str] = []
             while not row:
                 row = next(reader)
+                lines.row_done()
         except StopIteration:
             raise ConfigError(f"CSV file {self.path} is empty: expected a header row naming the columns") from None
         except csv.Error as exc:
             raise ConfigError(f"CSV file {self.path}: the header row cannot be read: {_csv_problem(exc)}") from exc
+        except _RowTooLong:
+            raise ConfigError(f"CSV file {self.path}: the header row cannot be read: {_too_long(lines.limit)}") from None
         except UnicodeError as exc:
-            raise self._decode_error(exc, reader) from exc
+            raise self._decode_error(exc, lines) from exc
         except OSError as exc:
             raise ConnectorError(f"CSV file {self.path} cannot be read: {exc.strerror or exc}") from exc
         joined = "".join(row)
@@ -261,18 +335,22 @@ class CsvReader:
                 "rename them so each column has its own name"
             )
 
-    def _rows(self, handle: TextIO, reader: _RowReader, names: list[str]) -> Iterator[Record | RecordError]:
+    def _rows(
+        self, handle: TextIO, lines: _Lines, reader: _RowReader, names: list[str]
+    ) -> Iterator[Record | RecordError]:
         """The records after the header. Kept lean: it runs once per row."""
         count = len(names)
         join = "".join
         bad = _BAD_CHAR.search
-        done = reader.line_num  # the last physical line the reader consumed
+        row_done = lines.row_done
+        done = lines.count  # the last physical line the reader consumed
         try:
             while True:
                 try:
                     for row in reader:
+                        row_done()
                         start = done + 1
-                        done = reader.line_num
+                        done = lines.count
                         if len(row) == count:
                             text = join(row)
                             if "\x00" in text or (not text.isascii() and bad(text)):
@@ -282,12 +360,14 @@ class CsvReader:
                         elif row:
                             yield self._short_or_long_row(row, names, start)
                     return
-                except csv.Error as exc:
+                except (csv.Error, _RowTooLong) as exc:
+                    row_done()
                     start = done + 1
-                    done = reader.line_num
-                    yield RecordError(f"line {start}: {_csv_problem(exc)}", line=start)
+                    done = lines.count
+                    problem = _csv_problem(exc) if isinstance(exc, csv.Error) else _too_long(lines.limit)
+                    yield RecordError(f"line {start}: {problem}", line=start)
         except UnicodeError as exc:
-            raise self._decode_error(exc, reader) from exc
+            raise self._decode_error(exc, lines) from exc
         except OSError as exc:
             raise ConnectorError(f"CSV file {self.path} cannot be read: {exc.strerror or exc}") from exc
         finally:

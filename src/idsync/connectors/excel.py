@@ -1,13 +1,18 @@
 """Excel workbooks (.xlsx) as a data source.
 
 One sheet is streamed row by row (openpyxl in read-only mode, with a row loop
-of our own, see :func:`_stream_rows`), so a sheet of a million rows needs no
+and a shared-string reader of our own, see :func:`_stream_rows` and
+:mod:`idsync.connectors.excel_xml`), so a sheet of a million rows needs no
 more memory than its shared-string table (which the format keeps apart from
-the rows) and one row. That loop uses openpyxl internals, so the dependency
-is pinned to the minor version it was checked against (a test compares its
-rows with openpyxl's public reader); should they be missing all the same,
-sheets are read with the public reader (:func:`_public_rows`), whose memory
-grows with the sheet. Formulas are read as the value Excel last computed and
+the rows, and which is held compactly) and one row. However the file is
+made, memory stays bounded by settings: a part decompressing past its limit
+is refused before it is read, and a cell longer than IDSYNC_EXCEL_CELL_LIMIT
+is never held whole (its row is a record error). That loop uses openpyxl
+internals, so the dependency is pinned to the minor version it was checked
+against (a test compares its rows with openpyxl's public reader); should
+they be missing all the same, workbooks are opened and sheets read with the
+public reader (:func:`_public_rows`), whose memory grows with the sheet and
+its longest cell. Formulas are read as the value Excel last computed and
 saved (``data_only``): a workbook written by a program that never computed
 its formulas shows them as empty cells.
 
@@ -18,10 +23,11 @@ both ``"42"``). Each row becomes a :class:`Record` whose ``line`` is the
 sheet's row number, as Excel shows it.
 
 A bad row never stops the read: a cell holding an Excel error (``#DIV/0!``,
-``#N/A``...) or a value in a column the header does not name is yielded as a
-RecordError naming the row and the cell. Problems with the file or the sheet
-(missing, unreadable, not an .xlsx, a sheet that does not exist, a bad header
-row) raise before the first record.
+``#N/A``...), a value in a column the header does not name, or a text longer
+than the cell limit is yielded as a RecordError naming the row and the cell.
+Problems with the file or the sheet (missing, unreadable, not an .xlsx, too
+large once decompressed, a sheet that does not exist, a bad header row)
+raise before the first record.
 
 The sheet's recorded size (its "dimension") is not trusted: some programs
 write a wrong one, which would silently cut rows off or pad them. (openpyxl
@@ -40,6 +46,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from idsync import settings
+from idsync.connectors.excel_xml import (
+    BadRow,
+    SharedStrings,
+    TooLong,
+    check_sizes,
+    read_shared_strings,
+)
 from idsync.connectors.files import open_source_file
 from idsync.domain.definitions import ExcelSource
 from idsync.domain.entry import Record
@@ -269,7 +282,25 @@ class ExcelReader:
                 + (" (it looks like text: use a csv source for CSV files)" if _looks_like_text(head) else "")
             )
         try:
-            return load_workbook(handle, read_only=True, data_only=True)
+            with zipfile.ZipFile(handle) as archive:
+                check_sizes(
+                    archive, f"Excel file {self.path}",
+                    sheet_limit=settings.get_int("excel_sheet_limit"), part_limit=settings.get_int("excel_part_limit"),
+                )
+            handle.seek(0)
+            try:
+                reader_class = _bounded_reader(settings.get_int("excel_cell_limit"))
+            except (ImportError, AttributeError, TypeError) as exc:
+                logger.warning(
+                    "openpyxl %s lacks the workbook reader idsync extends (%s); opening workbooks with its "
+                    "public reader, whose memory grows with the longest cell", _openpyxl_version(), _reason(exc)
+                )
+                return load_workbook(handle, read_only=True, data_only=True)
+            reader = reader_class(handle, read_only=True, data_only=True)
+            reader.read()
+            return reader.wb
+        except ConnectorError:
+            raise
         except zipfile.BadZipFile as exc:
             raise ConnectorError(
                 f"Excel file {self.path} is damaged: not a complete .xlsx archive ({exc}); save it again from Excel"
@@ -281,11 +312,13 @@ class ExcelReader:
         except OSError as exc:
             raise ConnectorError(f"Excel file {self.path} cannot be read: {exc.strerror or exc}") from exc
         except Exception as exc:  # openpyxl raises many kinds on malformed parts
+            # openpyxl wraps a ValueError in one saying only which part it was reading
+            cause = exc.__cause__ if isinstance(exc.__cause__, ValueError) else exc
             raise ConnectorError(
-                f"Excel file {self.path} cannot be read as a workbook: {_reason(exc)}; save it again from Excel"
+                f"Excel file {self.path} cannot be read as a workbook: {_reason(cause)}; save it again from Excel"
             ) from exc
 
-    def _sheet_rows(self, book: _Book) -> tuple[str, Iterator[tuple[int, list[Any]]]]:
+    def _sheet_rows(self, book: _Book) -> tuple[str, Iterator[Row]]:
         """The chosen sheet's title and its rows from the header row on."""
         workbook = book.workbook
         if self.sheet is None:
@@ -307,7 +340,7 @@ class ExcelReader:
                 raise ConfigError(f"{self._where(title)} is a chart sheet, not a worksheet with rows")
         return sheet.title, sheet_rows(workbook, sheet, self.header_row or 1)
 
-    def _names(self, rows: Iterator[tuple[int, list[Any]]], title: str) -> list[str]:
+    def _names(self, rows: Iterator[Row], title: str) -> list[str]:
         """The column names, after reading the header row when there is one."""
         where = self._where(title)
         if not self.header_row:
@@ -317,7 +350,9 @@ class ExcelReader:
             number, row = next(rows, (0, []))
         except Exception as exc:
             raise self._damaged(exc, self.header_row) from exc
-        cells = [cell_text(v) for v in row] if number == self.header_row else []
+        if number == self.header_row and isinstance(row, BadRow):
+            raise ConfigError(f"{where}: the header row (row {number}) cannot be read: {self._bad_row_problem(row)}")
+        cells = [cell_text(v) for v in row] if number == self.header_row and isinstance(row, list) else []
         while cells and not cells[-1]:
             cells.pop()
         if not cells:
@@ -371,7 +406,7 @@ class ExcelReader:
     # ------------------------------------------------------------ rows
 
     def _records(
-        self, book: _Book, rows: Iterator[tuple[int, list[Any]]], names: list[str]
+        self, book: _Book, rows: Iterator[Row], names: list[str]
     ) -> Iterator[Record | RecordError]:
         """The records of the rows after the header. Kept lean: it runs once per row."""
         count = len(names)
@@ -379,6 +414,9 @@ class ExcelReader:
         number = self.header_row
         try:
             for number, row in rows:
+                if isinstance(row, BadRow):
+                    yield self._bad_row(row, names, number)
+                    continue
                 values = [v if type(v) is str else cell_text(v) for v in row]
                 if not any(values):
                     continue
@@ -407,6 +445,25 @@ class ExcelReader:
             f"row {number}, {column} ({cell}): the cell holds the error {values[index]}", line=number
         )
 
+    def _bad_row(self, row: BadRow, names: list[str], number: int) -> RecordError:
+        if not row.column:
+            return RecordError(f"row {number}: {self._bad_row_problem(row)}", line=number)
+        index = row.column - 1
+        column = f"column {names[index]}" if index < len(names) else f"column {column_letter(row.column)}"
+        return RecordError(
+            f"row {number}, {column} ({column_letter(row.column)}{number}): {self._bad_row_problem(row)}",
+            line=number,
+        )
+
+    @staticmethod
+    def _bad_row_problem(row: BadRow) -> str:
+        if row.column:
+            return (
+                f"the cell holds {row.length:,} characters, more than the {settings.get_int('excel_cell_limit'):,} "
+                "allowed (IDSYNC_EXCEL_CELL_LIMIT)"
+            )
+        return f"{row.problem}; the row is skipped"
+
     def _extra_cell(self, values: list[str], index: int, names: list[str], number: int) -> RecordError:
         letter = column_letter(index + 1)
         text = values[index]
@@ -419,9 +476,13 @@ class ExcelReader:
         )
 
 
-def sheet_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
-    """The rows of *sheet* from row *start* on: (row number, cell values by
-    column, ``None`` where no cell), rows without cells left out.
+Row = tuple[int, list[Any] | BadRow]
+"""A sheet row: its number, and its cell values by column (``None`` where no
+cell), or why it cannot be read."""
+
+
+def sheet_rows(workbook: Any, sheet: Any, start: int) -> Iterator[Row]:
+    """The rows of *sheet* from row *start* on, rows without cells left out.
 
     Streamed in flat memory by :func:`_stream_rows`; when the installed
     openpyxl lacks the internals it uses, read by openpyxl's public reader.
@@ -436,20 +497,22 @@ def sheet_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, lis
         return _public_rows(sheet, start)
 
 
-def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
+def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[Row]:
     """:func:`sheet_rows` through openpyxl's cell parser. Raises ImportError,
     AttributeError or TypeError at once (before any row) when an internal it
     needs is missing.
 
     openpyxl's own read-only iteration keeps an emptied XML element (and for
     rows with a height or style, a dict) for every row read, so its memory
-    grows with the sheet. This loop uses openpyxl's cell parser (types, dates,
-    shared strings) but detaches each row from the tree once read, so memory
-    stays flat however long the sheet is.
+    grows with the sheet, and its XML parser holds each cell's text whole.
+    This loop uses openpyxl's cell parser (types, dates, shared strings) on
+    rows built by :func:`idsync.connectors.excel_xml.sheet_rows`, one at a
+    time, with texts bounded by IDSYNC_EXCEL_CELL_LIMIT.
     """
     from openpyxl.worksheet._reader import WorkSheetParser
     from openpyxl.xml.constants import SHEET_MAIN_NS
-    from openpyxl.xml.functions import iterparse
+
+    from idsync.connectors.excel_xml import sheet_rows as parsed_rows
 
     # The read-only sheet holds the workbook's shared-string table
     # (``workbook.shared_strings`` is the empty table of a workbook being written).
@@ -457,67 +520,78 @@ def _stream_rows(workbook: Any, sheet: Any, start: int) -> Iterator[tuple[int, l
         None, sheet._shared_strings, data_only=True, epoch=workbook.epoch,
         date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats,
     )
-    parser.row_counter, parser.col_counter  # noqa: B018 - the loop sets both: they must exist
-    parse_cell = parser.parse_cell
-    return _parsed_rows(parser, parse_cell, iterparse, workbook._archive, sheet._worksheet_path, SHEET_MAIN_NS, start)
+    parser.row_counter, parser.col_counter, parser.parse_cell  # noqa: B018 - the loop uses them: they must exist
+    archive, part = workbook._archive, sheet._worksheet_path
+    limit = settings.get_int("excel_cell_limit")
+
+    def rows() -> Iterator[Row]:
+        with archive.open(part) as source:
+            yield from parsed_rows(source, parser, SHEET_MAIN_NS, start, limit)
+
+    return rows()
 
 
-def _parsed_rows(
-    parser: Any, parse_cell: Any, iterparse: Any, archive: zipfile.ZipFile, part: str, namespace: str, start: int
-) -> Iterator[tuple[int, list[Any]]]:
-    row_tag, data_tag = f"{{{namespace}}}row", f"{{{namespace}}}sheetData"
-    number = 0
-    with archive.open(part) as source:
-        data = None
-        for event, element in iterparse(source, events=("start", "end")):
-            if event == "start":
-                if data is None and element.tag == data_tag:
-                    data = element
-                continue
-            tag = element.tag
-            if tag == row_tag:
-                given = element.get("r")
-                number = _row_number(given) if given else number + 1
-                cells = None
-                if number >= start:
-                    parser.row_counter, parser.col_counter = number, 0
-                    cells = [parse_cell(cell) for cell in element]
-                if data is not None:
-                    data.remove(element)
-                element.clear()
-                if cells:
-                    values: list[Any] = [None] * max(cell["column"] for cell in cells)
-                    for cell in cells:
-                        values[cell["column"] - 1] = cell["value"]
-                    yield number, values
-            elif tag == data_tag:
-                return
-
-
-def _public_rows(sheet: Any, start: int) -> Iterator[tuple[int, list[Any]]]:
+def _public_rows(sheet: Any, start: int) -> Iterator[Row]:
     """:func:`sheet_rows` through openpyxl's public ``iter_rows``; its memory
     grows with the rows read (see :func:`_stream_rows`)."""
     if hasattr(sheet, "reset_dimensions"):
         sheet.reset_dimensions()  # the recorded size is not trusted (see the module docstring)
+    strings = getattr(sheet, "_shared_strings", None)
+    markers = isinstance(strings, SharedStrings) and strings.has_too_long
     for number, row in enumerate(sheet.iter_rows(min_row=start, values_only=True), start=start):
+        if markers:
+            over = next((i for i, v in enumerate(row) if type(v) is TooLong), None)
+            if over is not None:
+                yield number, BadRow(column=over + 1, length=row[over].length)
+                continue
         if row:
             yield number, list(row)
+
+
+def _bounded_reader(limit: int) -> Any:
+    """openpyxl's workbook reader class with two parts of its work replaced:
+    the shared strings are read by
+    :func:`~idsync.connectors.excel_xml.read_shared_strings` (texts over
+    *limit* characters kept as their length only), and worksheets are set up
+    (read-only) without reading their recorded size, which for a sheet saved
+    without one means parsing the whole sheet with a parser that holds each
+    text whole. ImportError, AttributeError or TypeError when openpyxl lacks
+    what it uses."""
+    from openpyxl.reader.excel import ExcelReader as WorkbookReader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Sheet(ReadOnlyWorksheet):  # type: ignore[misc]
+        def _get_size(self) -> None:
+            """The recorded size is not trusted (see the module docstring)."""
+
+    class Reader(WorkbookReader):  # type: ignore[misc]
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = read_shared_strings(source, limit)
+
+        def read_worksheets(self) -> None:
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target not in self.valid_files:
+                    continue
+                if "chartsheet" in rel.Type:
+                    self.read_chartsheet(sheet, rel)
+                    continue
+                worksheet = Sheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                worksheet.sheet_state = sheet.state
+                self.wb._sheets.append(worksheet)
+
+    for name in ("read", "read_chartsheet", "read_manifest"):
+        getattr(WorkbookReader, name)  # they must exist
+    return Reader
 
 
 def _openpyxl_version() -> str:
     from openpyxl import __version__
 
     return str(__version__)
-
-
-def _row_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)
-        if not number.is_integer() or number < 1:
-            raise ValueError(f"{text!r} is not a row number") from None
-        return int(number)
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -9,6 +9,13 @@ These models check structure only and are pure data: they are what users
 write in YAML, what the database stores as JSON and what ``idsync export``
 writes back. Durations are written and exported in a short text form
 (``90s``, ``15m``, ``1h30m``, ``2d``).
+
+A trigger runs at most once a minute on average: repeats are at least
+:data:`SHORTEST_REPEAT` apart and last at most :data:`LONGEST_REPEATS`, and
+a cron trigger with repeats may not add up to more than
+:data:`MOST_RUNS_PER_DAY` runs a day. Each run is a row of history and a
+run of every target collection; a trigger running every second would bury
+both (and what a scheduler that was down for a while has to catch up on).
 """
 
 from __future__ import annotations
@@ -29,6 +36,13 @@ from pydantic import (
 )
 
 from idsync.domain.definitions import DefinitionModel, Name
+
+SHORTEST_REPEAT = timedelta(minutes=1)
+"""The shortest ``repeat_every``."""
+LONGEST_REPEATS = timedelta(days=1)
+"""The longest ``repeat_for``: runs on several days are a trigger's own rule."""
+MOST_RUNS_PER_DAY = 1440
+"""The most runs a trigger may make in a day, repeats included: once a minute."""
 
 # ---------------------------------------------------------------- durations
 
@@ -205,6 +219,27 @@ class _Trigger(DefinitionModel):
             raise ValueError(f"expires ({value:%Y-%m-%d %H:%M}) must be after start ({start:%Y-%m-%d %H:%M})")
         return value
 
+    @field_validator("repeat_every")
+    @classmethod
+    def _not_too_often(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < SHORTEST_REPEAT:
+            raise ValueError(
+                f"repeat_every {format_duration(value)} is too short: a trigger repeats at most once a minute "
+                f"(repeat_every: {format_duration(SHORTEST_REPEAT)} or more)"
+            )
+        return value
+
+    @field_validator("repeat_for")
+    @classmethod
+    def _not_too_long(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value > LONGEST_REPEATS:
+            raise ValueError(
+                f"repeat_for {format_duration(value)} is too long: repeats last at most a day "
+                f"(repeat_for: {format_duration(LONGEST_REPEATS)}); to run on more days, "
+                "use a daily, weekly or cron trigger"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> _Trigger:
         if (self.repeat_every is None) != (self.repeat_for is None):
@@ -222,6 +257,13 @@ class _Trigger(DefinitionModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def repeats(self) -> int:
+        """How many runs each of the trigger's times makes, its repeats included."""
+        if self.repeat_every is None or self.repeat_for is None:
+            return 1
+        return -(-self.repeat_for // self.repeat_every)  # b, b + every, ... before b + for
 
 
 class OnceTrigger(_Trigger):
@@ -360,6 +402,27 @@ class CronTrigger(_Trigger):
                 "(fields: minute hour day-of-month month day-of-week)"
             ) from exc
         return " ".join(fields)
+
+    @model_validator(mode="after")
+    def _not_too_many(self) -> CronTrigger:
+        if self.repeats > 1 and self.runs_per_day > MOST_RUNS_PER_DAY:
+            assert self.repeat_every is not None and self.repeat_for is not None
+            raise ValueError(
+                f"cron expression {self.expression!r} repeated every {format_duration(self.repeat_every)} "
+                f"for {format_duration(self.repeat_for)} runs up to {self.runs_per_day:,} times a day; "
+                f"a trigger runs at most {MOST_RUNS_PER_DAY:,} times a day (once a minute): "
+                "lengthen repeat_every, shorten repeat_for, or let the expression say when to run"
+            )
+        return self
+
+    @property
+    def runs_per_day(self) -> int:
+        """The most runs the trigger makes in a day: the times of day its
+        expression picks, times the runs each makes with its repeats."""
+        from cronsim import CronSim
+
+        times = CronSim(self.expression, datetime(2000, 1, 1))
+        return len(times.minutes) * len(times.hours) * self.repeats
 
 
 Trigger = Annotated[

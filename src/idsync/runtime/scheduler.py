@@ -10,10 +10,12 @@ and now, using :mod:`idsync.scheduling.triggers`:
   occurrence and its runs are committed in one transaction
   (:mod:`idsync.services.occurrence_runs`): a scheduler dying in between
   leaves neither, and the next tick fires the occurrence;
-- occurrences older than the grace (no scheduler was running) are recorded
-  as *missed*, with one *missed* run per target saying how many and when;
-  with the ``run_once`` misfire policy the targets then run once now,
-  however many were missed (started by the node that recorded the latest);
+- occurrences older than the grace (no scheduler was running), and those
+  on time but followed by a later one in the same look, are recorded as
+  *missed*, compactly (:func:`~idsync.services.occurrence_runs.record_missed`),
+  with one *missed* run per target saying how many and when; with the
+  ``run_once`` misfire policy the targets then run once now, however many
+  were missed, unless an occurrence runs on time;
 - start-up triggers fire when the scheduler starts.
 
 Every tick also marks failed the runs whose lease ran out (their node is
@@ -33,7 +35,7 @@ from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError
 from idsync.runtime.executor import Executor
-from idsync.scheduling.triggers import at_startup, occurrences
+from idsync.scheduling.triggers import at_startup, schedule_occurrences
 from idsync.services import collection_runs, collections, occurrence_runs, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
@@ -148,11 +150,15 @@ class Scheduler:
         targets: dict[str, list[CollectionDefinition]],
         report: TickReport,
     ) -> None:
-        """Fire the start-up triggers (and their repeats) now due."""
-        due = [item for item in self._startup_repeats if item[0] <= now]
+        """Fire the start-up triggers (and their repeats) now due: of the
+        repeats of one trigger due at once (the ticks fell behind), the latest."""
+        latest: dict[tuple[int, int], datetime] = {}
+        for at, schedule_id, index in self._startup_repeats:
+            if at <= now:
+                latest[schedule_id, index] = max(at, latest.get((schedule_id, index), at))
         self._startup_repeats = [item for item in self._startup_repeats if item[0] > now]
         by_id = {stored.id: stored for stored in stored_schedules}
-        for at, schedule_id, index in sorted(due):
+        for at, schedule_id, index in sorted((at, *key) for key, at in latest.items()):
             stored = by_id.get(schedule_id)
             if stored is not None and stored.definition.enabled:
                 self._fire(stored, index, at, targets.get(stored.definition.name, []), "startup", report)
@@ -165,36 +171,33 @@ class Scheduler:
             cursor = SchedulingRepository(session).cursor(stored.id)
         since = cursor or stored.created_at
         if schedule.enabled and since < now:
-            due = sorted(
-                (at, index)
-                for index, trigger in enumerate(schedule.triggers)
-                if trigger.enabled and trigger.kind != "startup"
-                for at in occurrences(trigger, since, now)
-            )
             grace = timedelta(seconds=schedules.seconds(schedule.grace))
-            missed = [(at, index) for at, index in due if now - at > grace]
-            on_time = [(at, index) for at, index in due if now - at <= grace]
-            if missed:
-                self._missed(stored, missed, catch_up=not on_time, targets=targets, report=report)
+            late, on_time = occurrence_runs.split_due(schedule_occurrences(schedule, since, now), now, grace)
+            if late is not None and not self._missed(
+                stored, late, on_time=on_time[0][0] if on_time else None, targets=targets, report=report
+            ):
+                return  # another node is recording them: the next tick takes up what is left
             for at, index in on_time:
-                self._fire(stored, index, at, targets, "schedule", report)
+                self._fire(stored, index, at, targets, "schedule", report, advance_cursor=True)
         with self.ws.db.session() as session:
             SchedulingRepository(session).advance_cursor(stored.id, now)
 
     def _missed(
         self,
         stored: StoredSchedule,
-        missed: list[tuple[datetime, int]],
+        late: occurrence_runs.Late,
         *,
-        catch_up: bool,
+        on_time: datetime | None,
         targets: list[CollectionDefinition],
         report: TickReport,
-    ) -> None:
+    ) -> bool:
+        """Record the late occurrences; False when another node recorded them."""
         recorded = occurrence_runs.record_missed(
-            self.ws, self.runtime, stored, missed, [c.name for c in targets], catch_up=catch_up
+            self.ws, self.runtime, stored, late, [c.name for c in targets], catch_up=on_time is None,
+            covered_by=on_time,
         )
         if recorded is None:
-            return  # another node recorded them
+            return False
         report.missed += recorded.count
         self._event(report, recorded.reason)
         if recorded.caught_up:
@@ -202,6 +205,7 @@ class Scheduler:
         else:
             for line in recorded.not_started:
                 self._event(report, line)
+        return True
 
     def _fire(
         self,
@@ -211,6 +215,8 @@ class Scheduler:
         targets: list[CollectionDefinition],
         kind: str,
         report: TickReport,
+        *,
+        advance_cursor: bool = False,
     ) -> None:
         schedule = stored.definition
         fired = occurrence_runs.fire(
@@ -221,6 +227,7 @@ class Scheduler:
             trigger=kind,
             requested_by=f"schedule {schedule.name}",
             stop_after=schedules.as_timedelta(getattr(schedule.triggers[index], "stop_after", None)),
+            advance_cursor=advance_cursor,
         )
         if fired is None:
             return  # another node (or an earlier tick) owns it

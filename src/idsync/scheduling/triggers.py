@@ -41,7 +41,7 @@ from idsync.domain.schedules import (
 )
 from idsync.scheduling.describe import describe
 
-__all__ = ["at_startup", "describe", "next_after", "next_for_schedule", "occurrences"]
+__all__ = ["at_startup", "describe", "next_after", "next_for_schedule", "occurrences", "schedule_occurrences"]
 
 _RRULE_DAYS = (MO, TU, WE, TH, FR, SA, SU)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
@@ -73,6 +73,21 @@ def occurrences(trigger: Trigger, start: datetime, end: datetime) -> Iterator[da
         if instant > end:
             return
         yield instant
+
+
+def schedule_occurrences(schedule: ScheduleDefinition, start: datetime, end: datetime) -> Iterator[tuple[datetime, int]]:
+    """Every occurrence of the schedule's triggers in (*start*, *end*], in UTC,
+    ascending, with the index of its trigger (the lowest first on a tie).
+
+    Lazy: a scheduler down for a year looks at a year of occurrences one at
+    a time, never holding them all."""
+    streams = [_indexed(occurrences(trigger, start, end), index) for index, trigger in enumerate(schedule.triggers)]
+    return heapq.merge(*streams)
+
+
+def _indexed(instants: Iterator[datetime], index: int) -> Iterator[tuple[datetime, int]]:
+    for instant in instants:
+        yield instant, index
 
 
 def next_for_schedule(schedule: ScheduleDefinition, after: datetime) -> tuple[datetime, int] | None:

@@ -5,8 +5,10 @@ The occurrence row is inserted first, with "on conflict do nothing" on
 the same transaction each target collection's run is created and claimed
 for this node, or queued or skipped by the collection's overlap rule
 (:func:`~idsync.services.collection_runs.start_in`); occurrences found too
-late are recorded with one *missed* run per target. Nothing is committed
-until all of it is written, so a scheduler that dies on the way
+late are recorded with one *missed* run per target. The schedule's cursor
+(how far its occurrences have been looked at) moves in the same
+transaction. Nothing is committed until all of it is written, so a
+scheduler that dies on the way
 
 - before the commit leaves nothing: the next tick sees the occurrence again
   and fires it (within the schedule's grace) or records it missed;
@@ -16,11 +18,21 @@ until all of it is written, so a scheduler that dies on the way
 
 An occurrence is never recorded without its runs, nor started twice. The
 caller hands the running runs to its executor once these functions return.
+
+A scheduler that was down (or fell behind) finds many occurrences at once.
+:func:`split_due` keeps them from starting in a burst: only those due at
+the latest instant within the grace run as scheduled; all the others are
+summed up (:class:`Late`) and :func:`record_missed` records them
+compactly, however many they are: two occurrence rows (the first and the
+last missed), one *missed* run per target naming how many and when, and,
+with misfire ``run_once`` when nothing runs on time, one run of each
+target. The first missed occurrence's row is also the claim: a node whose
+insert finds it there leaves the span to the node that recorded it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,9 +48,45 @@ from idsync.store.scheduling_repo import SchedulingRepository
 RUN_NOW_TRIGGER = -1
 """The trigger index of occurrences recorded by "run now"."""
 
-MISSED_ROWS = 1000
-"""At most this many missed occurrences of one schedule are recorded as rows
-per look (the latest ones); the missed run's reason gives the full count."""
+Occurrence = tuple[datetime, int]
+"""An occurrence of a schedule: its due time and the index of its trigger."""
+
+
+@dataclass(frozen=True)
+class Late:
+    """Occurrences of a schedule that do not run as scheduled, summed up: how
+    many, and the first and the last of them."""
+
+    count: int
+    first: Occurrence
+    last: Occurrence
+
+
+def split_due(due: Iterable[Occurrence], now: datetime, grace: timedelta) -> tuple[Late | None, list[Occurrence]]:
+    """Split the occurrences found in one look (ascending) into those that run
+    as scheduled (every one due at the latest instant at most *grace* before
+    *now*: a schedule's triggers may coincide) and the others, summed up.
+
+    One pass holding nothing but the on-time ones of one instant, so a look
+    back over a long downtime takes no memory however many it finds."""
+    count = 0
+    first: Occurrence | None = None
+    last: Occurrence | None = None
+    on_time: list[Occurrence] = []
+    for occurrence in due:
+        if now - occurrence[0] > grace:
+            superseded = [occurrence]
+        elif on_time and on_time[0][0] != occurrence[0]:
+            superseded, on_time = on_time, [occurrence]
+        else:
+            on_time.append(occurrence)
+            continue
+        count += len(superseded)
+        first = first or superseded[0]
+        last = superseded[-1]
+    if first is None or last is None:
+        return None, on_time
+    return Late(count, first, last), on_time
 
 
 @dataclass(frozen=True)
@@ -84,13 +132,17 @@ def fire(
     trigger: str,
     requested_by: str | None = None,
     stop_after: timedelta | None = None,
+    advance_cursor: bool = False,
 ) -> Fired | None:
     """Record occurrence *due* and start a run of each collection in *targets*,
     in one transaction; None when the occurrence was recorded already
-    (another node, or an earlier tick, owns it)."""
+    (another node, or an earlier tick, owns it). With *advance_cursor* (a
+    scheduled occurrence), the schedule's cursor moves to it in the same
+    transaction, so no later look takes it for one not run yet."""
     loaded, not_started = _load(ws, targets)
     with ws.db.session() as session:
-        occurrence = SchedulingRepository(session, clock=runtime.clock).insert_occurrence(
+        repo = SchedulingRepository(session, clock=runtime.clock)
+        occurrence = repo.insert_occurrence(
             schedule_id=due.schedule_id,
             schedule_name=due.schedule_name,
             trigger_index=due.trigger_index,
@@ -100,6 +152,8 @@ def fire(
         )
         if occurrence is None:
             return None
+        if advance_cursor:
+            repo.advance_cursor(due.schedule_id, due.due_at)
         started = [
             collection_runs.start_in(
                 session, collection_id, collection, runtime, trigger=trigger,
@@ -129,46 +183,42 @@ def record_missed(
     ws: Workspace,
     runtime: Runtime,
     stored: StoredSchedule,
-    missed: Sequence[tuple[datetime, int]],
+    late: Late,
     targets: Sequence[str],
     *,
     catch_up: bool,
+    covered_by: datetime | None = None,
 ) -> Missed | None:
-    """Record the occurrences of *stored* found later than its grace (*missed*:
-    due time and trigger index, oldest first) in one transaction: a row each
-    (the latest :data:`MISSED_ROWS`), one *missed* run per target naming them
-    and, with misfire ``run_once`` and *catch_up* (nothing on time in the same
-    look), a run of each target now, started by the node that recorded the
-    latest. None when another node recorded them all."""
+    """Record the *late* occurrences of *stored* in one transaction: a row
+    for the first and the last, one *missed* run per target summing them up,
+    the schedule's cursor moved to the last, and, with misfire ``run_once``
+    and *catch_up* (nothing runs on time in the same look), a run of each
+    target now. *covered_by* is the due time of the occurrence that runs on
+    time instead, if any. None when another node recorded them (its row of
+    the first one is there): the caller leaves the span to it."""
     schedule = stored.definition
-    total = len(missed)
-    kept = list(missed)[-MISSED_ROWS:]
     loaded, not_started = _load(ws, targets)
     with ws.db.session() as session:
         repo = SchedulingRepository(session, clock=runtime.clock)
-        owned: list[tuple[int, datetime, int]] = []
-        for at, index in kept:
-            occurrence = repo.insert_occurrence(
-                schedule_id=stored.id,
-                schedule_name=schedule.name,
-                trigger_index=index,
-                due_at=at,
-                state="missed",
-                node=runtime.node,
+
+        def insert(occurrence: Occurrence) -> int | None:
+            return repo.insert_occurrence(
+                schedule_id=stored.id, schedule_name=schedule.name, trigger_index=occurrence[1],
+                due_at=occurrence[0], state="missed", node=runtime.node,
             )
-            if occurrence is not None:
-                owned.append((occurrence, at, index))
-        if not owned:
+
+        first = insert(late.first)
+        if first is None:
             return None
-        count = len(owned) + (total - len(kept) if owned[0][1] == kept[0][0] else 0)
-        reason = _missed_reason(schedule, owned, count, catch_up=catch_up)
-        latest, _at, latest_index = owned[-1]
+        latest = (insert(late.last) if late.last != late.first else None) or first
+        repo.advance_cursor(stored.id, late.last[0])
+        caught_up = schedule.misfire == "run_once" and catch_up
+        reason = _missed_reason(schedule, late, caught_up=caught_up, covered_by=covered_by)
         for collection_id, collection in loaded:
             collection_runs.record_missed(session, ws, collection_id, collection.name, latest, reason, runtime)
         started: list[Started] = []
-        caught_up = schedule.misfire == "run_once" and catch_up and owned[-1][1] == kept[-1][0]
         if caught_up:
-            stop_after = schedules.as_timedelta(getattr(schedule.triggers[latest_index], "stop_after", None))
+            stop_after = schedules.as_timedelta(getattr(schedule.triggers[late.last[1]], "stop_after", None))
             started = [
                 collection_runs.start_in(
                     session, collection_id, collection, runtime, trigger="misfire",
@@ -176,7 +226,7 @@ def record_missed(
                 )
                 for collection_id, collection in loaded
             ]
-    return Missed(count, reason, caught_up, started, not_started)
+    return Missed(late.count, reason, caught_up, started, not_started)
 
 
 def _load(ws: Workspace, targets: Sequence[str]) -> tuple[list[tuple[int, CollectionDefinition]], list[str]]:
@@ -192,14 +242,17 @@ def _load(ws: Workspace, targets: Sequence[str]) -> tuple[list[tuple[int, Collec
     return loaded, not_started
 
 
-def _missed_reason(schedule: Any, owned: list[tuple[int, datetime, int]], count: int, *, catch_up: bool) -> str:
-    first, last = owned[0][1], owned[-1][1]
-    span = f"at {_when(first)}" if count == 1 else f"between {_when(first)} and {_when(last)}"
-    if count > len(owned):
-        span = f"up to {_when(last)}"
-    policy = "running once now" if schedule.misfire == "run_once" and catch_up else "not run"
+def _missed_reason(schedule: Any, late: Late, *, caught_up: bool, covered_by: datetime | None) -> str:
+    first, last = late.first[0], late.last[0]
+    span = f"at {_when(first)}" if late.count == 1 else f"between {_when(first)} and {_when(last)}"
+    if caught_up:
+        policy = "running once now"
+    elif covered_by is not None:
+        policy = f"the run due at {_when(covered_by)} covers them"
+    else:
+        policy = "not run"
     return (
-        f"missed: {count} scheduled run(s) of schedule {schedule.name!r} {span} "
+        f"missed: {late.count} scheduled run(s) of schedule {schedule.name!r} {span} "
         f"(no scheduler was running; misfire: {schedule.misfire}, {policy})"
     )
 
