@@ -42,12 +42,19 @@ from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
-from idsync.errors import ConfigError, IdsyncError, RunTerminated, StateConflictError
+from idsync.errors import (
+    ConfigError,
+    IdsyncError,
+    RunTerminated,
+    StateConflictError,
+    TransientError,
+)
 from idsync.services import connections, definitions, history, job_features, validation
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.store.plans_repo import PlanRepository, PlanRow, stopped_note
+from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 
@@ -81,8 +88,12 @@ class _Recorder(DatabaseRecorder):
     def errors(self, items: Sequence[ErrorItem]) -> None:
         super().errors(items)
         if self.planning and items:
-            with self.ws.db.session() as session:
-                PlanRepository(session).add_errors(self.plan_id, items)
+
+            def write() -> None:
+                with self.ws.db.session() as session:
+                    PlanRepository(session).add_errors(self.plan_id, items)
+
+            retry_transient(write, what=f"{self.what}: recording record errors with its plan")
 
 
 def _final_state(counts: Counts) -> RunState:
@@ -354,12 +365,18 @@ def _carry_plan_errors(ws: Workspace, run: _Run, page: int = 1000) -> int:
 
 
 def _finish(ws: Workspace, run: _Run, result: _Result) -> RunRow:
-    """Record how the run ended and what becomes of its plan, in one transaction.
+    """Record how the run ended and what becomes of its plan, in one transaction,
+    tried again while the database is away for a moment (the run's changes
+    are made: how it ended must be recorded, not lost to a locked database).
 
     With a fence (a run with a lease), the result is written only while this
     process still holds the run: one already marked failed as "node lost"
     keeps that state, and the log says what this process saw.
     """
+    return retry_transient(lambda: _record_end(ws, run, result), what=f"run {run.id}: recording its result")
+
+
+def _record_end(ws: Workspace, run: _Run, result: _Result) -> RunRow:
     state, counts, error = result.state, result.counts, result.error
     with ws.db.session() as session:
         runs, plans = RunRepository(session), PlanRepository(session)
@@ -429,8 +446,11 @@ def _stop_check(ws: Workspace, run_id: int, extra: runner.StopCheck | None) -> r
         if now - last_poll[0] < STOP_POLL_SECONDS:
             return None
         last_poll[0] = now
-        with ws.db.session() as session:
-            return RunRepository(session).stop_requested(run_id)
+        try:
+            with ws.db.session() as session:
+                return RunRepository(session).stop_requested(run_id)
+        except TransientError:
+            return None  # the database is away for a moment: asked again at the next poll
 
     return check
 
