@@ -20,7 +20,7 @@ from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.services import schedules
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.clock import Clock
 from tests.scheduler_world import World, make_world, wall
 from tests.unit.conftest import copy_migrated
@@ -203,8 +203,8 @@ def test_a_run_whose_lease_expired_is_marked_failed_with_its_job_runs(world: Wor
     with world.ws.db.session() as session:
         repo = RunRepository(session)
         run, job = repo.require(started.run_id), repo.require(child)
-    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
-    assert (job.state, job.error) == (RunState.FAILED, "node lost (lease expired)")
+    assert (run.state, run.error) == (RunState.FAILED, NODE_LOST)
+    assert (job.state, job.error) == (RunState.FAILED, NODE_LOST)
     assert run.fence == (started.fence or 0) + 1
 
 

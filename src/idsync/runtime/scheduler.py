@@ -37,7 +37,7 @@ from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
 from idsync.store.retry import Backoff
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class Scheduler:
         with self.ws.db.session() as session:
             lost = SchedulingRepository(session, clock=self.clock).expire_leases()
         for run_id in lost:
-            self._event(report, f"run {run_id} failed: node lost (lease expired)")
+            self._event(report, f"run {run_id} failed: {NODE_LOST}")
         report.expired.extend(lost)
 
     def _event(self, report: TickReport, message: str) -> None:

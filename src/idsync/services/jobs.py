@@ -50,9 +50,10 @@ from idsync.errors import (
     TransientError,
 )
 from idsync.services import connections, definitions, history, job_features, validation
+from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
-from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
+from idsync.store.leases import LEASE_LOST, Heartbeat, PreviewHeartbeat, default_node
 from idsync.store.plans_repo import PlanRepository, PlanRow, stopped_note
 from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
@@ -114,26 +115,40 @@ def _planner(ws: Workspace, job: JobDefinition, directory: Directory, source: So
 
 def preview_job(ws: Workspace, name: str, on_progress: ProgressCallback | None = None) -> PreviewResult:
     """Compute what a run of job *name* would do and store it as a plan, with
-    the record errors found; change nothing."""
+    the record errors found; change nothing.
+
+    The plan is computed under a lease (``IDSYNC_RUN_LEASE_SECONDS``) that a
+    heartbeat renews: if this process dies, the plan does not stay
+    *computing*; it is marked failed once the lease runs out.
+    """
     job_id, job = load_job(ws, name)
+    reap(ws)
+    lease = timedelta(seconds=settings.get_int("run_lease_seconds"))
     with ws.db.session() as session:
-        plan_id = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
+        plan_id = PlanRepository(session).create(
+            job_name=job.name, job_id=job_id, created_by=ws.actor, node=default_node(), lease=lease
+        )
     recorder = _Recorder(ws, plan_id, on_progress=on_progress)
     try:
-        with connections.directory(ws, job.destination.store) as directory, connections.job_source(
-            ws, job
-        ) as source:
+        with PreviewHeartbeat(ws.db, plan_id, lease), connections.directory(
+            ws, job.destination.store
+        ) as directory, connections.job_source(ws, job) as source:
             _prepare(ws, job, directory, source)
             update = job_features.update_filter(ws, job, keep=False)
             planner = Planner(job, source, directory, RunContext.create(job.name), update)
             counts = runner.preview(planner, recorder, settings.get_int("batch_size"))
     except BaseException as exc:
         with ws.db.session() as session:
-            PlanRepository(session).finish(plan_id, "failed", Counts(), _cause(exc))
+            PlanRepository(session).finish_preview(plan_id, "failed", Counts(), _cause(exc))
         raise
     with ws.db.session() as session:
         plans = PlanRepository(session)
-        plans.finish(plan_id, "ready", counts)
+        if not plans.finish_preview(plan_id, "ready", counts):
+            raise StateConflictError(
+                f"plan {plan_id} was marked failed while it was computed: this process was taken for dead "
+                "(its lease ran out)",
+                hint="preview the job again; a longer run lease lets a slow or paused preview keep its plan",
+            )
         plan = plans.require(plan_id)
     return PreviewResult(plan, recorder.error_items)
 
@@ -224,7 +239,7 @@ def _start(
 ) -> _Run:
     """Record the run and claim it (and the stored plan) in one transaction:
     a refusal leaves no trace."""
-    _reap(ws)
+    reap(ws)
     lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent_run_id is None else None
     mode = "stored" if plan_id is not None else "checked" if job.limits is not None and job.limits.any else "plain"
     try:
@@ -273,14 +288,6 @@ def _busy(job: str, holder: int) -> StateConflictError:
         field="job",
         hint="wait for that run to finish, or terminate it",
     )
-
-
-def _reap(ws: Workspace) -> None:
-    """Mark failed the runs whose lease ran out (their process is gone), and
-    make the plans they were applying ready again."""
-    with ws.db.session() as session:
-        SchedulingRepository(session).expire_leases()
-        PlanRepository(session).release_orphans()
 
 
 Mode = Callable[[Workspace, _Run, _Recorder, runner.StopCheck, bool], _Result]
