@@ -105,9 +105,11 @@ def get_float(name: str) -> float:
 
 
 def home() -> Path:
-    """The idsync home folder, created on first use."""
+    """The idsync home folder, created on first use open to its owner only
+    (mode 0700): it holds the database, the secret key and embedded
+    directories. An existing folder keeps the mode it has."""
     path = Path(get("home")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
