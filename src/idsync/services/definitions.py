@@ -9,6 +9,7 @@ leaves them out, except ``env:NAME`` references, which are not secrets.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ from idsync.errors import ConfigError, StateConflictError
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["store", "source", "job", "collection", "schedule"]
 
@@ -235,10 +238,23 @@ def displayable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
 
 
 def exportable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
-    """The definition as an export shows it: secrets left out, env references kept."""
-    loaded = load(ws, kind, name)
-    body = public_body(loaded.definition)
-    for field_name, value in loaded.secrets.items():
+    """The definition as an export shows it: secrets left out, env references kept.
+
+    An export holds no secret, so it needs no secret key: the key is used
+    only to read the env references of a definition that has encrypted
+    secrets. Without it (the key file lost, another key), that definition is
+    exported without them, and a warning says so.
+    """
+    with ws.db.session() as session:
+        stored = DefinitionRepository(session, kind).require(name)
+    secrets: dict[str, str] = {}
+    if stored.secrets_token:
+        try:
+            secrets = ws.secrets.decrypt(stored.secrets_token)
+        except ConfigError as exc:
+            log.warning("%s %r is exported without its env references: %s", NOUNS[kind], name, exc.message)
+    body = public_body(parse(kind, with_secrets(stored.body, secrets)))
+    for field_name, value in secrets.items():
         if is_env_reference(value):
             set_path(body, field_name, value)
     return body
