@@ -23,7 +23,7 @@ from idsync.domain.definitions import (
     is_env_reference,
 )
 from idsync.domain.schedules import ScheduleDefinition
-from idsync.errors import ConfigError, StateConflictError
+from idsync.errors import ConfigError, StateConflictError, clipped, quoted
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
@@ -67,7 +67,7 @@ def format_validation_error(exc: ValidationError, what: str) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = clipped(str(err["msg"]).removeprefix("Value error, "))
         parts.append(f"{loc}: {msg}" if loc else msg)
     more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return f"{what}: " + "; ".join(parts) + more
@@ -79,7 +79,7 @@ def parse(kind: Kind, data: Any, what: str | None = None) -> Any:
         return _ADAPTERS[kind].validate_python(data)
     except ValidationError as exc:
         name = data.get("name") if isinstance(data, dict) else None
-        label = what or (f"{NOUNS[kind]} {name!r}" if name else NOUNS[kind])
+        label = what or (f"{NOUNS[kind]} {quoted(name)}" if name else NOUNS[kind])
         raise ConfigError(format_validation_error(exc, label)) from exc
 
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, quoted
 from idsync.services.plan_export import WRITERS
 from idsync.services.reaping import reap_before_reading
 from idsync.services.workspace import Workspace
@@ -35,7 +35,7 @@ def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
-        raise ConfigError(f"unknown run state {state!r}; one of {', '.join(s.value for s in RunState)}") from exc
+        raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
     reap_before_reading(ws)
     with ws.db.session() as session:
         return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
@@ -91,7 +91,7 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
     """Write plan *plan_id* to *out* as csv, json or ldif."""
     writer = WRITERS.get(fmt)
     if writer is None:
-        raise ConfigError(f"unknown export format {fmt!r}; one of {', '.join(WRITERS)}")
+        raise ConfigError(f"unknown export format {quoted(fmt)}; one of {', '.join(WRITERS)}")
     get_plan(ws, plan_id)
     writer(plan_changes(ws, plan_id), out)
 
