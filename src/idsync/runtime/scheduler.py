@@ -36,6 +36,7 @@ from idsync.services import collection_runs, collections, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
+from idsync.store.plans_repo import PREVIEW_LOST, PlanRepository
 from idsync.store.retry import Backoff
 from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 
@@ -335,8 +336,16 @@ class Scheduler:
         return by_schedule
 
     def _expire(self, report: TickReport) -> None:
+        """End what dead processes left: runs whose lease ran out, the plans
+        they were applying (ready again) or computing (failed), and previews
+        whose lease ran out."""
         with self.ws.db.session() as session:
             lost = SchedulingRepository(session, clock=self.clock).expire_leases()
+            plans = PlanRepository(session, clock=self.clock)
+            plans.release_orphans()
+            plans.fail_orphans()
+            for plan_id in plans.expire_previews():
+                self._event(report, f"plan {plan_id} failed: {PREVIEW_LOST}")
         for run_id in lost:
             self._event(report, f"run {run_id} failed: {NODE_LOST}")
         report.expired.extend(lost)
