@@ -16,7 +16,7 @@ import pytest
 
 from idsync import settings
 from idsync.store import Database
-from idsync.store.db import private_sqlite_file
+from idsync.store.db import private_sqlite_file, report_if_open
 
 
 @pytest.fixture
@@ -63,8 +63,9 @@ def test_a_database_others_can_read_is_reported_once_and_left_as_it_is(
     file.touch()
     file.chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="idsync.store.db"):
-        private_sqlite_file(file)
-        private_sqlite_file(file)
+        private_sqlite_file(file)  # there already: left as it is
+        report_if_open(file)
+        report_if_open(file)
     assert [r.getMessage() for r in caplog.records] == [
         f"the database file {file} is open to other users (mode 0644) and holds plans with personal data: "
         f"let only its owner read it (chmod 600 {file})"
@@ -77,5 +78,22 @@ def test_a_private_database_is_not_reported(tmp_path: Path, caplog: pytest.LogCa
     file.touch()
     file.chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="idsync.store.db"):
-        private_sqlite_file(file)
+        report_if_open(file)
     assert caplog.records == []
+
+
+def test_an_idsync_database_others_can_read_is_reported_when_opened(
+    tmp_path: Path, migrated_sqlite: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "old.db"
+    file.write_bytes(migrated_sqlite.read_bytes())
+    file.chmod(0o640)
+    db = Database(f"sqlite:///{file}")
+    with caplog.at_level(logging.WARNING, logger="idsync.store.db"):
+        db.ensure_schema()
+    db.dispose()
+    reported = [r.getMessage().split(" and holds")[0] for r in caplog.records]
+    # SQLite gives its -wal and -shm the mode of the database: reported with it while they exist.
+    assert reported[0] == f"the database file {file} is open to other users (mode 0640)"
+    assert all(line.startswith(f"the database file {file}-") for line in reported[1:])
+    assert mode(file) == 0o640

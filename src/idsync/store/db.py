@@ -23,6 +23,7 @@ its owner's back (a shared group may be deliberate).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -79,15 +80,18 @@ def _sqlite_file(url: URL) -> Path | None:
 
 
 def private_sqlite_file(file: Path) -> None:
-    """Create the SQLite *file* (and its folder) open to its owner only; report,
-    once per process, an existing file (or its -wal, -shm) that others can read."""
+    """Create the SQLite *file* (and its folder) open to its owner only, unless it exists."""
     file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
-    try:
+    with contextlib.suppress(FileExistsError):
         # An empty file is a new SQLite database; SQLite keeps this mode for its -wal and -shm.
         os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-    except FileExistsError:
-        for path in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
-            _report_if_open(path)
+
+
+def report_if_open(file: Path) -> None:
+    """Report, once per process, that the SQLite *file* (or its -wal, -shm)
+    can be read by other users; change nothing."""
+    for path in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
+        _report_if_open(path)
 
 
 def _report_if_open(path: Path) -> None:
@@ -257,8 +261,14 @@ class Database:
 
         An empty database is migrated on the spot; a database at another
         revision is refused with what to do, never migrated behind the
-        operator's back.
+        operator's back. An idsync SQLite file that other users can read is
+        reported then (once per process).
         """
+        self._ensure_schema()
+        if self.file is not None:
+            report_if_open(self.file)
+
+    def _ensure_schema(self) -> None:
         shipped = shipped_head(self.migrations / "versions")
         if shipped is not None:
             with self.engine.connect() as conn:
