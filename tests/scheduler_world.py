@@ -162,10 +162,11 @@ class World:
         return self.define("schedule", {"name": name, "triggers": triggers, **settings})
 
 
-def make_world(root: Path) -> World:
+def make_world(root: Path, database_url: str | None = None) -> World:
     """A workspace with the embedded directory ``dir`` holding ou=People, and
-    a job ``people`` of two people. IDSYNC_HOME must point under *root*."""
-    ws = Workspace(database_url=f"sqlite:///{root / 'idsync.db'}", principal=Principal("tester"))
+    a job ``people`` of two people. IDSYNC_HOME must point under *root*. The
+    database is a SQLite file in *root* unless *database_url* names another."""
+    ws = Workspace(database_url=database_url or f"sqlite:///{root / 'idsync.db'}", principal=Principal("tester"))
     world = World(ws, root)
     world.define("store", {
         "name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": SUFFIX,

@@ -29,6 +29,8 @@ end renders the hint its own way.
 Adapters translate driver errors with ``raise ... from exc`` so the cause
 stays in the chain for the logs while the user sees one line. The message of
 an error is that line: it says what failed, where, and what to do about it.
+Input echoed in a message goes through :func:`quoted`, so a name of 100,000
+characters does not come back whole.
 """
 
 from __future__ import annotations
@@ -107,3 +109,24 @@ class RunAborted(IdsyncError):
 
 class RunTerminated(RunAborted):
     """The run was stopped on request (terminate, or its time limit); what it applied stays."""
+
+
+ECHO_LIMIT = 80
+"""The most characters of a user's input an error message repeats."""
+
+
+def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
+    """*value* as an error message quotes it: ``'hr'``; past *limit* characters,
+    its start, an ellipsis and its length: ``'aaaa…' (100,000 characters)``."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit] + '…'!r} ({len(text):,} characters)"
+
+
+def clipped(text: str, limit: int = 4 * ECHO_LIMIT) -> str:
+    """*text* (a message that may repeat input) cut after *limit* characters,
+    with an ellipsis and its length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"

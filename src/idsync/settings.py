@@ -59,8 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
     Setting(
         "run_lease_seconds", "60",
-        "Lease of a job run started on its own (idsync job run), renewed every third of it; "
-        "when its process dies, a scheduler marks the run failed (node lost) once it runs out.",
+        "Lease of a job run or preview started on its own (idsync job run, idsync job preview), renewed every "
+        "third of it; when its process dies, the run or plan is marked failed once it runs out (by a scheduler, "
+        "or by the next command that lists or starts runs or plans).",
     ),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
     Setting(
@@ -136,9 +137,11 @@ def get_float(name: str) -> float:
 
 
 def home() -> Path:
-    """The idsync home folder, created on first use."""
+    """The idsync home folder, created on first use open to its owner only
+    (mode 0700): it holds the database, the secret key and embedded
+    directories. An existing folder keeps the mode it has."""
     path = Path(get("home")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from idsync.domain.results import RunState
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.scheduler_world import World, now_utc, wall
 from tests.together import StartLine
 
@@ -124,9 +124,9 @@ def test_a_killed_schedulers_run_is_marked_failed_once_its_lease_expires(world: 
     finally:
         first.kill()  # already dead unless an assertion failed first
     run = collection_runs(world)[0]
-    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
+    assert (run.state, run.error) == (RunState.FAILED, NODE_LOST)
     assert [(j.job_name, j.state, j.error) for j in job_runs(world, run.id)] == [
-        ("slow", RunState.FAILED, "node lost (lease expired)")
+        ("slow", RunState.FAILED, NODE_LOST)
     ]
     assert len(collection_runs(world)) == 1  # the occurrence was not started again
     gate.open()
@@ -152,7 +152,7 @@ def test_a_killed_job_run_is_marked_failed_once_its_lease_expires(world: World) 
     finally:
         process.kill()  # already dead unless an assertion failed first
     (run,) = standalone_runs(world)
-    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
+    assert (run.state, run.error) == (RunState.FAILED, NODE_LOST)
     gate.open()
 
 

@@ -35,6 +35,7 @@ from tests.unit.test_store_definitions import (
 )
 from tests.unit.test_store_plan_claims import TestOneRunPerJob as TestOneRunPerJobOnPostgres
 from tests.unit.test_store_plan_claims import TestPlanClaims as TestPlanClaimsOnPostgres
+from tests.unit.test_store_plan_leases import TestPlanLeases as TestPlanLeasesOnPostgres
 from tests.unit.test_store_plans import TestPlanRepository as TestPlanRepositoryOnPostgres
 from tests.unit.test_store_runs import TestRunRepository as TestRunRepositoryOnPostgres
 
@@ -43,6 +44,7 @@ __all__ = [
     "TestDefinitionRepositoryOnPostgres",
     "TestOneRunPerJobOnPostgres",
     "TestPlanClaimsOnPostgres",
+    "TestPlanLeasesOnPostgres",
     "TestPlanRepositoryOnPostgres",
     "TestRunRepositoryOnPostgres",
 ]

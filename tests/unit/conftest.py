@@ -31,6 +31,7 @@ def copy_migrated(template: Path, path: Path) -> str:
     """A copy of the migrated *template* at *path*; its database URL."""
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, path)
+    path.chmod(0o600)  # as idsync creates its database
     return f"sqlite:///{path}"
 
 

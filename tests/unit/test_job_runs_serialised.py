@@ -15,6 +15,7 @@ from idsync.errors import StateConflictError
 from idsync.services import collection_runs, jobs
 from idsync.services.collection_runs import Runtime
 from idsync.store.runs_repo import RunRepository
+from idsync.store.scheduling_repo import NODE_LOST
 from idsync.store.tables import runs, utcnow
 from tests.scheduler_world import World
 
@@ -82,7 +83,7 @@ def test_a_run_whose_lease_ran_out_is_marked_failed_and_the_job_runs(world: Worl
     assert run.state is RunState.SUCCEEDED
     with world.ws.db.session() as session:
         reaped = RunRepository(session).require(lost)
-    assert reaped.state is RunState.FAILED and reaped.error == "node lost (lease expired)"
+    assert reaped.state is RunState.FAILED and reaped.error == NODE_LOST
 
 
 def test_a_run_holding_a_live_lease_is_respected(world: World) -> None:

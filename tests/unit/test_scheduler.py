@@ -19,8 +19,9 @@ from idsync.runtime.executor import InlineExecutor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.services import schedules
 from idsync.services.collection_runs import Runtime
+from idsync.store.plans_repo import PREVIEW_LOST, PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.clock import Clock
 from tests.scheduler_world import World, make_world, wall
 from tests.unit.conftest import copy_migrated
@@ -342,8 +343,8 @@ def test_a_run_whose_lease_expired_is_marked_failed_with_its_job_runs(world: Wor
     with world.ws.db.session() as session:
         repo = RunRepository(session)
         run, job = repo.require(started.run_id), repo.require(child)
-    assert (run.state, run.error) == (RunState.FAILED, "node lost (lease expired)")
-    assert (job.state, job.error) == (RunState.FAILED, "node lost (lease expired)")
+    assert (run.state, run.error) == (RunState.FAILED, NODE_LOST)
+    assert (job.state, job.error) == (RunState.FAILED, NODE_LOST)
     assert run.fence == (started.fence or 0) + 1
 
 
@@ -447,3 +448,19 @@ def test_shutdown_leaves_no_run_marked_running(world: World) -> None:
     assert engine.executor.wait(20)  # type: ignore[attr-defined]
     # The run's own late result does not overwrite the shutdown's.
     assert collection_runs(world)[0].state is RunState.TERMINATED
+
+
+def test_a_tick_fails_a_preview_whose_lease_ran_out(world: World) -> None:
+    clock = start_clock()
+    with world.ws.db.session() as session:
+        plan_id = PlanRepository(session, clock=clock).create(
+            job_name="people", job_id=None, node="dead-node", lease=timedelta(seconds=30)
+        )
+    engine = scheduler(world, clock)
+    clock.advance(29)
+    assert f"plan {plan_id} failed" not in " ".join(engine.tick().messages)
+    clock.advance(2)
+    assert f"plan {plan_id} failed: {PREVIEW_LOST}" in engine.tick().messages
+    with world.ws.db.session() as session:
+        plan = PlanRepository(session).require(plan_id)
+    assert (plan.state, plan.error) == ("failed", PREVIEW_LOST)

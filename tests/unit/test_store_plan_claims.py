@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import StateConflictError
 from idsync.store import Database, PlanRepository, RunRepository
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from idsync.store.tables import jobs, plans, utcnow
 from tests.clock import Clock
 
@@ -121,7 +121,7 @@ class TestPlanClaims:
             assert SchedulingRepository(session, clock=clock).expire_leases() == [lost]
             assert PlanRepository(session).release_orphans() == [plan_id]
         state, holder, note = plan_state(db, plan_id)
-        assert (state, holder) == ("ready", None) and note == f"run {lost} failed: node lost (lease expired)"
+        assert (state, holder) == ("ready", None) and note == f"run {lost} failed: {NODE_LOST}"
         assert plan_state(db, kept) == ("applying", live, None)
 
     def test_record_errors_are_kept_with_their_plan_in_order(self, db: Database) -> None:

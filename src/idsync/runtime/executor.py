@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from idsync.errors import IdsyncError
 from idsync.services import collection_runs
 from idsync.services.collection_runs import Runtime
 from idsync.services.workspace import Workspace
+from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRow
 
 log = logging.getLogger(__name__)
@@ -52,18 +54,33 @@ class _Base:
             current, held = pending.pop(0)
             try:
                 row = collection_runs.execute_run(self.ws, current, held, self.runtime)
+                if self.on_finished is not None:
+                    self.on_finished(row)
+                if self.runtime.shutdown.is_set() or row.collection_name is None:
+                    return
+                promoted = self._promote(row.collection_name)
+            except IdsyncError as exc:
+                # The database stayed away until this node shut down: what could
+                # not be recorded is marked failed when the run's lease runs out.
+                log.warning("run %s: %s (its lease will run out)", current, exc.message)
+                return
             except Exception:
-                # The run stays marked running; its lease runs out and any
-                # scheduler then marks it failed with the reason.
+                # A bug. The run stays marked running; its lease runs out and
+                # any scheduler then marks it failed with the reason.
                 log.exception("run %s could not be executed", current)
                 return
-            if self.on_finished is not None:
-                self.on_finished(row)
-            if self.runtime.shutdown.is_set() or row.collection_name is None:
-                return
-            for started in collection_runs.promote_queued(self.ws, self.runtime, row.collection_name):
+            for started in promoted:
                 assert started.fence is not None
                 pending.append((started.run_id, started.fence))
+
+
+    def _promote(self, collection: str) -> list[collection_runs.Started]:
+        """Start the run waiting in *collection*'s queue, if any."""
+        return retry_transient(
+            lambda: collection_runs.promote_queued(self.ws, self.runtime, collection),
+            what=f"collection {collection!r}: starting its queued run",
+            stop=self.runtime.shutdown,
+        )
 
 
 class InlineExecutor(_Base):

@@ -33,14 +33,16 @@ from datetime import datetime, timedelta
 
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.results import RunState
-from idsync.errors import IdsyncError, StateConflictError
+from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, schedule_occurrences
 from idsync.services import collection_runs, collections, occurrence_runs, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.plans_repo import PREVIEW_LOST, PlanRepository
+from idsync.store.retry import Backoff
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class Scheduler:
         self.on_event = on_event
         self._startup_repeats: list[tuple[datetime, int, int]] = []
         """Repeats of start-up triggers still to come: (due, schedule id, trigger index)."""
+        self._startup_read = False
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -95,10 +98,14 @@ class Scheduler:
         now = self.clock()
         report = TickReport(now)
         self._expire(report)
-        for stored in schedules.stored_schedules(self.ws):
-            if stored.definition.enabled:
-                for index, trigger in enumerate(stored.definition.triggers):
-                    self._startup_repeats.extend((at, stored.id, index) for at in at_startup(trigger, now))
+        if not self._startup_read:
+            # Once only, even when the first tick fails and start is tried
+            # again: start-up triggers fire once per start of the process.
+            for stored in schedules.stored_schedules(self.ws):
+                if stored.definition.enabled:
+                    for index, trigger in enumerate(stored.definition.triggers):
+                        self._startup_repeats.extend((at, stored.id, index) for at in at_startup(trigger, now))
+            self._startup_read = True
         self._merge(report, self.tick())
         return report
 
@@ -113,6 +120,8 @@ class Scheduler:
         for stored in stored_schedules:
             try:
                 self._process(stored, now, targets.get(stored.definition.name, []), report)
+            except TransientError:
+                raise  # the database is away: the whole tick is tried again later
             except IdsyncError as exc:
                 self._event(report, f"schedule {stored.definition.name!r}: {exc.message}")
         for started in collection_runs.promote_queued(self.ws, self.runtime):
@@ -123,23 +132,45 @@ class Scheduler:
         return report
 
     def serve(self, stop: threading.Event, tick_seconds: float) -> None:
-        """Start, then tick every *tick_seconds* until *stop* is set."""
-        self.start()
-        while not stop.wait(tick_seconds):
+        """Start, then tick every *tick_seconds* until *stop* is set.
+
+        A database that is away for a moment (locked, restarting, its
+        connections cut) stops nothing: the failure is logged in one line,
+        and the start or tick is tried again after a wait doubling from 1 s
+        up to 30 s. Occurrences due meanwhile fire once it is back: the
+        schedules' cursors only move forward once a tick has recorded them.
+        """
+        backoff = Backoff()
+        step = self.start
+        while not stop.is_set():
+            wait = tick_seconds
             try:
-                self.tick()
+                step()
+            except TransientError as exc:
+                wait = backoff.next()
+                log.warning("scheduler: %s; trying again in %gs", exc.message, wait)
             except IdsyncError as exc:
-                # The database went away for a moment: the next tick catches up.
                 log.warning("tick failed: %s", exc.message)
+            else:
+                step = self.tick
+                backoff.reset()
+            stop.wait(wait)
 
     def shutdown(self, timeout: float) -> list[int]:
         """Stop the runs this node executes (at their next batch), wait up to
         *timeout* seconds, then mark whatever is still running here terminated;
         the ids of the runs marked so."""
         self.executor.shutdown(timeout)
-        with self.ws.db.session() as session:
-            repo = SchedulingRepository(session, clock=self.clock)
-            return repo.release_node(self.runtime.node, RunState.TERMINATED, self.runtime.shutdown_reason)
+        try:
+            with self.ws.db.session() as session:
+                repo = SchedulingRepository(session, clock=self.clock)
+                return repo.release_node(self.runtime.node, RunState.TERMINATED, self.runtime.shutdown_reason)
+        except TransientError as exc:
+            log.warning(
+                "scheduler: runs of this node not marked terminated (%s): they are marked failed once their lease runs out",
+                exc.message,
+            )
+            return []
 
     # ------------------------------------------------------------ one schedule
 
@@ -269,10 +300,18 @@ class Scheduler:
         return by_schedule
 
     def _expire(self, report: TickReport) -> None:
+        """End what dead processes left: runs whose lease ran out, the plans
+        they were applying (ready again) or computing (failed), and previews
+        whose lease ran out."""
         with self.ws.db.session() as session:
             lost = SchedulingRepository(session, clock=self.clock).expire_leases()
+            plans = PlanRepository(session, clock=self.clock)
+            plans.release_orphans()
+            plans.fail_orphans()
+            for plan_id in plans.expire_previews():
+                self._event(report, f"plan {plan_id} failed: {PREVIEW_LOST}")
         for run_id in lost:
-            self._event(report, f"run {run_id} failed: node lost (lease expired)")
+            self._event(report, f"run {run_id} failed: {NODE_LOST}")
         report.expired.extend(lost)
 
     def _event(self, report: TickReport, message: str) -> None:

@@ -49,6 +49,7 @@ from idsync.services import notifications
 from idsync.services.workspace import Workspace
 from idsync.store.leases import default_node
 from idsync.store.outbox_repo import OutboxRepository, OutboxRow
+from idsync.store.retry import Backoff
 from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -176,12 +177,23 @@ class Sender:
     def run(self, stop: threading.Event, *, poll: float | None = None) -> None:
         """Deliver until *stop* is set, looking for due messages every *poll* seconds."""
         wait = poll if poll is not None else float(settings.get_int("outbox_poll_seconds"))
+        backoff = Backoff()
         while not stop.is_set():
             try:
                 report = self.send_due()
-            except Exception:  # the database may be away for a moment; the loop goes on
+            except TransientError as exc:  # the database is away for a moment: one line, a growing wait
+                pause = backoff.next()
+                log.warning("outbox sender: %s; trying again in %gs", exc.message, pause)
+                stop.wait(pause)
+                continue
+            except IdsyncError as exc:
+                log.warning("outbox sender pass failed: %s", exc.message)
+                report = PassReport()
+            except Exception:  # unexpected: keep the traceback, but the loop goes on
                 log.exception("outbox sender pass failed")
                 report = PassReport()
+            else:
+                backoff.reset()
             if report.handled == 0:
                 stop.wait(wait)
 

@@ -25,22 +25,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
-from idsync.errors import IdsyncError, StateConflictError
+from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.services import collections, jobs, notifications
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
+from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_LEASE = timedelta(seconds=60)
 SHUTDOWN_REASON = "terminated: the scheduler was shut down"
@@ -215,8 +220,11 @@ class _StopWatch:
         now = time.monotonic()
         if now - self._last_poll >= STOP_POLL_SECONDS:
             self._last_poll = now
-            with self.ws.db.session() as session:
-                return RunRepository(session).stop_requested(self.run.id)
+            try:
+                with self.ws.db.session() as session:
+                    return RunRepository(session).stop_requested(self.run.id)
+            except TransientError:
+                return None  # the database is away for a moment: asked again at the next poll
         return None
 
 
@@ -227,8 +235,7 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
     on_failure is abort, and lets them run when it is continue; either way the
     collection run fails, naming the failed jobs. Counts add up the jobs'.
     """
-    with ws.db.session() as session:
-        run = RunRepository(session).require(run_id)
+    run = _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
     if run.state is not RunState.RUNNING or run.fence != fence:
         _log(ws, run_id, "warning", f"{runtime.node} no longer held this run: it was not executed")
         return run
@@ -240,6 +247,15 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
         # Whatever ended it, the run is recorded failed with the cause (never left running), then it goes on up.
         _record_crash(ws, run_id, fence, runtime, exc)
         raise
+    _keep_trying(
+        runtime, f"run {run_id}: recording its result", lambda: _write_result(ws, run_id, fence, runtime, state, counts, error)
+    )
+    return _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
+
+
+def _write_result(
+    ws: Workspace, run_id: int, fence: int, runtime: Runtime, state: RunState, counts: Counts, error: str | None
+) -> None:
     with ws.db.session() as session:
         repo = RunRepository(session, clock=runtime.clock)
         if error:
@@ -251,8 +267,17 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
         else:
             # Same transaction: the run's result and its notifications are committed together.
             notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
+
+
+def _read(ws: Workspace, run_id: int) -> RunRow:
     with ws.db.session() as session:
         return RunRepository(session).require(run_id)
+
+
+def _keep_trying(runtime: Runtime, what: str, action: Callable[[], T]) -> T:
+    """*action* (one transaction of a run's bookkeeping), tried again while the
+    database is away for a moment, until this node shuts down."""
+    return retry_transient(action, what=what, stop=runtime.shutdown)
 
 
 def _record_crash(ws: Workspace, run_id: int, fence: int, runtime: Runtime, exc: BaseException) -> None:
@@ -262,7 +287,8 @@ def _record_crash(ws: Workspace, run_id: int, fence: int, runtime: Runtime, exc:
     cause = exc.message if isinstance(exc, IdsyncError) else (
         f"unexpected error {type(exc).__name__}" + (f": {text[0]}" if text else "")
     )
-    try:
+
+    def record() -> None:
         with ws.db.session() as session:
             repo = RunRepository(session, clock=runtime.clock)
             counts = repo.require(run_id).counts
@@ -271,6 +297,11 @@ def _record_crash(ws: Workspace, run_id: int, fence: int, runtime: Runtime, exc:
                 run_id, fence, RunState.FAILED, counts, cause
             ):
                 notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
+
+    try:
+        _keep_trying(runtime, f"run {run_id}: recording its failure", record)
+    except IdsyncError as exc:
+        log.warning("run %s: its failure could not be recorded (its lease will run out): %s", run_id, exc.message)
     except Exception:
         log.exception("run %s: its failure could not be recorded (its lease will run out)", run_id)
 
@@ -296,21 +327,22 @@ def _run_jobs(
             _skip_rest(ws, run, entries[index:], f"not run: the collection run stopped ({reason})", runtime)
             break
         try:
-            child = jobs.run_job(
-                ws, entry.job, trigger=run.trigger, parent_run_id=run.id, should_stop=stop
+            # A job run refused with TransientError recorded nothing: it is started again.
+            child = _keep_trying(
+                runtime, f"run {run.id}: starting job {entry.job!r}",
+                partial(jobs.run_job, ws, entry.job, trigger=run.trigger, parent_run_id=run.id, should_stop=stop),
             )
         except IdsyncError as exc:
             # The job could not even start (removed since, or its plan is unusable).
-            with ws.db.session() as session:
-                CollectionRunRepository(session, clock=runtime.clock).add_child(
-                    run, job_name=entry.job, job_id=None, state=RunState.FAILED, reason=exc.message
-                )
+            _keep_trying(
+                runtime, f"run {run.id}: recording job {entry.job!r} failed",
+                partial(_add_failed_child, ws, run, entry.job, exc.message, runtime),
+            )
             child_state, child_error = RunState.FAILED, exc.message
         else:
             counts.add(child.counts)
             child_state, child_error = child.state, child.error
-            with ws.db.session() as session:
-                CollectionRunRepository(session).set_counts(run.id, counts)
+            _keep_trying(runtime, f"run {run.id}: recording its counts", partial(_set_counts, ws, run.id, counts))
         any_errors = any_errors or child_state is RunState.COMPLETED_WITH_ERRORS
         if child_state is RunState.HELD:
             # It changed nothing and waits for a decision; the jobs after it still run.
@@ -339,10 +371,26 @@ def _run_jobs(
 def _skip_rest(ws: Workspace, run: RunRow, entries: list[CollectionJob], reason: str, runtime: Runtime) -> None:
     if not entries:
         return
+
+    def record() -> None:
+        with ws.db.session() as session:
+            repo = CollectionRunRepository(session, clock=runtime.clock)
+            for entry in entries:
+                repo.add_child(run, job_name=entry.job, job_id=None, state=RunState.SKIPPED, reason=reason)
+
+    _keep_trying(runtime, f"run {run.id}: recording the jobs not run", record)
+
+
+def _add_failed_child(ws: Workspace, run: RunRow, job: str, reason: str, runtime: Runtime) -> None:
     with ws.db.session() as session:
-        repo = CollectionRunRepository(session, clock=runtime.clock)
-        for entry in entries:
-            repo.add_child(run, job_name=entry.job, job_id=None, state=RunState.SKIPPED, reason=reason)
+        CollectionRunRepository(session, clock=runtime.clock).add_child(
+            run, job_name=job, job_id=None, state=RunState.FAILED, reason=reason
+        )
+
+
+def _set_counts(ws: Workspace, run_id: int, counts: Counts) -> None:
+    with ws.db.session() as session:
+        CollectionRunRepository(session).set_counts(run_id, counts)
 
 
 # ---------------------------------------------------------------- foreground and control

@@ -23,10 +23,12 @@ from idsync.domain.definitions import (
     is_env_reference,
 )
 from idsync.domain.schedules import ScheduleDefinition
-from idsync.errors import ConfigError, StateConflictError
+from idsync.errors import ConfigError, StateConflictError, clipped, quoted
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["store", "source", "job", "collection", "schedule"]
 
@@ -67,7 +69,7 @@ def format_validation_error(exc: ValidationError, what: str) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = clipped(str(err["msg"]).removeprefix("Value error, "))
         parts.append(f"{loc}: {msg}" if loc else msg)
     more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return f"{what}: " + "; ".join(parts) + more
@@ -79,7 +81,7 @@ def parse(kind: Kind, data: Any, what: str | None = None) -> Any:
         return _ADAPTERS[kind].validate_python(data)
     except ValidationError as exc:
         name = data.get("name") if isinstance(data, dict) else None
-        label = what or (f"{NOUNS[kind]} {name!r}" if name else NOUNS[kind])
+        label = what or (f"{NOUNS[kind]} {quoted(name)}" if name else NOUNS[kind])
         raise ConfigError(format_validation_error(exc, label)) from exc
 
 
@@ -259,10 +261,23 @@ def displayable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
 
 
 def exportable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
-    """The definition as an export shows it: secrets left out, env references kept."""
-    loaded = load(ws, kind, name)
-    body = public_body(loaded.definition)
-    for field_name, value in loaded.secrets.items():
+    """The definition as an export shows it: secrets left out, env references kept.
+
+    An export holds no secret, so it needs no secret key: the key is used
+    only to read the env references of a definition that has encrypted
+    secrets. Without it (the key file lost, another key), that definition is
+    exported without them, and a warning says so.
+    """
+    with ws.db.session() as session:
+        stored = DefinitionRepository(session, kind).require(name)
+    secrets: dict[str, str] = {}
+    if stored.secrets_token:
+        try:
+            secrets = ws.secrets.decrypt(stored.secrets_token)
+        except ConfigError as exc:
+            log.warning("%s %r is exported without its env references: %s", NOUNS[kind], name, exc.message)
+    body = public_body(parse(kind, with_secrets(stored.body, secrets)))
+    for field_name, value in secrets.items():
         if is_env_reference(value):
             set_path(body, field_name, value)
     return body

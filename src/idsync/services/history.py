@@ -1,4 +1,9 @@
-"""Reading history: runs, plans (lists, reports, logs, exports) and the audit log."""
+"""Reading history: runs, plans (lists, reports, logs, exports) and the audit log.
+
+Listing runs or plans, or showing one, first ends what dead processes left
+running or computing (:mod:`idsync.services.reaping`), so what is shown is
+never a run or preview that nothing executes any more.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from typing import TextIO
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, quoted
 from idsync.services.plan_export import WRITERS
+from idsync.services.reaping import reap_before_reading
 from idsync.services.workspace import Workspace
 from idsync.store import audit
 from idsync.store.audit import AuditEntry
@@ -29,12 +35,14 @@ def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
-        raise ConfigError(f"unknown run state {state!r}; one of {', '.join(s.value for s in RunState)}") from exc
+        raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
+    reap_before_reading(ws)
     with ws.db.session() as session:
         return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
+    reap_before_reading(ws)
     with ws.db.session() as session:
         runs = RunRepository(session)
         run = runs.require(run_id)
@@ -42,11 +50,13 @@ def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> R
 
 
 def list_plans(ws: Workspace, *, job: str | None = None, limit: int = 50) -> list[PlanRow]:
+    reap_before_reading(ws)
     with ws.db.session() as session:
         return PlanRepository(session).list(limit=limit, job_name=job)
 
 
 def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
+    reap_before_reading(ws)
     with ws.db.session() as session:
         return PlanRepository(session).require(plan_id)
 
@@ -81,7 +91,7 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
     """Write plan *plan_id* to *out* as csv, json or ldif."""
     writer = WRITERS.get(fmt)
     if writer is None:
-        raise ConfigError(f"unknown export format {fmt!r}; one of {', '.join(WRITERS)}")
+        raise ConfigError(f"unknown export format {quoted(fmt)}; one of {', '.join(WRITERS)}")
     get_plan(ws, plan_id)
     writer(plan_changes(ws, plan_id), out)
 

@@ -42,12 +42,20 @@ from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
 from idsync.engine.planner import Planner
-from idsync.errors import ConfigError, IdsyncError, RunTerminated, StateConflictError
+from idsync.errors import (
+    ConfigError,
+    IdsyncError,
+    RunTerminated,
+    StateConflictError,
+    TransientError,
+)
 from idsync.services import connections, definitions, history, job_features, validation
+from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
-from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
+from idsync.store.leases import LEASE_LOST, Heartbeat, PreviewHeartbeat, default_node
 from idsync.store.plans_repo import PlanRepository, PlanRow, stopped_note
+from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
 
@@ -81,8 +89,12 @@ class _Recorder(DatabaseRecorder):
     def errors(self, items: Sequence[ErrorItem]) -> None:
         super().errors(items)
         if self.planning and items:
-            with self.ws.db.session() as session:
-                PlanRepository(session).add_errors(self.plan_id, items)
+
+            def write() -> None:
+                with self.ws.db.session() as session:
+                    PlanRepository(session).add_errors(self.plan_id, items)
+
+            retry_transient(write, what=f"{self.what}: recording record errors with its plan")
 
 
 def _final_state(counts: Counts) -> RunState:
@@ -111,26 +123,40 @@ def preview_job(
     """Compute what a run of job *name* would do and store it as a plan, with
     the record errors found; change nothing. *assumed_containers* are DNs of
     entries taken as existing though they do not yet (earlier jobs of a
-    collection create them): searching inside them finds nothing."""
+    collection create them): searching inside them finds nothing.
+
+    The plan is computed under a lease (``IDSYNC_RUN_LEASE_SECONDS``) that a
+    heartbeat renews: if this process dies, the plan does not stay
+    *computing*; it is marked failed once the lease runs out.
+    """
     job_id, job = load_job(ws, name)
+    reap(ws)
+    lease = timedelta(seconds=settings.get_int("run_lease_seconds"))
     with ws.db.session() as session:
-        plan_id = PlanRepository(session).create(job_name=job.name, job_id=job_id, created_by=ws.actor)
+        plan_id = PlanRepository(session).create(
+            job_name=job.name, job_id=job_id, created_by=ws.actor, node=default_node(), lease=lease
+        )
     recorder = _Recorder(ws, plan_id, on_progress=on_progress)
     try:
-        with connections.job_destination(ws, job, assumed_containers) as directory, connections.job_source(
-            ws, job
-        ) as source:
+        with PreviewHeartbeat(ws.db, plan_id, lease), connections.job_destination(
+            ws, job, assumed_containers
+        ) as directory, connections.job_source(ws, job) as source:
             _prepare(ws, job, directory, source)
             update = job_features.update_filter(ws, job, keep=False)
             planner = Planner(job, source, directory, RunContext.create(job.name, readable=job.environment), update)
             counts = runner.preview(planner, recorder, settings.get_int("batch_size"))
     except BaseException as exc:
         with ws.db.session() as session:
-            PlanRepository(session).finish(plan_id, "failed", Counts(), _cause(exc))
+            PlanRepository(session).finish_preview(plan_id, "failed", Counts(), _cause(exc))
         raise
     with ws.db.session() as session:
         plans = PlanRepository(session)
-        plans.finish(plan_id, "ready", counts)
+        if not plans.finish_preview(plan_id, "ready", counts):
+            raise StateConflictError(
+                f"plan {plan_id} was marked failed while it was computed: this process was taken for dead "
+                "(its lease ran out)",
+                hint="preview the job again; a longer run lease lets a slow or paused preview keep its plan",
+            )
         plan = plans.require(plan_id)
     return PreviewResult(plan, recorder.error_items)
 
@@ -221,7 +247,7 @@ def _start(
 ) -> _Run:
     """Record the run and claim it (and the stored plan) in one transaction:
     a refusal leaves no trace."""
-    _reap(ws)
+    reap(ws)
     lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent_run_id is None else None
     mode = "stored" if plan_id is not None else "checked" if job.limits is not None and job.limits.any else "plain"
     try:
@@ -270,14 +296,6 @@ def _busy(job: str, holder: int) -> StateConflictError:
         field="job",
         hint="wait for that run to finish, or terminate it",
     )
-
-
-def _reap(ws: Workspace) -> None:
-    """Mark failed the runs whose lease ran out (their process is gone), and
-    make the plans they were applying ready again."""
-    with ws.db.session() as session:
-        SchedulingRepository(session).expire_leases()
-        PlanRepository(session).release_orphans()
 
 
 Mode = Callable[[Workspace, _Run, _Recorder, runner.StopCheck, bool], _Result]
@@ -362,12 +380,18 @@ def _carry_plan_errors(ws: Workspace, run: _Run, page: int = 1000) -> int:
 
 
 def _finish(ws: Workspace, run: _Run, result: _Result) -> RunRow:
-    """Record how the run ended and what becomes of its plan, in one transaction.
+    """Record how the run ended and what becomes of its plan, in one transaction,
+    tried again while the database is away for a moment (the run's changes
+    are made: how it ended must be recorded, not lost to a locked database).
 
     With a fence (a run with a lease), the result is written only while this
     process still holds the run: one already marked failed as "node lost"
     keeps that state, and the log says what this process saw.
     """
+    return retry_transient(lambda: _record_end(ws, run, result), what=f"run {run.id}: recording its result")
+
+
+def _record_end(ws: Workspace, run: _Run, result: _Result) -> RunRow:
     state, counts, error = result.state, result.counts, result.error
     with ws.db.session() as session:
         runs, plans = RunRepository(session), PlanRepository(session)
@@ -437,8 +461,11 @@ def _stop_check(ws: Workspace, run_id: int, extra: runner.StopCheck | None) -> r
         if now - last_poll[0] < STOP_POLL_SECONDS:
             return None
         last_poll[0] = now
-        with ws.db.session() as session:
-            return RunRepository(session).stop_requested(run_id)
+        try:
+            with ws.db.session() as session:
+                return RunRepository(session).stop_requested(run_id)
+        except TransientError:
+            return None  # the database is away for a moment: asked again at the next poll
 
     return check
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, quoted
 from idsync.services.notifications import OutboxPolicy
 from idsync.services.workspace import Workspace
 from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxMessage, OutboxRepository
@@ -23,7 +23,7 @@ def check_states(states: Iterable[str]) -> list[str]:
     wanted = list(states)
     for state in wanted:
         if state not in STATES:
-            raise ConfigError(f"unknown state {state!r}: choose from {', '.join(STATES)}", field="state")
+            raise ConfigError(f"unknown state {quoted(state)}: choose from {', '.join(STATES)}", field="state")
     return wanted
 
 

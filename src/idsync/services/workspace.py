@@ -8,7 +8,7 @@ from functools import cached_property
 
 from idsync.domain.principals import Principal
 from idsync.store.db import Database
-from idsync.store.secrets import SecretBox
+from idsync.store.secrets import SecretBox, count_encrypted
 
 
 @dataclass(kw_only=True)
@@ -52,9 +52,13 @@ class Workspace:
         shared = self._shared.get("secrets")
         if isinstance(shared, SecretBox):
             return shared
-        box = SecretBox.from_settings()
+        box = SecretBox.from_settings(encrypted=self._count_encrypted)
         self._shared["secrets"] = box
         return box
+
+    def _count_encrypted(self) -> int:
+        with self.db.session() as session:
+            return count_encrypted(session)
 
     def close(self) -> None:
         database = self._shared.pop("db", None)

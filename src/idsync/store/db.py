@@ -13,10 +13,20 @@ filled with idsync's tables.
 
 Driver failures (unreachable, locked, damaged) become idsync errors at the
 engine, in :mod:`idsync.store.db_errors`.
+
+A SQLite file holds plans, and plans hold personal data: idsync creates it
+readable and writable by its owner only (0600), and SQLite gives its -wal
+and -shm files the same mode. A file that already exists keeps its mode:
+one open to other users is reported once per process, never changed behind
+its owner's back (a shared group may be deliberate).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -41,7 +51,14 @@ if TYPE_CHECKING:
 # Alembic is imported where a migration is looked at, not here: a command on a
 # database already at the shipped revision never needs it (see schema_head).
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+_REPORTED: set[Path] = set()
+"""Files already reported open to other users by this process."""
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -60,6 +77,37 @@ def _sqlite_file(url: URL) -> Path | None:
     if database.startswith("file:") or url.query.get("uri"):
         return None
     return Path(database).expanduser()
+
+
+def private_sqlite_file(file: Path) -> None:
+    """Create the SQLite *file* (and its folder) open to its owner only, unless it exists."""
+    file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER)
+    with contextlib.suppress(FileExistsError):
+        # An empty file is a new SQLite database; SQLite keeps this mode for its -wal and -shm.
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+
+
+def report_if_open(file: Path) -> None:
+    """Report, once per process, that the SQLite *file* (or its -wal, -shm)
+    can be read by other users; change nothing."""
+    for path in (file, Path(f"{file}-wal"), Path(f"{file}-shm")):
+        _report_if_open(path)
+
+
+def _report_if_open(path: Path) -> None:
+    if os.name != "posix" or path in _REPORTED:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _REPORTED.add(path)
+        log.warning(
+            "the database file %s is open to other users (mode %s) and holds plans with personal data: "
+            "let only its owner read it (chmod 600 %s)",
+            path, oct(stat.S_IMODE(mode))[2:].zfill(4), path,
+        )
 
 
 def busy_timeout() -> float:
@@ -115,7 +163,7 @@ class Database:
         self.file = _sqlite_file(parsed)
         """The SQLite file, None for PostgreSQL or an in-memory database."""
         if self.file is not None:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(self.file)
         try:
             self.engine: Engine = self._create_engine(parsed)
         except ImportError as exc:
@@ -213,8 +261,14 @@ class Database:
 
         An empty database is migrated on the spot; a database at another
         revision is refused with what to do, never migrated behind the
-        operator's back.
+        operator's back. An idsync SQLite file that other users can read is
+        reported then (once per process).
         """
+        self._ensure_schema()
+        if self.file is not None:
+            report_if_open(self.file)
+
+    def _ensure_schema(self) -> None:
         shipped = shipped_head(self.migrations / "versions")
         if shipped is not None:
             with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from idsync.errors import NotFoundError
+from idsync.errors import NotFoundError, quoted
 from idsync.store import audit
 from idsync.store.secrets import SecretBox
 from idsync.store.tables import DEFINITION_TABLES, utcnow
@@ -90,7 +90,7 @@ class DefinitionRepository:
     def require(self, name: str) -> StoredDefinition:
         found = self.get(name)
         if found is None:
-            raise NotFoundError(f"no {self.noun} named {name!r}", hint=f"list the {self.kind}s")
+            raise NotFoundError(f"no {self.noun} named {quoted(name)}", hint=f"list the {self.kind}s")
         return found
 
     def list(self) -> builtins.list[StoredDefinition]:

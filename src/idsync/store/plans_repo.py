@@ -17,6 +17,13 @@ the same plan, one matches the row and the other matches nothing and is
 refused. A run that fails (or is stopped) gives the plan back with
 :meth:`PlanRepository.release`: ready again, the failure noted in ``error``;
 applying it again finds what the failed run wrote already in place.
+
+A preview computes its plan under a lease (``node``, ``lease_until``) that
+its heartbeat renews (:meth:`PlanRepository.renew_preview`). Nothing stays
+``computing`` after its process died: :meth:`PlanRepository.expire_previews`
+marks failed the plans whose preview lease ran out, and
+:meth:`PlanRepository.fail_orphans` those whose run ended without finishing
+them (a killed run's plan).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import Dialect, Row, delete, func, insert, select, update
@@ -38,6 +45,9 @@ from idsync.store.tables import plan_changes, plan_errors, plans, runs, utcnow
 
 PlanState = Literal["computing", "ready", "applying", "applied", "failed"]
 PLAN_STATES: tuple[str, ...] = get_args(PlanState)
+
+PREVIEW_LOST = "preview process lost (lease expired): the plan is incomplete"
+"""The error recorded on a plan whose preview stopped renewing its lease."""
 
 
 @dataclass(frozen=True)
@@ -63,20 +73,89 @@ class PlanRepository:
         self._session = session
         self._clock = clock
 
-    def create(self, *, job_name: str, job_id: int | None, created_by: str = "") -> int:
-        """A new plan in state ``computing``; its id."""
+    def create(
+        self,
+        *,
+        job_name: str,
+        job_id: int | None,
+        created_by: str = "",
+        node: str | None = None,
+        lease: timedelta | None = None,
+    ) -> int:
+        """A new plan in state ``computing``; its id. A preview names its *node*
+        and holds a *lease* on the plan; a run's plan has neither."""
+        now = self._clock()
         result = self._session.execute(
             insert(plans).values(
                 job_id=job_id,
                 job_name=job_name,
                 state="computing",
                 created_by=created_by,
-                created_at=self._clock(),
+                created_at=now,
                 counts=Counts().to_dict(),
                 change_count=0,
+                node=node,
+                lease_until=now + lease if lease is not None else None,
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+    def renew_preview(self, plan_id: int, lease: timedelta) -> bool:
+        """Extend the lease of a plan this preview computes; False when it is no
+        longer computing (it was marked failed: this process was taken for dead)."""
+        result = self._session.execute(
+            update(plans)
+            .where(plans.c.id == plan_id, plans.c.state == "computing")
+            .values(lease_until=self._clock() + lease)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def finish_preview(self, plan_id: int, state: str, counts: Counts, error: str | None = None) -> bool:
+        """The preview ends its plan (``ready`` or ``failed``) and its lease;
+        False, nothing written, when the plan was no longer computing."""
+        result = self._session.execute(
+            update(plans)
+            .where(plans.c.id == plan_id, plans.c.state == "computing")
+            .values(state=state, counts=counts.to_dict(), error=error, lease_until=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def expire_previews(self) -> builtins.list[int]:
+        """Mark failed the plans whose preview lease ran out (its process is
+        gone); their ids."""
+        now = self._clock()
+        lost = [
+            int(row.id)
+            for row in self._session.execute(
+                select(plans.c.id).where(
+                    plans.c.state == "computing", plans.c.lease_until.is_not(None), plans.c.lease_until < now
+                )
+            )
+        ]
+        if lost:
+            self._session.execute(
+                update(plans)
+                .where(plans.c.id.in_(lost), plans.c.state == "computing", plans.c.lease_until < now)
+                .values(state="failed", error=PREVIEW_LOST, lease_until=None)
+            )
+        return lost
+
+    def fail_orphans(self) -> builtins.list[int]:
+        """Mark failed the plans still computing for a run that has ended
+        (killed while planning, then marked failed); their ids."""
+        finished = [s.value for s in RunState if s.finished]
+        orphans = self._session.execute(
+            select(plans.c.id, runs.c.id.label("run_id"), runs.c.state, runs.c.error)
+            .select_from(plans.join(runs, runs.c.plan_id == plans.c.id))
+            .where(plans.c.state == "computing", runs.c.state.in_(finished))
+        ).all()
+        for plan_id, run_id, state, error in orphans:
+            self._session.execute(
+                update(plans)
+                .where(plans.c.id == plan_id, plans.c.state == "computing")
+                .values(state="failed", error=stopped_note(run_id, state, error))
+            )
+        return sorted({int(row[0]) for row in orphans})
 
     def add_changes(self, plan_id: int, changes: Sequence[Change], first_seq: int) -> None:
         """Append one batch, numbered from *first_seq*, and count it on the plan."""

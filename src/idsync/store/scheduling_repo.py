@@ -36,8 +36,12 @@ from idsync.domain.results import Counts, RunState
 from idsync.store.db import Database
 from idsync.store.tables import run_logs, runs, schedule_cursors, schedule_occurrences, utcnow
 
-NODE_LOST = "node lost (lease expired)"
-"""The reason recorded on a run whose node stopped renewing its lease."""
+NODE_LOST = "node lost (lease expired); its counts are a lower bound: writes after its last recorded batch are not counted"
+"""The reason recorded on a run whose node stopped renewing its lease.
+
+Counts are recorded once per batch, after the batch's writes; a process
+killed between two batches has written changes its counts do not show yet
+(at most about one batch of them). Its plan lists what was planned."""
 
 
 @dataclass(frozen=True)

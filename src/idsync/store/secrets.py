@@ -5,7 +5,10 @@ A definition's secret fields are taken out of its JSON body and stored as
 one Fernet token (:class:`SecretBox`). The key comes from
 ``IDSYNC_SECRET_KEY`` or from ``<home>/secret.key``, created on first use
 readable by its owner only; a key file others can read is refused, since
-it would make the encryption pointless.
+it would make the encryption pointless. A key file that is missing while
+the database holds secrets encrypted with it is never replaced by a new
+key: that would only make those secrets unreadable for good, and hide the
+loss until something tries to read them.
 
 A secret may instead be ``env:NAME``: the value is read from the
 environment only when a connection opens (:func:`resolve_secret`), so it is
@@ -21,14 +24,17 @@ import hmac
 import json
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from idsync import settings
 from idsync.domain.definitions import ENV_PREFIX
 from idsync.errors import ConfigError
+from idsync.store.tables import DEFINITION_TABLES, generated_passwords, outbox
 
 KEY_FILE_NAME = "secret.key"
 REDACTED = "********"
@@ -53,12 +59,14 @@ class SecretBox:
             ) from exc
 
     @classmethod
-    def from_settings(cls) -> SecretBox:
-        """The box of this installation: ``IDSYNC_SECRET_KEY``, else the home key file."""
+    def from_settings(cls, encrypted: Callable[[], int] | None = None) -> SecretBox:
+        """The box of this installation: ``IDSYNC_SECRET_KEY``, else the home key
+        file. *encrypted* counts what the database holds encrypted: a missing
+        key file is created only when that is nothing."""
         key = settings.get("secret_key").strip()
         if key:
             return cls(key)
-        return cls(load_or_create_key_file(settings.home() / KEY_FILE_NAME))
+        return cls(load_or_create_key_file(settings.home() / KEY_FILE_NAME, encrypted=encrypted))
 
     def encrypt(self, secrets: Mapping[str, str]) -> str | None:
         """One token holding every secret of a definition; None when there are none."""
@@ -100,12 +108,22 @@ class SecretBox:
         return hmac.new(self._key, purpose.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def load_or_create_key_file(path: Path) -> bytes:
-    """The key in *path*, created with mode 0600 if missing; refused if others can read it."""
+def load_or_create_key_file(path: Path, *, encrypted: Callable[[], int] | None = None) -> bytes:
+    """The key in *path*, created with mode 0600 if missing; refused if others
+    can read it, and not created while *encrypted* (what the database holds
+    encrypted) counts anything: those need the key that was lost."""
     try:
         return _read_key_file(path)
     except FileNotFoundError:
         pass
+    held = encrypted() if encrypted is not None else 0
+    if held:
+        raise ConfigError(
+            f"the secret key file {path} is missing, but {held} encrypted secret(s) in the database "
+            "were saved with the key it held; a new key would not read them",
+            field="secret_key",
+            hint="restore the key file from a backup, or give its key in IDSYNC_SECRET_KEY",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
     # Written in full to a private temporary file, then linked into place:
@@ -139,6 +157,19 @@ def _read_key_file(path: Path) -> bytes:
     if not key:
         raise ConfigError(f"secret key file {path} is empty: restore it from a backup")
     return key
+
+
+def count_encrypted(session: Session) -> int:
+    """How many tokens of the secret key the database holds: definitions with
+    secrets, generated passwords waiting for delivery, outbox messages."""
+    total = 0
+    for table in DEFINITION_TABLES.values():
+        total += session.execute(
+            select(func.count()).select_from(table).where(table.c.secrets.is_not(None), table.c.secrets != "")
+        ).scalar_one()
+    for table in (generated_passwords, outbox):
+        total += session.execute(select(func.count()).select_from(table)).scalar_one()
+    return int(total)
 
 
 def resolve_secret(value: str) -> str:

@@ -121,6 +121,11 @@ plans = Table(
     # ALTER TABLE, which SQLite lacks. The run keeps the link that matters.
     Column("applied_run_id", Integer, nullable=True),
     Column("error", Text, nullable=True),
+    # A preview's lease (revision 0006): the process computing the plan, and
+    # until when it is known alive; a plan computing past it was left by a
+    # process that died. Plans computed by a run have none (the run's lease).
+    Column("node", String(200), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
     Index("ix_plans_created_at", "created_at"),
     Index("ix_plans_job_name_created_at", "job_name", "created_at"),
     Index("ix_plans_job_id", "job_id"),
