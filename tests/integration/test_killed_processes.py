@@ -16,10 +16,8 @@ from idsync.domain.results import RunState
 from idsync.services import history, jobs
 from idsync.store.plans_repo import PREVIEW_LOST, PlanRepository
 from idsync.store.scheduling_repo import NODE_LOST
-from tests.integration.test_scheduler_processes import idsync, standalone_runs, world
+from tests.integration.test_scheduler_processes import idsync, standalone_runs
 from tests.scheduler_world import World
-
-__all__ = ["world"]
 
 
 def kill(process: subprocess.Popen[str]) -> None:
