@@ -145,8 +145,10 @@ def outlive(world: World, disrupt: Disrupt, **settings: str) -> tuple[Outage, st
     gate = world.gated_job("slow", [f"{n},First{n},Last{n}" for n in range(1000, 1000 + ROWS)], delay=ROW_DELAY)
     start = now_utc() + timedelta(seconds=3)
     world.schedule("soon", [{"kind": "once", "start": wall(start)}])
+    # An occurrence every EVERY seconds for three minutes: one-time triggers,
+    # since a repeat may not be shorter than a minute.
     world.schedule(
-        "often", [{"kind": "once", "start": wall(start), "repeat_every": f"{EVERY}s", "repeat_for": "1h"}]
+        "often", [{"kind": "once", "start": wall(start + timedelta(seconds=EVERY * n))} for n in range(90)]
     )
     world.collection("long", ["slow"], schedule="soon")
     world.collection("quick", ["people"], schedule="often")
@@ -181,26 +183,29 @@ def assert_nothing_lost(world: World, outage: Outage, said: str, failure: str) -
     run = long_run(world)
     assert run is not None and run.state is RunState.SUCCEEDED, (run, said)
     assert [(j.state, j.counts.created) for j in job_runs(world, run.id)] == [(RunState.SUCCEEDED, ROWS)]
-    # Every occurrence of ``often`` up to the last was recorded once, none skipped over...
+    # Each occurrence of ``often`` was recorded once (those that fell due
+    # during the outage are summed up as missed when it ends, as after any
+    # downtime)...
     occurrences = often_due_times(world)
     dues = [due for _, due in occurrences]
-    assert dues == [dues[0] + timedelta(seconds=EVERY * n) for n in range(len(dues))], dues
+    assert dues == sorted(set(dues)), dues
     assert dues[-1] > outage.ended + timedelta(seconds=EVERY)
-    # ...and started once: one run each (a second one due while the first ran is skipped, the overlap policy).
+    # ...and started at most once: never two runs for one occurrence (one due
+    # while the previous ran is skipped, the overlap policy).
     by_occurrence: dict[int, list[RunRow]] = {}
     for run in quick_runs(world):
         assert run.occurrence_id is not None
         by_occurrence.setdefault(run.occurrence_id, []).append(run)
-    assert sorted(by_occurrence) == [occurrence for occurrence, _ in occurrences]
+    assert set(by_occurrence) <= {occurrence for occurrence, _ in occurrences}
     assert all(len(runs) == 1 for runs in by_occurrence.values()), by_occurrence
     states = {occurrence: runs[0].state for occurrence, runs in by_occurrence.items()}
-    assert set(states.values()) <= {RunState.SUCCEEDED, RunState.SKIPPED}, states
+    assert set(states.values()) <= {RunState.SUCCEEDED, RunState.SKIPPED, RunState.MISSED}, states
     # The scheduler went on scheduling once the database was back (within a
     # backoff wait): what fell due after that ran as usual.
     resumed = min(r.created_at for r in quick_runs(world) if r.created_at > outage.ended)
     assert resumed - outage.ended < timedelta(seconds=10)
     later = [o for o, due in occurrences if due > resumed]
-    assert later and all(states[o] is RunState.SUCCEEDED for o in later), states
+    assert later and all(states.get(o) is RunState.SUCCEEDED for o in later), states
 
 
 def test_a_scheduler_outlives_its_sqlite_file_locked_by_another_process(sqlite_world: World) -> None:

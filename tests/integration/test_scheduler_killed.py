@@ -16,7 +16,7 @@ import sys
 import time
 
 from idsync.domain.results import RunState
-from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.integration.test_scheduler_processes import collection_runs, due_soon, tick_once
 from tests.scheduler_world import World
 
@@ -87,4 +87,4 @@ def test_a_scheduler_killed_after_starting_an_occurrence_leaves_its_run_recorded
     with world.ws.db.session() as session:
         [occurrence] = SchedulingRepository(session).occurrences("soon")
     [run] = collection_runs(world)
-    assert (run.state, run.error, run.occurrence_id) == (RunState.FAILED, "node lost (lease expired)", occurrence.id)
+    assert (run.state, run.error, run.occurrence_id) == (RunState.FAILED, NODE_LOST, occurrence.id)
