@@ -80,7 +80,7 @@ def test_outbox_list_send_retry_purge(home: Path, smtp_server: SmtpServer) -> No
     assert all("payload" not in m for m in waiting)
     sent = run.json("outbox", "send", "--once")
     assert (sent["sent"], sent["retried"], sent["failed"]) == (2, 0, 0)
-    assert sorted(m.subject for m in smtp_server.wait_for(2)) == ["[idsync] nightly: succeeded, 2 records updated"] * 2
+    assert sorted(m.subject for m in smtp_server.wait_for(2)) == ["[idsync] nightly: succeeded; 2 created"] * 2
     assert run.json("outbox", "send", "--once")["sent"] == 0
     assert "0 failed message(s) put back" in run("outbox", "retry").stdout
     assert run.json("outbox", "purge", "--yes") == {"purged": 2}
