@@ -353,3 +353,18 @@ def test_record_errors_and_a_held_job_make_one_message_and_a_release_another(
     assert " ".join(released.subject.split()) == "[idsync] nightly: held job released, now completed with errors; 4 created, 1 error"
     assert f"job run {release.id} applied its plan" in released.body()
     assert f"created uid=1,{PEOPLE} (job leavers)" in released.body()
+
+
+def test_the_changed_objects_listed_are_capped_by_a_setting(
+    world: World, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSYNC_NOTIFY_CHANGES_SHOWN", "1")
+    point_store(world, smtp_server.port)
+    world.csv_job("staff", ["7,Grace,Hopper", "8,Edsger,Dijkstra", "9,Barbara,Liskov"])
+    world.collection("nightly", ["staff"],
+                     notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["always"]})
+    collection_runs.run_collection(world.ws, "nightly")
+    Sender(world.ws).send_due()
+    body = smtp_server.wait_for(1)[0].body()
+    assert "Changed objects (first 1 of 3):" in body and "... and 2 more" in body
+    assert f"uid=7,{PEOPLE}" in body and f"uid=8,{PEOPLE}" not in body

@@ -5,8 +5,9 @@ A collection's notifications go through the notification server of its
 destination store(s) (SPEC S1.2, S5.2); :func:`server_of` finds it, with its
 password restored, and :func:`send_test` checks it end to end.
 :func:`enqueue_run` runs in the transaction that finishes a collection run:
-it decides which triggers fired, renders their messages and writes them,
-with the run's generated passwords in separate messages, to the outbox. The
+it decides which triggers fired, renders one message naming them all (what
+changed, counted and listed) and writes it for each recipient, with the
+run's generated passwords in separate messages, to the outbox. The
 sender loop (:mod:`idsync.runtime.sender`) delivers them later, so a mail
 server that is down never touches the run.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from idsync import settings
+from idsync.domain.changes import ChangeOp
 from idsync.domain.definitions import NotificationServer
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
@@ -253,7 +255,9 @@ def _changed_objects(
     in all, and how many of those were membership changes only.
 
     A job run's plan holds the changes it wrote; a held job's plan holds
-    changes not written, so it is left out. The plans are read page by page.
+    changes not written, so it is left out. Only the first page of each plan
+    is read for the list; the updates are read page by page to count the
+    membership changes among them.
     """
     plans = PlanRepository(session)
     listed: list[ChangedObject] = []
@@ -261,18 +265,19 @@ def _changed_objects(
     for child in children:
         if child.plan_id is None or child.state in (RunState.HELD, RunState.SKIPPED):
             continue
+        plan = plans.get(child.plan_id)
+        total += plan.change_count if plan is not None else 0
+        if len(listed) < shown:
+            for _seq, change in plans.changes(child.plan_id, limit=shown - len(listed)):
+                listed.append(describe(child.job_name, change))
         after = -1
         while True:
-            batch = plans.changes(child.plan_id, after_seq=after, limit=page)
+            batch = plans.changes(child.plan_id, after_seq=after, limit=page, op=ChangeOp.UPDATE)
             if not batch:
                 break
-            for _seq, change in batch:
-                total += 1
-                memberships += is_membership(change)
-                if len(listed) < shown:
-                    listed.append(describe(child.job_name, change))
+            memberships += sum(1 for _seq, change in batch if is_membership(change))
             after = batch[-1][0]
-    return listed, total, memberships
+    return listed, max(total, len(listed)), memberships
 
 
 def _previous_state(session: Session, run: RunRow) -> str | None:
