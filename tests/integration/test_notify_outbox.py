@@ -368,3 +368,21 @@ def test_the_changed_objects_listed_are_capped_by_a_setting(
     body = smtp_server.wait_for(1)[0].body()
     assert "Changed objects (first 1 of 3):" in body and "... and 2 more" in body
     assert f"uid=7,{PEOPLE}" in body and f"uid=8,{PEOPLE}" not in body
+
+
+def test_the_sender_tells_each_delivery_and_each_failure(world: World) -> None:
+    port = free_port()
+    point_store(world, port)
+    world.collection("nightly", ["people"],
+                     notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["always"]})
+    report = collection_runs.run_collection(world.ws, "nightly")
+    told: list[str] = []
+    Sender(world.ws, node="a", say=told.append).send_due()
+    [failure] = told
+    assert failure.startswith(f"notification message 1 (always, run {report.run.id}) to ops@example.org: "
+                              "not delivered: notification server 127.0.0.1:")
+    assert "cannot be reached" in failure and "next attempt at" in failure
+    with SmtpServer(port=port) as server:
+        Sender(world.ws, node="a", clock=lambda: later(3600), say=told.append).send_due()
+        server.wait_for(1)
+    assert told[1].startswith(f"notification message 1 (always, run {report.run.id}) to ops@example.org: sent: ")
