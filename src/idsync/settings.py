@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_retry_max_seconds", "3600", "Longest wait between two delivery attempts (the wait doubles up to it)."),
     Setting("outbox_give_up_seconds", "86400", "A notification not delivered within this time is marked failed."),
     Setting("outbox_poll_seconds", "5", "How often the sender loop looks for messages to deliver."),
+    Setting("notify_changes_shown", "20", "How many changed objects a notification lists, with their attribute changes (0: none)."),
+    Setting("notify_send_wait_seconds", "30", "How long a manual collection run waits to deliver its own notifications before it exits."),
     Setting("notify_templates", "", "Folder of notification templates overriding the shipped ones (e.g. failed.subject.txt)."),
     Setting(
         "record_time_limit_seconds", "5",

@@ -72,7 +72,7 @@ def test_notify_test_failures_are_one_line(home: Path, smtp_server: SmtpServer) 
 
 def test_outbox_list_send_retry_purge(home: Path, smtp_server: SmtpServer) -> None:
     run = InProcess(home)
-    run("collection", "run", "nightly")
+    assert "notifications: left in the outbox (--no-send)" in run("collection", "run", "nightly", "--no-send").stdout
     waiting = run.json("outbox", "list")
     assert [(m["trigger"], m["recipient"], m["state"]) for m in waiting] == [
         ("always", "hr@example.org", "pending"), ("always", "ops@example.org", "pending"),
@@ -80,7 +80,7 @@ def test_outbox_list_send_retry_purge(home: Path, smtp_server: SmtpServer) -> No
     assert all("payload" not in m for m in waiting)
     sent = run.json("outbox", "send", "--once")
     assert (sent["sent"], sent["retried"], sent["failed"]) == (2, 0, 0)
-    assert sorted(m.subject for m in smtp_server.wait_for(2)) == ["[idsync] nightly: succeeded, 2 records updated"] * 2
+    assert sorted(m.subject for m in smtp_server.wait_for(2)) == ["[idsync] nightly: succeeded; 2 created"] * 2
     assert run.json("outbox", "send", "--once")["sent"] == 0
     assert "0 failed message(s) put back" in run("outbox", "retry").stdout
     assert run.json("outbox", "purge", "--yes") == {"purged": 2}
@@ -91,7 +91,7 @@ def test_outbox_list_send_retry_purge(home: Path, smtp_server: SmtpServer) -> No
 
 def test_the_scheduler_delivers_notifications_in_a_thread(home: Path, smtp_server: SmtpServer) -> None:
     run = InProcess(home)
-    run("collection", "run", "nightly")
+    run("collection", "run", "nightly", "--no-send")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")} | {
         "IDSYNC_HOME": str(home), "IDSYNC_OUTBOX_POLL_SECONDS": "1",
     }
@@ -106,7 +106,42 @@ def test_the_scheduler_delivers_notifications_in_a_thread(home: Path, smtp_serve
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert sorted(m.rcpt_tos[0] for m in received) == ["hr@example.org", "ops@example.org"]
+    # Each delivery is in the scheduler's own output, not only in a log nobody reads.
+    for to in ("hr@example.org", "ops@example.org"):
+        assert f") to {to}: sent: sent to 1 recipient(s)" in err, err
     deadline = time.monotonic() + 10
     while {m["state"] for m in run.json("outbox", "list")} != {"sent"}:
         assert time.monotonic() < deadline, run.json("outbox", "list")
         time.sleep(0.1)
+
+
+def test_a_manual_collection_run_delivers_its_notifications_before_it_exits(
+    home: Path, smtp_server: SmtpServer
+) -> None:
+    run = InProcess(home)
+    done = run("collection", "run", "nightly")
+    assert done.exit_code == 0
+    assert "notifications: 2 sent" in done.stdout
+    # Already delivered when the command returned: no sender, no scheduler, no wait.
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["hr@example.org", "ops@example.org"]
+    assert {m["state"] for m in run.json("outbox", "list")} == {"sent"}
+    body = smtp_server.messages[0].body()
+    assert "What changed: 2 created." in body and "See the whole run: idsync run show " in body
+
+
+def test_a_manual_run_with_the_server_down_says_what_is_left_pending_and_why(
+    home: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSYNC_NOTIFY_SEND_WAIT_SECONDS", "1")
+    smtp_server.stop()
+    run = InProcess(home)
+    started = time.monotonic()
+    done = run("collection", "run", "nightly")
+    assert time.monotonic() - started < 20
+    assert done.exit_code == 0  # the run succeeded; its messages wait
+    assert "notifications: 0 sent, 2 left pending (" in done.stdout
+    assert "cannot be reached" in done.stdout
+    assert "a scheduler or an outbox sender delivers them later" in done.stdout
+    assert {m["state"] for m in run.json("outbox", "list")} == {"pending"}
+    as_json = run.json("collection", "run", "nightly")
+    assert as_json["notifications"]["pending"] == 2 and as_json["notifications"]["sent"] == 0

@@ -21,7 +21,7 @@ from idsync.domain import collections as model
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.runtime.sender import Sender
-from idsync.services import collection_runs, collections, definitions, notifications
+from idsync.services import collection_runs, collections, definitions, jobs, notifications
 from idsync.store.job_state_repo import JobStateRepository
 from idsync.store.outbox_repo import FAILED, PENDING, SENT, OutboxRepository, OutboxRow
 from idsync.store.runs_repo import RunRepository
@@ -69,7 +69,9 @@ def later(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
 
 
-def test_a_run_queues_one_message_per_fired_trigger_and_recipient(world: World, smtp_server: SmtpServer) -> None:
+def test_one_message_per_recipient_and_run_naming_every_trigger_with_its_changes(
+    world: World, smtp_server: SmtpServer
+) -> None:
     point_store(world, smtp_server.port)
     world.csv_job("staff", ["7,Grace,Hopper", "8,Edsger,Dijkstra", "9,Barbara,Liskov"])
     notify(world, "nightly", ["staff"], ["always", "records_updated", "errors", "failed"])
@@ -77,42 +79,48 @@ def test_a_run_queues_one_message_per_fired_trigger_and_recipient(world: World, 
     assert report.run.state is RunState.SUCCEEDED
     queued = outbox(world, report.run.id)
     assert [(m.trigger, m.recipient, m.state) for m in queued] == [
-        ("always", "ops@example.org", PENDING), ("always", "hr@example.org", PENDING),
         ("records_updated", "ops@example.org", PENDING), ("records_updated", "hr@example.org", PENDING),
     ]
     assert {m.store_name for m in queued} == {"dir"}
     assert smtp_server.messages == []  # nothing is sent by the run itself
 
     sent = Sender(world.ws, node="a").send_due()
-    assert (sent.sent, sent.retried, sent.failed) == (4, 0, 0)
-    received = smtp_server.wait_for(4)
+    assert (sent.sent, sent.retried, sent.failed) == (2, 0, 0)
+    received = smtp_server.wait_for(2)
     assert sorted((m.rcpt_tos[0], m.subject) for m in received) == sorted(
-        (to, subject)
-        for to in RECIPIENTS
-        for subject in ("[idsync] nightly: succeeded, 3 records updated", "[idsync] nightly: 3 records updated")
+        (to, "[idsync] nightly: succeeded; 3 created") for to in RECIPIENTS
     )
-    body = next(m for m in received if "updated" in m.subject).body()
-    assert "staff" in body and "https://idsync.example.org/runs/" + str(report.run.id) in body
-    assert [m.state for m in outbox(world, report.run.id)] == [SENT] * 4
+    body = received[0].body()
+    assert "Triggers:   records_updated, always" in body
+    assert "What changed: 3 created." in body
+    assert f"created uid=7,{PEOPLE} (job staff)" in body and "cn: Grace Hopper" in body
+    assert f"See the whole run: idsync run show {report.run.id}" in body
+    assert f"In the portal: https://idsync.example.org/runs/{report.run.id}" in body
+    assert [m.state for m in outbox(world, report.run.id)] == [SENT] * 2
     assert Sender(world.ws, node="a").send_due().handled == 0  # nothing twice
 
 
-def test_a_failed_run_fires_failed_and_the_next_good_run_recovered(world: World, smtp_server: SmtpServer) -> None:
+def test_always_and_failed_send_each_recipient_one_message(world: World, smtp_server: SmtpServer) -> None:
     point_store(world, smtp_server.port)
     world.missing_source_job("broken")
-    notify(world, "nightly", ["broken"], ["failed", "recovered"])
+    notify(world, "nightly", ["broken"], ["always", "failed", "recovered"])
     failed = collection_runs.run_collection(world.ws, "nightly")
     assert failed.run.state is RunState.FAILED
     assert [(m.trigger, m.recipient) for m in outbox(world, failed.run.id)] == [
         ("failed", "ops@example.org"), ("failed", "hr@example.org"),
     ]
-    notify(world, "nightly", ["people"], ["failed", "recovered"])
+    notify(world, "nightly", ["people"], ["always", "failed", "recovered"])
     good = collection_runs.run_collection(world.ws, "nightly")
     assert good.run.state is RunState.SUCCEEDED
     assert [m.trigger for m in outbox(world, good.run.id)] == ["recovered", "recovered"]
     Sender(world.ws).send_due()
-    subjects = sorted(m.subject for m in smtp_server.wait_for(4))
-    assert subjects == ["[idsync] nightly: failed"] * 2 + ["[idsync] nightly: recovered"] * 2
+    received = smtp_server.wait_for(4)
+    assert sorted(m.rcpt_tos[0] for m in received) == sorted(RECIPIENTS * 2)
+    subjects = sorted(m.subject for m in received)
+    assert subjects[:2] == ["[idsync] nightly: failed; nothing changed"] * 2
+    assert all(s.startswith("[idsync] nightly: recovered, succeeded") for s in subjects[2:]), subjects
+    failed_body = next(m for m in received if "failed" in m.subject).body()
+    assert "Triggers:   failed, always" in failed_body
 
 
 def test_no_message_when_no_trigger_fires(world: World, smtp_server: SmtpServer) -> None:
@@ -308,7 +316,9 @@ def _passwords_in(text: str) -> list[str]:
     return [line.split("password:", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("password:")]
 
 
-def test_record_errors_and_a_held_job_each_deliver_their_message(world: World, smtp_server: SmtpServer) -> None:
+def test_record_errors_and_a_held_job_make_one_message_and_a_release_another(
+    world: World, smtp_server: SmtpServer
+) -> None:
     point_store(world, smtp_server.port)
     world.csv_job("staff", ["7,Grace,Hopper", "8,too,many,fields"])
     world.csv_job("leavers", ["1,Ada,Lovelace", "2,Alan,Turing", "3,Kurt,Goedel"])
@@ -317,8 +327,62 @@ def test_record_errors_and_a_held_job_each_deliver_their_message(world: World, s
     world.collection("nightly", [{"job": "staff", "on_failure": "continue"}, {"job": "leavers"}],
                      notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["errors", "held"]})
     report = collection_runs.run_collection(world.ws, "nightly")
-    assert [m.trigger for m in outbox(world, report.run.id)] == ["errors", "held"]
-    assert Sender(world.ws, node="a").send_due().sent == 2
-    subjects = sorted(m.subject for m in smtp_server.wait_for(2))
-    assert any("1 error" in s for s in subjects), subjects
-    assert any("held" in s.lower() for s in subjects), subjects
+    assert report.run.state is RunState.HELD
+    assert report.run.error == "job 'leavers' held: 3 creates exceed max_creates 1"
+    assert [m.trigger for m in outbox(world, report.run.id)] == ["held"]
+    assert Sender(world.ws, node="a").send_due().sent == 1
+    [message] = smtp_server.wait_for(1)
+    assert message.subject.strip() == "[idsync] nightly: held, leavers awaiting a decision; 1 created, 1 error"
+    body = message.body()
+    held = next(j for j in report.jobs if j.job_name == "leavers")
+    assert "State:      held" in body and "held: held" not in body and "State:      completed" not in body
+    assert "Triggers:   held, errors" in body
+    assert f"idsync job run leavers --plan {held.plan_id}" in body
+
+    # Releasing the held job: the collection run takes its outcome and says so.
+    assert held.plan_id is not None
+    release = jobs.run_job(world.ws, "leavers", plan_id=held.plan_id)
+    assert release.state is RunState.SUCCEEDED
+    after = collection_runs.report(world.ws, report.run.id)
+    assert after.run.state is RunState.COMPLETED_WITH_ERRORS  # staff still has its record error
+    assert after.run.counts.created == 4
+    assert [j.state for j in after.jobs] == [RunState.COMPLETED_WITH_ERRORS, RunState.SUCCEEDED]
+    assert [m.trigger for m in outbox(world, report.run.id)] == ["held", f"released {release.id}"]
+    assert Sender(world.ws, node="a").send_due().sent == 1
+    released = smtp_server.wait_for(2)[1]
+    assert " ".join(released.subject.split()) == "[idsync] nightly: held job released, now completed with errors; 4 created, 1 error"
+    assert f"job run {release.id} applied its plan" in released.body()
+    assert f"created uid=1,{PEOPLE} (job leavers)" in released.body()
+
+
+def test_the_changed_objects_listed_are_capped_by_a_setting(
+    world: World, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSYNC_NOTIFY_CHANGES_SHOWN", "1")
+    point_store(world, smtp_server.port)
+    world.csv_job("staff", ["7,Grace,Hopper", "8,Edsger,Dijkstra", "9,Barbara,Liskov"])
+    world.collection("nightly", ["staff"],
+                     notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["always"]})
+    collection_runs.run_collection(world.ws, "nightly")
+    Sender(world.ws).send_due()
+    body = smtp_server.wait_for(1)[0].body()
+    assert "Changed objects (first 1 of 3):" in body and "... and 2 more" in body
+    assert f"uid=7,{PEOPLE}" in body and f"uid=8,{PEOPLE}" not in body
+
+
+def test_the_sender_tells_each_delivery_and_each_failure(world: World) -> None:
+    port = free_port()
+    point_store(world, port)
+    world.collection("nightly", ["people"],
+                     notifications={"enabled": True, "recipients": RECIPIENTS[:1], "triggers": ["always"]})
+    report = collection_runs.run_collection(world.ws, "nightly")
+    told: list[str] = []
+    Sender(world.ws, node="a", say=told.append).send_due()
+    [failure] = told
+    assert failure.startswith(f"notification message 1 (always, run {report.run.id}) to ops@example.org: "
+                              "not delivered: notification server 127.0.0.1:")
+    assert "cannot be reached" in failure and "next attempt at" in failure
+    with SmtpServer(port=port) as server:
+        Sender(world.ws, node="a", clock=lambda: later(3600), say=told.append).send_due()
+        server.wait_for(1)
+    assert told[1].startswith(f"notification message 1 (always, run {report.run.id}) to ops@example.org: sent: ")

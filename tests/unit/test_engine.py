@@ -212,6 +212,11 @@ def test_unreadable_rows_stop_deletes_for_the_run(tmp_path: Path, directory: Loc
     counts, rec = run_once(jd, write_csv(tmp_path / "b.csv", [BASE_ROWS[0], "2,too,many,fields,x,y"]), directory)
     assert counts.deleted == 0
     assert any("left alone" in e.message for e in rec.errors_seen)
+    [held_back] = [e.message for e in rec.errors_seen if "left alone" in e.message]
+    assert held_back.startswith(
+        "1 source record could not be read or keyed, so the object missing from the source was left alone"
+    ), held_back
+    assert "the 1 objects" not in held_back and "fix that record" in held_back
     assert entry(directory, "2") is not None
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
+from idsync.domain.entry import Attrs
 from idsync.domain.results import Counts, ErrorItem
 from idsync.errors import ConfigError
-from idsync.notify.events import ERRORS_SHOWN, JobOutcome, RunEvent
+from idsync.notify.changes import describe
+from idsync.notify.events import ERRORS_SHOWN, HeldJob, JobOutcome, RunEvent
 from idsync.notify.render import Message, render, render_passwords
 from idsync.notify.rules import TRIGGERS, fired
 
@@ -48,7 +51,28 @@ def run(
         error=error,
         missed=missed,
         link=LINK.format(42),
+        requested_by="scheduler",
     )
+
+
+PEOPLE = "ou=people,dc=example,dc=org"
+CHANGES = (
+    describe("people", Change(ChangeOp.CREATE, f"uid=jdoe,{PEOPLE}", "E1007", attrs=Attrs({
+        "objectClass": ("inetOrgPerson",), "cn": ("Jane Doe",), "mail": ("jdoe@example.org",),
+        "userPassword": ("s3cret",),
+    }))),
+    describe("people", Change(ChangeOp.UPDATE, f"uid=asmith,{PEOPLE}", "E1042", mods=(
+        Modification(ModOp.REPLACE, "title", ("Senior Engineer",), ("Engineer",)),
+    ))),
+    describe("people", Change(ChangeOp.DISABLE, f"uid=bgone,{PEOPLE}", "E0999", mods=(
+        Modification(ModOp.REPLACE, "employeeType", ("disabled",), ("staff",)),
+    ))),
+    describe("people", Change(ChangeOp.MOVE, f"uid=cmove,{PEOPLE}", "E1100", new_dn="uid=cmove,ou=alumni,dc=example,dc=org")),
+    describe("groups", Change(ChangeOp.UPDATE, "cn=staff,ou=groups,dc=example,dc=org", "staff", mods=(
+        Modification(ModOp.ADD, "member", (f"uid=jdoe,{PEOPLE}",)),
+        Modification(ModOp.DELETE, "member", (f"uid=bgone,{PEOPLE}",)),
+    ))),
+)
 
 
 ERRORS = (
@@ -67,10 +91,13 @@ CASES: dict[str, tuple[RunEvent, str | None]] = {
         "succeeded",
     ),
     "records_updated": (
-        run("succeeded", (
-            JobOutcome("people", "succeeded", Counts(read=1200, created=3, updated=6, disabled=1, moved=1, unchanged=1189)),
-            JobOutcome("groups", "succeeded", Counts(read=40, updated=1, unchanged=39)),
-        )),
+        replace(
+            run("succeeded", (
+                JobOutcome("people", "succeeded", Counts(read=1200, created=3, updated=6, disabled=1, moved=1, unchanged=1189)),
+                JobOutcome("groups", "succeeded", Counts(read=40, updated=1, unchanged=39)),
+            )),
+            changes=CHANGES, changes_total=12, memberships=1,
+        ),
         "succeeded",
     ),
     "errors": (
@@ -113,10 +140,17 @@ CASES: dict[str, tuple[RunEvent, str | None]] = {
         "succeeded",
     ),
     "held": (
-        run(
-            "held",
-            (JobOutcome("people", "held", Counts(read=1200), error="safety limit: 240 deletions planned, the limit is 50"),),
-            error="safety limit: 240 deletions planned, the limit is 50; approve the plan or raise the limit",
+        replace(
+            run(
+                "held",
+                (
+                    JobOutcome("people", "held", Counts(read=1200), error="held: 240 deletes exceed max_deletes 50"),
+                    JobOutcome("groups", "succeeded", Counts(read=40, updated=1, unchanged=39)),
+                ),
+                error="job 'people' held: 240 deletes exceed max_deletes 50",
+            ),
+            held=(HeldJob("people", "240 deletes exceed max_deletes 50", 7),),
+            changes=CHANGES[4:], changes_total=1, memberships=1,
         ),
         "succeeded",
     ),
@@ -169,17 +203,89 @@ def test_passwords_snapshot() -> None:
 @pytest.mark.parametrize(
     ("trigger", "subject"),
     [
-        ("always", "[idsync] HR to LDAP: succeeded, 8 records updated"),
-        ("records_updated", "[idsync] HR to LDAP: 12 records updated"),
-        ("errors", "[idsync] HR to LDAP: 3 errors"),
-        ("failed", "[idsync] HR to LDAP: failed"),
-        ("recovered", "[idsync] HR to LDAP: recovered"),
+        ("always", "[idsync] HR to LDAP: succeeded; 2 created, 6 updated"),
+        ("records_updated", "[idsync] HR to LDAP: succeeded; 3 created, 6 updated, 1 disabled, 1 moved, 1 membership change"),
+        ("errors", "[idsync] HR to LDAP: completed with errors; 4 updated, 3 errors"),
+        ("failed", "[idsync] HR to LDAP: failed; 2 updated"),
+        ("recovered", "[idsync] HR to LDAP: recovered, succeeded; 2 updated"),
         ("missed", "[idsync] HR to LDAP: 2 scheduled runs missed"),
-        ("held", "[idsync] HR to LDAP: held, awaiting a decision"),
+        ("held", "[idsync] HR to LDAP: held, people awaiting a decision; 1 membership change"),
     ],
 )
 def test_subject_says_the_outcome_plainly(trigger: str, subject: str) -> None:
     assert render(CASES[trigger][0], trigger).subject == subject
+
+
+def test_one_message_names_every_trigger_that_fired_and_leads_with_the_worst() -> None:
+    event, previous = CASES["failed"]
+    triggers = fired(TRIGGERS, event, previous)
+    assert triggers == ["always", "records_updated", "failed"]
+    message = render(event, triggers)
+    assert message.subject == "[idsync] HR to LDAP: failed; 2 updated"
+    assert "Triggers:   failed, records_updated, always" in message.text
+    assert message.text.startswith("Run 42 of collection HR to LDAP failed")
+
+
+def test_creations_are_counted_as_creations() -> None:
+    event = replace(run("succeeded", (JobOutcome("people", "succeeded", Counts(read=25, created=25)),)))
+    message = render(event, ["always", "records_updated"])
+    assert message.subject == "[idsync] HR to LDAP: succeeded; 25 created"
+    assert "What changed: 25 created." in message.text
+    assert "updated" not in message.subject
+
+
+def test_changed_objects_are_listed_with_their_attributes_and_capped() -> None:
+    event = CASES["records_updated"][0]
+    text = render(event, "records_updated").text
+    assert f"created uid=jdoe,{PEOPLE} (job people)" in text
+    assert "      mail: jdoe@example.org" in text
+    assert "title: Engineer -> Senior Engineer" in text
+    assert f"member: +uid=jdoe,{PEOPLE}" in text and f"member: -uid=bgone,{PEOPLE}" in text
+    assert "s3cret" not in text and "userPassword: set" in text
+    assert "objectClass" not in text
+    capped = render(event, "records_updated", changes_shown=2).text
+    assert "Changed objects (first 2 of 12):" in capped and "bgone" not in capped.split("Errors")[0].split("first 2")[1]
+    assert "... and 10 more" in capped
+    assert "Changed objects" not in render(event, "records_updated", changes_shown=0).text
+
+
+def test_body_names_the_run_the_command_and_the_portal() -> None:
+    message = render(CASES["always"][0], "always")
+    assert "See the whole run: idsync run show 42" in message.text
+    assert "In the portal: https://idsync.example.org/runs/42" in message.text
+    assert "<code>idsync run show 42</code>" in message.html
+    bare = render(replace(CASES["always"][0], link=None), "always")
+    assert "idsync run show 42" in bare.text and "portal" not in bare.text
+
+
+def test_held_message_says_what_why_and_how_to_release_in_one_state() -> None:
+    message = render(CASES["held"][0], "held")
+    text = message.text
+    assert "held: held" not in text and "changed nothing" not in text
+    assert "completed with errors" not in text
+    assert "State:      held" in text
+    assert "job people: 240 deletes exceed max_deletes 50" in text
+    assert "idsync plan show 7" in text and "idsync job run people --plan 7" in text
+    assert "1 job wrote nothing and waits for a decision; the other jobs ran" in text
+
+
+def test_release_message() -> None:
+    event = replace(CASES["held"][0], state="succeeded", held=(), released_by=43)
+    message = render(event, ["always"])
+    assert message.subject == "[idsync] HR to LDAP: held job released, now succeeded; 1 membership change"
+    assert "job run 43 applied its plan. Collection run 42 is now succeeded." in message.text
+
+
+def test_wording() -> None:
+    manual = replace(CASES["errors"][0], trigger="manual", requested_by="alice",
+                     errors=(ErrorItem("line 22: mail is empty", key="E7", line=22),))
+    text = render(manual, "errors").text
+    assert "started by manual" not in text and "started by alice, manually" in text
+    assert "line 22: line 22" not in text and "E7: line 22: mail is empty" in text
+    single = run("completed_with_errors", (JobOutcome("people", "completed_with_errors", Counts(read=3, errors=1)),),
+                 errors=ERRORS[:1])
+    one = render(single, "errors").text
+    assert "1 record error." in one and "1 objects" not in one and "1 records" not in one
 
 
 def test_body_has_jobs_counts_duration_errors_cause_and_link() -> None:
@@ -269,3 +375,24 @@ def test_message_is_a_value() -> None:
     one = render(CASES["always"][0], "always")
     assert one == render(CASES["always"][0], "always")
     assert isinstance(one, Message)
+
+
+@pytest.mark.parametrize(
+    ("name", "triggers"),
+    [
+        ("combined", ["always", "records_updated", "errors"]),
+        ("failed_always", ["always", "failed"]),
+    ],
+)
+def test_snapshot_of_one_message_for_several_triggers(name: str, triggers: list[str]) -> None:
+    event = CASES["failed" if "failed" in triggers else "errors"][0]
+    message = render(event, triggers)
+    check_snapshot(f"{name}.txt", f"Subject: {message.subject}\n\n{message.text}")
+    check_snapshot(f"{name}.html", message.html)
+
+
+def test_snapshot_of_a_release() -> None:
+    event = replace(CASES["held"][0], state="succeeded", held=(), released_by=43, error=None)
+    message = render(event, ["always", "records_updated"])
+    check_snapshot("released.txt", f"Subject: {message.subject}\n\n{message.text}")
+    check_snapshot("released.html", message.html)

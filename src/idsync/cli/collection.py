@@ -234,15 +234,36 @@ def _print_preview(ws: Workspace, result: CollectionPreview, limit: int) -> None
 
 
 @app.command("run")
-def run(name: str, json: bool = JsonOption) -> None:
-    """Run a collection now, in this process: its jobs in order. Exit code 0 on
-    success, 3 when some records failed, 4 when a job failed, 1 when skipped."""
+def run(
+    name: str,
+    json: bool = JsonOption,
+    no_send: bool = typer.Option(
+        False, "--no-send", help="Leave the run's notifications in the outbox for a scheduler or an outbox sender."
+    ),
+) -> None:
+    """Run a collection now, in this process, and deliver its notifications before exiting."""
+    from idsync.cli.output import err_console, to_plain
+    from idsync.runtime.node import deliver_run
+
     ws = workspace()
     result = collection_runs.run_collection(ws, name)
+    delivery = None if no_send else deliver_run(ws, result.run.id)
     if json:
-        print_json(result)
+        document = to_plain(result)
+        if delivery is not None:
+            document["notifications"] = {
+                "sent": delivery.sent, "failed": delivery.failed, "pending": delivery.pending,
+                "summary": delivery.summary(),
+            }
+        print_json(document)
     else:
         print_report(result)
+        if delivery is not None:
+            for line in delivery.lines:
+                err_console.print(f"  {line}", markup=False, soft_wrap=True)
+            console.print(delivery.summary(), markup=False, soft_wrap=True)
+        else:
+            console.print("notifications: left in the outbox (--no-send)", markup=False)
     raise typer.Exit(EXIT_FOR_STATE.get(result.run.state, 1))
 
 

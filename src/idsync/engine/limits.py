@@ -53,7 +53,7 @@ def exceeded(limits: Limits | None, size: PlanSize) -> list[str]:
         reasons.append(f"{size.removals:,} deletes exceed max_deletes {limits.max_deletes:,}")
     if limits.max_changed_percent is not None and size.changed_percent > limits.max_changed_percent:
         reasons.append(
-            f"{size.changed:,} of {size.scope:,} objects in scope change ({size.changed_percent:.1f}%), "
+            f"{size.changed:,} of {size.scope:,} object{'' if size.scope == 1 else 's'} in scope change ({size.changed_percent:.1f}%), "
             f"over max_changed_percent {_n(limits.max_changed_percent)}"
         )
     return reasons

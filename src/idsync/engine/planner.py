@@ -485,17 +485,21 @@ class Planner:
         missing = [t for t in self.index.targets() if not t.seen]
         if missing and self._unclaimed:
             self.counts.skipped += len(missing)
+            unread = "1 source record" if self._unclaimed == 1 else f"{self._unclaimed} source records"
+            left = "the object" if len(missing) == 1 else f"the {len(missing)} objects"
             yield ErrorItem(
-                f"{self._unclaimed} source records could not be read or keyed, so the "
-                f"{len(missing)} objects missing from the source were left alone this run "
-                f"(on_missing: {actions.on_missing}); fix those records to let it proceed"
+                f"{unread} could not be read or keyed, so {left} missing from the source "
+                f"{'was' if len(missing) == 1 else 'were'} left alone this run "
+                f"(on_missing: {actions.on_missing}); fix {'that record' if self._unclaimed == 1 else 'those records'} "
+                "to let it proceed"
             )
             self.counts.errors += 1
             return
         if missing and valid_records == 0 and not actions.allow_empty_source:
             raise RunAborted(
                 f"the source gave no valid records; refusing to {actions.on_missing} all "
-                f"{len(missing)} objects in scope (set actions.allow_empty_source: true to allow it)"
+                f"{len(missing)} object{'' if len(missing) == 1 else 's'} in scope "
+                "(set actions.allow_empty_source: true to allow it)"
             )
         for target in missing:
             key = target.attrs.first(self.job.key_mappings[0].attribute) or ""

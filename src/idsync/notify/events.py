@@ -16,6 +16,32 @@ from idsync.domain.results import Counts, ErrorItem
 ERRORS_SHOWN = 20
 """How many record errors a message lists; the rest are counted, not shown."""
 
+CHANGES_SHOWN = 20
+"""How many changed objects a message lists by default (setting notify_changes_shown)."""
+
+
+@dataclass(frozen=True)
+class ChangedObject:
+    """One object a run changed, as a message lists it: what happened to it
+    and, per attribute, the change in words (``mail: a@x -> b@x``)."""
+
+    job: str
+    op: str
+    dn: str
+    new_dn: str | None = None
+    attributes: tuple[str, ...] = ()
+    membership: bool = False
+    """An update touching only group member attributes."""
+
+
+@dataclass(frozen=True)
+class HeldJob:
+    """A job of the run that wrote nothing and waits for a decision."""
+
+    job: str
+    reason: str
+    plan_id: int | None
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -51,6 +77,28 @@ class RunEvent:
     error: str | None
     missed: int = 0
     link: str | None = None
+    requested_by: str | None = None
+    changes: tuple[ChangedObject, ...] = ()
+    """The first changed objects (at most the configured number)."""
+    changes_total: int = 0
+    """How many objects the run changed, listed or not."""
+    memberships: int = 0
+    """Updates that changed group memberships only (counted apart from the other updates)."""
+    held: tuple[HeldJob, ...] = ()
+    released_by: int | None = None
+    """The job run that applied a held plan and so brought this run to its state."""
+
+    @property
+    def change_counts(self) -> list[tuple[str, int]]:
+        """What changed in the admin's words, the non-zero ones in order:
+        created, updated, deleted, disabled, moved, membership changes."""
+        c = self.counts
+        memberships = min(self.memberships, c.updated)
+        pairs = [
+            ("created", c.created), ("updated", c.updated - memberships), ("deleted", c.deleted),
+            ("disabled", c.disabled), ("moved", c.moved), ("membership", memberships),
+        ]
+        return [(name, number) for name, number in pairs if number]
 
     @property
     def duration_seconds(self) -> float | None:

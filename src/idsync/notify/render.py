@@ -20,10 +20,10 @@ from typing import Any
 
 import jinja2
 
-from idsync.domain.results import Counts
+from idsync.domain.results import Counts, ErrorItem
 from idsync.errors import ConfigError
 from idsync.notify.events import ERRORS_SHOWN, RunEvent
-from idsync.notify.rules import TRIGGER_MEANINGS, check_triggers
+from idsync.notify.rules import HEADLINE_ORDER, TRIGGER_MEANINGS, check_triggers
 
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 """The template parts of one message, as file names."""
@@ -73,6 +73,41 @@ def _when(moment: datetime | None) -> str:
     return moment.isoformat(sep=" ", timespec="seconds")
 
 
+_CHANGE_WORDS = {"membership": ("membership change", "membership changes")}
+
+
+def _change_summary(event: RunEvent) -> str:
+    """What the run changed in the admin's words: ``25 created, 3 updated,
+    2 membership changes``; ``nothing changed`` when it changed nothing."""
+    parts = []
+    for name, number in event.change_counts:
+        if name in _CHANGE_WORDS:
+            one, many = _CHANGE_WORDS[name]
+            parts.append(f"{number} {one if number == 1 else many}")
+        else:
+            parts.append(f"{number} {name}")
+    return ", ".join(parts) if parts else "nothing changed"
+
+
+def _started_by(event: RunEvent) -> str:
+    """Who or what started the run, as a phrase: ``the schedule``, ``alice (manually)``."""
+    if event.trigger == "schedule":
+        return "the schedule"
+    who = event.requested_by or "an operator"
+    return f"{who} ({event.trigger})" if event.trigger not in ("manual", "") else f"{who}, manually"
+
+
+def _error_line(item: ErrorItem) -> str:
+    """One record error; the line number is not repeated when the message starts with it."""
+    where = item.key or item.dn or "(no key)"
+    if item.attribute:
+        where += f" [{item.attribute}]"
+    message = item.message
+    if item.line is not None and not message.startswith(f"line {item.line}"):
+        where += f" line {item.line}"
+    return f"{where}: {message}"
+
+
 def _count_summary(counts: Counts) -> str:
     """Non-zero counts as ``read 12, created 3``; says so when there are none."""
     data = counts.to_dict()
@@ -104,6 +139,9 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     env.filters["duration"] = _duration
     env.filters["when"] = _when
     env.filters["count_summary"] = _count_summary
+    env.filters["change_summary"] = _change_summary
+    env.filters["started_by"] = _started_by
+    env.filters["error_line"] = _error_line
     return env
 
 
@@ -131,18 +169,44 @@ def _render_parts(prefix: str, context: dict[str, Any], templates_dir: Path | No
     return Message(subject=subject, text=rendered[1], html=rendered[2])
 
 
-def render(event: RunEvent, trigger: str, *, templates_dir: Path | None = None) -> Message:
-    """The message telling the recipients of *event*'s collection that *trigger* fired.
+def headline(triggers: Sequence[str]) -> str:
+    """The trigger a message leads with: the most pressing of those that fired."""
+    return min(triggers, key=HEADLINE_ORDER.index)
 
-    ConfigError for an unknown trigger or a broken override template.
+
+def run_command(run_id: int) -> str:
+    """The command that shows the whole run."""
+    return f"idsync run show {run_id}"
+
+
+def render(
+    event: RunEvent,
+    triggers: str | Sequence[str],
+    *,
+    templates_dir: Path | None = None,
+    changes_shown: int | None = None,
+) -> Message:
+    """The one message telling the recipients of *event*'s collection that
+    *triggers* fired (a trigger name, or every one that fired for the run).
+
+    It leads with the most pressing trigger (its override templates apply)
+    and names them all. ConfigError for an unknown trigger or a broken
+    override template.
     """
-    check_triggers([trigger])
+    fired = [triggers] if isinstance(triggers, str) else list(triggers)
+    check_triggers(fired)
+    if not fired:
+        raise ValueError("a message needs at least one trigger")
+    lead = headline(fired)
     shown = event.errors[:ERRORS_SHOWN]
     total = max(event.error_total, len(event.errors))
+    changes = event.changes if changes_shown is None else event.changes[: max(changes_shown, 0)]
     context: dict[str, Any] = {
         "event": event,
-        "trigger": trigger,
-        "trigger_meaning": TRIGGER_MEANINGS[trigger],
+        "trigger": lead,
+        "triggers": [name for name in HEADLINE_ORDER if name in fired],
+        "trigger_meaning": TRIGGER_MEANINGS[lead],
+        "trigger_meanings": TRIGGER_MEANINGS,
         "collection": event.collection,
         "state": event.state,
         "counts": event.counts.to_dict(),
@@ -151,10 +215,15 @@ def render(event: RunEvent, trigger: str, *, templates_dir: Path | None = None) 
         "errors": shown,
         "error_total": total,
         "more_errors": total - len(shown),
+        "changes": changes,
+        "changes_total": max(event.changes_total, len(changes)),
+        "more_changes": max(event.changes_total, len(changes)) - len(changes),
+        "held": event.held,
         "duration": event.duration_seconds,
         "link": event.link,
+        "command": run_command(event.run_id),
     }
-    return _render_parts(trigger, context, templates_dir)
+    return _render_parts(lead, context, templates_dir)
 
 
 def render_passwords(

@@ -25,6 +25,9 @@ TRIGGERS: tuple[str, ...] = (
 )
 """Every trigger, in the order messages are produced for one run."""
 
+HEADLINE_ORDER: tuple[str, ...] = ("failed", "held", "errors", "missed", "recovered", "records_updated", "always")
+"""The triggers from the most pressing: a message leads with the first of those that fired."""
+
 TRIGGER_MEANINGS: dict[str, str] = {
     "always": "every finished run, whatever its outcome",
     "records_updated": "records were created, updated, deleted, disabled or moved, or a membership changed",
@@ -32,7 +35,7 @@ TRIGGER_MEANINGS: dict[str, str] = {
     "failed": "a fatal error: the run could not complete",
     "recovered": "the run succeeded (or completed with errors) after the previous run failed",
     "missed": "scheduled runs did not start because no scheduler was running",
-    "held": "the run is held: it waits for approval or stopped at a safety limit",
+    "held": "a job of the run is held: it wrote nothing and waits for a decision (a safety limit)",
 }
 """One line per trigger, for documentation and the command line."""
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import FrameType
 
+from idsync import settings
 from idsync.domain.results import RunState
 from idsync.runtime.executor import ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
@@ -25,6 +27,9 @@ from idsync.services import collection_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, CollectionReport, Runtime
 from idsync.services.workspace import Workspace
 from idsync.store.leases import default_node
+from idsync.store.outbox_repo import FAILED, PENDING, SENDING, SENT, OutboxMessage, OutboxRepository
+from idsync.store.runs_repo import LogLine, RunRepository
+from idsync.store.tables import utcnow
 
 Say = Callable[[str], None]
 """Where a node reports what it does, one line at a time."""
@@ -77,7 +82,7 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
     say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")
     # Notifications go out from a thread of their own: a slow mail server never holds up a tick.
     sender_stop = threading.Event()
-    sender = start_thread(ws, sender_stop) if options.outbox and not options.once else None
+    sender = start_thread(ws, sender_stop, say=say) if options.outbox and not options.once else None
     try:
         if options.once:
             engine.start()
@@ -108,6 +113,96 @@ def run_sender(ws: Workspace, stop: threading.Event, say: Say, *, poll: float | 
 def send_due(ws: Workspace) -> PassReport:
     """One pass of the sender: deliver what is due now."""
     return Sender(ws).send_due()
+
+
+def deliver_run(
+    ws: Workspace,
+    run_id: int,
+    *,
+    wait: float | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunDelivery:
+    """Deliver the notifications of finished run *run_id* (and the password
+    messages of its job runs) now, from this process, waiting at most *wait*
+    seconds (setting notify_send_wait_seconds) for a server that answered
+    "try later"; what was sent, failed or left pending, and why.
+
+    A message still pending at the end stays in the outbox: a scheduler or
+    an outbox sender delivers it later.
+    """
+    budget = float(settings.get_int("notify_send_wait_seconds")) if wait is None else wait
+    deadline = clock() + timedelta(seconds=max(budget, 0.0))
+    with ws.db.session() as session:
+        ids = [run_id] + [child.id for child in RunRepository(session).children(run_id)]
+    sender = Sender(ws, clock=clock)
+    result = RunDelivery()
+    while True:
+        report = sender.send_due(run_ids=ids)
+        result.lines.extend(report.lines)
+        with ws.db.session() as session:
+            messages = OutboxRepository(session, clock=clock).of_runs(ids)
+        waiting = [m for m in messages if m.state in (PENDING, SENDING)]
+        if not waiting:
+            break
+        soonest = min(m.next_attempt_at for m in waiting)
+        now = clock()
+        if soonest > deadline or now >= deadline:
+            break
+        if report.handled == 0:
+            sleep(min(max((soonest - now).total_seconds(), 0.2), max((deadline - now).total_seconds(), 0.05)))
+    result.messages = messages
+    if not messages:
+        with ws.db.session() as session:
+            result.reason = _not_queued_reason(RunRepository(session).logs(run_id))
+    return result
+
+
+def _not_queued_reason(lines: list[LogLine]) -> str:
+    for line in reversed(lines):
+        if line.message.startswith("notifications not queued: "):
+            return line.message.removeprefix("notifications not queued: ")
+    return "no notification was due for this run (notifications off, or no trigger fired)"
+
+
+@dataclass
+class RunDelivery:
+    """The notifications of one run after :func:`deliver_run`."""
+
+    messages: list[OutboxMessage] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    reason: str | None = None
+    """Why there was nothing to send (None when there was)."""
+
+    def count(self, state: str) -> int:
+        return sum(1 for m in self.messages if m.state == state)
+
+    @property
+    def sent(self) -> int:
+        return self.count(SENT)
+
+    @property
+    def failed(self) -> int:
+        return self.count(FAILED)
+
+    @property
+    def pending(self) -> int:
+        return self.count(PENDING) + self.count(SENDING)
+
+    def summary(self) -> str:
+        """One line: how many were sent, failed or left pending, and why."""
+        if not self.messages:
+            return f"notifications: none sent: {self.reason}"
+        parts = [f"{self.sent} sent"]
+        if self.failed:
+            why = "; ".join(dict.fromkeys(m.last_error or "unknown error" for m in self.messages if m.state == FAILED))
+            parts.append(f"{self.failed} failed ({why})")
+        if self.pending:
+            why = "; ".join(
+                dict.fromkeys(m.last_error or "not tried yet" for m in self.messages if m.state in (PENDING, SENDING))
+            )
+            parts.append(f"{self.pending} left pending ({why}): a scheduler or an outbox sender delivers them later")
+        return "notifications: " + ", ".join(parts)
 
 
 def run_schedule_now(ws: Workspace, name: str) -> list[CollectionReport]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -100,19 +100,23 @@ class Sender:
         lease: timedelta = DEFAULT_LEASE,
         clock: Callable[[], datetime] = utcnow,
         deliver_one: Deliver = deliver,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.ws = ws
+        self.say = say
+        """Where each delivery and each failed attempt is reported, one line each (besides the log)."""
         self.node = node or default_node()
         self.policy = policy or notifications.OutboxPolicy.from_settings()
         self.lease = lease
         self.clock = clock
         self.deliver_one = deliver_one
 
-    def send_due(self, *, limit: int = 50) -> PassReport:
-        """One pass: deliver the messages due now (at most *limit*)."""
+    def send_due(self, *, limit: int = 50, run_ids: Sequence[int] = ()) -> PassReport:
+        """One pass: deliver the messages due now (at most *limit*; only those
+        of *run_ids* when given)."""
         report = PassReport()
         with self.ws.db.session() as session:
-            ids = OutboxRepository(session, clock=self.clock).due(limit)
+            ids = OutboxRepository(session, clock=self.clock).due(limit, run_ids=run_ids)
         for message_id in ids:
             with self.ws.db.session() as session:
                 row = OutboxRepository(session, clock=self.clock).claim(message_id, self.node, self.lease)
@@ -140,6 +144,7 @@ class Sender:
         report.sent += 1
         report.lines.append(f"{label}: {answer}")
         log.info("outbox %s: %s", label, answer)
+        self._tell(f"notification {label}: sent: {answer}")
 
     def _failed_attempt(self, row: OutboxRow, label: str, exc: IdsyncError, report: PassReport) -> None:
         now = self.clock()
@@ -158,10 +163,12 @@ class Sender:
             report.retried += 1
             report.lines.append(f"{label}: {why}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
             log.warning("outbox %s: %s; trying again at %s", label, why, next_at)
+            self._tell(f"notification {label}: not delivered: {why}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
         else:
             report.failed += 1
             report.lines.append(f"{label}: failed: {why}")
             log.error("outbox %s failed: %s", label, why)
+            self._tell(f"notification {label}: failed: {why}")
 
     def _lost(self, label: str, what: str, report: PassReport) -> None:
         """This sender's claim ran out during the attempt and another sender
@@ -173,6 +180,11 @@ class Sender:
         report.lost += 1
         report.lines.append(line)
         log.warning("outbox %s", line)
+        self._tell(f"notification {line}")
+
+    def _tell(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
 
     def run(self, stop: threading.Event, *, poll: float | None = None) -> None:
         """Deliver until *stop* is set, looking for due messages every *poll* seconds."""
@@ -184,10 +196,12 @@ class Sender:
             except TransientError as exc:  # the database is away for a moment: one line, a growing wait
                 pause = backoff.next()
                 log.warning("outbox sender: %s; trying again in %gs", exc.message, pause)
+                self._tell(f"notification sender: {exc.message}; trying again in {pause:g}s")
                 stop.wait(pause)
                 continue
             except IdsyncError as exc:
                 log.warning("outbox sender pass failed: %s", exc.message)
+                self._tell(f"notification sender: pass failed: {exc.message}")
                 report = PassReport()
             except Exception:  # unexpected: keep the traceback, but the loop goes on
                 log.exception("outbox sender pass failed")
@@ -198,9 +212,12 @@ class Sender:
                 stop.wait(wait)
 
 
-def start_thread(ws: Workspace, stop: threading.Event, *, poll: float | None = None) -> threading.Thread:
-    """Run a :class:`Sender` in a daemon thread until *stop* is set."""
-    sender = Sender(ws)
+def start_thread(
+    ws: Workspace, stop: threading.Event, *, poll: float | None = None, say: Callable[[str], None] | None = None
+) -> threading.Thread:
+    """Run a :class:`Sender` in a daemon thread until *stop* is set, telling
+    *say* of each delivery and each failed attempt."""
+    sender = Sender(ws, say=say)
     thread = threading.Thread(target=sender.run, args=(stop,), kwargs={"poll": poll}, name="idsync-outbox", daemon=True)
     thread.start()
     return thread

@@ -346,7 +346,7 @@ def _run_jobs(
         any_errors = any_errors or child_state is RunState.COMPLETED_WITH_ERRORS
         if child_state is RunState.HELD:
             # It changed nothing and waits for a decision; the jobs after it still run.
-            held.append(f"job {entry.job!r} held: {child_error}")
+            held.append(f"job {entry.job!r} held: {(child_error or 'waits for a decision').removeprefix('held: ')}")
         if child_state is RunState.TERMINATED:
             ended_by = child_error or "terminated"
             _skip_rest(ws, run, entries[index + 1 :], f"not run: job {entry.job!r} was terminated", runtime)
@@ -364,7 +364,8 @@ def _run_jobs(
     if failures:
         return RunState.FAILED, counts, "; ".join(failures + held)
     if held:
-        return RunState.COMPLETED_WITH_ERRORS, counts, "; ".join(held)
+        # The jobs not held ran; the held ones wrote nothing and wait for a decision.
+        return RunState.HELD, counts, "; ".join(held)
     return (RunState.COMPLETED_WITH_ERRORS if any_errors else RunState.SUCCEEDED), counts, None
 
 

@@ -49,7 +49,7 @@ from idsync.errors import (
     StateConflictError,
     TransientError,
 )
-from idsync.services import connections, definitions, history, job_features, validation
+from idsync.services import connections, definitions, history, job_features, releases, validation
 from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
@@ -416,6 +416,9 @@ def _record_end(ws: Workspace, run: _Run, result: _Result) -> RunRow:
             plans.finish(run.plan_id, "failed", counts, error)
         elif state in (RunState.SUCCEEDED, RunState.COMPLETED_WITH_ERRORS):
             plans.mark_applied(run.plan_id, run.id)
+            if run.mode == "stored":
+                # The plan of a held job of a collection run: the collection run learns of it.
+                releases.settle(ws, session, run.plan_id, runs.require(run.id))
         elif plans.release(run.plan_id, run.id, stopped_note(run.id, state.value, error)):
             runs.log(run.id, "info", f"plan {run.plan_id} is ready again: applying it again writes only what is not in place")
         return runs.require(run.id)

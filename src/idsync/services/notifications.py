@@ -5,8 +5,9 @@ A collection's notifications go through the notification server of its
 destination store(s) (SPEC S1.2, S5.2); :func:`server_of` finds it, with its
 password restored, and :func:`send_test` checks it end to end.
 :func:`enqueue_run` runs in the transaction that finishes a collection run:
-it decides which triggers fired, renders their messages and writes them,
-with the run's generated passwords in separate messages, to the outbox. The
+it decides which triggers fired, renders one message naming them all (what
+changed, counted and listed) and writes it for each recipient, with the
+run's generated passwords in separate messages, to the outbox. The
 sender loop (:mod:`idsync.runtime.sender`) delivers them later, so a mail
 server that is down never touches the run.
 """
@@ -22,16 +23,19 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from idsync import settings
+from idsync.domain.changes import ChangeOp
 from idsync.domain.definitions import NotificationServer
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
 from idsync.notify import rules, smtp, webhook
-from idsync.notify.events import ERRORS_SHOWN, JobOutcome, RunEvent
-from idsync.notify.render import render, render_passwords
+from idsync.notify.changes import describe, is_membership
+from idsync.notify.events import ERRORS_SHOWN, ChangedObject, HeldJob, JobOutcome, RunEvent
+from idsync.notify.render import headline, render, render_passwords
 from idsync.services import definitions
 from idsync.services.workspace import Workspace
 from idsync.store.job_state_repo import JobStateRepository, PendingPassword
 from idsync.store.outbox_repo import NewMessage, OutboxRepository, OutboxRow
+from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.secrets import resolve_secret
 from idsync.store.tables import utcnow
@@ -112,10 +116,26 @@ def run_link(run_id: int) -> str | None:
     return f"{base}/runs/{run_id}" if base else None
 
 
-def enqueue_run(ws: Workspace, session: Session, run_id: int, *, clock: Callable[[], datetime] = utcnow) -> int:
+def changes_shown() -> int:
+    """How many changed objects a message lists (setting notify_changes_shown)."""
+    return max(0, settings.get_int("notify_changes_shown"))
+
+
+def enqueue_run(
+    ws: Workspace,
+    session: Session,
+    run_id: int,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    released_by: int | None = None,
+) -> int:
     """Write the notifications of finished collection run *run_id* to the
     outbox, in *session* (the transaction that records the run's final state);
     how many messages were queued.
+
+    Each recipient gets one message for the run, naming every trigger that
+    fired. *released_by* is the job run that applied a held job's plan and so
+    changed the run's state: its message is a new one, about the release.
 
     Notifications must never fail a run: any problem is logged on the run and
     the run's result is written all the same (a savepoint keeps a failed
@@ -123,7 +143,7 @@ def enqueue_run(ws: Workspace, session: Session, run_id: int, *, clock: Callable
     """
     try:
         with session.begin_nested():
-            return _enqueue(ws, session, run_id, clock)
+            return _enqueue(ws, session, run_id, clock, released_by)
     except Exception as exc:  # a notification problem never fails the run
         message = exc.message if isinstance(exc, IdsyncError) else f"{type(exc).__name__}: {exc}"
         log.warning("run %s: notifications not queued: %s", run_id, message)
@@ -132,13 +152,15 @@ def enqueue_run(ws: Workspace, session: Session, run_id: int, *, clock: Callable
         return 0
 
 
-def _enqueue(ws: Workspace, session: Session, run_id: int, clock: Callable[[], datetime]) -> int:
+def _enqueue(
+    ws: Workspace, session: Session, run_id: int, clock: Callable[[], datetime], released_by: int | None
+) -> int:
     runs = RunRepository(session, clock=clock)
     run = runs.require(run_id)
     if not run.collection_name or run.parent_run_id is not None:
         return 0
     children = runs.children(run_id)
-    queued = _enqueue_passwords(ws, session, run, children, clock)
+    queued = _enqueue_passwords(ws, session, run, children, clock) if released_by is None else 0
     try:
         collection = definitions.load(ws, "collection", run.collection_name).definition
     except NotFoundError:
@@ -146,9 +168,11 @@ def _enqueue(ws: Workspace, session: Session, run_id: int, clock: Callable[[], d
     settings_ = collection.notifications
     if not settings_.enabled:
         return queued
-    event = build_event(session, run, children)
+    event = build_event(session, run, children, released_by=released_by)
     previous = _previous_state(session, run)
     fired = rules.fired(settings_.triggers, event, previous)
+    if released_by is not None and not fired and "held" in settings_.triggers:
+        fired = ["held"]  # those told of the hold hear of its release
     if not fired:
         return queued
     store = _sending_store(ws, [child.job_name for child in children] or [j.job for j in collection.jobs])
@@ -158,23 +182,34 @@ def _enqueue(ws: Workspace, session: Session, run_id: int, clock: Callable[[], d
     repo = OutboxRepository(session, clock=clock)
     policy = OutboxPolicy.from_settings()
     folder = templates_dir()
+    message = render(event, fired, templates_dir=folder)
+    payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
+    # One message per recipient and run: the key names the run's leading
+    # trigger (or the release), so the same run is never queued twice.
+    key = f"released {released_by}" if released_by is not None else headline(fired)
+    sent_to = 0
+    for recipient in dict.fromkeys(settings_.recipients):
+        new = NewMessage(run_id, run.collection_name, key, EMAIL, recipient, payload, store)
+        sent_to += repo.enqueue(new, give_up_after=policy.give_up)
+    queued += sent_to
     hook = server_of(ws, store).webhook_url
-    for trigger in fired:
-        message = render(event, trigger, templates_dir=folder)
-        payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
-        for recipient in settings_.recipients:
-            new = NewMessage(run_id, run.collection_name, trigger, EMAIL, recipient, payload, store)
-            queued += repo.enqueue(new, give_up_after=policy.give_up)
-        if hook:
+    if hook:
+        for trigger in fired:
             body = webhook.encode(webhook.event_body(event, trigger, message.subject)).decode("utf-8")
-            new = NewMessage(run_id, run.collection_name, trigger, WEBHOOK, hook, _seal(ws, {"body": body}), store)
+            name = trigger if released_by is None else key
+            new = NewMessage(run_id, run.collection_name, name, WEBHOOK, hook, _seal(ws, {"body": body}), store)
             queued += repo.enqueue(new, give_up_after=policy.give_up)
-    if queued:
-        runs.log(run_id, "info", f"notifications queued: {queued} message(s) ({', '.join(fired)})")
+    if sent_to:
+        runs.log(
+            run_id, "info",
+            f"notifications queued: one message to each of {sent_to} recipient(s) ({', '.join(fired)})",
+        )
     return queued
 
 
-def build_event(session: Session, run: RunRow, children: Sequence[RunRow]) -> RunEvent:
+def build_event(
+    session: Session, run: RunRow, children: Sequence[RunRow], *, released_by: int | None = None
+) -> RunEvent:
     """The snapshot of a finished collection run the rules and templates see."""
     runs = RunRepository(session)
     errors: list[ErrorItem] = []
@@ -183,6 +218,7 @@ def build_event(session: Session, run: RunRow, children: Sequence[RunRow]) -> Ru
         total += runs.error_count(child.id)
         if len(errors) < ERRORS_SHOWN:
             errors.extend(runs.errors(child.id, limit=ERRORS_SHOWN - len(errors)))
+    changed, changes_total, memberships = _changed_objects(session, children, changes_shown())
     return RunEvent(
         run_id=run.id,
         collection=run.collection_name or run.job_name,
@@ -197,7 +233,51 @@ def build_event(session: Session, run: RunRow, children: Sequence[RunRow]) -> Ru
         error=run.error,
         missed=0,
         link=run_link(run.id),
+        requested_by=run.requested_by,
+        changes=tuple(changed),
+        changes_total=changes_total,
+        memberships=memberships,
+        held=tuple(
+            HeldJob(c.job_name, _held_reason(c.error), c.plan_id) for c in children if c.state is RunState.HELD
+        ),
+        released_by=released_by,
     )
+
+
+def _held_reason(error: str | None) -> str:
+    return (error or "waits for a decision").removeprefix("held: ")
+
+
+def _changed_objects(
+    session: Session, children: Sequence[RunRow], shown: int, page: int = 1000
+) -> tuple[list[ChangedObject], int, int]:
+    """The first *shown* objects the job runs changed, how many they changed
+    in all, and how many of those were membership changes only.
+
+    A job run's plan holds the changes it wrote; a held job's plan holds
+    changes not written, so it is left out. Only the first page of each plan
+    is read for the list; the updates are read page by page to count the
+    membership changes among them.
+    """
+    plans = PlanRepository(session)
+    listed: list[ChangedObject] = []
+    total = memberships = 0
+    for child in children:
+        if child.plan_id is None or child.state in (RunState.HELD, RunState.SKIPPED):
+            continue
+        plan = plans.get(child.plan_id)
+        total += plan.change_count if plan is not None else 0
+        if len(listed) < shown:
+            for _seq, change in plans.changes(child.plan_id, limit=shown - len(listed)):
+                listed.append(describe(child.job_name, change))
+        after = -1
+        while True:
+            batch = plans.changes(child.plan_id, after_seq=after, limit=page, op=ChangeOp.UPDATE)
+            if not batch:
+                break
+            memberships += sum(1 for _seq, change in batch if is_membership(change))
+            after = batch[-1][0]
+    return listed, max(total, len(listed)), memberships
 
 
 def _previous_state(session: Session, run: RunRow) -> str | None:

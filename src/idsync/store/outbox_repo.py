@@ -127,9 +127,9 @@ class OutboxRepository:
 
     # ------------------------------------------------------------ the sender's side
 
-    def due(self, limit: int = 50) -> list[int]:
+    def due(self, limit: int = 50, *, run_ids: Iterable[int] = ()) -> list[int]:
         """Ids of the messages a sender may take now: pending and due, or held
-        by a sender whose lease ran out."""
+        by a sender whose lease ran out (only those of *run_ids* when given)."""
         now = self._clock()
         query = (
             select(outbox.c.id)
@@ -137,7 +137,15 @@ class OutboxRepository:
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
+        chosen = list(run_ids)
+        if chosen:
+            query = query.where(outbox.c.run_id.in_(chosen))
         return [row.id for row in self._session.execute(query)]
+
+    def of_runs(self, run_ids: Iterable[int]) -> list[OutboxMessage]:
+        """The messages of the given runs, oldest first, without their contents."""
+        query = select(outbox).where(outbox.c.run_id.in_(list(run_ids))).order_by(outbox.c.id)
+        return [_row(row).public() for row in self._session.execute(query)]
 
     def claim(self, message_id: int, node: str, lease: timedelta) -> OutboxRow | None:
         """Take message *message_id* for *node*, or None when another sender

@@ -225,6 +225,25 @@ class RunRepository:
         query = select(runs).where(runs.c.parent_run_id == run_id).order_by(runs.c.id)
         return [_run(row) for row in self._session.execute(query)]
 
+    def held_for_plan(self, plan_id: int) -> RunRow | None:
+        """The held job run of a collection run that waits for plan *plan_id*, if any."""
+        query = (
+            select(runs)
+            .where(
+                runs.c.plan_id == plan_id,
+                runs.c.state == RunState.HELD.value,
+                runs.c.parent_run_id.is_not(None),
+            )
+            .order_by(runs.c.id)
+            .limit(1)
+        )
+        row = self._session.execute(query).first()
+        return _run(row) if row is not None else None
+
+    def settle(self, run_id: int, state: RunState, counts: Counts, error: str | None) -> None:
+        """Change a finished run's outcome (a held job released later), keeping when it finished."""
+        self._update(run_id, state=state.value, counts=counts.to_dict(), error=error)
+
     def request_stop(self, run_id: int, reason: str) -> None:
         """Ask a running run to stop at its next batch (the first request's reason is kept)."""
         self._session.execute(
