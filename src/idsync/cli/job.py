@@ -34,9 +34,7 @@ def create(
     json: bool = JsonOption,
 ) -> None:
     """Create or update sync jobs from a YAML file (see docs/reference.md for the fields)."""
-    items = yamlio.read_definitions(from_file, "job")
-    ws = workspace()
-    saved = [(job.name, jobs.save_checked(ws, job, offline=offline)) for job in items]
+    saved = yamlio.save_jobs(workspace(), from_file, offline=offline)
     results = [{"job": name, "outcome": s.outcome, "warning": s.warning} for name, s in saved]
     for r in results:
         if r["warning"]:

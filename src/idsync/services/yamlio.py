@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from idsync.errors import ConfigError
-from idsync.services import collections, definitions, schedules, validation, yaml_limits
+from idsync.services import collections, definitions, jobs, schedules, validation, yaml_limits
 from idsync.services.definitions import Kind
 from idsync.services.workspace import Workspace
 from idsync.store.tables import utcnow
@@ -128,7 +128,7 @@ class FileErrors(ConfigError):
             return
         super().__init__(
             f"{path}: {len(errors)} errors, nothing saved:\n" + "\n".join(f"  {line}" for line in errors),
-            field="file", hint="correct each line named, then apply the file again",
+            field="file", hint="correct each line named, then give the file again",
         )
 
 
@@ -186,13 +186,19 @@ def parse_file(path: Path) -> list[tuple[Kind, Any]]:
 
 
 def read_definitions(path: Path, kind: Kind, *, name: str | None = None, alone: bool = False) -> list[Any]:
+    """The definitions of *kind* in the file at *path* (see :func:`_read_items`)."""
+    return [p.definition for p in _read_items(path, kind, name=name, alone=alone)]
+
+
+def _read_items(path: Path, kind: Kind, *, name: str | None = None, alone: bool = False) -> list[_Parsed]:
     """The definitions of *kind* in the file at *path*, validated, with file:line errors.
 
     The file holds one definition (a mapping), a list of them, or the kind's
     section of a definitions file (``jobs:`` and its list). A file that also
     holds other sections is refused: it is meant to be applied as a whole.
     With *name*, the file must define exactly that one; with *alone*, exactly
-    one definition (of that name).
+    one definition (of that name). Every invalid definition is reported, in
+    one :class:`FileErrors`.
     """
     data, lines = read_yaml(path)
     section = next(s for s, k in SECTIONS.items() if k == kind)
@@ -211,12 +217,41 @@ def read_definitions(path: Path, kind: Kind, *, name: str | None = None, alone: 
         items = [(base, data)]
     if not items or not all(isinstance(item, dict) for _where, item in items):
         raise ConfigError(f"{path}: expected a {definitions.NOUNS[kind]} (a mapping), or a {section}: list of them")
-    parsed = [_parse_item(path, lines, where, kind, item) for where, item in items]
-    names = [d.name for d in parsed]
+    parsed: list[_Parsed] = []
+    errors: list[str] = []
+    for where, item in items:
+        try:
+            parsed.append(_Parsed(kind, _parse_item(path, lines, where, kind, item), _line_of(lines, where)))
+        except ConfigError as exc:
+            errors.append(exc.message)
+    if errors:
+        raise FileErrors(path, errors)
+    names = [p.definition.name for p in parsed]
     if (name is not None or alone) and (len(names) != 1 or (name is not None and names[0] != name)):
         wanted = f"{definitions.NOUNS[kind]} {name!r}" if name is not None else f"one {definitions.NOUNS[kind]}"
         raise ConfigError(f"{path} defines {', '.join(map(repr, names))}; expected {wanted} alone", field="file")
     return parsed
+
+
+def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple[str, jobs.SavedJob]]:
+    """The jobs of the file at *path*, each checked as :func:`jobs.save_checked`
+    checks it, then saved; nothing is saved when one is wrong, and
+    :class:`FileErrors` lists every error, file:line each."""
+    parsed = _read_items(path, "job")
+    errors: list[str] = []
+    warnings: dict[str, str | None] = {}
+    for p in parsed:
+        try:
+            validation.check_offline(ws, p.definition)
+            warnings[p.definition.name] = None if offline else validation.check_connected(ws, p.definition)
+        except ConfigError as exc:
+            errors.append(f"{path}:{p.line}: {exc.message}" if p.line is not None else f"{path}: {exc.message}")
+    if errors:
+        raise FileErrors(path, errors)
+    return [
+        (p.definition.name, jobs.SavedJob(definitions.save(ws, "job", p.definition), warnings[p.definition.name]))
+        for p in parsed
+    ]
 
 
 def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[AppliedItem]:
