@@ -131,8 +131,10 @@ def edit(
     url: str | None = typer.Option(None, help="ldap:// or ldaps:// URL (ldap)."),
     bind_dn: str | None = typer.Option(None, help="DN to bind as (ldap; empty for an anonymous bind)."),
     password_env: str | None = typer.Option(None, help="Name of an environment variable holding the bind password."),
-    password_stdin: bool = typer.Option(False, help="Read the bind password from standard input."),
-    ask_password: bool = typer.Option(False, help="Prompt for the bind password (hidden)."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the bind password from standard input.", show_default=False
+    ),
+    ask_password: bool = typer.Option(False, "--ask-password", help="Prompt for the bind password (hidden).", show_default=False),
     start_tls: bool | None = typer.Option(None, "--start-tls/--no-start-tls", help="Upgrade ldap:// with StartTLS, or not.", show_default=False),
     ca_file: Path | None = typer.Option(None, help="CA certificates (PEM) to verify the server with."),
     tls_verify: bool | None = typer.Option(
