@@ -169,7 +169,7 @@ def test_create_from_a_file_needs_a_confirmation(cli: Cli, run: InProcess, tmp_p
 
 
 def test_interactive_create_asks_then_saves_only_when_confirmed(cli: Cli, run: InProcess) -> None:
-    answers = ["", "ou, people", "abort", "continue", "", "n", "n"]
+    answers = ["", "ou, people", "abort", "continue", "n", "n", "n"]  # no schedule exists: none is asked for
     code, output = in_terminal(cli, ["collection", "create", "nightly"], answers)
     assert code == 1, output
     assert "job collection 'nightly' (new)" in output and "2. people (on failure: continue)" in output

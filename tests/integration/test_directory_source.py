@@ -274,7 +274,8 @@ def test_disable_without_disable_with_needs_an_active_directory_destination(ws: 
 def test_a_store_source_job_exports_and_reads_back(ws: Workspace, slapd: SlapdServer) -> None:
     add_ldap_store(ws, slapd)
     source = {"store": "ldap", "base_dn": "ou=x,dc=example,dc=org", "scope": "one", "attributes": ["uid", "cn"]}
-    jobs.save_job(ws, definitions.parse("job", copy_job(source, "ldap", "ou=y,dc=example,dc=org")))
+    # offline: the mappings read fields the source's attributes leave out (refused when checked)
+    jobs.save_job(ws, definitions.parse("job", copy_job(source, "ldap", "ou=y,dc=example,dc=org")), offline=True)
     body = definitions.exportable(ws, "job", "copy")
     assert body["source"] == source
     assert definitions.parse("job", body).source.attributes == ["uid", "cn"]

@@ -33,8 +33,10 @@ def add_source(ws: Workspace, path: Path, rows: list[str]) -> None:
     definitions.save(ws, "source", definitions.parse("source", {"name": "hr", "kind": "csv", "path": str(path)}))
 
 
-def add_job(ws: Workspace, container: str, extra_mappings: list[dict[str, object]] | None = None) -> None:
-    jobs.save_job(ws, definitions.parse("job", {
+def add_job(
+    ws: Workspace, container: str, extra_mappings: list[dict[str, object]] | None = None, *, offline: bool = False
+) -> None:
+    jobs.save_job(ws, offline=offline, job=definitions.parse("job", {
         "name": "people", "source": "hr",
         "destination": {"store": "ldap", "container": container},
         "mappings": [
@@ -98,7 +100,9 @@ def test_mapping_to_an_attribute_the_schema_lacks_is_refused_before_writing(
     container = slapd.new_container()
     add_store(ws, slapd)
     add_source(ws, tmp_path / "hr.csv", people(5))
-    add_job(ws, container, [{"attribute": "favouriteColour", "from": "first"}])
+    with pytest.raises(ConfigError, match="attribute 'favouriteColour' is not in the schema of store 'ldap'"):
+        add_job(ws, container, [{"attribute": "favouriteColour", "from": "first"}])
+    add_job(ws, container, [{"attribute": "favouriteColour", "from": "first"}], offline=True)
     writes = write_count(slapd)
     run = jobs.run_job(ws, "people")
     assert run.state is RunState.FAILED

@@ -8,15 +8,16 @@ from typing import Any
 
 import typer
 
+from idsync.cli import wizard
 from idsync.cli.changes_view import print_counts
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.job import EXIT_FOR_STATE, error_text
 from idsync.cli.output import JsonOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed
-from idsync.domain.collections import CollectionDefinition
+from idsync.domain.collections import ALL_NOTIFY_TRIGGERS, CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
-from idsync.services import collection_runs, collections, definitions, yamlio
+from idsync.services import answers, collection_runs, collections, definitions, yamlio
 from idsync.services.collection_edits import (
     KEEP,
     CollectionEdit,
@@ -70,24 +71,83 @@ def create(
         print_json(results)
 
 
-def _ask(ws: Workspace, name: str | None) -> CollectionDefinition:
-    """The collection from answers to questions (needs a terminal)."""
+def _ask(ws: Workspace, name: str | None, current: CollectionDefinition | None = None) -> CollectionDefinition:
+    """The collection from answers to questions (needs a terminal), each checked
+    as it is given; with *current*, its values are the defaults (an edit)."""
     if not sys.stdin.isatty():
-        raise ConfigError("give --from FILE or --job JOB options (or run in a terminal to be asked)")
+        raise ConfigError("give --from FILE or --job options (or run in a terminal to be asked)")
+    if current is None:
+        name = name or wizard.ask("Name", lambda text: answers.new_name(ws, "collection", text))
+    description = typer.prompt(
+        "Description", default=current.description if current else "", show_default=bool(current and current.description)
+    )
     known = [j.name for j in definitions.list_definitions(ws, "job")]
-    name = name or typer.prompt("Name")
-    description = typer.prompt("Description", default="", show_default=False)
-    console.print(f"jobs: {', '.join(known) or '(none yet: create one with idsync job create)'}", markup=False)
-    names = [n.strip() for n in typer.prompt("Jobs, in run order (comma-separated)").split(",") if n.strip()]
-    entries = []
-    for job in names:
-        on_failure = typer.prompt(f"When {job} fails: abort the rest or continue", default="abort")
-        entries.append(f"{job}:{on_failure}")
-    schedule = typer.prompt("Schedule (empty for none)", default="", show_default=False) or None
-    preview = typer.confirm("Preview the first run when finished?", default=False)
+    if not known:
+        raise ConfigError("there is no job to put in a collection yet", hint="create a job first")
+    wizard.show_choices("Jobs you can pick (by number or name)", known)
+    names = wizard.ask(
+        "Jobs, in run order (comma-separated)",
+        lambda text: answers.existing(ws, "job", wizard.picked(text, known) or _none_given("a job")),
+        default=", ".join(current.job_names) if current else None,
+    )
+    before = {e.job: e.on_failure for e in current.jobs} if current else {}
+    entries = [
+        {"job": job, "on_failure": wizard.ask(
+            f"When {job} fails: abort the rest or continue", answers.on_failure, default=before.get(job, "abort")
+        )}
+        for job in names
+    ]
+    schedules = [s.name for s in definitions.list_definitions(ws, "schedule")]
+    schedule: str | None = None
+    if schedules:
+        wizard.show_choices("Schedules you can pick (by number or name; - for none)", schedules)
+        schedule = wizard.ask(
+            "Schedule", lambda text: _one_schedule(ws, wizard.picked(text, schedules)),
+            default=current.schedule if current and current.schedule else None,
+        )
+    else:
+        console.print("no schedule yet: the collection runs when started (add one later with --schedule)", markup=False)
+    was = current.notifications if current else None
+    notify = wizard.yes_no("Send notifications by e-mail?", default=bool(was and was.enabled))
+    recipients: list[str] = list(was.recipients) if was else []
+    triggers: list[str] = list(was.triggers) if was else []
+    if notify:
+        recipients = wizard.ask(
+            "Recipients (comma-separated e-mail addresses)", answers.email_addresses,
+            default=", ".join(recipients) or None,
+        )
+        wizard.show_choices("Notify when (by number or name, comma-separated)", list(ALL_NOTIFY_TRIGGERS))
+        triggers = wizard.ask(
+            "Triggers", lambda text: answers.notify_triggers(wizard.picked(text, list(ALL_NOTIFY_TRIGGERS))),
+            default=", ".join(triggers) or "failed",
+        )
+    preview = wizard.yes_no(
+        "Preview the first run when finished?", default=bool(current and current.preview_when_finished)
+    )
+    if current is not None:
+        return edit_collection(current, CollectionEdit(
+            extra={"jobs": entries}, schedule=schedule, description=description, notify=notify,
+            notify_to=recipients if notify else (), notify_on=triggers if notify else (),
+            preview_when_finished=preview,
+        ))
+    assert name is not None
     return new_collection(NewCollection(
-        name=name, jobs=entries, description=description, schedule=schedule, preview_when_finished=preview
+        name=name, jobs=[f"{e['job']}:{e['on_failure']}" for e in entries], description=description,
+        schedule=schedule, notify_to=recipients if notify else (), notify_on=triggers if notify else (),
+        preview_when_finished=preview,
     ))
+
+
+def _none_given(what: str) -> list[str]:
+    raise ConfigError(f"give at least {what}")
+
+
+def _one_schedule(ws: Workspace, names: list[str]) -> str | None:
+    """No schedule (an empty answer, or -), or one stored schedule."""
+    names = [n for n in names if n != "-"]
+    if len(names) > 1:
+        raise ConfigError("a collection runs on one schedule: pick one")
+    return answers.existing(ws, "schedule", names)[0] if names else None
 
 
 def _review_save_preview(
@@ -135,6 +195,15 @@ def edit(
     review the differences, confirm, then save."""
     ws = workspace()
     _id, current = collections.load_collection(ws, name)
+    given = [
+        add_job, remove_job, move_job, job, on_failure, position, schedule, no_schedule or None, description, owner,
+        notify, notify_to, notify_on, preview_when_finished, overlap,
+    ]
+    if from_file is None and all(value is None for value in given) and sys.stdin.isatty():
+        result = _review_save_preview(ws, _ask(ws, name, current), yes=yes, json=json)
+        if json:
+            print_json(result)
+        return
     if from_file is not None:
         replacement = yamlio.read_definitions(from_file, "collection", name=name, alone=True)[0]
         result = _review_save_preview(ws, replacement, yes=yes, json=json)

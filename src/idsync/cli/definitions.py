@@ -7,12 +7,15 @@ from pathlib import Path
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.output import JsonOption, console, print_json
+from idsync.cli.output import JsonOption, console, err_console, print_json
 from idsync.services import yamlio
 
 
 def apply(
     file: Path = typer.Option(..., "--file", "-f", help="YAML file with stores, sources, jobs, schedules and collections."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Do not read sources and stores to check the fields and attributes jobs use."
+    ),
     json: bool = JsonOption,
 ) -> None:
     """Create or update the stores, sources, jobs, schedules and collections of a YAML file.
@@ -20,7 +23,10 @@ def apply(
     Everything is validated first; nothing is saved if anything is wrong.
     Secrets left out (as in an export) keep their stored values.
     """
-    items = yamlio.apply_file(workspace(), file)
+    items = yamlio.apply_file(workspace(), file, offline=offline)
+    for item in items:
+        if item.warning:
+            err_console.print(f"idsync: warning: {item.warning}", markup=False, soft_wrap=True)
     if json:
         print_json(items)
         return

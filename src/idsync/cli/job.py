@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import confirm, print_document, workspace
-from idsync.cli.output import JsonOption, console, print_json, progress, table
+from idsync.cli.output import JsonOption, console, err_console, print_json, progress, table
 from idsync.domain.results import ErrorItem, RunState
 from idsync.services import definitions, history, job_features, jobs, yamlio
 from idsync.services.workspace import Workspace
@@ -28,12 +28,17 @@ EXIT_FOR_STATE = {
 @app.command("create")
 def create(
     from_file: Path = typer.Option(..., "--from", "-f", help="YAML file with the job (a mapping, or a jobs: list)."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Do not read the source and store to check the fields and attributes the job uses."
+    ),
     json: bool = JsonOption,
 ) -> None:
     """Create or update sync jobs from a YAML file (see docs/reference.md for the fields)."""
-    items = yamlio.read_definitions(from_file, "job")
-    ws = workspace()
-    results = [{"job": job.name, "outcome": jobs.save_job(ws, job)} for job in items]
+    saved = yamlio.save_jobs(workspace(), from_file, offline=offline)
+    results = [{"job": name, "outcome": s.outcome, "warning": s.warning} for name, s in saved]
+    for r in results:
+        if r["warning"]:
+            err_console.print(f"idsync: warning: {r['warning']}", markup=False, soft_wrap=True)
     if json:
         print_json(results)
     for r in results if not json else []:

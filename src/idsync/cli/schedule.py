@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,13 @@ def create(
                                from_, tz, expires, repeat_every, repeat_for, stop_after)
     if not options.given:
         if from_ is None:
-            raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE")
-        items = yamlio.read_definitions(Path(from_), "schedule", name=name)
+            if not sys.stdin.isatty():
+                raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE (or run in a terminal to be asked)")
+            from idsync.cli.schedule_wizard import ask_schedule
+
+            items = [ask_schedule(ws, name)]
+        else:
+            items = yamlio.read_definitions(Path(from_), "schedule", name=name)
     else:
         if name is None:
             raise ConfigError("give the schedule's name: idsync schedule create NAME --daily --at 02:00")

@@ -459,3 +459,30 @@ class ScheduleDefinition(DefinitionModel):
         if not value:
             raise ValueError("a schedule needs at least one trigger (once, daily, weekly, monthly, startup or cron)")
         return value
+
+
+def past_one_time_triggers(
+    schedule: ScheduleDefinition, now: datetime, stored: ScheduleDefinition | None = None
+) -> list[str]:
+    """Why each new one-time trigger of *schedule* can never run: its start is
+    not after *now* (an aware instant). A saved schedule would keep a trigger
+    that never fires, and the admin would wait for a run that never comes.
+
+    A one-time trigger the *stored* version already has, unchanged, is kept
+    whatever its time: it ran (or was missed) as scheduled, and editing the
+    schedule for another reason must not refuse it. Disabled triggers are not
+    checked: they run at no time.
+    """
+    kept = [t for t in stored.triggers if t.kind == "once"] if stored is not None else []
+    reasons = []
+    for position, trigger in enumerate(schedule.triggers, start=1):
+        if trigger.kind != "once" or not trigger.enabled or trigger in kept:
+            continue
+        at = trigger.start.replace(tzinfo=trigger.zone)
+        if at <= now:
+            shown = now.astimezone(trigger.zone)
+            reasons.append(
+                f"trigger {position} (once at {trigger.start:%Y-%m-%d %H:%M} {trigger.timezone}) is in the past "
+                f"(it is {shown:%Y-%m-%d %H:%M} there): it would never run"
+            )
+    return reasons

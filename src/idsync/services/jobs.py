@@ -62,10 +62,29 @@ from idsync.store.scheduling_repo import SchedulingRepository
 log = logging.getLogger(__name__)
 
 
-def save_job(ws: Workspace, job: JobDefinition) -> str:
+@dataclass(frozen=True)
+class SavedJob:
+    """What saving a job did, and why it was not checked against its source and store (if so)."""
+
+    outcome: str
+    warning: str | None = None
+
+
+def save_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str:
     """Validate and save a job; returns "created", "updated" or "unchanged"."""
+    return save_checked(ws, job, offline=offline).outcome
+
+
+def save_checked(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> SavedJob:
+    """Validate and save a job. Unless *offline*, its mappings are checked
+    against the fields of its source and the schema of its store, when those
+    can be read (see :func:`validation.check_connected`); a job that fails is
+    refused, one that could not be checked is saved with a warning."""
     validation.check_offline(ws, job)
-    return definitions.save(ws, "job", job)
+    warning = None if offline else validation.check_connected(ws, job)
+    if warning:
+        log.warning("%s", warning)
+    return SavedJob(definitions.save(ws, "job", job), warning)
 
 
 def load_job(ws: Workspace, name: str) -> tuple[int, JobDefinition]:

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from idsync.errors import StateConflictError
+from idsync.domain.schedules import past_one_time_triggers
+from idsync.errors import ConfigError, StateConflictError
 from idsync.services import collections, definitions
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
@@ -125,10 +126,22 @@ def save_schedule(ws: Workspace, schedule: Any, *, clock: Callable[[], datetime]
     """Save; returns "created", "updated" or "unchanged". A schedule enabled by
     this save starts afresh: the time it spent disabled holds no missed runs."""
     before = find_schedule(ws, schedule.name)
+    check_one_time_ahead(schedule, before, clock())
     outcome = definitions.save(ws, "schedule", schedule)
     if before is not None and not before.enabled and schedule.enabled:
         _restart_cursor(ws, schedule.name, clock())
     return outcome
+
+
+def check_one_time_ahead(schedule: Any, stored: Any | None, now: datetime) -> None:
+    """Refuse a new or changed one-time trigger whose time has passed (see
+    :func:`past_one_time_triggers`); one the stored version has is kept."""
+    reasons = past_one_time_triggers(schedule, now, stored)
+    if reasons:
+        raise ConfigError(
+            f"schedule {schedule.name!r}: {'; '.join(reasons)}", field="triggers",
+            hint="give a start time in the future, or remove the trigger",
+        )
 
 
 def set_enabled(ws: Workspace, name: str, enabled: bool, *, clock: Callable[[], datetime] = utcnow) -> str:

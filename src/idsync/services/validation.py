@@ -20,8 +20,8 @@ from idsync.domain.dn import parse_dn
 from idsync.domain.filters import parse_filter
 from idsync.engine.context import RunContext
 from idsync.engine.mapping import Mapper
-from idsync.errors import ConfigError, NotFoundError
-from idsync.services import definitions
+from idsync.errors import ConfigError, IdsyncError, NotFoundError
+from idsync.services import connections, definitions
 from idsync.services.workspace import Workspace
 
 
@@ -117,16 +117,49 @@ def _check_destination_store(label: str, job: JobDefinition, store: Any) -> None
         )
 
 
+def check_connected(ws: Workspace, job: JobDefinition) -> str | None:
+    """The checks of a job that read its source and its destination store: the
+    fields its mappings read (:func:`check_source_fields`) and the attributes
+    and classes it writes (:func:`check_schema`). Done when a job is saved, so
+    a misspelt field is refused then, not found by the first run at night.
+
+    A job that fails them raises ConfigError. When the source or the store
+    cannot be read (a server down, a file not there yet), the job cannot be
+    checked: the text of a warning saying why is returned, and the checks run
+    again before every preview and run. None when the job was checked.
+    """
+    try:
+        with connections.job_destination(ws, job) as directory, connections.job_source(ws, job) as source:
+            columns = source_columns(source)
+            schema = directory.schema()
+    except (IdsyncError, OSError) as exc:
+        cause = exc.message if isinstance(exc, IdsyncError) else str(exc)
+        return (
+            f"job {job.name!r}: saved without checking its fields against {job.source.label} and store "
+            f"{job.destination.store!r}, which cannot be read: {cause}; they are checked before each run"
+        )
+    check_fields(job, columns)
+    check_schema(job, schema)
+    return None
+
+
+def source_columns(source: Source) -> list[str] | None:
+    """The source's column names, when it knows them before reading; else None."""
+    columns_of = getattr(source, "columns", None)
+    found = columns_of() if columns_of is not None else None
+    return list(found) if found is not None else None
+
+
 def check_source_fields(job: JobDefinition, source: Source) -> None:
     """Every field a mapping reads must be a column of the source (when the
     source knows its columns before reading)."""
-    columns_of = getattr(source, "columns", None)
-    if columns_of is None:
+    check_fields(job, source_columns(source))
+
+
+def check_fields(job: JobDefinition, columns: list[str] | None) -> None:
+    """Every field a mapping reads must be one of *columns* (None: not known, not checked)."""
+    if columns is None:
         return
-    found = columns_of()
-    if found is None:
-        return
-    columns = list(found)
     known = set(columns)
     for m in job.mappings:
         used = [m.source] if m.source is not None else list(m.join.fields) if m.join else []

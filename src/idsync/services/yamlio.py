@@ -17,9 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from idsync.errors import ConfigError
-from idsync.services import collections, definitions, validation, yaml_limits
+from idsync.services import collections, definitions, jobs, schedules, validation, yaml_limits
 from idsync.services.definitions import Kind
 from idsync.services.workspace import Workspace
+from idsync.store.tables import utcnow
 
 SECTIONS: dict[str, Kind] = {
     "stores": "store",
@@ -39,6 +40,7 @@ class AppliedItem:
     kind: str
     name: str
     outcome: str
+    warning: str | None = None
 
 
 def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
@@ -115,6 +117,21 @@ def _field_path(loc: tuple[Any, ...], item: Any) -> tuple[Any, ...]:
     return tuple(p for p in loc if p not in tags and not str(p).startswith("function-"))
 
 
+class FileErrors(ConfigError):
+    """Every error of a definitions file, found in one pass, with file:line
+    each. One error is its own line; several are counted, then listed."""
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        self.errors = list(errors)
+        if len(errors) == 1:
+            super().__init__(errors[0], field="file")
+            return
+        super().__init__(
+            f"{path}: {len(errors)} errors, nothing saved:\n" + "\n".join(f"  {line}" for line in errors),
+            field="file", hint="correct each line named, then give the file again",
+        )
+
+
 def _parse_item(path: Path, lines: dict[tuple[Any, ...], int], base: tuple[Any, ...], kind: Kind, item: Any) -> Any:
     """One definition of the file, validated; ConfigError with file:line of the field otherwise."""
     try:
@@ -128,26 +145,60 @@ def _parse_item(path: Path, lines: dict[tuple[Any, ...], int], base: tuple[Any, 
         raise ConfigError(f"{path}:{line}: {exc.message}", field=exc.field, hint=exc.hint) from exc
 
 
-def parse_file(path: Path) -> list[tuple[Kind, Any]]:
-    """Every definition in the file, validated; ConfigError with file:line otherwise."""
+@dataclass(frozen=True)
+class _Parsed:
+    kind: Kind
+    definition: Any
+    line: int | None
+
+
+def _parse_all(path: Path) -> tuple[list[_Parsed], list[str], dict[str, set[str]]]:
+    """Every valid definition of the file with its line, the error line of
+    every invalid one (a file is read through, not stopped at its first
+    error), and the names the file defines by kind, invalid ones included (so
+    that what names them reports no second error)."""
     data, lines = load_file(path)
-    parsed: list[tuple[Kind, Any]] = []
+    parsed: list[_Parsed] = []
+    errors: list[str] = []
+    named: dict[str, set[str]] = {kind: set() for kind in SECTIONS.values()}
     for section, kind in SECTIONS.items():
         items = data.get(section) or []
         if not isinstance(items, list):
-            raise ConfigError(f"{path}:{_line_of(lines, (section,))}: {section} must be a list")
-        parsed.extend((kind, _parse_item(path, lines, (section, i), kind, item)) for i, item in enumerate(items))
-    return parsed
+            errors.append(f"{path}:{_line_of(lines, (section,))}: {section} must be a list")
+            continue
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                named[kind].add(item["name"])
+            try:
+                parsed.append(_Parsed(kind, _parse_item(path, lines, (section, i), kind, item), _line_of(lines, (section, i))))
+            except ConfigError as exc:
+                errors.append(exc.message)
+    return parsed, errors, named
+
+
+def parse_file(path: Path) -> list[tuple[Kind, Any]]:
+    """Every definition in the file, validated; :class:`FileErrors` with every
+    error (file:line each) otherwise."""
+    parsed, errors, _named = _parse_all(path)
+    if errors:
+        raise FileErrors(path, errors)
+    return [(p.kind, p.definition) for p in parsed]
 
 
 def read_definitions(path: Path, kind: Kind, *, name: str | None = None, alone: bool = False) -> list[Any]:
+    """The definitions of *kind* in the file at *path* (see :func:`_read_items`)."""
+    return [p.definition for p in _read_items(path, kind, name=name, alone=alone)]
+
+
+def _read_items(path: Path, kind: Kind, *, name: str | None = None, alone: bool = False) -> list[_Parsed]:
     """The definitions of *kind* in the file at *path*, validated, with file:line errors.
 
     The file holds one definition (a mapping), a list of them, or the kind's
     section of a definitions file (``jobs:`` and its list). A file that also
     holds other sections is refused: it is meant to be applied as a whole.
     With *name*, the file must define exactly that one; with *alone*, exactly
-    one definition (of that name).
+    one definition (of that name). Every invalid definition is reported, in
+    one :class:`FileErrors`.
     """
     data, lines = read_yaml(path)
     section = next(s for s, k in SECTIONS.items() if k == kind)
@@ -166,34 +217,99 @@ def read_definitions(path: Path, kind: Kind, *, name: str | None = None, alone: 
         items = [(base, data)]
     if not items or not all(isinstance(item, dict) for _where, item in items):
         raise ConfigError(f"{path}: expected a {definitions.NOUNS[kind]} (a mapping), or a {section}: list of them")
-    parsed = [_parse_item(path, lines, where, kind, item) for where, item in items]
-    names = [d.name for d in parsed]
+    parsed: list[_Parsed] = []
+    errors: list[str] = []
+    for where, item in items:
+        try:
+            parsed.append(_Parsed(kind, _parse_item(path, lines, where, kind, item), _line_of(lines, where)))
+        except ConfigError as exc:
+            errors.append(exc.message)
+    if errors:
+        raise FileErrors(path, errors)
+    names = [p.definition.name for p in parsed]
     if (name is not None or alone) and (len(names) != 1 or (name is not None and names[0] != name)):
         wanted = f"{definitions.NOUNS[kind]} {name!r}" if name is not None else f"one {definitions.NOUNS[kind]}"
         raise ConfigError(f"{path} defines {', '.join(map(repr, names))}; expected {wanted} alone", field="file")
     return parsed
 
 
-def apply_file(ws: Workspace, path: Path) -> list[AppliedItem]:
+def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple[str, jobs.SavedJob]]:
+    """The jobs of the file at *path*, each checked as :func:`jobs.save_checked`
+    checks it, then saved; nothing is saved when one is wrong, and
+    :class:`FileErrors` lists every error, file:line each."""
+    parsed = _read_items(path, "job")
+    errors: list[str] = []
+    warnings: dict[str, str | None] = {}
+    for p in parsed:
+        try:
+            validation.check_offline(ws, p.definition)
+            warnings[p.definition.name] = None if offline else validation.check_connected(ws, p.definition)
+        except ConfigError as exc:
+            errors.append(f"{path}:{p.line}: {exc.message}" if p.line is not None else f"{path}: {exc.message}")
+    if errors:
+        raise FileErrors(path, errors)
+    return [
+        (p.definition.name, jobs.SavedJob(definitions.save(ws, "job", p.definition), warnings[p.definition.name]))
+        for p in parsed
+    ]
+
+
+def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[AppliedItem]:
     """Validate every definition in *path*, then save them all (stores, sources,
-    jobs, schedules, collections, in that order)."""
-    parsed = parse_file(path)
-    pending: dict[str, set[str]] = {"store": set(), "source": set(), "job": set(), "schedule": set()}
-    for kind, definition in parsed:
-        if kind in pending:
-            pending[kind].add(definition.name)
+    jobs, schedules, collections, in that order); nothing is saved when
+    anything is wrong, and :class:`FileErrors` lists every error, file:line each.
+
+    A job is also checked against its source's fields and its store's schema
+    when both can be read (unless *offline*); when they cannot (or are
+    defined in the same file, so not saved yet), it is saved with a warning.
+    A one-time schedule trigger whose time has passed is refused.
+    """
+    parsed, errors, pending = _parse_all(path)
     seen: set[tuple[str, str]] = set()
-    for kind, definition in parsed:
+    warnings: dict[tuple[str, str], str] = {}
+    now = utcnow()
+    for p in parsed:
+        kind, definition = p.kind, p.definition
+        where = f"{path}:{p.line}" if p.line is not None else str(path)
         if (kind, definition.name) in seen:
-            raise ConfigError(f"{path}: {definitions.NOUNS[kind]} {definition.name!r} is defined twice")
+            errors.append(f"{where}: {definitions.NOUNS[kind]} {definition.name!r} is defined twice")
+            continue
         seen.add((kind, definition.name))
-        if kind == "source":
-            validation.check_source(definition)
-        elif kind == "job":
-            validation.check_offline(ws, definition, pending)
-        elif kind == "collection":
-            collections.check_collection(ws, definition, pending)
-    return [AppliedItem(kind, d.name, definitions.save(ws, kind, d)) for kind, d in parsed]
+        try:
+            if kind == "source":
+                validation.check_source(definition)
+            elif kind == "job":
+                validation.check_offline(ws, definition, pending)
+                if not offline:
+                    warning = _check_job_online(ws, definition, pending)
+                    if warning:
+                        warnings[(kind, definition.name)] = warning
+            elif kind == "schedule":
+                schedules.check_one_time_ahead(definition, schedules.find_schedule(ws, definition.name), now)
+            elif kind == "collection":
+                collections.check_collection(ws, definition, pending)
+        except ConfigError as exc:
+            errors.append(f"{where}: {exc.message}")
+    if errors:
+        raise FileErrors(path, errors)
+    return [
+        AppliedItem(p.kind, p.definition.name, definitions.save(ws, p.kind, p.definition),
+                    warnings.get((p.kind, p.definition.name)))
+        for p in parsed
+    ]
+
+
+def _check_job_online(ws: Workspace, job: Any, pending: dict[str, set[str]]) -> str | None:
+    """The connected check of a job whose store and source are stored; a warning
+    when one of them is defined in the file (it cannot be read before it is saved)."""
+    origin = ("store", job.source.store) if job.source.store is not None else ("source", job.source.data_source)
+    for kind, name in (("store", job.destination.store), origin):
+        if name in pending.get(kind, set()):
+            return (
+                f"job {job.name!r}: saved without checking its fields against its source and store: "
+                f"{definitions.NOUNS[kind]} {name!r} is defined in the same file; they are checked before each run"
+            )
+    return validation.check_connected(ws, job)
 
 
 def export_all(ws: Workspace) -> str:
