@@ -17,13 +17,14 @@ from idsync.cli.trigger_options import (
     DAILY,
     EVERY,
     EXPIRES,
-    FROM,
+    FILE,
     MONTHLY_DAY,
     MONTHLY_ORDINAL,
     MONTHS,
     ONCE,
     REPEAT_EVERY,
     REPEAT_FOR,
+    START,
     STARTUP,
     STOP_AFTER,
     TZ,
@@ -50,11 +51,11 @@ def _review_save(ws: Workspace, schedule: Any, *, yes: bool, json: bool) -> dict
 
 @app.command("create")
 def create(
-    name: str | None = typer.Argument(None, help="Name of the schedule (not with --from FILE)."),
+    name: str | None = typer.Argument(None, help="Name of the schedule (with --file: only this one of the file)."),
     daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
     monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
     cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
-    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    start: str | None = START, file: Path | None = FILE, tz: str = TZ, expires: str | None = EXPIRES,
     repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
     description: str = typer.Option("", help="What the schedule is for."),
     misfire: str = typer.Option("run_once", help="Missed runs (no scheduler running): run_once or skip."),
@@ -63,16 +64,19 @@ def create(
     yes: bool = YesOption,
     json: bool = JsonOption,
 ) -> None:
-    """Create a schedule with one trigger from options, or schedules from a YAML
-    file (--from FILE); review, confirm, save. Attach it with
-    `idsync collection edit COLLECTION --schedule NAME`."""
+    """Create a schedule from trigger options, or schedules from a YAML file.
+
+    Give one trigger (--daily, --weekly, ...) or --file FILE; review, confirm,
+    save. Attach it with `idsync collection edit COLLECTION --schedule NAME`."""
     ws = workspace()
     options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
-                               from_, tz, expires, repeat_every, repeat_for, stop_after)
+                               start, tz, expires, repeat_every, repeat_for, stop_after)
+    if file is not None and options.given:
+        raise ConfigError("give either --file or trigger options, not both")
     if not options.given:
-        if from_ is None:
-            raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE")
-        items = yamlio.read_definitions(Path(from_), "schedule", name=name)
+        if file is None:
+            raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --file FILE")
+        items = yamlio.read_definitions(file, "schedule", name=name)
     else:
         if name is None:
             raise ConfigError("give the schedule's name: idsync schedule create NAME --daily --at 02:00")
@@ -90,7 +94,7 @@ def edit(
     daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
     monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
     cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
-    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    start: str | None = START, file: Path | None = FILE, tz: str = TZ, expires: str | None = EXPIRES,
     repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
     replace_triggers: bool = typer.Option(False, "--replace-triggers", help="The trigger given replaces all triggers (default: it is added)."),
     remove_trigger: int | None = typer.Option(None, "--remove-trigger", help="Remove trigger N (1-based, as in `schedule show`)."),
@@ -102,14 +106,18 @@ def edit(
     yes: bool = YesOption,
     json: bool = JsonOption,
 ) -> None:
-    """Change a schedule: add, replace, remove, enable or disable triggers, or its
-    settings; with --from FILE alone, replace the whole definition. Review, confirm, save."""
+    """Change a schedule's triggers or settings, or replace it from a YAML file.
+
+    Add, replace, remove, enable or disable triggers, or change its settings;
+    with --file FILE, replace the whole definition. Review, confirm, save."""
     ws = workspace()
     _id, current = schedules.load_schedule(ws, name)
     options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
-                               from_, tz, expires, repeat_every, repeat_for, stop_after)
-    if from_ is not None and not options.given:
-        updated = yamlio.read_definitions(Path(from_), "schedule", name=name, alone=True)[0]
+                               start, tz, expires, repeat_every, repeat_for, stop_after)
+    if file is not None and options.given:
+        raise ConfigError("give either --file or trigger options, not both")
+    if file is not None:
+        updated = yamlio.read_definitions(file, "schedule", name=name, alone=True)[0]
     else:
         if replace_triggers and not options.given:
             raise ConfigError("--replace-triggers needs a trigger option (--daily, --weekly, ...)")
