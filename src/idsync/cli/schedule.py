@@ -9,7 +9,7 @@ import typer
 
 from idsync.cli.collection import print_report
 from idsync.cli.common import confirm, print_document, workspace
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, UtcOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed
 from idsync.cli.trigger_options import (
     AT,
@@ -132,25 +132,40 @@ def edit(
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
-    """List schedules with their triggers, next run, last run and targets."""
+def list_(fmt: str = FormatOption, utc: bool = UtcOption, json: bool = JsonOption) -> None:
+    """List schedules with their triggers, next run, last run and targets.
+
+    The next run is shown in the zone of the trigger that fires it; the last
+    run in this computer's zone (or UTC with --utc)."""
     items = schedules.status(workspace())
     if json:
         print_json(items)
         return
     table(None, ["name", "enabled", "next run", "last run", "targets", "triggers"], [
         (s.name, "yes" if s.enabled else "no",
-         when(s.next_run) or ("at scheduler start" if s.startup else ""),
-         f"{when(s.last_run)} ({s.last_state})" if s.last_run else "",
+         s.next_run_text or ("at scheduler start" if s.startup else ""),
+         f"{when(s.last_run, utc)} ({s.last_state})" if s.last_run else "",
          ", ".join(s.targets), "; ".join(s.triggers))
         for s in items
-    ])
+    ], fmt)
 
 
 @app.command("show")
-def show(name: str, count: int = typer.Option(5, help="How many next runs to show."), json: bool = JsonOption) -> None:
-    """Show a schedule: definition, triggers, next runs, targets, recent occurrences."""
-    found = schedules.detail(workspace(), name, count=count)
+def show(
+    name: str,
+    count: int = typer.Option(5, help="How many next runs to show."),
+    since: str | None = typer.Option(
+        None, "--from",
+        help="List the runs due from this instant on: YYYY-MM-DD[THH:MM] in the schedule's zone, or with an offset.",
+    ),
+    utc: bool = UtcOption,
+    json: bool = JsonOption,
+) -> None:
+    """Show a schedule: definition, triggers, next runs, targets, recent occurrences.
+
+    Due times are shown in the zone of the trigger that fires them, named
+    (02:00 CET); the last run in this computer's zone (or UTC with --utc)."""
+    found = schedules.detail(workspace(), name, count=count, since=since)
     if json:
         print_json(found)
         return
@@ -159,11 +174,13 @@ def show(name: str, count: int = typer.Option(5, help="How many next runs to sho
     for index, text in enumerate(status.triggers, start=1):
         console.print(f"trigger {index}: {text}", markup=False)
     console.print(f"targets: {', '.join(status.targets) or 'none'}", markup=False)
-    console.print(f"next runs: {', '.join(when(at) for at in found.upcoming) or 'none'}", markup=False)
+    label = "next runs" if since is None else f"runs from {when(found.since, utc)}"
+    console.print(f"{label}: {', '.join(found.upcoming_text) or 'none'}", markup=False)
     if status.last_run:
-        console.print(f"last run: {when(status.last_run)} ({status.last_state})", markup=False)
-    for occurrence in found.occurrences:
-        console.print(f"  {when(occurrence.due_at)} trigger {occurrence.trigger_index + 1 if occurrence.trigger_index >= 0 else 'run-now'}: {occurrence.state}", markup=False)
+        console.print(f"last run: {when(status.last_run, utc)} ({status.last_state})", markup=False)
+    for occurrence, due in zip(found.occurrences, found.occurrence_times, strict=True):
+        trigger = occurrence.trigger_index + 1 if occurrence.trigger_index >= 0 else "run-now"
+        console.print(f"  {due} trigger {trigger}: {occurrence.state}", markup=False)
 
 
 def _set_enabled(name: str, enabled: bool, json: bool) -> None:
@@ -198,7 +215,10 @@ def run_now(name: str, json: bool = JsonOption) -> None:
         for report in reports:
             print_report(report)
     if any(r.run.state.value not in ("succeeded", "completed_with_errors") for r in reports):
-        raise typer.Exit(4 if any(r.run.state.value == "failed" for r in reports) else 1)
+        raise typer.Exit(
+            4 if any(r.run.state.value == "failed" for r in reports)
+            else 9 if any(r.run.state.value == "terminated" for r in reports) else 1
+        )
 
 
 @app.command("remove")
