@@ -219,3 +219,13 @@ def test_the_scheduler_log_is_one_line_format_with_run_starts_and_ends(cli: Cli,
     started = [line for line in lines if re.search(r"run \d+ of collection 'nightly' started$", line)]
     ended = [line for line in lines if re.search(r"run \d+ of collection 'nightly' ended succeeded: read 2", line)]
     assert started and ended, lines
+
+
+def test_run_times_are_in_the_viewer_zone_with_its_abbreviation_or_utc(cli: Cli) -> None:
+    cli("collection", "create", "nightly", "--job", "people", "--yes")
+    cli("collection", "run", "nightly")
+    cli.env["TZ"] = "America/New_York"
+    started = cli("run", "list", "--format", "tsv").stdout.splitlines()[1].split("\t")[5]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d E[SD]T", started), started
+    in_utc = cli("run", "list", "--format", "tsv", "--utc").stdout.splitlines()[1].split("\t")[5]
+    assert in_utc.endswith(" UTC") and in_utc != started

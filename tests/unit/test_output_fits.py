@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
 from rich.table import Table
 
+from idsync.cli import app as root
+from idsync.cli.job import EXIT_FOR_STATE
 from idsync.cli.output import PIPE_WIDTH, SafeConsole, state_text, tsv_line, when
+from idsync.domain.results import RunState
+from idsync.errors import ConfigError
 from idsync.runtime.node import LineFormatter, log_line
 from idsync.scheduling.describe import moment_in_zone
+from idsync.services import schedules
+from idsync.services.definitions import parse
+
+REFERENCE = Path(__file__).parents[2] / "docs" / "reference.md"
 
 WINTER = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
 SUMMER = datetime(2027, 7, 5, 0, 0, tzinfo=UTC)
@@ -86,17 +98,13 @@ def test_logged_records_use_the_same_line_format() -> None:
 # ---------------------------------------------------------------- schedule times
 
 
-def berlin_nightly() -> object:
-    from idsync.services.definitions import parse
-
+def berlin_nightly() -> Any:
     return parse("schedule", {"name": "nightly", "triggers": [
         {"kind": "daily", "start": "2027-01-01T02:00", "timezone": "Europe/Berlin"},
     ]})
 
 
 def test_due_times_are_named_in_the_trigger_zone() -> None:
-    from idsync.services import schedules
-
     schedule = berlin_nightly()
     due = schedules.upcoming_due(schedule, datetime(2027, 1, 4, 12, 0, tzinfo=UTC), 2)
     assert [schedules.due_text(schedule, at, index) for at, index in due] == [
@@ -105,8 +113,6 @@ def test_due_times_are_named_in_the_trigger_zone() -> None:
 
 
 def test_an_instant_without_offset_is_read_in_the_schedule_zone() -> None:
-    from idsync.services import schedules
-
     schedule = berlin_nightly()
     assert schedules.parse_instant("2027-01-05T02:00", schedule) == datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
     assert schedules.parse_instant("2027-01-05T02:00+00:00", schedule) == datetime(2027, 1, 5, 2, 0, tzinfo=UTC)
@@ -115,9 +121,19 @@ def test_an_instant_without_offset_is_read_in_the_schedule_zone() -> None:
 def test_a_bad_instant_is_one_line_with_a_hint() -> None:
     import pytest
 
-    from idsync.errors import ConfigError
-    from idsync.services import schedules
-
     with pytest.raises(ConfigError) as caught:
         schedules.parse_instant("tomorrow", berlin_nightly())
     assert caught.value.message == "'tomorrow' is not an instant" and "YYYY-MM-DD" in str(caught.value.hint)
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_a_terminated_run_has_its_own_documented_exit_code() -> None:
+    assert EXIT_FOR_STATE[RunState.TERMINATED] == 9
+
+
+@pytest.mark.parametrize("code", sorted(set(EXIT_FOR_STATE.values()) - {0}))
+def test_every_exit_code_of_a_run_is_documented(code: int) -> None:
+    assert re.search(rf"\b{code} a run", root.__doc__ or ""), f"exit code {code} is not in the idsync.cli.app docstring"
+    assert re.search(rf"^\| {code} \| ", REFERENCE.read_text(encoding="utf-8"), re.M), f"exit code {code} not in docs"
