@@ -161,7 +161,7 @@ def test_schedule_show_from_an_instant(run: InProcess) -> None:
     run("schedule", "create", "nightly", "--daily", "--at", "02:00", "--start", "2027-01-04",
         "--tz", "Europe/Berlin", "--yes")
     shown = run("schedule", "show", "nightly", "--from", "2027-07-01", "--count", "2", "--utc").stdout
-    assert "runs from 2027-06-30 22:00:00 UTC: 2027-07-01 02:00 CEST, 2027-07-02 02:00 CEST" in shown
+    assert "runs from 2027-07-01 00:00 CEST: 2027-07-01 02:00 CEST, 2027-07-02 02:00 CEST" in shown
     data = run.json("schedule", "show", "nightly", "--from", "2027-07-01T02:00+02:00", "--count", "1")
     assert data["upcoming"] == ["2027-07-01T00:00:00+00:00"] and data["upcoming_text"] == ["2027-07-01 02:00 CEST"]
     assert "'next week' is not an instant" in run.error("schedule", "show", "nightly", "--from", "next week")

@@ -174,7 +174,7 @@ def show(
     for index, text in enumerate(status.triggers, start=1):
         console.print(f"trigger {index}: {text}", markup=False)
     console.print(f"targets: {', '.join(status.targets) or 'none'}", markup=False)
-    label = "next runs" if since is None else f"runs from {when(found.since, utc)}"
+    label = "next runs" if since is None else f"runs from {found.since_text}"
     console.print(f"{label}: {', '.join(found.upcoming_text) or 'none'}", markup=False)
     if status.last_run:
         console.print(f"last run: {when(status.last_run, utc)} ({status.last_state})", markup=False)

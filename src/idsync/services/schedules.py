@@ -67,6 +67,8 @@ class ScheduleDetail:
     """When each of :attr:`occurrences` was due, in its trigger's zone, named."""
     since: datetime | None = None
     """The instant :attr:`upcoming` starts from (now, unless another was asked for)."""
+    since_text: str = ""
+    """:attr:`since` in the schedule's zone, named."""
 
 
 def seconds(value: Any) -> float:
@@ -286,4 +288,5 @@ def detail(
         upcoming_text=[due_text(schedule, at, index) for at, index in due],
         occurrence_times=[due_text(schedule, o.due_at, o.trigger_index) for o in recent],
         since=start or now,
+        since_text=due_text(schedule, start or now),
     )
