@@ -249,10 +249,10 @@ def test_run_preview_show_and_history(cli: Cli, run: InProcess, tmp_path: Path) 
 
 def test_schedules_list_show_targets_enable_disable_run_now_and_remove(run: InProcess) -> None:
     made = run.json("schedule", "create", "twice-weekly", "--weekly", "mon,thu", "--every", "2", "--at", "09:00",
-                    "--from", "2027-01-04", "--tz", "Europe/Paris", "--yes")
+                    "--start", "2027-01-04", "--tz", "Europe/Paris", "--yes")
     assert made[0]["outcome"] == "created"
     run("schedule", "create", "monthly", "--monthly-day", "1,15,last", "--at", "02:00", "--yes")
-    run("schedule", "create", "fridays", "--monthly-ordinal", "last:fri", "--from", "2027-01-01T18:30", "--yes")
+    run("schedule", "create", "fridays", "--monthly-ordinal", "last:fri", "--start", "2027-01-01T18:30", "--yes")
     run("schedule", "create", "quarter", "--cron", "*/15 * * * *", "--stop-after", "10m", "--yes")
     run("schedule", "create", "boot", "--startup", "--yes")
     run("collection", "create", "nightly", "--job", "people", "--schedule", "twice-weekly", "--yes")
@@ -287,7 +287,7 @@ def test_bad_input_is_one_clear_line(cli: Cli) -> None:
     for args, fragment in [
         (["schedule", "create", "s", "--daily", "--tz", "Mars/Base", "--yes"], "unknown time zone 'Mars/Base'"),
         (["schedule", "create", "s", "--once", "2027-02-30T09:00", "--yes"], "--once '2027-02-30T09:00' is not a valid date"),
-        (["schedule", "create", "s", "--daily", "--from", "2027-03-01", "--expires", "2027-02-01", "--yes"],
+        (["schedule", "create", "s", "--daily", "--start", "2027-03-01", "--expires", "2027-02-01", "--yes"],
          "expires (2027-02-01 00:00) must be after start (2027-03-01 00:00)"),
         (["schedule", "create", "s", "--weekly", "", "--yes"], "needs at least one weekday"),
         (["collection", "create", "c", "--job", "nope", "--yes"], "job 'nope' does not exist"),

@@ -58,4 +58,4 @@ def test_collection_and_schedule_files_give_every_error_with_its_line(run: InPro
     assert message.startswith(f"{collections}: 2 errors, nothing saved:")
     assert f"{collections}:1: job collection 'a': no jobs" in message and f"{collections}:5: " in message
     schedules = write(tmp_path / "s.yaml", "name: w\ntriggers:\n  - {kind: weekly, start: '2030-01-01T02:00', weekdays: []}\n")
-    assert run.error("schedule", "create", "--from", str(schedules), "--yes").startswith(f"{schedules}:3: ")
+    assert run.error("schedule", "create", "--file", str(schedules), "--yes").startswith(f"{schedules}:3: ")

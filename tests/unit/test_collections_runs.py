@@ -213,10 +213,10 @@ def test_terminate_stops_a_running_collection_between_jobs(world: World) -> None
     runtime = Runtime(node="node-a")
     started = collection_runs.start_run(world.ws, "c", runtime)
     requested = collection_runs.terminate_run(world.ws, started.run_id, "maintenance window")
-    assert requested.state is RunState.RUNNING and requested.stop_requested == "maintenance window"
+    assert requested.state is RunState.RUNNING and requested.stop_requested == "terminated by tester: maintenance window"
     assert started.fence is not None
     done = collection_runs.execute_run(world.ws, started.run_id, started.fence, runtime)
-    assert (done.state, done.error) == (RunState.TERMINATED, "maintenance window")
+    assert (done.state, done.error) == (RunState.TERMINATED, "terminated by tester: maintenance window")
     report = collection_runs.report(world.ws, started.run_id)
     assert states(report) == [("people", "skipped"), ("more", "skipped")]
 

@@ -8,22 +8,25 @@ records failed; 4 a run failed; 5 a run was held by a safety limit;
 6 not found (no such store, source, job, schedule, collection, run, plan or
 outbox message); 7 state conflict (the object is not in a state that allows
 it: a finished run, a plan already applied, a definition still in use);
-8 permission denied; 130 interrupted.
+8 permission denied; 9 a run was terminated (by someone, by its time
+limit or by a scheduler shutting down); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from idsync import __version__, settings
 from idsync.cli.hints import render
-from idsync.cli.output import err_console, table
+from idsync.cli.output import err_console, print_json, table
 from idsync.errors import IdsyncError, NotFoundError, PermissionDeniedError, StateConflictError
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -65,7 +68,29 @@ def load_command(name: str) -> Any:
         single.command(name)(target)
         command = typer.main.get_command(single)
     command.name = name
+    _tidy_help(command)
     return command
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def _tidy_help(command: Any) -> None:
+    """Help that reads well, for *command* and every command under it.
+
+    A command list shows each command's ``short_help``: here the first
+    sentence of its docstring, whole (the first line of a wrapped docstring
+    would stop mid-sentence). A flag shows no value type: ``--yes``, not
+    ``--yes <bool>``."""
+    help_option = command.get_help_option(click.Context(command, help_option_names=HELP_NAMES))
+    for param in (*command.params, help_option):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    if command.help and not command.short_help:
+        paragraph = " ".join(command.help.split("\n\n")[0].split())
+        command.short_help = _SENTENCE_END.split(paragraph, maxsplit=1)[0]
+    for child in getattr(command, "commands", {}).values():
+        _tidy_help(child)
 
 
 class LazyGroup(TyperGroup):
@@ -79,11 +104,18 @@ class LazyGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
-            return super().get_command(ctx, cmd_name)
+            command = super().get_command(ctx, cmd_name)
+            if command is not None:
+                _tidy_help(command)
+            return command
         if self._resolving:
             return load_command(cmd_name)
         summary = COMMANDS[cmd_name][2]
         return TyperCommand(cmd_name, help=summary, short_help=summary)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _tidy_help(self)
+        super().format_help(ctx, formatter)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         self._resolving = True
@@ -93,6 +125,8 @@ class LazyGroup(TyperGroup):
             self._resolving = False
 
 
+HELP_NAMES = ["-h", "--help"]
+
 app = typer.Typer(
     name="idsync",
     cls=LazyGroup,
@@ -100,7 +134,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_NAMES},
 )
 
 
@@ -126,16 +160,15 @@ def root(
 
 
 @app.command("settings")
-def show_settings() -> None:
+def show_settings(
+    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of text."),
+) -> None:
     """List every setting, its environment variable, current value and meaning."""
-    table(
-        None,
-        ["setting", "variable", "value", "meaning"],
-        [
-            (s.name, s.env_var, s.shown(), s.help)
-            for s in settings.SETTINGS
-        ],
-    )
+    rows = [(s.name, s.env_var, s.shown(), s.help) for s in settings.SETTINGS]
+    if json:
+        print_json([dict(zip(("setting", "variable", "value", "meaning"), row, strict=True)) for row in rows])
+        return
+    table(None, ["setting", "variable", "value", "meaning"], rows)
 
 
 EXIT_CODES: tuple[tuple[type[IdsyncError], int], ...] = (

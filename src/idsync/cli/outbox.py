@@ -8,12 +8,12 @@ ones. Message contents are never shown: they may hold generated passwords.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import typer
 
 from idsync.cli.common import confirm, workspace
-from idsync.cli.output import JsonOption, console, err_console, print_json, table
+from idsync.cli.output import JsonOption, console, err_console, print_json, table, when
 from idsync.errors import ConfigError
 from idsync.services import outbox
 
@@ -43,7 +43,7 @@ def list_(
     table(None, ["id", "run", "collection", "trigger", "channel", "to", "state", "attempts", "next / sent", "last error"], [
         (
             row.id, row.run_id, row.collection_name, row.trigger, row.channel, row.recipient, row.state, row.attempts,
-            f"{(row.sent_at or row.next_attempt_at):%Y-%m-%d %H:%M:%S}", row.last_error or "",
+            when(row.sent_at or row.next_attempt_at), row.last_error or "",
         )
         for row in rows
     ])
@@ -98,7 +98,7 @@ def send(
     after. Every attempt at one message carries the same id (the Message-ID
     header of an email, X-Idsync-Delivery of a webhook), made of its outbox
     row and this installation, so a receiver can drop a copy."""
-    from idsync.runtime.node import run_sender, send_due, stop_on_signals
+    from idsync.runtime.node import log_line, run_sender, send_due, stop_on_signals
 
     ws = workspace()
     try:
@@ -113,7 +113,7 @@ def send(
             return
 
         def say(message: str) -> None:
-            err_console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", markup=False)
+            err_console.print(log_line(message), markup=False, soft_wrap=True)
 
         with stop_on_signals() as stop:
             run_sender(ws, stop, say, poll=poll)

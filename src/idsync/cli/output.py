@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
+from rich.text import Text
 
 from idsync.domain.results import Counts
 
@@ -35,17 +36,56 @@ def escape_controls(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+PIPE_WIDTH = 10_000
+"""The width of output that is not a terminal: wide enough that no table is cut."""
+
+
 class SafeConsole(Console):
-    """A console that never passes a control character of its text through."""
+    """A console that never passes a control character of its text through,
+    and is as wide as its lines when writing to a pipe or a file (a script
+    reading a table must get every cell whole, not cut at 80 columns)."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*(escape_controls(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        return found if self.is_terminal else ConsoleDimensions(PIPE_WIDTH, found.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
 console = SafeConsole(highlight=False)
 err_console = SafeConsole(stderr=True, highlight=False)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+FormatOption = typer.Option(
+    "table", "--format", help="table (for people) or tsv (tab-separated, one line a row, for scripts)."
+)
+UtcOption = typer.Option(False, "--utc", help="Show times in UTC (default: this computer's time zone).")
+
+STATE_STYLES = {
+    "succeeded": "green",
+    "completed_with_errors": "yellow",
+    "failed": "red",
+    "held": "magenta",
+    "terminated": "yellow",
+    "skipped": "dim",
+    "missed": "dim",
+    "running": "cyan",
+    "pending": "cyan",
+    "queued": "cyan",
+}
+"""Colours of run states; shown on a terminal only (a pipe gets plain words)."""
+
+
+def state_text(state: Any) -> Text:
+    """A run state (or its value) coloured for a terminal."""
+    value = str(getattr(state, "value", state))
+    return Text(value, style=STATE_STYLES.get(value, ""))
 
 
 def to_plain(value: Any) -> Any:
@@ -74,12 +114,32 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_plain(value), indent=2, ensure_ascii=False) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def _cell(value: Any) -> Text:
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else escape_controls(str(value)))
+
+
+def tsv_line(values: Sequence[Any]) -> str:
+    """One row as tab-separated text; tabs and newlines in a value become spaces."""
+    return "\t".join(
+        " ".join(_cell(v).plain.replace("\t", " ").splitlines()) for v in values
+    )
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> None:
+    """Rows as a table for people, or with *fmt* ``tsv`` as a header line and
+    one tab-separated line a row. Cells are text, never markup."""
+    if fmt == "tsv":
+        sys.stdout.write("".join(tsv_line(row) + "\n" for row in (columns, *rows)))
+        return
+    if fmt != "table":
+        raise fail(f"unknown --format {fmt!r}; one of table, tsv", 2)
     t = Table(title=title, show_edge=False, header_style="bold")
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*("" if v is None else escape_controls(str(v)) for v in row))
+        t.add_row(*(_cell(v) for v in row))
     console.print(t)
 
 
@@ -89,8 +149,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def when(value: dt.datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+def when(value: dt.datetime | None, utc: bool = False) -> str:
+    """A moment as text with its zone: in this computer's zone and its
+    abbreviation (``2027-01-04 02:00:00 CET``), or in UTC with *utc*.
+    A naive moment is taken as UTC (the database stores UTC)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    shown = value.astimezone(dt.UTC) if utc else value.astimezone()
+    return f"{shown:%Y-%m-%d %H:%M:%S} {shown.tzname() or shown.strftime('%z')}"
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import typer
 
 from idsync.cli.collection import print_report
 from idsync.cli.common import confirm, print_document, workspace
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, UtcOption, console, print_json, table, when
 from idsync.cli.review_view import confirmed
 from idsync.cli.trigger_options import (
     AT,
@@ -18,13 +18,14 @@ from idsync.cli.trigger_options import (
     DAILY,
     EVERY,
     EXPIRES,
-    FROM,
+    FILE,
     MONTHLY_DAY,
     MONTHLY_ORDINAL,
     MONTHS,
     ONCE,
     REPEAT_EVERY,
     REPEAT_FOR,
+    START,
     STARTUP,
     STOP_AFTER,
     TZ,
@@ -51,11 +52,11 @@ def _review_save(ws: Workspace, schedule: Any, *, yes: bool, json: bool) -> dict
 
 @app.command("create")
 def create(
-    name: str | None = typer.Argument(None, help="Name of the schedule (not with --from FILE)."),
+    name: str | None = typer.Argument(None, help="Name of the schedule (with --file: only this one of the file)."),
     daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
     monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
     cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
-    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    start: str | None = START, file: Path | None = FILE, tz: str = TZ, expires: str | None = EXPIRES,
     repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
     description: str = typer.Option("", help="What the schedule is for."),
     misfire: str = typer.Option("run_once", help="Missed runs (no scheduler running): run_once or skip."),
@@ -64,21 +65,24 @@ def create(
     yes: bool = YesOption,
     json: bool = JsonOption,
 ) -> None:
-    """Create a schedule with one trigger from options, or schedules from a YAML
-    file (--from FILE); review, confirm, save. Attach it with
-    `idsync collection edit COLLECTION --schedule NAME`."""
+    """Create a schedule from trigger options, or schedules from a YAML file.
+
+    Give one trigger (--daily, --weekly, ...) or --file FILE; review, confirm,
+    save. Attach it with `idsync collection edit COLLECTION --schedule NAME`."""
     ws = workspace()
     options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
-                               from_, tz, expires, repeat_every, repeat_for, stop_after)
+                               start, tz, expires, repeat_every, repeat_for, stop_after)
+    if file is not None and options.given:
+        raise ConfigError("give either --file or trigger options, not both")
     if not options.given:
-        if from_ is None:
+        if file is None:
             if not sys.stdin.isatty():
-                raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --from FILE (or run in a terminal to be asked)")
+                raise ConfigError("give a trigger (--daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup) or --file FILE (or run in a terminal to be asked)")
             from idsync.cli.schedule_wizard import ask_schedule
 
             items = [ask_schedule(ws, name)]
         else:
-            items = yamlio.read_definitions(Path(from_), "schedule", name=name)
+            items = yamlio.read_definitions(file, "schedule", name=name)
     else:
         if name is None:
             raise ConfigError("give the schedule's name: idsync schedule create NAME --daily --at 02:00")
@@ -96,7 +100,7 @@ def edit(
     daily: bool = DAILY, weekly: str | None = WEEKLY, monthly_day: str | None = MONTHLY_DAY,
     monthly_ordinal: str | None = MONTHLY_ORDINAL, months: str | None = MONTHS, once: str | None = ONCE,
     cron: str | None = CRON, startup: bool = STARTUP, every: int | None = EVERY, at: str | None = AT,
-    from_: str | None = FROM, tz: str = TZ, expires: str | None = EXPIRES,
+    start: str | None = START, file: Path | None = FILE, tz: str = TZ, expires: str | None = EXPIRES,
     repeat_every: str | None = REPEAT_EVERY, repeat_for: str | None = REPEAT_FOR, stop_after: str | None = STOP_AFTER,
     replace_triggers: bool = typer.Option(False, "--replace-triggers", help="The trigger given replaces all triggers (default: it is added)."),
     remove_trigger: int | None = typer.Option(None, "--remove-trigger", help="Remove trigger N (1-based, as in `schedule show`)."),
@@ -108,14 +112,18 @@ def edit(
     yes: bool = YesOption,
     json: bool = JsonOption,
 ) -> None:
-    """Change a schedule: add, replace, remove, enable or disable triggers, or its
-    settings; with --from FILE alone, replace the whole definition. Review, confirm, save."""
+    """Change a schedule's triggers or settings, or replace it from a YAML file.
+
+    Add, replace, remove, enable or disable triggers, or change its settings;
+    with --file FILE, replace the whole definition. Review, confirm, save."""
     ws = workspace()
     _id, current = schedules.load_schedule(ws, name)
     options = trigger_options(daily, weekly, monthly_day, monthly_ordinal, months, once, cron, startup, every, at,
-                               from_, tz, expires, repeat_every, repeat_for, stop_after)
-    if from_ is not None and not options.given:
-        updated = yamlio.read_definitions(Path(from_), "schedule", name=name, alone=True)[0]
+                               start, tz, expires, repeat_every, repeat_for, stop_after)
+    if file is not None and options.given:
+        raise ConfigError("give either --file or trigger options, not both")
+    if file is not None:
+        updated = yamlio.read_definitions(file, "schedule", name=name, alone=True)[0]
     else:
         if replace_triggers and not options.given:
             raise ConfigError("--replace-triggers needs a trigger option (--daily, --weekly, ...)")
@@ -130,25 +138,40 @@ def edit(
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
-    """List schedules with their triggers, next run, last run and targets."""
+def list_(fmt: str = FormatOption, utc: bool = UtcOption, json: bool = JsonOption) -> None:
+    """List schedules with their triggers, next run, last run and targets.
+
+    The next run is shown in the zone of the trigger that fires it; the last
+    run in this computer's zone (or UTC with --utc)."""
     items = schedules.status(workspace())
     if json:
         print_json(items)
         return
     table(None, ["name", "enabled", "next run", "last run", "targets", "triggers"], [
         (s.name, "yes" if s.enabled else "no",
-         when(s.next_run) or ("at scheduler start" if s.startup else ""),
-         f"{when(s.last_run)} ({s.last_state})" if s.last_run else "",
+         s.next_run_text or ("at scheduler start" if s.startup else ""),
+         f"{when(s.last_run, utc)} ({s.last_state})" if s.last_run else "",
          ", ".join(s.targets), "; ".join(s.triggers))
         for s in items
-    ])
+    ], fmt)
 
 
 @app.command("show")
-def show(name: str, count: int = typer.Option(5, help="How many next runs to show."), json: bool = JsonOption) -> None:
-    """Show a schedule: definition, triggers, next runs, targets, recent occurrences."""
-    found = schedules.detail(workspace(), name, count=count)
+def show(
+    name: str,
+    count: int = typer.Option(5, help="How many next runs to show."),
+    since: str | None = typer.Option(
+        None, "--from",
+        help="List the runs due from this instant on: YYYY-MM-DD[THH:MM] in the schedule's zone, or with an offset.",
+    ),
+    utc: bool = UtcOption,
+    json: bool = JsonOption,
+) -> None:
+    """Show a schedule: definition, triggers, next runs, targets, recent occurrences.
+
+    Due times are shown in the zone of the trigger that fires them, named
+    (02:00 CET); the last run in this computer's zone (or UTC with --utc)."""
+    found = schedules.detail(workspace(), name, count=count, since=since)
     if json:
         print_json(found)
         return
@@ -157,11 +180,13 @@ def show(name: str, count: int = typer.Option(5, help="How many next runs to sho
     for index, text in enumerate(status.triggers, start=1):
         console.print(f"trigger {index}: {text}", markup=False)
     console.print(f"targets: {', '.join(status.targets) or 'none'}", markup=False)
-    console.print(f"next runs: {', '.join(when(at) for at in found.upcoming) or 'none'}", markup=False)
+    label = "next runs" if since is None else f"runs from {found.since_text}"
+    console.print(f"{label}: {', '.join(found.upcoming_text) or 'none'}", markup=False)
     if status.last_run:
-        console.print(f"last run: {when(status.last_run)} ({status.last_state})", markup=False)
-    for occurrence in found.occurrences:
-        console.print(f"  {when(occurrence.due_at)} trigger {occurrence.trigger_index + 1 if occurrence.trigger_index >= 0 else 'run-now'}: {occurrence.state}", markup=False)
+        console.print(f"last run: {when(status.last_run, utc)} ({status.last_state})", markup=False)
+    for occurrence, due in zip(found.occurrences, found.occurrence_times, strict=True):
+        trigger = occurrence.trigger_index + 1 if occurrence.trigger_index >= 0 else "run-now"
+        console.print(f"  {due} trigger {trigger}: {occurrence.state}", markup=False)
 
 
 def _set_enabled(name: str, enabled: bool, json: bool) -> None:
@@ -196,7 +221,10 @@ def run_now(name: str, json: bool = JsonOption) -> None:
         for report in reports:
             print_report(report)
     if any(r.run.state.value not in ("succeeded", "completed_with_errors") for r in reports):
-        raise typer.Exit(4 if any(r.run.state.value == "failed" for r in reports) else 1)
+        raise typer.Exit(
+            4 if any(r.run.state.value == "failed" for r in reports)
+            else 9 if any(r.run.state.value == "terminated" for r in reports) else 1
+        )
 
 
 @app.command("remove")

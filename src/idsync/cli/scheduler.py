@@ -8,7 +8,7 @@ ticking, asks the runs it executes to stop at their next batch, waits up to
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import typer
 
@@ -37,11 +37,17 @@ def scheduler(
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
-    from idsync.runtime.node import SchedulerNode, run_scheduler, stop_on_signals
+    from idsync.runtime.node import (
+        SchedulerNode,
+        log_line,
+        one_log_format,
+        run_scheduler,
+        stop_on_signals,
+    )
 
     def say(message: str) -> None:
         if not quiet:
-            err_console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", markup=False, soft_wrap=True)
+            err_console.print(log_line(message), markup=False, soft_wrap=True)
 
     ws = workspace()
     options = SchedulerNode(
@@ -49,7 +55,7 @@ def scheduler(
         outbox=not no_outbox,
     )
     try:
-        with stop_on_signals() as stop:
+        with stop_on_signals() as stop, one_log_format():
             run_scheduler(ws, options, stop, say)
     finally:
         ws.close()

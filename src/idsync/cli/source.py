@@ -46,8 +46,8 @@ def add(
     schema: str | None = typer.Option(None, help="Schema of the table (sql)."),
     batch_size: int | None = typer.Option(None, help="Rows fetched per round trip (sql; default 1000)."),
     password_env: str | None = typer.Option(None, help="Name of an environment variable holding the database password (sql)."),
-    password_stdin: bool = typer.Option(False, help="Read the database password from standard input (sql)."),
-    ask_password: bool = typer.Option(False, help="Prompt for the database password (hidden) (sql)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the database password from standard input (sql)."),
+    ask_password: bool = typer.Option(False, "--ask-password", help="Prompt for the database password (hidden) (sql)."),
     description: str = typer.Option("", help="What this source is."),
     update: bool = typer.Option(False, "--update", help="Replace an existing source of that name."),
 ) -> None:

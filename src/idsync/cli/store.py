@@ -56,11 +56,11 @@ def add(
     url: str | None = typer.Option(None, help="ldap:// or ldaps:// URL (ldap)."),
     bind_dn: str | None = typer.Option(None, help="DN to bind as (ldap)."),
     password_env: str | None = typer.Option(None, help="Name of an environment variable holding the bind password."),
-    password_stdin: bool = typer.Option(False, help="Read the bind password from standard input."),
-    ask_password: bool = typer.Option(False, help="Prompt for the bind password (hidden)."),
-    start_tls: bool = typer.Option(False, help="Upgrade ldap:// with StartTLS."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the bind password from standard input."),
+    ask_password: bool = typer.Option(False, "--ask-password", help="Prompt for the bind password (hidden)."),
+    start_tls: bool = typer.Option(False, "--start-tls", help="Upgrade ldap:// with StartTLS."),
     ca_file: Path | None = typer.Option(None, help="CA certificates (PEM) to verify the server with."),
-    no_tls_verify: bool = typer.Option(False, help="Do not verify the server certificate (unsafe; tests only)."),
+    no_tls_verify: bool = typer.Option(False, "--no-tls-verify", help="Do not verify the server certificate (unsafe; tests only)."),
     active_directory: bool = typer.Option(
         False, "--active-directory", help="The server is Active Directory: objectGUID anchor, userAccountControl, unicodePwd (ldap)."
     ),

@@ -3,7 +3,7 @@
 ``idsync schedule create`` and ``edit`` share them: ``--daily``,
 ``--weekly mon,thu``, ``--monthly-day 1,15,last``, ``--monthly-ordinal
 last:fri``, ``--once``, ``--cron``, ``--startup`` with ``--every``, ``--at``,
-``--from``, ``--tz``, ``--months``, ``--expires``, ``--repeat-every``,
+``--start``, ``--tz``, ``--months``, ``--expires``, ``--repeat-every``,
 ``--repeat-for`` and ``--stop-after``. They become the trigger's definition
 data; the schedule model then validates it (30 February, an unknown zone,
 an expiry before the start are refused there with one line).
@@ -82,7 +82,7 @@ class TriggerOptions:
         elif kind != "startup":
             data["start"] = self._start(zone, kind).isoformat()
         elif self.start is not None:
-            data["start"] = _datetime(self.start, "--from").isoformat()
+            data["start"] = _datetime(self.start, "--start").isoformat()
         if self.every is not None:
             if kind not in ("daily", "weekly"):
                 raise ConfigError("--every goes with --daily (days) or --weekly (weeks)")
@@ -110,11 +110,11 @@ class TriggerOptions:
         return data
 
     def _start(self, zone: ZoneInfo, kind: str) -> datetime:
-        """--from (a date, or a date and time) with --at; default: today, in the trigger's zone."""
+        """--start (a date, or a date and time) with --at; default: today, in the trigger's zone."""
         today = datetime.now(UTC).astimezone(zone)
         at = _time(self.at) if self.at is not None else None
         if self.start is not None:
-            start = _datetime(self.start, "--from")
+            start = _datetime(self.start, "--start")
             if at is not None:
                 start = datetime.combine(start.date(), at)
             return start
@@ -207,10 +207,8 @@ CRON = typer.Option(None, "--cron", help='A cron expression, e.g. "*/15 * * * *"
 STARTUP = typer.Option(False, "--startup", help="When the scheduler starts.")
 EVERY = typer.Option(None, "--every", help="Every N days (--daily) or weeks (--weekly).")
 AT = typer.Option(None, "--at", help="Time of day, HH:MM (default 00:00).")
-FROM = typer.Option(
-    None, "--from", "-f",
-    help="With a trigger option: the start date (YYYY-MM-DD[THH:MM], default today). Alone: a YAML file to create from.",
-)
+START = typer.Option(None, "--start", help="The trigger's first day, YYYY-MM-DD[THH:MM] (default today).")
+FILE = typer.Option(None, "--file", "-f", help="A YAML file with the schedule definitions (instead of trigger options).")
 TZ = typer.Option("UTC", "--tz", help="IANA time zone of the times, e.g. Europe/Paris.")
 EXPIRES = typer.Option(None, "--expires", help="Nothing runs at or after this local date and time.")
 REPEAT_EVERY = typer.Option(None, "--repeat-every", help="Repeat every X (e.g. 15m) ... (with --repeat-for).")

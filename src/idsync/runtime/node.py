@@ -9,14 +9,16 @@ shutdown live here, once.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from idsync import settings
 from idsync.domain.results import RunState
@@ -33,6 +35,48 @@ from idsync.store.tables import utcnow
 
 Say = Callable[[str], None]
 """Where a node reports what it does, one line at a time."""
+
+
+def log_line(message: str, level: str = "info", at: datetime | None = None) -> str:
+    """One line of a node's log: ``2027-01-04 01:00:00 UTC info    message``.
+
+    What a node says and what its modules log (warnings, failures) share this
+    format, so a service's journal reads as one log: every line with its
+    instant and zone, then its level, then the message."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC {level.lower():<7} {message}"
+
+
+class LineFormatter(logging.Formatter):
+    """Log records in the format of :func:`log_line`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = log_line(record.getMessage(), record.levelname, datetime.fromtimestamp(record.created, UTC))
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+@contextmanager
+def one_log_format() -> Iterator[None]:
+    """While the block runs, the root logger's handlers write :func:`log_line`
+    lines; their formatters come back afterwards."""
+    handlers = logging.getLogger().handlers
+    previous = [handler.formatter for handler in handlers]
+    for handler in handlers:
+        handler.setFormatter(LineFormatter())
+    try:
+        yield
+    finally:
+        for handler, formatter in zip(handlers, previous, strict=True):
+            handler.setFormatter(formatter)
+
+
+def finished_line(row: Any) -> str:
+    """A run's end, for a node's log: its state, counts and why it ended."""
+    counts = row.counts.summary() or "no records"
+    why = f"; {row.error}" if row.error else ""
+    return f"run {row.id} of collection {row.collection_name!r} ended {row.state.value}: {counts}{why}"
 
 
 @contextmanager
@@ -76,7 +120,7 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
     """
     runtime = Runtime(node=options.node or default_node(), lease=options.lease)
     executor = ThreadExecutor(
-        ws, runtime, on_finished=lambda row: say(f"run {row.id} of collection {row.collection_name!r} {row.state.value}")
+        ws, runtime, on_finished=lambda row: say(finished_line(row))
     )
     engine = Scheduler(ws, executor, runtime, on_event=say)
     say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")

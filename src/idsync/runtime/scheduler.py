@@ -263,7 +263,7 @@ class Scheduler:
         if fired is None:
             return  # another node (or an earlier tick) owns it
         report.fired += 1
-        self._event(report, f"schedule {schedule.name!r} due at {_when(at)} (trigger {index + 1}, {kind})")
+        self._event(report, f"schedule {schedule.name!r} due at {schedules.due_text(schedule, at, index)} (trigger {index + 1}, {kind})")
         self._after_start(schedule.name, fired.started, fired.not_started, report)
 
     def _after_start(
@@ -349,7 +349,3 @@ def run_now(ws: Workspace, name: str, executor: Executor, runtime: Runtime) -> l
             assert started.fence is not None
             executor.submit(started.run_id, started.fence)
     return fired.started
-
-
-def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")

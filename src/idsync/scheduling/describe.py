@@ -6,7 +6,8 @@ says what a trigger does without the reader knowing the YAML fields.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from idsync.domain.schedules import (
     MONTH_NAMES,
@@ -74,3 +75,15 @@ def _clock(moment: datetime) -> str:
 
 def _moment(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d} {_clock(moment)}"
+
+
+def moment_in_zone(moment: datetime, zone: str) -> str:
+    """An instant as the wall-clock time of *zone*, with the zone's
+    abbreviation for that date: ``2027-01-05 02:00 CET`` (``CEST`` in summer).
+
+    Schedule times are read in the schedule's own zone: "02:00 CET" is what
+    the admin typed, "01:00:00" (the same instant in UTC, unlabelled) is not.
+    A naive *moment* is taken as UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone(ZoneInfo(zone))
+    return f"{_moment(local)} {local.tzname() or zone}"

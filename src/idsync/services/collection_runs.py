@@ -439,7 +439,7 @@ def wait_for(ws: Workspace, run_id: int, runtime: Runtime, *, poll: float = 0.5)
 def terminate_run(ws: Workspace, run_id: int, reason: str | None = None) -> RunRow:
     """Stop a run: a waiting one ends now; a running one stops at its next batch
     (the changes it made stay, and are listed in its job runs' plans)."""
-    why = reason or f"terminated by {ws.actor}"
+    why = f"terminated by {ws.actor}" + (f": {reason}" if reason else "")
     with ws.db.session() as session:
         repo = RunRepository(session)
         run = repo.require(run_id)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
 from idsync.domain.schedules import past_one_time_triggers
-from idsync.errors import ConfigError, StateConflictError
+from idsync.errors import ConfigError, StateConflictError, quoted
+from idsync.scheduling.describe import moment_in_zone
 from idsync.services import collections, definitions
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
@@ -48,6 +50,8 @@ class ScheduleStatus:
     last_state: str | None
     description: str = ""
     startup: bool = False
+    next_run_text: str = ""
+    """The next run in its trigger's zone, named: ``2027-01-05 02:00 CET``."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,14 @@ class ScheduleDetail:
     definition: dict[str, Any]
     upcoming: list[datetime] = field(default_factory=list)
     occurrences: list[Occurrence] = field(default_factory=list)
+    upcoming_text: list[str] = field(default_factory=list)
+    """:attr:`upcoming`, each in the zone of the trigger that fires it, named."""
+    occurrence_times: list[str] = field(default_factory=list)
+    """When each of :attr:`occurrences` was due, in its trigger's zone, named."""
+    since: datetime | None = None
+    """The instant :attr:`upcoming` starts from (now, unless another was asked for)."""
+    since_text: str = ""
+    """:attr:`since` in the schedule's zone, named."""
 
 
 def seconds(value: Any) -> float:
@@ -183,17 +195,54 @@ def remove_schedule(ws: Workspace, name: str) -> None:
 
 def upcoming(schedule: Any, after: datetime, count: int = 5) -> list[datetime]:
     """The next *count* due times of a schedule after *after* (aware UTC)."""
+    return [at for at, _index in upcoming_due(schedule, after, count)]
+
+
+def upcoming_due(schedule: Any, after: datetime, count: int = 5) -> list[tuple[datetime, int]]:
+    """The next *count* due times of a schedule after *after* (aware UTC),
+    each with the index of the trigger that fires it."""
     from idsync.scheduling.triggers import next_for_schedule
 
-    out: list[datetime] = []
+    out: list[tuple[datetime, int]] = []
     moment = after
     while len(out) < count:
         found = next_for_schedule(schedule, moment)
         if found is None:
             break
-        out.append(found[0])
+        out.append(found)
         moment = found[0]
     return out
+
+
+def zone_of(schedule: Any, index: int | None = None) -> str:
+    """The time zone of trigger *index* of *schedule* (1-based in text,
+    0-based here); with no index, or one that names no trigger (a run-now
+    occurrence), the zone of its first trigger; UTC for a schedule without."""
+    triggers = schedule.triggers
+    if index is not None and 0 <= index < len(triggers):
+        return str(triggers[index].timezone)
+    return str(triggers[0].timezone) if triggers else "UTC"
+
+
+def due_text(schedule: Any, at: datetime, index: int | None = None) -> str:
+    """*at* as the schedule shows it: in the zone of the trigger, named."""
+    return moment_in_zone(at, zone_of(schedule, index))
+
+
+def parse_instant(text: str, schedule: Any) -> datetime:
+    """An instant typed by a person (``2027-01-04``, ``2027-01-04T02:00``, or
+    with an offset ``...+01:00``), aware UTC. Without an offset it is a wall
+    clock time in the schedule's zone (that of its first trigger)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{quoted(text)} is not an instant", field="from",
+            hint="give YYYY-MM-DD or YYYY-MM-DDTHH:MM, optionally with an offset such as +01:00",
+        ) from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone_of(schedule)))
+    return value.astimezone(UTC)
 
 
 def status(ws: Workspace, *, now: datetime | None = None) -> list[ScheduleStatus]:
@@ -210,6 +259,7 @@ def _status(ws: Workspace, schedule: Any, now: datetime, target_names: list[str]
     from idsync.scheduling.triggers import next_for_schedule
 
     found = next_for_schedule(schedule, now) if schedule.enabled else None
+    next_text = due_text(schedule, found[0], found[1]) if found else ""
     with ws.db.session() as session:
         last = SchedulingRepository(session).last_started(schedule.name)
     return ScheduleStatus(
@@ -222,18 +272,34 @@ def _status(ws: Workspace, schedule: Any, now: datetime, target_names: list[str]
         last_state=last[1] if last else None,
         description=schedule.description,
         startup=schedule.enabled and any(t.kind == "startup" and t.enabled for t in schedule.triggers),
+        next_run_text=next_text,
     )
 
 
-def detail(ws: Workspace, name: str, *, now: datetime | None = None, count: int = 5) -> ScheduleDetail:
-    """One schedule: definition, status, its next due times and its recent occurrences."""
+def detail(
+    ws: Workspace, name: str, *, now: datetime | None = None, count: int = 5, since: str | datetime | None = None
+) -> ScheduleDetail:
+    """One schedule: definition, status, its next due times and its recent occurrences.
+
+    *since* (an instant, or text as :func:`parse_instant` reads it) lists the
+    due times from that instant on, included, instead of from now: what the
+    schedule would do next week, or did on a past night."""
     now = now or utcnow()
     _id, schedule = load_schedule(ws, name)
+    start = parse_instant(since, schedule) if isinstance(since, str) else since
     with ws.db.session() as session:
         recent = SchedulingRepository(session).occurrences(name, limit=10)
+    due = (
+        upcoming_due(schedule, start - timedelta(microseconds=1) if start else now, count)
+        if schedule.enabled or start is not None else []
+    )
     return ScheduleDetail(
         status=_status(ws, schedule, now, targets(ws, name)),
         definition=definitions.exportable(ws, "schedule", name),
-        upcoming=upcoming(schedule, now, count) if schedule.enabled else [],
+        upcoming=[at for at, _index in due],
         occurrences=recent,
+        upcoming_text=[due_text(schedule, at, index) for at, index in due],
+        occurrence_times=[due_text(schedule, o.due_at, o.trigger_index) for o in recent],
+        since=start or now,
+        since_text=due_text(schedule, start or now),
     )
