@@ -467,3 +467,35 @@ def test_a_tick_fails_a_preview_whose_lease_ran_out(world: World) -> None:
     with world.ws.db.session() as session:
         plan = PlanRepository(session).require(plan_id)
     assert (plan.state, plan.error) == ("failed", PREVIEW_LOST)
+
+
+def test_a_stored_schedule_no_longer_accepted_is_skipped_and_the_others_fire(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import update
+
+    from idsync.store.tables import schedules as schedules_table
+
+    world.collection("c", ["people"], schedule="soon")
+    world.collection("d", ["people"], schedule="old")
+    clock = start_clock()
+    due = clock.now + timedelta(minutes=5)
+    world.schedule("soon", [{"kind": "once", "start": wall(due)}], grace="30m")
+    world.schedule("old", [{"kind": "once", "start": wall(due)}], grace="30m")
+    # Saved by a version with other rules: a repeat every second, refused today.
+    with world.ws.db.session() as session:
+        session.execute(
+            update(schedules_table)
+            .where(schedules_table.c.name == "old")
+            .values(body={"name": "old", "triggers": [
+                {"kind": "once", "start": wall(due), "repeat_every": 1, "repeat_for": 3600}
+            ]})
+        )
+    engine = scheduler(world, clock)
+    engine.start()
+    clock.now = due + timedelta(minutes=1)
+    assert engine.tick().fired == 1
+    assert [r.state for r in collection_runs(world, "c")] == [RunState.SUCCEEDED]
+    assert collection_runs(world, "d") == []
+    assert engine.tick().fired == 0
+    assert caplog.text.count("schedule 'old' does not fire until it is saved again") == 1

@@ -7,6 +7,7 @@ its targets are the collections that name it. Whether and when it fires is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,8 @@ from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.scheduling_repo import Occurrence, SchedulingRepository
 from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
 
 NOUN = "schedule"
 
@@ -122,11 +125,28 @@ def list_schedules(ws: Workspace) -> list[Any]:
     return list(definitions.list_definitions(ws, "schedule"))
 
 
+_UNUSABLE_REPORTED: set[tuple[str, str]] = set()
+"""Stored schedules already reported as unusable by this process, with why."""
+
+
 def stored_schedules(ws: Workspace) -> list[StoredSchedule]:
-    """Every schedule with its id and creation time, by name."""
+    """Every usable schedule with its id and creation time, by name.
+
+    A stored schedule this idsync no longer accepts (saved by a version with
+    other rules) is left out, and reported once per process, so that one bad
+    schedule never stops the others from firing.
+    """
     with ws.db.session() as session:
         rows = DefinitionRepository(session, "schedule").list()
-    return [StoredSchedule(row.id, row.created_at, definitions.parse("schedule", row.body)) for row in rows]
+    usable = []
+    for row in rows:
+        try:
+            usable.append(StoredSchedule(row.id, row.created_at, definitions.parse("schedule", row.body)))
+        except ConfigError as exc:
+            if (row.name, exc.message) not in _UNUSABLE_REPORTED:
+                _UNUSABLE_REPORTED.add((row.name, exc.message))
+                log.warning("schedule %r does not fire until it is saved again: %s", row.name, exc.message)
+    return usable
 
 
 def review_changes(ws: Workspace, schedule: Any) -> Review:

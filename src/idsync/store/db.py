@@ -26,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import stat
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,13 +124,37 @@ def busy_timeout() -> float:
     return seconds
 
 
+def _use_wal(cursor: Any, timeout_ms: int) -> None:
+    """Put the database in WAL mode (it stays so, in the file).
+
+    Switching needs the file to itself, and SQLite answers "database is
+    locked" at once, without its busy wait, when another process holds it:
+    as when several processes open a new database together. The switch is
+    made once per file, so it is tried again for up to the busy timeout;
+    a database already in WAL mode needs no switch at all.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _sqlite_settings(timeout_ms: int) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         """Per-connection SQLite settings: WAL for concurrent readers, enforced foreign keys."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor, timeout_ms)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
