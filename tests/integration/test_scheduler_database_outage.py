@@ -81,7 +81,8 @@ def lock_sqlite(seconds: float) -> Disrupt:
         )
         assert shell.stdin is not None and shell.stdout is not None
         try:
-            shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+            # The shell waits for the scheduler's write in progress, if any, before it takes the lock.
+            shell.stdin.write(".timeout 10000\nBEGIN EXCLUSIVE;\nSELECT 'locked';\n")
             shell.stdin.flush()
             assert shell.stdout.readline().strip() == "locked"
             began = now_utc()
