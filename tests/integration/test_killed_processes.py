@@ -9,7 +9,6 @@ next listing of runs or plans reports it failed, and its plan is no longer
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 
 from idsync.domain.results import RunState
@@ -17,12 +16,22 @@ from idsync.services import history, jobs
 from idsync.store.plans_repo import PREVIEW_LOST, PlanRepository
 from idsync.store.scheduling_repo import NODE_LOST
 from tests.integration.test_scheduler_processes import idsync, standalone_runs
-from tests.scheduler_world import World
+from tests.scheduler_world import Gate, World
 
 
-def kill(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+def killed_while_reading(world: World, *command: str, times: int = 1) -> Gate:
+    """The gated job ``slow``, and a real ``idsync COMMAND`` (with a one-second
+    lease) SIGKILLed while it reads its source; the gate stays shut."""
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    gate.serve(times=times)
+    process = idsync(world, *command, run_lease_seconds="1")
+    try:
+        gate.wait_reading(30)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    return gate
 
 
 def plans_of(world: World, job: str) -> list[tuple[str, str | None]]:
@@ -31,14 +40,7 @@ def plans_of(world: World, job: str) -> list[tuple[str, str | None]]:
 
 
 def test_a_killed_job_run_is_listed_failed_without_a_scheduler(world: World) -> None:
-    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
-    gate.serve()
-    process = idsync(world, "job", "run", "slow", run_lease_seconds="1")
-    try:
-        gate.wait_reading(30)
-        kill(process)
-    finally:
-        process.kill()
+    gate = killed_while_reading(world, "job", "run", "slow")
     (run,) = standalone_runs(world)
     assert run.state is RunState.RUNNING  # nobody has looked yet
     assert plans_of(world, "slow") == [("computing", None)]
@@ -54,14 +56,7 @@ def test_a_killed_job_run_is_listed_failed_without_a_scheduler(world: World) -> 
 
 
 def test_a_killed_preview_is_listed_failed_without_a_scheduler(world: World) -> None:
-    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
-    gate.serve(times=2)
-    process = idsync(world, "job", "preview", "slow", run_lease_seconds="1")
-    try:
-        gate.wait_reading(30)
-        kill(process)
-    finally:
-        process.kill()
+    gate = killed_while_reading(world, "job", "preview", "slow", times=2)
     ((state, _),) = plans_of(world, "slow")
     assert state == "computing"
     time.sleep(1.2)  # the lease runs out
@@ -71,14 +66,7 @@ def test_a_killed_preview_is_listed_failed_without_a_scheduler(world: World) -> 
 
 
 def test_a_preview_left_computing_is_failed_when_another_preview_starts(world: World) -> None:
-    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
-    gate.serve(times=2)
-    process = idsync(world, "job", "preview", "slow", run_lease_seconds="1")
-    try:
-        gate.wait_reading(30)
-        kill(process)
-    finally:
-        process.kill()
+    gate = killed_while_reading(world, "job", "preview", "slow", times=2)
     time.sleep(1.2)
     gate.open()
     result = jobs.preview_job(world.ws, "slow")

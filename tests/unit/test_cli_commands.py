@@ -33,3 +33,11 @@ def test_listing_the_commands_imports_no_database_code() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schedulers_default_lease_is_the_services() -> None:
+    from idsync.cli.scheduler import DEFAULT_LEASE_SECONDS
+    from idsync.services.collection_runs import DEFAULT_LEASE
+
+    # Kept as a number in the CLI so that `idsync --help` need not import the services.
+    assert DEFAULT_LEASE.total_seconds() == DEFAULT_LEASE_SECONDS

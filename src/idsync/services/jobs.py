@@ -80,11 +80,18 @@ def save_checked(ws: Workspace, job: JobDefinition, *, offline: bool = False) ->
     against the fields of its source and the schema of its store, when those
     can be read (see :func:`validation.check_connected`); a job that fails is
     refused, one that could not be checked is saved with a warning."""
-    validation.check_offline(ws, job)
-    warning = None if offline else validation.check_connected(ws, job)
+    warning = check_job(ws, job, offline=offline)
     if warning:
         log.warning("%s", warning)
     return SavedJob(definitions.save(ws, "job", job), warning)
+
+
+def check_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str | None:
+    """The checks a job passes before it is saved: ConfigError when it is
+    wrong; a warning when it could not be checked against its source and
+    store (they cannot be read); None when it was, or *offline*."""
+    validation.check_offline(ws, job)
+    return None if offline else validation.check_connected(ws, job)
 
 
 def load_job(ws: Workspace, name: str) -> tuple[int, JobDefinition]:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from idsync.domain.principals import Principal
 from idsync.store.db import Database
 from idsync.store.secrets import SecretBox, count_encrypted
+
+
+@dataclass
+class _Handles:
+    """The database and secret box of one installation, opened on first use."""
+
+    db: Database | None = None
+    secrets: SecretBox | None = None
 
 
 @dataclass(kw_only=True)
@@ -24,7 +31,7 @@ class Workspace:
 
     principal: Principal
     database_url: str | None = None
-    _shared: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    _handles: _Handles = field(default_factory=_Handles, repr=False, compare=False)
 
     @property
     def actor(self) -> str:
@@ -33,35 +40,28 @@ class Workspace:
 
     def acting_as(self, principal: Principal) -> Workspace:
         """This workspace, acting for *principal*: same database, same secrets."""
-        view = dataclasses.replace(self, principal=principal)
-        view._shared = self._shared
-        return view
+        return dataclasses.replace(self, principal=principal)
 
-    @cached_property
+    @property
     def db(self) -> Database:
-        shared = self._shared.get("db")
-        if isinstance(shared, Database):
-            return shared
-        database = Database(self.database_url)
-        database.ensure_schema()
-        self._shared["db"] = database
-        return database
+        if self._handles.db is None:
+            database = Database(self.database_url)
+            database.ensure_schema()
+            self._handles.db = database
+        return self._handles.db
 
-    @cached_property
+    @property
     def secrets(self) -> SecretBox:
-        shared = self._shared.get("secrets")
-        if isinstance(shared, SecretBox):
-            return shared
-        box = SecretBox.from_settings(encrypted=self._count_encrypted)
-        self._shared["secrets"] = box
-        return box
+        if self._handles.secrets is None:
+            # A key is made only while nothing is encrypted with a lost one.
+            self._handles.secrets = SecretBox.from_settings(encrypted=self._count_encrypted)
+        return self._handles.secrets
 
     def _count_encrypted(self) -> int:
         with self.db.session() as session:
             return count_encrypted(session)
 
     def close(self) -> None:
-        database = self._shared.pop("db", None)
-        if isinstance(database, Database):
+        database, self._handles.db = self._handles.db, None
+        if database is not None:
             database.dispose()
-        self.__dict__.pop("db", None)

@@ -151,6 +151,25 @@ class _Parsed:
     definition: Any
     line: int | None
 
+    def where(self, path: Path) -> str:
+        """``FILE:LINE`` of the definition, for its errors."""
+        return f"{path}:{self.line}" if self.line is not None else str(path)
+
+
+def _parse_items(
+    path: Path, lines: dict[tuple[Any, ...], int], kind: Kind, items: list[tuple[tuple[Any, ...], Any]]
+) -> tuple[list[_Parsed], list[str]]:
+    """The valid definitions among *items* (each at its path in the file) and
+    the error line of every invalid one: the file is read through."""
+    parsed: list[_Parsed] = []
+    errors: list[str] = []
+    for where, item in items:
+        try:
+            parsed.append(_Parsed(kind, _parse_item(path, lines, where, kind, item), _line_of(lines, where)))
+        except ConfigError as exc:
+            errors.append(exc.message)
+    return parsed, errors
+
 
 def _parse_all(path: Path) -> tuple[list[_Parsed], list[str], dict[str, set[str]]]:
     """Every valid definition of the file with its line, the error line of
@@ -166,13 +185,12 @@ def _parse_all(path: Path) -> tuple[list[_Parsed], list[str], dict[str, set[str]
         if not isinstance(items, list):
             errors.append(f"{path}:{_line_of(lines, (section,))}: {section} must be a list")
             continue
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                named[kind].add(item["name"])
-            try:
-                parsed.append(_Parsed(kind, _parse_item(path, lines, (section, i), kind, item), _line_of(lines, (section, i))))
-            except ConfigError as exc:
-                errors.append(exc.message)
+        named[kind].update(
+            item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)
+        )
+        valid, invalid = _parse_items(path, lines, kind, [((section, i), item) for i, item in enumerate(items)])
+        parsed.extend(valid)
+        errors.extend(invalid)
     return parsed, errors, named
 
 
@@ -217,13 +235,7 @@ def _read_items(path: Path, kind: Kind, *, name: str | None = None, alone: bool 
         items = [(base, data)]
     if not items or not all(isinstance(item, dict) for _where, item in items):
         raise ConfigError(f"{path}: expected a {definitions.NOUNS[kind]} (a mapping), or a {section}: list of them")
-    parsed: list[_Parsed] = []
-    errors: list[str] = []
-    for where, item in items:
-        try:
-            parsed.append(_Parsed(kind, _parse_item(path, lines, where, kind, item), _line_of(lines, where)))
-        except ConfigError as exc:
-            errors.append(exc.message)
+    parsed, errors = _parse_items(path, lines, kind, items)
     if errors:
         raise FileErrors(path, errors)
     names = [p.definition.name for p in parsed]
@@ -242,10 +254,9 @@ def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple
     warnings: dict[str, str | None] = {}
     for p in parsed:
         try:
-            validation.check_offline(ws, p.definition)
-            warnings[p.definition.name] = None if offline else validation.check_connected(ws, p.definition)
+            warnings[p.definition.name] = jobs.check_job(ws, p.definition, offline=offline)
         except ConfigError as exc:
-            errors.append(f"{path}:{p.line}: {exc.message}" if p.line is not None else f"{path}: {exc.message}")
+            errors.append(f"{p.where(path)}: {exc.message}")
     if errors:
         raise FileErrors(path, errors)
     return [
@@ -270,7 +281,7 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
     now = utcnow()
     for p in parsed:
         kind, definition = p.kind, p.definition
-        where = f"{path}:{p.line}" if p.line is not None else str(path)
+        where = p.where(path)
         if (kind, definition.name) in seen:
             errors.append(f"{where}: {definitions.NOUNS[kind]} {definition.name!r} is defined twice")
             continue
