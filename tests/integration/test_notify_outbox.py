@@ -19,7 +19,7 @@ import pytest
 
 from idsync.domain import collections as model
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError
+from idsync.errors import ConfigError, TransientError
 from idsync.runtime.sender import Sender
 from idsync.services import collection_runs, collections, definitions, jobs, notifications
 from idsync.store.job_state_repo import JobStateRepository
@@ -273,6 +273,21 @@ def test_a_notification_problem_is_logged_on_the_run_not_raised(
         lines = [line.message for line in RunRepository(session).logs(report.run.id)]
     assert any(line.startswith("notifications not queued:") for line in lines)
     assert outbox(world) == []
+
+
+def test_the_database_going_away_while_queueing_is_raised_for_the_transaction_to_be_tried_again(
+    world: World, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_store(world, smtp_server.port)
+    notify(world, "nightly", ["people"], ["always"])
+    report = collection_runs.run_collection(world.ws, "nightly")
+
+    def lost(*_args: object) -> int:
+        raise TransientError("lost the connection to PostgreSQL at 127.0.0.1:5432")
+
+    monkeypatch.setattr(notifications, "_enqueue", lost)
+    with world.ws.db.session() as session, pytest.raises(TransientError, match="lost the connection"):
+        notifications.enqueue_run(world.ws, session, report.run.id)
 
 
 def test_generated_passwords_go_in_a_separate_message_to_their_recipients(

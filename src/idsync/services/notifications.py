@@ -26,7 +26,7 @@ from idsync import settings
 from idsync.domain.changes import ChangeOp
 from idsync.domain.definitions import NotificationServer
 from idsync.domain.results import ErrorItem, RunState
-from idsync.errors import ConfigError, IdsyncError, NotFoundError
+from idsync.errors import ConfigError, IdsyncError, NotFoundError, TransientError
 from idsync.notify import rules, smtp, webhook
 from idsync.notify.changes import describe, is_membership
 from idsync.notify.events import ERRORS_SHOWN, ChangedObject, HeldJob, JobOutcome, RunEvent
@@ -139,11 +139,15 @@ def enqueue_run(
 
     Notifications must never fail a run: any problem is logged on the run and
     the run's result is written all the same (a savepoint keeps a failed
-    enqueue from spoiling the transaction).
+    enqueue from spoiling the transaction). The database going away is not a
+    notification problem: the TransientError goes up, so the caller tries the
+    whole transaction (the run's result with its messages) again.
     """
     try:
         with session.begin_nested():
             return _enqueue(ws, session, run_id, clock, released_by)
+    except TransientError:
+        raise
     except Exception as exc:  # a notification problem never fails the run
         message = exc.message if isinstance(exc, IdsyncError) else f"{type(exc).__name__}: {exc}"
         log.warning("run %s: notifications not queued: %s", run_id, message)
