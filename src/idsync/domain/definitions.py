@@ -15,21 +15,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from idsync.domain.base import DefinitionModel as DefinitionModel
+from idsync.domain.base import Name as Name
 from idsync.domain.entry import Scope
-
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")]
+from idsync.domain.workflow import WorkflowSettings
 
 ENV_PREFIX = "env:"
 _ENV_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class DefinitionModel(BaseModel):
-    """Base of every definition model: immutable, and unknown fields are refused
-    (a typo in a YAML key is an error, never silently ignored)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class _Named(DefinitionModel):
@@ -102,6 +96,7 @@ class LdapStore(_Named):
         description="active_directory: objectGUID anchor, userAccountControl disable, unicodePwd passwords",
     )
     notification_server: NotificationServer | None = None
+    workflow: WorkflowSettings | None = Field(default=None, description="which runs need approval, and by whom")
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
         "bind_password",
@@ -134,6 +129,7 @@ class LocalStore(_Named):
         description="attributes of the suffix entry (objectClass and the rest); default: made from the suffix's RDN",
     )
     notification_server: NotificationServer | None = None
+    workflow: WorkflowSettings | None = Field(default=None, description="which runs need approval, and by whom")
 
     @field_validator("suffix_attributes", mode="before")
     @classmethod

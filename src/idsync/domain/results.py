@@ -16,6 +16,9 @@ class RunState(enum.StrEnum):
     ``skipped``: it never started (overlap, or an earlier job of its
     collection failed), the reason is recorded; ``missed``: scheduled runs
     that did not start because no scheduler was running.
+    ``awaiting_approval``: its plans are computed and a workflow request
+    waits for approvers; it then runs, or ends ``denied``, ``expired`` or
+    ``cancelled`` without changing anything.
     """
 
     PENDING = "pending"
@@ -28,10 +31,14 @@ class RunState(enum.StrEnum):
     TERMINATED = "terminated"
     SKIPPED = "skipped"
     MISSED = "missed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self not in (RunState.PENDING, RunState.QUEUED, RunState.RUNNING)
+        return self not in (RunState.PENDING, RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL)
 
 
 @dataclass(slots=True)
@@ -48,6 +55,7 @@ class Counts:
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
+    not_approved: int = 0  # changes of an approved plan that its approvers left out
 
     @property
     def changed(self) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -361,6 +362,137 @@ outbox = Table(
     # Nothing is sent twice: one message per run, rule, channel and recipient.
     UniqueConstraint("run_id", "trigger", "channel", "recipient"),
     Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+# Users, roles and API tokens (revision 0007). Passwords are argon2id hashes;
+# a token is stored as the SHA-256 of its secret part, found by its prefix.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("email", String(320), nullable=True),
+    # The operating-system account the CLI acts for as this user.
+    Column("os_user", String(200), nullable=True, unique=True),
+    Column("password_hash", Text, nullable=True),
+    # local: signs in with its password; directory: by a bind to store_name as dn.
+    Column("source", String(20), nullable=False, server_default="local"),
+    Column("store_name", String(200), nullable=True),
+    Column("dn", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(20), primary_key=True),
+    Column("granted_by", String(200), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+role_groups = Table(
+    "role_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # Members of group_dn in identity store store_name hold role.
+    Column("store_name", String(200), nullable=False),
+    Column("group_dn", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("store_name", "group_dn", "role"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # The public start of the token, to find its row; the rest is only hashed.
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    UniqueConstraint("user_id", "name"),
+)
+
+# Workflow requests (revision 0007). A request waits on a run (the collection
+# run it gates, or the held run it would release) and binds the plans its
+# approvers see; its state is a cache of what its decision trail says.
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("collection_name", String(200), nullable=False),
+    Column("store_name", String(200), nullable=False),
+    # manual, schedule or held.
+    Column("kind", String(20), nullable=False),
+    # What raised it, in words (for a held run: the limit that held it).
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    # pending, approved, executed, denied, expired, cancelled.
+    Column("state", String(20), nullable=False),
+    Column("required_approvals", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("escalate_at", UTCDateTime, nullable=True),
+    # 0 before escalation; each escalation step adds one.
+    Column("escalation_step", Integer, nullable=False, server_default=text("0")),
+    Column("plans_at", UTCDateTime, nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Index("ix_requests_state", "state"),
+    Index("ix_requests_run_id", "run_id"),
+    Index("ix_requests_created_at", "created_at"),
+)
+
+Index(
+    "uq_requests_pending_collection",
+    requests.c.collection_name,
+    unique=True,
+    sqlite_where=requests.c.state == "pending",
+    postgresql_where=requests.c.state == "pending",
+)
+"""At most one pending request per collection: requests never pile up."""
+
+request_plans = Table(
+    "request_plans",
+    metadata,
+    Column("request_id", Integer, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("job_name", String(200), nullable=False),
+    Column("plan_id", Integer, ForeignKey("plans.id", ondelete="SET NULL"), nullable=True),
+    # What the job's source looked like when the plan was computed (file
+    # metadata or a content hash): a different one now makes the plan stale.
+    Column("source_fingerprint", Text, nullable=True),
+    Column("computed_at", UTCDateTime, nullable=False),
+)
+
+request_decisions = Table(
+    "request_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # No foreign key: the trail outlives what it speaks of, and is never
+    # updated or deleted (the database refuses both).
+    Column("request_id", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    # approve, deny, reroute, comment, cancel, repreview, escalate, expire, execute.
+    Column("action", String(20), nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    # What was decided: the kinds of change approved, DNs excluded, whom re-routed to.
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_request_decisions_request_id", "request_id"),
 )
 
 DEFINITION_TABLES: dict[str, Table] = {

@@ -1,0 +1,100 @@
+"""Who may do what: the roles of the acting principal, checked by every use case [S9.4].
+
+A use case calls :func:`require` before it reads or changes anything; the
+refusal is a :class:`~idsync.errors.PermissionDeniedError` naming the role
+needed, so each front end reports it its own way (exit code 8, HTTP 403).
+
+Where a principal's roles come from:
+
+- ``system`` (a schedule firing, the demo): administrator, operator and
+  auditor; never an approver, so nothing approves itself.
+- ``os-user`` (the CLI): the idsync user whose ``os_user`` is this account.
+  While no user exists at all, the account is the bootstrap administrator,
+  so a new installation and an upgraded one keep working until users are
+  added. Whoever can open the database directly can change anything in it,
+  users included: that is an administrator whatever this module says.
+- ``user`` (a signed-in user, a token): the roles granted to that user.
+
+A disabled user, or an account mapped to none, has no role at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idsync.domain.principals import Principal
+from idsync.domain.roles import Role, effective
+from idsync.errors import PermissionDeniedError
+from idsync.services.workspace import Workspace
+from idsync.store.users_repo import UserRepository, UserRow
+
+SYSTEM_ROLES = effective(frozenset({Role.ADMIN}))
+"""What idsync acting on its own may do: everything but approve."""
+
+
+@dataclass(frozen=True)
+class Rights:
+    """A principal's effective roles, and the idsync user it acts as (if any)."""
+
+    roles: frozenset[Role]
+    user: UserRow | None = None
+    bootstrap: bool = False
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+def rights(ws: Workspace) -> Rights:
+    """The effective roles of the workspace's principal, read from the database."""
+    principal = ws.principal
+    if principal.kind == "system":
+        return Rights(SYSTEM_ROLES)
+    with ws.db.session() as session:
+        repo = UserRepository(session)
+        user = repo.by_os_user(principal.name) if principal.kind == "os-user" else repo.by_name(principal.name)
+        if user is None:
+            if principal.kind == "os-user" and repo.count() == 0:
+                return Rights(SYSTEM_ROLES, bootstrap=True)
+            return Rights(frozenset())
+        if user.disabled:
+            return Rights(frozenset(), user)
+        return Rights(effective(repo.roles(user.id)), user)
+
+
+def require(ws: Workspace, role: Role, action: str) -> Rights:
+    """*ws*'s rights, when its principal holds *role*; else the permission
+    error naming the role needed to *action* (``"run collections"``)."""
+    found = rights(ws)
+    if role in found.roles:
+        return found
+    raise PermissionDeniedError(_refusal(ws.principal, found, role, action), hint=_hint(ws.principal, found))
+
+
+def require_any(ws: Workspace, roles: tuple[Role, ...], action: str) -> Rights:
+    """As :func:`require`, when the principal holds any of *roles*."""
+    found = rights(ws)
+    if any(role in found.roles for role in roles):
+        return found
+    raise PermissionDeniedError(
+        _refusal(ws.principal, found, " or ".join(roles), action), hint=_hint(ws.principal, found)
+    )
+
+
+def _refusal(principal: Principal, found: Rights, role: str, action: str) -> str:
+    who = _who(principal, found)
+    held = ", ".join(sorted(found.roles)) if found.roles else "no role"
+    return f"{who} may not {action}: that needs the role {role} ({who} has {held})"
+
+
+def _who(principal: Principal, found: Rights) -> str:
+    if found.user is not None:
+        return f"user {found.user.name!r}" + (" (disabled)" if found.user.disabled else "")
+    if principal.kind == "os-user":
+        return f"account {principal.name!r}"
+    return f"{principal.name!r}"
+
+
+def _hint(principal: Principal, found: Rights) -> str:
+    if found.user is None and principal.kind == "os-user":
+        return "this operating-system account is not mapped to an idsync user: ask an administrator to map it and grant a role"
+    return "ask an administrator to grant the role"
