@@ -22,6 +22,9 @@ FINISHED_STATES = (
     "terminated",
     "skipped",
     "missed",
+    "denied",
+    "expired",
+    "cancelled",
 )
 
 
@@ -75,6 +78,18 @@ TABLE: dict[tuple[str, bool, bool], set[str]] = {
     ("missed", True, False): {"always", "records_updated", "missed"},
     ("missed", False, True): {"always", "errors", "missed"},
     ("missed", True, True): {"always", "records_updated", "errors", "missed"},
+    ("denied", False, False): {"always"},
+    ("denied", True, False): {"always", "records_updated"},
+    ("denied", False, True): {"always", "errors"},
+    ("denied", True, True): {"always", "records_updated", "errors"},
+    ("expired", False, False): {"always"},
+    ("expired", True, False): {"always", "records_updated"},
+    ("expired", False, True): {"always", "errors"},
+    ("expired", True, True): {"always", "records_updated", "errors"},
+    ("cancelled", False, False): {"always"},
+    ("cancelled", True, False): {"always", "records_updated"},
+    ("cancelled", False, True): {"always", "errors"},
+    ("cancelled", True, True): {"always", "records_updated", "errors"},
 }
 
 

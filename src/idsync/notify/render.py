@@ -31,8 +31,9 @@ PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 PASSWORDS = "passwords"
 """The template prefix of the generated-passwords message (not a trigger)."""
 
-COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
-"""Count columns in the order messages show them."""
+COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts) if f.name != "not_approved")
+"""Count columns in the order messages show them; changes left out by a
+partial approval are named only where there are some (:func:`_count_summary`)."""
 
 _SHIPPED = Path(__file__).parent / "templates"
 
@@ -112,6 +113,8 @@ def _count_summary(counts: Counts) -> str:
     """Non-zero counts as ``read 12, created 3``; says so when there are none."""
     data = counts.to_dict()
     shown = [f"{name} {data[name]}" for name in COUNT_NAMES if data[name]]
+    if counts.not_approved:
+        shown.append(f"not approved {counts.not_approved}")
     return ", ".join(shown) if shown else "nothing read"
 
 

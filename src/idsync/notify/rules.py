@@ -41,7 +41,7 @@ TRIGGER_MEANINGS: dict[str, str] = {
 
 _RECOVERED_FROM = frozenset({RunState.FAILED.value})
 _RECOVERED_TO = frozenset({RunState.SUCCEEDED.value, RunState.COMPLETED_WITH_ERRORS.value})
-_UNFINISHED = frozenset({RunState.PENDING.value, RunState.QUEUED.value, RunState.RUNNING.value})
+_UNFINISHED = frozenset(state.value for state in RunState if not state.finished)
 
 
 def _always(event: RunEvent, previous: str | None) -> bool:
