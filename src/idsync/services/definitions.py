@@ -24,6 +24,7 @@ from idsync.domain.definitions import (
 )
 from idsync.domain.schedules import ScheduleDefinition
 from idsync.errors import ConfigError, StateConflictError, clipped, quoted
+from idsync.services import workflow_checks
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
@@ -165,6 +166,7 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     """
     if kind == "store":
         _check_notification_login(definition)
+        workflow_checks.check(ws, definition)
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind, box=ws.secrets)
         existing = repo.get(definition.name)

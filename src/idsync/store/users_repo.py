@@ -53,6 +53,10 @@ class UserRepository:
         row = self._session.execute(select(users).where(users.c.os_user == os_user)).first()
         return _user(row) if row is not None else None
 
+    def with_dn(self) -> list[UserRow]:
+        """The users known by a directory DN (who may hold roles through a group)."""
+        return [_user(row) for row in self._session.execute(select(users).where(users.c.dn.is_not(None)))]
+
     def roles(self, user_id: int) -> frozenset[Role]:
         """The roles granted to user *user_id* itself (not through a directory group)."""
         found = self._session.execute(select(user_roles.c.role).where(user_roles.c.user_id == user_id))
