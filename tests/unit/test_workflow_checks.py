@@ -19,11 +19,13 @@ GROUP = f"cn=sync-approvers,{SUFFIX}"
 
 
 def person(world: World, name: str, roles: tuple[Role, ...] = (Role.APPROVER,), *, disabled: bool = False,
-           dn: str | None = None) -> None:
+           dn: str | None = None, os_user: str | None = None) -> None:
     now = utcnow()
     with world.ws.db.session() as session:
         user_id = session.execute(
-            insert(users).values(name=name, display_name=name, disabled=disabled, dn=dn, created_at=now, updated_at=now)
+            insert(users).values(
+                name=name, display_name=name, disabled=disabled, dn=dn, os_user=os_user, created_at=now, updated_at=now
+            )
         ).inserted_primary_key[0]
         for role in roles:
             session.execute(insert(user_roles).values(user_id=user_id, role=role.value, granted_by="test", granted_at=now))
