@@ -107,9 +107,13 @@ def migrated(pg_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def db(migrated: Database) -> Database:
-    """The session's database, emptied before each test (ids restart at 1)."""
+    """The session's database, emptied before each test (ids restart at 1).
+
+    The audit trails refuse TRUNCATE by trigger: replica mode, open to
+    superusers only, skips triggers for this one transaction."""
     names = ", ".join(table.name for table in metadata.sorted_tables)
     with migrated.engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     return migrated
 
