@@ -28,6 +28,7 @@ from idsync.errors import AuthError, ConfigError, TransientError
 from idsync.store import Database
 from idsync.store.tables import metadata
 from tests.integration.test_store_first_start import start_together
+from tests.unit.test_audit_chain import TestAuditChain as TestAuditChainOnPostgres
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
 from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
@@ -40,6 +41,7 @@ from tests.unit.test_store_plans import TestPlanRepository as TestPlanRepository
 from tests.unit.test_store_runs import TestRunRepository as TestRunRepositoryOnPostgres
 
 __all__ = [
+    "TestAuditChainOnPostgres",
     "TestAuditOnPostgres",
     "TestDefinitionRepositoryOnPostgres",
     "TestOneRunPerJobOnPostgres",
