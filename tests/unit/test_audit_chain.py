@@ -87,7 +87,7 @@ class TestAuditChain:
             head = session.execute(select(chain_heads).where(chain_heads.c.table_name == "audit_log")).one()
         assert rows[0].prev_hash == ZERO_HASH
         assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
-        assert (head.last_id, head.last_hash, head.count) == (3, rows[-1].hash, 3)
+        assert (head.last_id, head.last_hash, head._mapping["count"]) == (3, rows[-1].hash, 3)
 
     def test_an_empty_trail_is_intact_with_the_zero_hash(self, db: Database) -> None:
         report = check(db)

@@ -52,7 +52,7 @@ def upgrade_chains_existing_entries(url: str) -> None:
             report = verify(session, audit_log)
         assert report.intact and (report.count, report.last_id) == (5, 5)
         with database.session() as session:
-            heads = {row.table_name: (row.last_id, row.last_hash, row.count) for row in session.execute(select(chain_heads))}
+            heads = {row.table_name: (row.last_id, row.last_hash, row._mapping["count"]) for row in session.execute(select(chain_heads))}
             first = session.execute(select(audit_log).where(audit_log.c.id == 1)).one()
         assert heads == {"audit_log": (5, report.head_hash, 5), "request_decisions": (1, "a" * 64, 1)}
         assert first.prev_hash == ZERO_HASH and first.actor == "actor-0"

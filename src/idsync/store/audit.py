@@ -12,7 +12,7 @@ pass key names and short words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,12 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from idsync.store import chain
-from idsync.store.tables import audit_log, utcnow
+from idsync.store.chain import ChainReport
+from idsync.store.tables import audit_log, request_decisions, utcnow
+
+TRAILS = {"audit trail": audit_log, "decision trail": request_decisions}
+"""The hash-chained tables, by what they are called: the audit log of
+configuration changes, runs and role changes; the decisions on requests."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,12 @@ def record(
         "object_name": object_name,
         "detail": dict(detail or {}),
     })
+
+
+def verify_trails(session: Session, *, look_for: Collection[str] = ()) -> dict[str, ChainReport]:
+    """Each trail of :data:`TRAILS` walked and checked, in one snapshot of a
+    fresh *session* (see :func:`idsync.store.chain.verify`)."""
+    return {name: chain.verify(session, table, look_for=look_for) for name, table in TRAILS.items()}
 
 
 def list_entries(

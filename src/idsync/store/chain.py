@@ -124,7 +124,7 @@ def append(session: Session, table: Table, values: Mapping[str, Any]) -> int:
     prev_hash = last if last is not None else ZERO_HASH
     digest = row_hash(prev_hash, content)
     result = session.execute(insert(table).values(**content, prev_hash=prev_hash, hash=digest))
-    row_id = int(result.inserted_primary_key[0])
+    row_id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
     moved = session.execute(
         update(chain_heads)
         .where(chain_heads.c.table_name == table.name)
@@ -183,9 +183,10 @@ class ChainReport:
 def verify(session: Session, table: Table, *, look_for: Collection[str] = (), page: int = PAGE) -> ChainReport:
     """Walk *table* in id order, *page* rows at a time, and report every fault.
 
-    Call it first thing in a fresh session: it reads one snapshot of the
-    database (repeatable read on PostgreSQL, one read transaction on SQLite),
-    so appends committed meanwhile are not taken for faults.
+    Call it first thing in a fresh session (then again for other tables):
+    it reads one snapshot of the database (repeatable read on PostgreSQL,
+    one read transaction on SQLite), so appends committed meanwhile are not
+    taken for faults.
     """
     _read_snapshot(session)
     name = table.name
@@ -216,6 +217,9 @@ def verify(session: Session, table: Table, *, look_for: Collection[str] = (), pa
 
 
 def _read_snapshot(session: Session) -> None:
+    if session.info.get("chain_snapshot"):
+        return  # several tables checked in one snapshot
+    session.info["chain_snapshot"] = True
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -245,10 +249,12 @@ def _head_fault(name: str, head: Row[Any] | None, count: int, last_id: int | Non
         if count == 0:
             return None
         return ChainFault(name, None, "head", f"{name} has {count} rows but no head: its row of chain_heads was deleted")
-    if (head.count, head.last_hash) == (count, last_hash) and (head.last_id or None) == last_id:
+    # By name: a row is a tuple, whose own count() a column called count would hide.
+    said_count, said_id, said_hash = head._mapping["count"], head._mapping["last_id"], head._mapping["last_hash"]
+    if (said_count, said_hash) == (count, last_hash) and (said_id or None) == last_id:
         return None
     found = f"{name} holds {count} rows up to row {last_id}" if last_id is not None else f"{name} holds no rows"
-    said = f"its head says {head.count} up to row {head.last_id}"
-    if head.count > count or (last_id is not None and head.last_id > last_id):
+    said = f"its head says {said_count} up to row {said_id}"
+    if said_count > count or (last_id is not None and said_id > last_id):
         return ChainFault(name, None, "head", f"{found}, but {said}: rows were deleted")
     return ChainFault(name, None, "head", f"{found}, but {said}: rows were added outside the chain, or the head changed")

@@ -80,7 +80,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     audit_head = _chain_audit_log(conn)
     decisions_head = _decisions_head(conn)
-    op.bulk_insert(_heads, [  # type: ignore[arg-type]
+    op.bulk_insert(_heads, [
         {"table_name": "audit_log", **audit_head},
         {"table_name": "request_decisions", **decisions_head},
     ])
