@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "directory": ("directory", "app", "Directory tools for any identity store: search, LDIF export and import, containers."),
     "run": ("run", "app", "Runs: what each execution did."),
     "db": ("db", "app", "The idsync database (SQLite by default, or IDSYNC_DATABASE_URL)."),
-    "audit": ("audit", "app", "The audit log of configuration changes."),
+    "audit": ("audit", "app", "The audit log of configuration changes and runs started, and the check that nobody tampered with it."),
     "outbox": ("outbox", "app", "Notifications waiting for delivery, and their sender."),
     "apply": ("definitions", "apply", "Create or update the stores, sources, jobs, schedules and collections of a YAML file."),
     "export": ("definitions", "export", "Write every store, source, job, schedule and collection as YAML (secrets left out)."),
