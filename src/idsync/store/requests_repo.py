@@ -26,12 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idsync.domain.dn import normalize_dn
+from idsync.domain.results import RunState
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError
 from idsync.store.tables import (
     request_decisions,
     request_plans,
     requests,
+    runs,
     user_roles,
     users,
     utcnow,
@@ -273,6 +275,39 @@ class RequestRepository:
             )
             for row in self._session.execute(query)
         ]
+
+    # ------------------------------------------------------------ the run a request waits on
+
+    def park_run(self, run_id: int, fence: int) -> bool:
+        """Running run *run_id* (held by *fence*) now awaits approval, its lease
+        given up; False (nothing changed) when this node no longer holds it."""
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.fence == fence, runs.c.state == RunState.RUNNING.value)
+            .values(state=RunState.AWAITING_APPROVAL.value, node=None, lease_until=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def end_awaiting(self, run_id: int, state: RunState, reason: str) -> bool:
+        """End run *run_id*, awaiting approval, without running it (denied,
+        expired, cancelled); False when it was no longer awaiting approval."""
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.state == RunState.AWAITING_APPROVAL.value)
+            .values(state=state.value, error=reason, finished_at=self._clock())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def open_for(self, collection_name: str) -> RequestRow | None:
+        """The request of a collection that is pending or approved but not yet
+        executed: a new run of the collection waits until it is closed."""
+        row = self._session.execute(
+            select(requests)
+            .where(requests.c.collection_name == collection_name, requests.c.state.in_(("pending", "approved")))
+            .order_by(requests.c.id)
+            .limit(1)
+        ).first()
+        return _request(row) if row is not None else None
 
     # ------------------------------------------------------------ the trail
 
