@@ -5,7 +5,7 @@ scheduled runs, held runs [S7]."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ from idsync.domain.entry import Scope
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError, PermissionDeniedError, StateConflictError
+from idsync.runtime.executor import InlineExecutor
+from idsync.runtime.scheduler import Scheduler
 from idsync.services import (
     collection_runs,
     connections,
@@ -24,12 +26,15 @@ from idsync.services import (
     schedules,
 )
 from idsync.services.collection_runs import Runtime
+from idsync.services.request_decisions import record
 from idsync.services.workspace import Workspace
 from idsync.store.requests_repo import RequestRepository
 from idsync.store.runs_repo import RunRepository
 from idsync.store.tables import utcnow
+from idsync.workflow.requests import Decision
+from tests.clock import Clock
 from tests.people import add_user
-from tests.scheduler_world import PEOPLE, SUFFIX, World, make_world
+from tests.scheduler_world import PEOPLE, SUFFIX, World, make_world, wall
 from tests.unit.conftest import copy_migrated
 
 
@@ -309,9 +314,6 @@ def test_the_sweep_takes_up_an_approved_request_whose_execution_was_interrupted(
     workflow_store(world, manual=True)
     request_id = raise_request(world)
     # The approver's process died right after recording the approval.
-    from idsync.services.request_decisions import record
-    from idsync.workflow.requests import Decision
-
     record(as_(world, "alice"), request_id, Decision("alice", "approve", utcnow()))
     assert run_of(world, request_id).state is RunState.AWAITING_APPROVAL
     lines = request_runs.sweep(world.ws, Runtime())
@@ -356,3 +358,39 @@ def _logs(world: World, run_id: int) -> list[Any]:
 def child_ids(world: World, run_id: int) -> list[int]:
     with world.ws.db.session() as session:
         return [c.id for c in RunRepository(session).children(run_id)]
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+def test_the_scheduler_raises_one_request_skips_the_next_occurrence_and_expires_it(world: World) -> None:
+    workflow_store(world, scheduled=True, expires_after="3h")
+    world.collection("c", ["people"], schedule="hourly")
+    clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
+    minute = (clock.now.minute + 30) % 60
+    world.schedule("hourly", [{"kind": "cron", "expression": f"{minute} * * * *", "start": wall(clock.now)}], grace="10m")
+    runtime = Runtime(clock=clock, lease=timedelta(days=2))
+    scheduler = Scheduler(world.ws, InlineExecutor(world.ws, runtime), runtime)
+    scheduler.start()
+
+    clock.advance(31 * 60)  # the first occurrence: a request
+    first = scheduler.tick()
+    assert first.fired == 1 and len(first.started) == 1
+    with world.ws.db.session() as session:
+        [request] = RequestRepository(session).list()
+    assert request.kind == "schedule" and request.requested_by == "schedule hourly"
+    assert people_in_directory(world) == []
+
+    clock.advance(3600)  # the next one: skipped, no second request
+    second = scheduler.tick()
+    assert len(second.skipped) == 1
+    assert f"skipped: request {request.id} awaits approval" in "\n".join(second.messages)
+    with world.ws.db.session() as session:
+        assert len(RequestRepository(session).list()) == 1
+
+    clock.advance(3 * 3600)  # past its expiry: the tick's sweep expires it, then the occurrence raises a new one
+    third = scheduler.tick()
+    assert f"request {request.id} of collection 'c' expired" in third.messages
+    with world.ws.db.session() as session:
+        assert RequestRepository(session).require(request.id).state == "expired"
+        assert [r.state for r in RequestRepository(session).list()] == ["pending", "expired"]

@@ -488,13 +488,14 @@ def run_collection(
 
 
 def wait_for(ws: Workspace, run_id: int, runtime: Runtime, *, poll: float = 0.5) -> RunRow:
-    """Wait until run *run_id* has finished, executing it here if it is queued
-    and its turn comes while this process is the first to claim it."""
+    """Wait until run *run_id* has finished (or awaits approval), executing it
+    here if it is queued and its turn comes while this process is the first
+    to claim it."""
     while True:
         with ws.db.session() as session:
             run = RunRepository(session).require(run_id)
-        if run.state.finished:
-            return run
+        if run.state.finished or run.state is RunState.AWAITING_APPROVAL:
+            return run  # awaiting approval: it runs once approved, in the approver's process
         if run.state is RunState.QUEUED:
             fence = scheduling_repo.claim(
                 ws.db, run_id, expected=RunState.QUEUED, node=runtime.node, lease=runtime.lease, clock=runtime.clock
