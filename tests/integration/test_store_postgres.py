@@ -29,6 +29,7 @@ from idsync.store import Database
 from idsync.store.tables import metadata
 from tests.integration.test_store_first_start import start_together
 from tests.unit.test_audit_chain import TestAuditChain as TestAuditChainOnPostgres
+from tests.unit.test_requests_store import TestRequestRepository as TestRequestRepositoryOnPostgres
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
 from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
@@ -48,6 +49,7 @@ __all__ = [
     "TestPlanClaimsOnPostgres",
     "TestPlanLeasesOnPostgres",
     "TestPlanRepositoryOnPostgres",
+    "TestRequestRepositoryOnPostgres",
     "TestRunRepositoryOnPostgres",
 ]
 

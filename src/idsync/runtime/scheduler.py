@@ -19,7 +19,9 @@ and now, using :mod:`idsync.scheduling.triggers`:
 - start-up triggers fire when the scheduler starts.
 
 Every tick also marks failed the runs whose lease ran out (their node is
-gone) and starts queued runs whose collection is free. The clock is
+gone), moves workflow requests along (expires, escalates, and finishes
+executions that were interrupted: :func:`~idsync.services.request_runs.sweep`)
+and starts queued runs whose collection is free. The clock is
 injected, so tests decide what time it is.
 """
 
@@ -36,7 +38,7 @@ from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, schedule_occurrences
-from idsync.services import collection_runs, collections, occurrence_runs, schedules
+from idsync.services import collection_runs, collections, occurrence_runs, request_runs, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
@@ -114,6 +116,8 @@ class Scheduler:
         now = self.clock()
         report = TickReport(now)
         self._expire(report)
+        for line in request_runs.sweep(self.ws, self.runtime):
+            self._event(report, line)
         targets = self._targets()
         stored_schedules = schedules.stored_schedules(self.ws)
         self._fire_startup(stored_schedules, now, targets, report)

@@ -11,6 +11,13 @@ place: a second waiting run is skipped).
 heartbeat, each as a child run, and writes the result only if this node
 still holds the run (its fence).
 
+A run whose stores' workflow covers it does not execute its jobs: it is
+parked *awaiting approval* behind a request (:mod:`idsync.services.request_gate`);
+once approved, :func:`execute_run` runs it with *approved*: each job applies
+exactly its stored plan, filtered by what the approvals let through. While a
+collection has an open request, a scheduled run of it is skipped with the
+reason and a manual one is refused.
+
 A run stops between two batches when it is terminated (``idsync run
 terminate``), when it runs longer than its trigger's ``stop_after``, when its
 node shuts down, or when the node lost its lease. The changes applied before
@@ -22,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,14 +37,16 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from idsync.domain.changes import Change
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
-from idsync.services import collections, jobs, notifications
+from idsync.services import collections, jobs, notifications, request_gate
 from idsync.services.workspace import Workspace
 from idsync.store import audit, scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
+from idsync.store.requests_repo import RequestRepository
 from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
@@ -74,6 +83,17 @@ class Started:
     state: RunState
     fence: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Approved:
+    """What an approved request lets a run do: apply these plans (job name to
+    plan id; None: no plan could be computed for the job) and of their
+    changes only those *allows* lets through (None: all)."""
+
+    request_id: int
+    plans: Mapping[str, int | None]
+    allows: Callable[[Change], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +145,14 @@ def start_in(
     repo = CollectionRunRepository(session, clock=runtime.clock)
     scheduling = SchedulingRepository(session, clock=runtime.clock)
     name = collection.name
+    waiting = RequestRepository(session).open_for(name)
+    if waiting is not None and trigger == "manual":
+        raise StateConflictError(
+            f"collection {name!r} has request {waiting.id} {_open_text(waiting.state)}: it cannot run again before "
+            "that request is closed",
+            field="collection",
+            hint="decide or cancel that request first",
+        )
     run_id = repo.create(
         collection_id=collection_id,
         collection_name=name,
@@ -133,7 +161,14 @@ def start_in(
         occurrence_id=occurrence_id,
         stop_after=int(stop_after.total_seconds()) if stop_after else None,
     )
-    audit.record(session, actor=requested_by, action="run.start", object_kind="collection", object_name=name, detail={"run": run_id, "trigger": trigger}, clock=runtime.clock)
+    audit.record(
+        session, actor=requested_by, action="run.start", object_kind="collection", object_name=name,
+        detail={"run": run_id, "trigger": trigger}, clock=runtime.clock,
+    )
+    if waiting is not None:
+        reason = f"skipped: request {waiting.id} {_open_text(waiting.state)}"
+        repo.record_ended(run_id, RunState.SKIPPED, reason)
+        return Started(run_id, name, RunState.SKIPPED, reason=reason)
     for _attempt in range(3):
         fence = scheduling.claim_run(run_id, expected=RunState.PENDING, node=runtime.node, lease=runtime.lease)
         if fence is not None:
@@ -145,6 +180,10 @@ def start_in(
     reason = f"skipped: run {run_id} could not be started (the database refused it three times)"
     repo.record_ended(run_id, RunState.SKIPPED, reason)
     return Started(run_id, name, RunState.SKIPPED, reason=reason)
+
+
+def _open_text(state: str) -> str:
+    return "awaits approval" if state == "pending" else "is approved and being executed"
 
 
 def _overlap(
@@ -229,8 +268,13 @@ class _StopWatch:
         return None
 
 
-def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> RunRow:
-    """Run the jobs of claimed collection run *run_id* in order; the finished run.
+def execute_run(
+    ws: Workspace, run_id: int, fence: int, runtime: Runtime, *, approved: Approved | None = None
+) -> RunRow:
+    """Run the jobs of claimed collection run *run_id* in order; the finished run
+    (or the run awaiting approval, when its stores' workflow covers it: see
+    :func:`idsync.services.request_gate.park`). With *approved*, the jobs
+    apply the approved plans and nothing is asked again.
 
     A job that fails aborts the jobs after it (recorded as skipped) when its
     on_failure is abort, and lets them run when it is continue; either way the
@@ -242,20 +286,41 @@ def execute_run(ws: Workspace, run_id: int, fence: int, runtime: Runtime) -> Run
         return run
     try:
         with Heartbeat(ws.db, run_id, fence, runtime.lease, clock=runtime.clock) as heartbeat:
+            if approved is None and _needs_approval(ws, run):
+                request_gate.park(ws, run, fence, runtime.clock)
+                return _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
             stop = _StopWatch(ws, run, runtime, heartbeat)
-            state, counts, error = _run_jobs(ws, run, stop, runtime)
+            state, counts, error = _run_jobs(ws, run, stop, runtime, approved)
     except BaseException as exc:
         # Whatever ended it, the run is recorded failed with the cause (never left running), then it goes on up.
         _record_crash(ws, run_id, fence, runtime, exc)
         raise
     _keep_trying(
-        runtime, f"run {run_id}: recording its result", lambda: _write_result(ws, run_id, fence, runtime, state, counts, error)
+        runtime, f"run {run_id}: recording its result",
+        lambda: _write_result(ws, run_id, fence, runtime, state, counts, error, gated=approved is None),
     )
     return _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
 
 
+def _needs_approval(ws: Workspace, run: RunRow) -> bool:
+    """Whether a workflow of the collection's stores covers this run's kind."""
+    try:
+        _id, collection = collections.load_collection(ws, run.collection_name or run.job_name)
+    except IdsyncError:
+        return False  # the run fails saying why
+    return request_gate.gate_for(ws, collection, request_gate.kind_of(run.trigger)) is not None
+
+
 def _write_result(
-    ws: Workspace, run_id: int, fence: int, runtime: Runtime, state: RunState, counts: Counts, error: str | None
+    ws: Workspace,
+    run_id: int,
+    fence: int,
+    runtime: Runtime,
+    state: RunState,
+    counts: Counts,
+    error: str | None,
+    *,
+    gated: bool = True,
 ) -> None:
     with ws.db.session() as session:
         repo = RunRepository(session, clock=runtime.clock)
@@ -268,6 +333,8 @@ def _write_result(
         else:
             # Same transaction: the run's result and its notifications are committed together.
             notifications.enqueue_run(ws, session, run_id, clock=runtime.clock)
+            if state is RunState.HELD and gated:
+                request_gate.raise_held(ws, session, run_id, runtime.clock)
 
 
 def _read(ws: Workspace, run_id: int) -> RunRow:
@@ -308,7 +375,7 @@ def _record_crash(ws: Workspace, run_id: int, fence: int, runtime: Runtime, exc:
 
 
 def _run_jobs(
-    ws: Workspace, run: RunRow, stop: _StopWatch, runtime: Runtime
+    ws: Workspace, run: RunRow, stop: _StopWatch, runtime: Runtime, approved: Approved | None = None
 ) -> tuple[RunState, Counts, str | None]:
     counts = Counts()
     try:
@@ -327,11 +394,17 @@ def _run_jobs(
             ended_by = reason
             _skip_rest(ws, run, entries[index:], f"not run: the collection run stopped ({reason})", runtime)
             break
+        plan_id = approved.plans.get(entry.job) if approved is not None else None
         try:
+            if approved is not None and plan_id is None:
+                raise StateConflictError(f"request {approved.request_id} holds no plan of job {entry.job!r}: it was not run")
             # A job run refused with TransientError recorded nothing: it is started again.
             child = _keep_trying(
                 runtime, f"run {run.id}: starting job {entry.job!r}",
-                partial(jobs.run_job, ws, entry.job, trigger=run.trigger, parent_run_id=run.id, should_stop=stop),
+                partial(
+                    jobs.run_job, ws, entry.job, trigger=run.trigger, parent_run_id=run.id, should_stop=stop,
+                    plan_id=plan_id, allows=approved.allows if approved is not None else None,
+                ),
             )
         except IdsyncError as exc:
             # The job could not even start (removed since, or its plan is unusable).
@@ -419,13 +492,14 @@ def run_collection(
 
 
 def wait_for(ws: Workspace, run_id: int, runtime: Runtime, *, poll: float = 0.5) -> RunRow:
-    """Wait until run *run_id* has finished, executing it here if it is queued
-    and its turn comes while this process is the first to claim it."""
+    """Wait until run *run_id* has finished (or awaits approval), executing it
+    here if it is queued and its turn comes while this process is the first
+    to claim it."""
     while True:
         with ws.db.session() as session:
             run = RunRepository(session).require(run_id)
-        if run.state.finished:
-            return run
+        if run.state.finished or run.state is RunState.AWAITING_APPROVAL:
+            return run  # awaiting approval: it runs once approved, in the approver's process
         if run.state is RunState.QUEUED:
             fence = scheduling_repo.claim(
                 ws.db, run_id, expected=RunState.QUEUED, node=runtime.node, lease=runtime.lease, clock=runtime.clock

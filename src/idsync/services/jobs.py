@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from idsync import settings
 from idsync.connectors.base import Directory, Source
+from idsync.domain.changes import Change
 from idsync.domain.definitions import JobDefinition
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.engine import runner
@@ -202,6 +203,7 @@ class _Run:
     fence: int | None
     lease: timedelta | None
     plan_complete: bool = False  # the plan holds every change: it can be applied again
+    allows: Callable[[Change], bool] | None = None  # of a stored plan, only the changes approved
 
 
 @dataclass
@@ -224,6 +226,7 @@ def run_job(
     parent_run_id: int | None = None,
     should_stop: runner.StopCheck | None = None,
     full: bool = False,
+    allows: Callable[[Change], bool] | None = None,
 ) -> RunRow:
     """Run job *name*, or apply its stored plan *plan_id* (modes: see the module
     docstring); the finished run.
@@ -243,9 +246,16 @@ def run_job(
     failed ("node lost") once the lease runs out. Between batches the run
     stops (state ``terminated``, what was applied stays) when someone asked
     it to, or when *should_stop* gives a reason.
+
+    *allows* (with a stored plan: a request's partial approval) lets only
+    some of the plan's changes through; the others are counted
+    ``not_approved`` and the first of them named in the run's log.
     """
     job_id, job = load_job(ws, name)
+    if allows is not None and plan_id is None:
+        raise ValueError("only a stored plan's changes can be filtered")
     run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
+    run.allows = allows
     recorder = _Recorder(ws, run.plan_id, run.id, on_progress)
     heartbeat = Heartbeat(ws.db, run.id, run.fence, run.lease) if run.lease and run.fence is not None else None
     try:
@@ -381,12 +391,38 @@ def _run_stored(ws: Workspace, run: _Run, recorder: _Recorder, stop: runner.Stop
     with connections.job_destination(ws, job) as directory:
         steps = job_features.apply_steps(ws, job, run.id, None)
         preconditions = runner.job_preconditions(job, directory, runner.read_scope(job, directory))
-        changes = history.plan_changes(ws, run.plan_id)
+        left_out = _LeftOut(run.allows)
+        changes = left_out.filter(history.plan_changes(ws, run.plan_id))
         batch = settings.get_int("batch_size")
         counts = runner.apply_plan(changes, directory, preconditions, recorder, batch, stop, steps, start=carried)
+    if left_out.count:
+        counts.not_approved = left_out.count
+        shown = ", ".join(left_out.dns) + (f" and {left_out.count - len(left_out.dns)} more" if left_out.count > len(left_out.dns) else "")
+        _log(ws, run.id, "warning", f"{left_out.count} change(s) of plan {run.plan_id} not approved, left undone: {shown}")
     if counts.unchanged:
         _log(ws, run.id, "info", f"{counts.unchanged} change(s) of plan {run.plan_id} were in place already: not written again")
     return _Result(_final_state(counts), counts)
+
+
+class _LeftOut:
+    """Lets through the changes *allows* approves, counting the others and
+    keeping the DNs of the first of them for the log."""
+
+    SHOWN = 20
+
+    def __init__(self, allows: Callable[[Change], bool] | None) -> None:
+        self.allows = allows
+        self.count = 0
+        self.dns: list[str] = []
+
+    def filter(self, changes: Iterable[Change]) -> Iterator[Change]:
+        for change in changes:
+            if self.allows is None or self.allows(change):
+                yield change
+                continue
+            self.count += 1
+            if len(self.dns) < self.SHOWN:
+                self.dns.append(f"{change.op.value} {change.dn}")
 
 
 _MODES: dict[str, Mode] = {"plain": _run_plain, "checked": _run_checked, "stored": _run_stored}

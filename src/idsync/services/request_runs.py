@@ -1,0 +1,163 @@
+"""Approved requests executed, and the sweep that keeps requests moving [S7.2, S7.4].
+
+:func:`execute_approved` runs an approved request at once, in the process
+that approved it: the run awaiting approval is claimed (with a new fence,
+as any run is) and its jobs apply exactly the request's plans, with the
+engine's preconditions, letting through only what every approval of the
+current round approved. A held request's plans are applied as the release
+of a held run is. Then the request is *executed*, with the run's outcome.
+
+:func:`sweep`, called by every scheduler tick, expires overdue requests,
+escalates those past their escalation time, and finishes approved ones
+whose execution was interrupted (the approver's process died): a run still
+awaiting approval is executed; a run that ended closes its request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+
+from idsync.domain.results import RunState
+from idsync.errors import IdsyncError, StateConflictError, TransientError
+from idsync.services import collection_runs, jobs
+from idsync.services.collection_runs import Approved, Runtime
+from idsync.services.request_decisions import SYSTEM_ACTOR, record, to_decision
+from idsync.services.workspace import Workspace
+from idsync.store import scheduling_repo
+from idsync.store.plans_repo import PlanRepository
+from idsync.store.requests_repo import RequestRepository, RequestRow
+from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.workflow.approvers import ChangeFilter, intersect
+from idsync.workflow.requests import Decision, fold
+
+log = logging.getLogger(__name__)
+
+
+def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow | None:
+    """Execute approved request *request_id* (see the module docstring); the
+    run that applied it, or None when it is not approved or another process
+    executes it already."""
+    with ws.db.session() as session:
+        repo = RequestRepository(session)
+        request = repo.require(request_id)
+        plans = repo.plans(request_id)
+        status = fold([to_decision(r) for r in repo.trail(request_id)], request.required_approvals)
+    if status.state != "approved":
+        return None
+    allowed = intersect(status.approvals)
+    by = ", ".join(sorted(status.approvers))
+    if request.kind == "held":
+        return _release_held(ws, request, [(p.job_name, p.plan_id) for p in plans], allowed, by, runtime)
+    fence = scheduling_repo.claim(
+        ws.db, request.run_id, expected=RunState.AWAITING_APPROVAL, node=runtime.node, lease=runtime.lease,
+        clock=runtime.clock,
+    )
+    if fence is None:
+        return None
+    with ws.db.session() as session:
+        RunRepository(session, clock=runtime.clock).log(
+            request.run_id, "info",
+            f"request {request_id} approved by {by}: applying its plans ({allowed.describe()}) on {runtime.node}",
+        )
+    approved = Approved(
+        request_id, {p.job_name: p.plan_id for p in plans}, None if allowed.everything else allowed.allows
+    )
+    run = collection_runs.execute_run(ws, request.run_id, fence, runtime, approved=approved)
+    _close(ws, request_id, run, runtime)
+    return run
+
+
+def _release_held(
+    ws: Workspace,
+    request: RequestRow,
+    plans: list[tuple[str, int | None]],
+    allowed: ChangeFilter,
+    by: str,
+    runtime: Runtime,
+) -> RunRow | None:
+    """Apply the held plans of a held request, as a release of the held run is."""
+    for job_name, plan_id in plans:
+        if plan_id is None:
+            continue
+        with ws.db.session() as session:
+            plan = PlanRepository(session).get(plan_id)
+        if plan is None or plan.state != "ready":
+            continue  # applied (or being applied) already: an interrupted execution finishing
+        try:
+            jobs.run_job(
+                ws, job_name, plan_id=plan_id, trigger="release",
+                allows=None if allowed.everything else allowed.allows,
+            )
+        except StateConflictError as exc:
+            log.warning("request %s: plan %s of job %r not applied: %s", request.id, plan_id, job_name, exc.message)
+    with ws.db.session() as session:
+        run = RunRepository(session).require(request.run_id)
+        RunRepository(session, clock=runtime.clock).log(
+            run.id, "info", f"request {request.id} approved by {by}: the held plans were applied ({allowed.describe()})"
+        )
+    _close(ws, request.id, run, runtime)
+    return run
+
+
+def _close(ws: Workspace, request_id: int, run: RunRow, runtime: Runtime) -> None:
+    """Record that request *request_id* was executed, with its run's outcome."""
+    if not run.state.finished:
+        return  # still running elsewhere, or parked again: the sweep closes it once it ends
+    outcome = f"run {run.id} {run.state.value}" + (f": {run.counts.summary()}" if run.counts.summary() else "")
+    with contextlib.suppress(StateConflictError):  # closed already (by the sweep, or another process)
+        record(
+            ws, request_id, Decision(SYSTEM_ACTOR, "execute", runtime.clock(), comment=outcome),
+            outcome=lambda _now, _status: outcome, clock=runtime.clock,
+        )
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def sweep(ws: Workspace, runtime: Runtime) -> list[str]:
+    """Expire, escalate and finish requests (see the module docstring); a line
+    per thing done. TransientError goes up (the database is away: the tick
+    is tried again); a request that cannot be moved is logged and left."""
+    now = runtime.clock()
+    with ws.db.session() as session:
+        open_ = RequestRepository(session).list(states=("pending", "approved"), limit=None)
+    done: list[str] = []
+    for request in reversed(open_):
+        try:
+            line = _sweep_one(ws, request, now, runtime)
+        except TransientError:
+            raise
+        except IdsyncError as exc:
+            line = f"request {request.id}: {exc.message}"
+            log.warning("%s", line)
+        if line:
+            done.append(line)
+    return done
+
+
+def _sweep_one(ws: Workspace, request: RequestRow, now: datetime, runtime: Runtime) -> str | None:
+    if request.state == "pending" and now >= request.expires_at:
+        record(ws, request.id, Decision(SYSTEM_ACTOR, "expire", now), clock=runtime.clock)
+        return f"request {request.id} of collection {request.collection_name!r} expired"
+    if request.state == "pending" and request.escalate_at is not None and now >= request.escalate_at:
+        record(
+            ws, request.id, Decision(SYSTEM_ACTOR, "escalate", now), clock=runtime.clock,
+            escalate_at=None, escalation_step=request.escalation_step + 1,
+        )
+        return f"request {request.id} of collection {request.collection_name!r} escalated"
+    if request.state != "approved":
+        return None
+    if request.kind == "held":
+        executed = execute_approved(ws, request.id, runtime)
+        return f"request {request.id}: the held plans were applied" if executed is not None else None
+    with ws.db.session() as session:
+        run = RunRepository(session).require(request.run_id)
+    if run.state is RunState.AWAITING_APPROVAL:
+        executed = execute_approved(ws, request.id, runtime)
+        return f"request {request.id}: its interrupted execution was taken up" if executed is not None else None
+    if run.state.finished:
+        _close(ws, request.id, run, runtime)
+        return f"request {request.id} closed: run {run.id} {run.state.value}"
+    return None
