@@ -17,7 +17,7 @@ from idsync.cli.review_view import confirmed
 from idsync.domain.collections import ALL_NOTIFY_TRIGGERS, CollectionDefinition
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
-from idsync.services import answers, collection_runs, collections, definitions, yamlio
+from idsync.services import answers, collection_runs, collections, definitions, requests, yamlio
 from idsync.services.collection_edits import (
     KEEP,
     CollectionEdit,
@@ -327,6 +327,7 @@ def run(
         print_json(document)
     else:
         print_report(result)
+        _print_request(ws, result.run.id)
         if delivery is not None:
             for line in delivery.lines:
                 err_console.print(f"  {line}", markup=False, soft_wrap=True)
@@ -334,6 +335,19 @@ def run(
         else:
             console.print("notifications: left in the outbox (--no-send)", markup=False)
     raise typer.Exit(EXIT_FOR_STATE.get(result.run.state, 1))
+
+
+def _print_request(ws: Workspace, run_id: int) -> None:
+    """The request a run raised (it awaits approval, or its held jobs do), if any."""
+    request = requests.of_run(ws, run_id)
+    if request is None:
+        return
+    console.print(
+        f"request {request.id} raised ({request.kind}): {request.state}, {request.required_approvals} approval(s) "
+        f"needed before anything is applied; it expires {when(request.expires_at)}",
+        markup=False, soft_wrap=True,
+    )
+    console.print(f"see it: idsync request show {request.id}", markup=False)
 
 
 def print_report(result: CollectionReport) -> None:

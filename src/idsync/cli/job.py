@@ -22,6 +22,7 @@ EXIT_FOR_STATE = {
     RunState.COMPLETED_WITH_ERRORS: 3,
     RunState.FAILED: 4,
     RunState.HELD: 5,
+    RunState.AWAITING_APPROVAL: 5,
     RunState.TERMINATED: 9,
 }
 

@@ -187,7 +187,7 @@ def _enqueue(
     policy = OutboxPolicy.from_settings()
     folder = templates_dir()
     message = render(event, fired, templates_dir=folder)
-    payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
+    payload = seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
     # One message per recipient and run: the key names the run's leading
     # trigger (or the release), so the same run is never queued twice.
     key = f"released {released_by}" if released_by is not None else headline(fired)
@@ -201,7 +201,7 @@ def _enqueue(
         for trigger in fired:
             body = webhook.encode(webhook.event_body(event, trigger, message.subject)).decode("utf-8")
             name = trigger if released_by is None else key
-            new = NewMessage(run_id, run.collection_name, name, WEBHOOK, hook, _seal(ws, {"body": body}), store)
+            new = NewMessage(run_id, run.collection_name, name, WEBHOOK, hook, seal(ws, {"body": body}), store)
             queued += repo.enqueue(new, give_up_after=policy.give_up)
     if sent_to:
         runs.log(
@@ -331,7 +331,7 @@ def _enqueue_passwords(
                 run.collection_name or run.job_name, child.id,
                 [(p.dn, p.key, p.password) for p in items], templates_dir=templates_dir(),
             )
-            payload = _seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
+            payload = seal(ws, {"subject": message.subject, "text": message.text, "html": message.html})
             new = NewMessage(child.id, run.collection_name or run.job_name, PASSWORDS, EMAIL, recipient, payload, store)
             queued += repo.enqueue(new, give_up_after=policy.give_up)
             delivered.update(p.id for p in items)
@@ -339,7 +339,7 @@ def _enqueue_passwords(
     return queued
 
 
-def _seal(ws: Workspace, content: dict[str, str]) -> str:
+def seal(ws: Workspace, content: dict[str, str]) -> str:
     token = ws.secrets.encrypt(content)
     assert token is not None
     return token

@@ -15,30 +15,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from idsync.domain.dn import normalize_dn
 from idsync.domain.results import RunState
-from idsync.errors import ConfigError, IdsyncError
-from idsync.services import directory_groups, notifications
-from idsync.services.authz import rights
+from idsync.errors import ConfigError
+from idsync.services import notifications
 from idsync.services.request_events import Event, announce
-from idsync.services.request_gate import store_workflows
+from idsync.services.request_routing import Snapshot, facts, routing, snapshot, to_decision
 from idsync.services.workspace import Workspace
 from idsync.store.requests_repo import (
     NewDecision,
     RequestRepository,
     RequestRow,
-    TrailRow,
-    UserFacts,
 )
 from idsync.store.runs_repo import RunRepository
 from idsync.store.tables import utcnow
-from idsync.workflow.approvers import Person, Routing, eligible
-from idsync.workflow.requests import Decision, RequestFacts, Status, decide, fold
+from idsync.workflow.requests import Decision, Status, decide
 
 log = logging.getLogger(__name__)
 
@@ -50,77 +45,6 @@ _ENDS: dict[str, tuple[RunState, Event]] = {
     "expired": (RunState.EXPIRED, "expired"),
     "cancelled": (RunState.CANCELLED, "cancelled"),
 }
-
-
-def acting_name(ws: Workspace) -> str:
-    """The name the acting principal decides under: the idsync user it maps
-    to (an OS account mapped to a user decides as that user), else its own."""
-    if ws.principal.kind == "system":
-        return ws.actor
-    user = rights(ws).user
-    return user.name if user is not None else ws.actor
-
-
-def to_decision(row: TrailRow) -> Decision:
-    return Decision.from_detail(actor=row.actor, action=row.action, at=row.at, comment=row.comment, detail=row.detail)
-
-
-def facts(request: RequestRow) -> RequestFacts:
-    return RequestFacts(request.id, request.requested_by, request.required_approvals, request.expires_at)
-
-
-def people(users: Iterable[UserFacts]) -> list[Person]:
-    return [Person(u.name, u.dn, u.disabled, u.approver) for u in users]
-
-
-def routing(ws: Workspace, stores: Iterable[str]) -> Routing:
-    """To whom requests following the workflows of *stores* go, as configured
-    now; a directory group that cannot be read counts as empty (logged)."""
-    found = Routing()
-    for store, workflow in store_workflows(ws, stores).items():
-        escalation = workflow.escalation
-        found = found.union(
-            Routing(
-                named=frozenset(workflow.approvers),
-                group_members=_members(ws, store, workflow.approver_group),
-                escalation_named=frozenset(escalation.approvers) if escalation else frozenset(),
-                escalation_group_members=_members(ws, store, escalation.approver_group if escalation else None),
-            )
-        )
-    return found
-
-
-def _members(ws: Workspace, store: str, group: str | None) -> frozenset[str]:
-    if group is None:
-        return frozenset()
-    try:
-        return directory_groups.member_dns(ws, store, group)
-    except IdsyncError as exc:
-        log.warning("approver group %r of store %r could not be read: %s", group, store, exc.message)
-        return frozenset()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A request with what its trail says and who may decide it now."""
-
-    request: RequestRow
-    trail: list[TrailRow]
-    status: Status
-    eligible: frozenset[str]
-
-
-def snapshot(session: Session, request_id: int, route: Routing) -> Snapshot:
-    """Request *request_id* as the database holds it now, with *route* applied."""
-    repo = RequestRepository(session)
-    request = repo.require(request_id)
-    trail = repo.trail(request_id)
-    status = fold([to_decision(row) for row in trail], request.required_approvals)
-    who = eligible(
-        route, people(repo.people()), requester=request.requested_by,
-        rerouted_to=status.rerouted_to, escalation_step=status.escalation_step,
-    )
-    return Snapshot(request, trail, status, who)
 
 
 def record(
@@ -159,7 +83,7 @@ def record(
             outcome=text,
             **values,
         )
-        _after(ws, session, now.request, now.status, status, text, clock)
+        _after(ws, session, now.request, now.status, status, text, clock, decision.action)
     return status
 
 
@@ -171,8 +95,10 @@ def _after(
     status: Status,
     outcome: str | None,
     clock: Callable[[], datetime],
+    action: str,
 ) -> None:
-    """End the run of a request closed without running, and announce the change."""
+    """End the run of a request closed without running, and announce the change
+    (a re-route or a new preview: to whom it newly awaits, or everyone again)."""
     if status.state in _ENDS:
         state, event = _ENDS[status.state]
         repo = RequestRepository(session, clock=clock)
@@ -191,6 +117,8 @@ def _after(
         announce(ws, session, request.id, "executed")
     elif status.escalation_step > before.escalation_step:
         announce(ws, session, request.id, "reminder")
+    elif action in ("reroute", "repreview"):
+        announce(ws, session, request.id, "awaiting")
 
 
 def check_approver_user(name: str) -> Callable[[Session, Snapshot], None]:

@@ -4,8 +4,8 @@ Each service that moves a request along (raised, escalated, approved,
 denied, expired, cancelled, executed) calls :func:`announce` in the
 transaction that records the change, so what is announced commits with
 it or not at all. For now an announcement is a line in the log of the run
-the request waits on; notifications to approvers and requesters are
-queued here too once they exist.
+the request waits on, and the messages to its approvers or its requester
+(:mod:`idsync.services.request_notifications`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Literal, get_args
 
 from sqlalchemy.orm import Session
 
+from idsync.services import request_notifications
 from idsync.services.workspace import Workspace
 from idsync.store.requests_repo import RequestRepository
 from idsync.store.runs_repo import RunRepository
@@ -46,3 +47,4 @@ def announce(ws: Workspace, session: Session, request_id: int, event: Event) -> 
     if request.outcome and event in ("denied", "executed", "cancelled", "expired"):
         line += f": {request.outcome}"
     RunRepository(session).log(request.run_id, "warning" if event in ("denied", "expired") else "info", line)
+    request_notifications.queue(ws, session, request_id, event)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,20 +72,6 @@ def workflows(ws: Workspace, collection: CollectionDefinition) -> dict[str, Work
         workflow = getattr(store, "workflow", None)
         if isinstance(workflow, WorkflowSettings):
             found[store.name] = workflow
-    return found
-
-
-def store_workflows(ws: Workspace, stores: Iterable[str]) -> dict[str, WorkflowSettings]:
-    """The workflows of the stores named (a store removed since, or without one, is left out)."""
-    found: dict[str, WorkflowSettings] = {}
-    for name in stores:
-        try:
-            store = definitions.load(ws, "store", name).definition
-        except NotFoundError:
-            continue
-        workflow = getattr(store, "workflow", None)
-        if isinstance(workflow, WorkflowSettings):
-            found[name] = workflow
     return found
 
 

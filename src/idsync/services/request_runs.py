@@ -23,7 +23,8 @@ from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.services import collection_runs, jobs
 from idsync.services.collection_runs import Approved, Runtime
-from idsync.services.request_decisions import SYSTEM_ACTOR, record, to_decision
+from idsync.services.request_decisions import SYSTEM_ACTOR, record
+from idsync.services.request_routing import to_decision
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
 from idsync.store.plans_repo import PlanRepository

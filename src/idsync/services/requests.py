@@ -26,15 +26,13 @@ from idsync.domain.changes import ChangeOp
 from idsync.domain.results import Counts
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError
-from idsync.services import authz, collections, request_gate, request_runs
+from idsync.services import authz, collections, request_gate, request_routing, request_runs
 from idsync.services.collection_runs import Runtime
-from idsync.services.request_decisions import (
+from idsync.services.request_decisions import check_approver_user, exclusions, record
+from idsync.services.request_routing import (
     Snapshot,
     acting_name,
-    check_approver_user,
-    exclusions,
     people,
-    record,
     routing,
     snapshot,
     to_decision,
@@ -227,7 +225,7 @@ def get(ws: Workspace, request_id: int) -> RequestDetail:
 
 
 def _stale_after(ws: Workspace, request: RequestRow) -> timedelta | None:
-    found = request_gate.store_workflows(ws, request.stores)
+    found = request_routing.store_workflows(ws, request.stores)
     return min((w.stale_after for w in found.values()), default=None)
 
 
@@ -287,6 +285,13 @@ def list_requests(
     if approver is not None:
         found = [r for r in found if approver in _may_decide(ws, found).get(r.id, set())]
     return found[:limit]
+
+
+def of_run(ws: Workspace, run_id: int) -> RequestRow | None:
+    """The request raised for run *run_id* (the run it gates, or the held run it releases), if any."""
+    authz.require_any(ws, tuple(Role), "read requests")
+    with ws.db.session() as session:
+        return RequestRepository(session).for_run(run_id)
 
 
 def inbox_count(ws: Workspace) -> int:

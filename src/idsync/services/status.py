@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from idsync.domain.results import RunState
 from idsync.domain.roles import Role
-from idsync.services import authz, schedules
+from idsync.services import authz, requests, schedules
 from idsync.services.workspace import Workspace
 from idsync.store.outbox_repo import OutboxRepository
 from idsync.store.runs_repo import RunRepository, RunRow
@@ -73,6 +73,7 @@ def status(ws: Workspace, *, clock: Callable[[], datetime] = utcnow) -> Status:
         if item.next_run is not None and item.targets
     ]
     upcoming.sort(key=lambda item: item.at)
+    inbox = requests.inbox_count(ws) if rights.has(Role.APPROVER) else None
     return Status(
         actor=rights.user.name if rights.user is not None else ws.actor,
         roles=sorted(rights.roles),
@@ -83,4 +84,5 @@ def status(ws: Workspace, *, clock: Callable[[], datetime] = utcnow) -> Status:
         next_runs=upcoming[:5],
         outbox=outbox,
         since=since,
+        inbox=inbox,
     )
