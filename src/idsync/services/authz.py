@@ -13,7 +13,14 @@ Where a principal's roles come from:
   so a new installation and an upgraded one keep working until users are
   added. Whoever can open the database directly can change anything in it,
   users included: that is an administrator whatever this module says.
-- ``user`` (a signed-in user, a token): the roles granted to that user.
+- ``user`` (a signed-in user, a token, or the CLI's account mapped to a
+  user): the roles granted to that user, including those its directory
+  groups granted at its last sign-in.
+
+While no user exists at all, any principal is the bootstrap administrator.
+A front end serving several people gets a ``user`` principal only from a
+sign-in or a token, which need a user, so this reaches only the CLI and
+code calling the services in-process (a new installation, the tests).
 
 A disabled user, or an account mapped to none, has no role at all.
 """
@@ -71,7 +78,7 @@ def rights_in(session: Session, principal: Principal) -> Rights:
     repo = UserRepository(session)
     user = repo.by_os_user(principal.name) if principal.kind == "os-user" else repo.by_name(principal.name)
     if user is None:
-        if principal.kind == "os-user" and repo.count() == 0:
+        if repo.count() == 0:
             return Rights(SYSTEM_ROLES, bootstrap=True)
         return Rights(frozenset())
     if user.disabled:

@@ -38,6 +38,7 @@ from idsync import settings
 from idsync.connectors.base import Directory, Source
 from idsync.domain.definitions import JobDefinition
 from idsync.domain.results import Counts, ErrorItem, RunState
+from idsync.domain.roles import Role
 from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
@@ -50,6 +51,7 @@ from idsync.errors import (
     TransientError,
 )
 from idsync.services import connections, definitions, history, job_features, releases, validation
+from idsync.services.authz import require as require_role
 from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
@@ -72,6 +74,7 @@ class SavedJob:
 
 def save_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str:
     """Validate and save a job; returns "created", "updated" or "unchanged"."""
+    require_role(ws, Role.OPERATOR, "save jobs")
     return save_checked(ws, job, offline=offline).outcome
 
 
@@ -155,6 +158,7 @@ def preview_job(
     heartbeat renews: if this process dies, the plan does not stay
     *computing*; it is marked failed once the lease runs out.
     """
+    require_role(ws, Role.OPERATOR, "preview jobs")
     job_id, job = load_job(ws, name)
     reap(ws)
     lease = timedelta(seconds=settings.get_int("run_lease_seconds"))
@@ -243,6 +247,7 @@ def run_job(
     stops (state ``terminated``, what was applied stays) when someone asked
     it to, or when *should_stop* gives a reason.
     """
+    require_role(ws, Role.OPERATOR, "run jobs")
     job_id, job = load_job(ws, name)
     run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
     recorder = _Recorder(ws, run.plan_id, run.id, on_progress)

@@ -34,11 +34,14 @@ from idsync.store.users_repo import UserRepository, UserRow
 log = logging.getLogger(__name__)
 
 REFUSED = "sign-in refused: wrong user name or password"
+SIGN_IN = Principal.system("sign-in")
+"""Who reads the user's identity store and its groups while it signs in."""
 
 
 def authenticate(ws: Workspace, name: str, password: str) -> Principal:
     """The idsync user *name*, once *password* is its own; AuthError otherwise
     (one message whether the user exists or not)."""
+    ws = ws.acting_as(SIGN_IN)  # whoever asks, nobody has signed in yet
     with ws.db.session() as session:
         user = UserRepository(session).by_name(name)
         if user is None or user.source == "local":

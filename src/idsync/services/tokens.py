@@ -134,7 +134,7 @@ def _owner(ws: Workspace, user: str | None, action: str) -> str:
     if user is None:
         if me is None:
             raise StateConflictError(
-                f"{ws.actor!r} is not an idsync user, so it has no tokens of its own", field="user",
+                f"{ws.actor!r} acts as no user of idsync, so it has no tokens of its own", field="user",
                 hint="name the user whose tokens are meant",
             )
         return me
