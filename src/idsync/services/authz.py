@@ -100,9 +100,8 @@ def require_any(ws: Workspace, roles: tuple[Role, ...], action: str) -> Rights:
     found = rights(ws)
     if any(role in found.roles for role in roles):
         return found
-    raise PermissionDeniedError(
-        _refusal(ws.principal, found, " or ".join(roles), action), hint=_hint(ws.principal, found)
-    )
+    needed = " or ".join(roles) if len(roles) < len(ROLES) else f"any of the roles {', '.join(ROLES)}"
+    raise PermissionDeniedError(_refusal(ws.principal, found, needed, action), hint=_hint(ws.principal, found))
 
 
 def require_reader(ws: Workspace, what: str) -> Rights:
@@ -137,7 +136,8 @@ def require_on_database(database: Database, principal: Principal, role: Role, ac
 def _refusal(principal: Principal, found: Rights, role: str, action: str) -> str:
     who = _who(principal, found)
     held = ", ".join(sorted(found.roles)) if found.roles else "no role"
-    return f"{who} may not {action}: that needs the role {role} ({who} has {held})"
+    needed = role if role.startswith("any ") else f"the role {role}"
+    return f"{who} may not {action}: that needs {needed} ({who} has {held})"
 
 
 def _who(principal: Principal, found: Rights) -> str:
