@@ -13,7 +13,12 @@ from idsync.errors import PermissionDeniedError
 from idsync.services import authz, database, definitions, history, jobs, outbox, signin, users
 from idsync.services.workspace import Workspace
 from idsync.store import Database
-from tests.unit.test_users import with_admin, ws  # noqa: F401  (the fixture)
+from tests.unit.test_users import fresh_workspace, with_admin
+
+
+@pytest.fixture
+def ws(tmp_path: Path, tmp_home: Path, migrated_sqlite: Path) -> Workspace:
+    return fresh_workspace(tmp_path, migrated_sqlite)
 
 
 def test_before_any_user_exists_whoever_acts_is_the_bootstrap_administrator(ws: Workspace) -> None:
@@ -31,7 +36,7 @@ def test_once_users_exist_an_unmapped_account_may_do_nothing(ws: Workspace) -> N
         definitions.list_definitions(stranger, "job")
     assert refused.value.message.startswith("account 'mallory' may not read sync jobs")
     assert refused.value.hint and "not mapped to an idsync user" in refused.value.hint
-    with pytest.raises(PermissionDeniedError, match="^'ghost' may not read sync jobs"):
+    with pytest.raises(PermissionDeniedError, match=r"^'ghost' may not read sync jobs"):
         definitions.list_definitions(ws.acting_as(Principal("ghost", "user")), "job")  # no such user
 
 

@@ -15,7 +15,12 @@ from idsync.errors import AuthError, NotFoundError, PermissionDeniedError, State
 from idsync.services import tokens, users
 from idsync.services.workspace import Workspace
 from idsync.store.tables import api_tokens
-from tests.unit.test_users import with_admin, ws  # noqa: F401  (the fixture)
+from tests.unit.test_users import fresh_workspace, with_admin
+
+
+@pytest.fixture
+def ws(tmp_path: Path, tmp_home: Path, migrated_sqlite: Path) -> Workspace:
+    return fresh_workspace(tmp_path, migrated_sqlite)
 
 
 def test_a_token_is_shown_once_and_only_its_hash_is_stored(ws: Workspace, tmp_path: Path) -> None:

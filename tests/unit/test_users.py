@@ -22,11 +22,15 @@ from tests.unit.conftest import copy_migrated
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def ws(tmp_path: Path, tmp_home: Path, migrated_sqlite: Path) -> Workspace:
+def fresh_workspace(tmp_path: Path, migrated_sqlite: Path) -> Workspace:
     """A workspace with no user yet, acting as the OS account ``root`` (the bootstrap administrator)."""
     return Workspace(principal=Principal("root", "os-user"),
                      database_url=copy_migrated(migrated_sqlite, tmp_path / "idsync.db"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path, tmp_home: Path, migrated_sqlite: Path) -> Workspace:
+    return fresh_workspace(tmp_path, migrated_sqlite)
 
 
 def with_admin(ws: Workspace, name: str = "boss") -> Workspace:
@@ -41,7 +45,7 @@ def audit_actions(ws: Workspace) -> list[tuple[str, str, str]]:
 
 
 def test_the_first_user_must_be_an_admin(ws: Workspace) -> None:
-    with pytest.raises(StateConflictError, match="the first user .* must hold the role admin"):
+    with pytest.raises(StateConflictError, match=r"the first user .* must hold the role admin"):
         users.add_user(ws, "alice", roles=[Role.APPROVER])
     boss = with_admin(ws)
     users.add_user(boss, "alice", roles=[Role.APPROVER])
