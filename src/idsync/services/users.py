@@ -143,7 +143,7 @@ def add_user(
         user = repo.add(
             name=name, display_name=display_name, email=email or None, os_user=os_user or None,
             password_hash=password_hash, source=source, store_name=store,
-            dn=normalize_dn(dn) if dn else None,
+            dn=dn.strip() if dn else None,  # bound as written; compared normalised
         )
         for role in granted:
             repo.grant(user.id, role, ws.actor)
@@ -305,6 +305,7 @@ def _sign_in_fields(ws: Workspace, source: str, password: str | None, store: str
                           field="password")
     if not store or not dn:
         raise ConfigError("a directory user needs the identity store it signs in to and its DN there", field="dn")
+    normalize_dn(dn)  # ConfigError for a DN that is not one
     loaded = definitions.load(ws, "store", store)
     if loaded.definition.kind != "ldap":
         raise ConfigError(f"store {quoted(store)} is not an LDAP server: directory users sign in by an LDAP bind",
