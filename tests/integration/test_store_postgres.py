@@ -28,6 +28,7 @@ from idsync.errors import AuthError, ConfigError, TransientError
 from idsync.store import Database
 from idsync.store.tables import metadata
 from tests.integration.test_store_first_start import start_together
+from tests.unit.test_audit_chain import TestAuditChain as TestAuditChainOnPostgres
 from tests.unit.test_store_audit import TestAudit as TestAuditOnPostgres
 from tests.unit.test_store_db import SHIPPED_HEAD
 from tests.unit.test_store_definitions import (
@@ -40,6 +41,7 @@ from tests.unit.test_store_plans import TestPlanRepository as TestPlanRepository
 from tests.unit.test_store_runs import TestRunRepository as TestRunRepositoryOnPostgres
 
 __all__ = [
+    "TestAuditChainOnPostgres",
     "TestAuditOnPostgres",
     "TestDefinitionRepositoryOnPostgres",
     "TestOneRunPerJobOnPostgres",
@@ -107,9 +109,13 @@ def migrated(pg_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def db(migrated: Database) -> Database:
-    """The session's database, emptied before each test (ids restart at 1)."""
+    """The session's database, emptied before each test (ids restart at 1).
+
+    The audit trails refuse TRUNCATE by trigger: replica mode, open to
+    superusers only, skips triggers for this one transaction."""
     names = ", ".join(table.name for table in metadata.sorted_tables)
     with migrated.engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     return migrated
 

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "directory": ("directory", "app", "Directory tools for any identity store: search, LDIF export and import, containers."),
     "run": ("run", "app", "Runs: what each execution did."),
     "db": ("db", "app", "The idsync database (SQLite by default, or IDSYNC_DATABASE_URL)."),
-    "audit": ("audit", "app", "The audit log of configuration changes."),
+    "audit": ("audit", "app", "The audit log of configuration changes and runs started, and the check that nobody tampered with it."),
     "outbox": ("outbox", "app", "Notifications waiting for delivery, and their sender."),
     "apply": ("definitions", "apply", "Create or update the stores, sources, jobs, schedules and collections of a YAML file."),
     "export": ("definitions", "export", "Write every store, source, job, schedule and collection as YAML (secrets left out)."),
@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("user", "app", "Users of idsync, their roles, and directory groups that grant roles."),
     "token": ("token", "app", "API tokens: credentials for scripts and the REST API, shown once."),
     "whoami": ("user", "whoami", "Show who the CLI acts as (an API token's user, the user mapped to your account, or the account) and its roles."),
+    "status": ("status", "status", "Who you act as, requests awaiting your decision, runs active and failed, the next scheduled runs, the outbox."),
     "scheduler": ("scheduler", "scheduler", "Run the scheduler: start the collections of every schedule when due, exactly once, until stopped with SIGTERM or Ctrl-C."),
 }
 """The commands kept in modules of their own: name -> (module under idsync.cli,

@@ -1,14 +1,19 @@
-"""``idsync audit``: who changed which definition, and when."""
+"""``idsync audit``: who changed which definition, started which run, and
+when; and the check that nobody tampered with that record."""
 
 from __future__ import annotations
 
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.output import JsonOption, print_json, table, when
+from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.services import audit as audit_service
 from idsync.services import history
 
-app = typer.Typer(help="The audit log of configuration changes.", no_args_is_help=True)
+app = typer.Typer(
+    help="The audit log of configuration changes and runs started, and the check that nobody tampered with it.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -28,3 +33,32 @@ def list_(
          ", ".join(e.detail.get("changed", [])) + (" (secrets changed)" if e.detail.get("secrets") else ""))
         for e in entries
     ])
+
+
+@app.command("verify")
+def verify(
+    head: list[str] = typer.Option(
+        [], "--head", metavar="HASH",
+        help="A head hash an earlier check printed: fail unless an entry still has it. Repeatable.",
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Check that no entry of the audit log or the decision trail was edited, deleted or inserted.
+
+    Exit code 0 when both are intact, 1 with one line per fault otherwise.
+    Keep the head hashes printed somewhere outside idsync, and give them
+    back with --head later: that also catches a rewrite of a trail's end.
+    """
+    check = audit_service.verify(workspace(), heads=head)
+    if json:
+        print_json(check)
+    else:
+        for trail in check.trails:
+            state = "intact" if not trail.faults else f"has {len(trail.faults)} fault(s)"
+            console.print(
+                f"{trail.name} {state}: {trail.entries} entries, head {trail.head}", markup=False, soft_wrap=True
+            )
+        for problem in check.problems:
+            console.print(problem, markup=False, soft_wrap=True)
+    if not check.intact:
+        raise typer.Exit(1)

@@ -286,3 +286,70 @@ def remove(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do no
     confirm(f"Remove identity store {name!r}?", yes)
     definitions.remove(workspace(), "store", name)
     console.print(f"store {name!r} removed")
+
+
+
+@app.command("workflow")
+def workflow(
+    name: str = typer.Argument(..., help="The identity store whose workflow to set."),
+    manual: bool | None = typer.Option(None, "--manual/--no-manual", help="Manual runs need approval, or not.", show_default=False),
+    scheduled: bool | None = typer.Option(
+        None, "--scheduled/--no-scheduled", help="Scheduled runs need approval, or not.", show_default=False
+    ),
+    held: bool | None = typer.Option(
+        None, "--held/--no-held", help="Runs held by a safety limit become requests, or not.", show_default=False
+    ),
+    approver: list[str] | None = typer.Option(
+        None, "--approver", help="An idsync user who may approve (repeat, or separate with commas); replaces the list."
+    ),
+    approver_group: str | None = typer.Option(
+        None, "--approver-group", help="DN of a directory group of this store whose members may approve (empty: none)."
+    ),
+    required: int | None = typer.Option(None, "--required", min=1, help="Approvals needed, from distinct people."),
+    expires_after: str | None = typer.Option(
+        None, "--expires-after", help="A request not decided by then expires and never runs (e.g. 7d, 36h)."
+    ),
+    stale_after: str | None = typer.Option(None, "--stale-after", help="Plans older than this are flagged stale (e.g. 1d)."),
+    escalate_after: str | None = typer.Option(
+        None, "--escalate-after", help="Time without a decision before the request is escalated (e.g. 2d)."
+    ),
+    escalate_to: list[str] | None = typer.Option(
+        None, "--escalate-to", help="An idsync user the request is escalated to (repeat, or separate with commas)."
+    ),
+    escalate_group: str | None = typer.Option(
+        None, "--escalate-group", help="DN of a directory group whose members the request is escalated to."
+    ),
+    no_escalation: bool = typer.Option(False, "--no-escalation", help="Remove the escalation."),
+    off: bool = typer.Option(False, "--off", help="Remove the workflow: no run of this store needs approval."),
+    yes: bool = YesOption,
+    json: bool = JsonOption,
+) -> None:
+    """Set which runs of the collections writing to a store need approval, who approves, how many, for how long; review the differences, then save.
+
+    A workflow that requires approval is refused unless enough enabled users
+    holding the approver role could approve (named, or members of the group).
+    """
+    fields: dict[str, Any] = {
+        "manual": manual, "scheduled": scheduled, "held": held, "approvers": _names(approver),
+        "approver_group": approver_group, "required_approvals": required, "expires_after": expires_after,
+        "stale_after": stale_after,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    escalation = {"after": escalate_after, "approvers": _names(escalate_to), "approver_group": escalate_group}
+    escalation = {k: v for k, v in escalation.items() if v is not None}
+    if no_escalation and escalation:
+        raise typer.BadParameter("give escalation settings or --no-escalation, not both")
+    if escalation:
+        fields["escalation"] = escalation
+    elif no_escalation:
+        fields["escalation"] = ""
+    ws = workspace()
+    current = store_edits.load_store(ws, name)
+    updated = store_edits.edit_store(current, store_edits.StoreEdit(workflow=fields, remove_workflow=off))
+    _review_save(ws, updated, yes=yes, json=json)
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]

@@ -148,7 +148,10 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     return env
 
 
-def _render_parts(prefix: str, context: dict[str, Any], templates_dir: Path | None) -> Message:
+def render_parts(prefix: str, context: dict[str, Any], templates_dir: Path | None) -> Message:
+    """Render the three parts of message *prefix* (``held``, ``passwords``,
+    ``request``...), an override in *templates_dir* first; ConfigError for a
+    broken or missing template."""
     env = _environment(templates_dir.resolve() if templates_dir is not None else None)
     rendered: list[str] = []
     for part in PARTS:
@@ -226,7 +229,7 @@ def render(
         "link": event.link,
         "command": run_command(event.run_id),
     }
-    return _render_parts(lead, context, templates_dir)
+    return render_parts(lead, context, templates_dir)
 
 
 def render_passwords(
@@ -245,4 +248,4 @@ def render_passwords(
         "run_id": run_id,
         "items": [{"dn": dn, "key": key, "password": password} for dn, key, password in items],
     }
-    return _render_parts(PASSWORDS, context, templates_dir)
+    return render_parts(PASSWORDS, context, templates_dir)

@@ -37,7 +37,7 @@ from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.services import collections, jobs, notifications
 from idsync.services.authz import require as require_role
 from idsync.services.workspace import Workspace
-from idsync.store import scheduling_repo
+from idsync.store import audit, scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
 from idsync.store.retry import retry_transient
@@ -136,6 +136,7 @@ def start_in(
         occurrence_id=occurrence_id,
         stop_after=int(stop_after.total_seconds()) if stop_after else None,
     )
+    audit.record(session, actor=requested_by, action="run.start", object_kind="collection", object_name=name, detail={"run": run_id, "trigger": trigger}, clock=runtime.clock)
     for _attempt in range(3):
         fence = scheduling.claim_run(run_id, expected=RunState.PENDING, node=runtime.node, lease=runtime.lease)
         if fence is not None:

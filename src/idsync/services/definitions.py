@@ -25,7 +25,7 @@ from idsync.domain.definitions import (
 from idsync.domain.roles import Role
 from idsync.domain.schedules import ScheduleDefinition
 from idsync.errors import ConfigError, StateConflictError, clipped, quoted
-from idsync.services import authz
+from idsync.services import authz, workflow_checks
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
@@ -168,6 +168,7 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     authz.require(ws, Role.OPERATOR, f"save {NOUNS[kind]}s")
     if kind == "store":
         _check_notification_login(definition)
+        workflow_checks.check(ws, definition)
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind, box=ws.secrets)
         existing = repo.get(definition.name)

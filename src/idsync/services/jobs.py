@@ -55,6 +55,7 @@ from idsync.services.authz import require as require_role
 from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
+from idsync.store import audit
 from idsync.store.leases import LEASE_LOST, Heartbeat, PreviewHeartbeat, default_node
 from idsync.store.plans_repo import PlanRepository, PlanRow, stopped_note
 from idsync.store.retry import retry_transient
@@ -306,6 +307,7 @@ def _start(
                 collection_name=parent.collection_name if parent else None,
                 occurrence_id=parent.occurrence_id if parent else None,
             )
+            audit.record(session, actor=ws.actor, action="run.start", object_kind="job", object_name=job.name, detail={"run": run_id, "trigger": trigger, "plan": plan_id})
             if plan_id is not None:
                 plans.claim(plan_id, run_id)
             fence = runs.start(run_id, node=default_node() if lease else None, lease=lease)

@@ -31,6 +31,12 @@ SERVER_FIELDS = (
 )
 """The fields of a notification server, as :class:`StoreEdit.notification` takes them."""
 
+WORKFLOW_FIELDS = (
+    "manual", "scheduled", "held", "approvers", "approver_group", "required_approvals", "expires_after",
+    "stale_after", "escalation",
+)
+"""The fields of a workflow, as :class:`StoreEdit.workflow` takes them."""
+
 
 @dataclass(frozen=True)
 class StoreEdit:
@@ -45,10 +51,14 @@ class StoreEdit:
     fields: Mapping[str, Any] = field(default_factory=dict)
     notification: Mapping[str, Any] = field(default_factory=dict)
     remove_notification: bool = False
+    workflow: Mapping[str, Any] = field(default_factory=dict)
+    """Workflow fields to set (see :data:`WORKFLOW_FIELDS`); ``escalation``
+    takes a mapping of its own fields, or None to remove the escalation."""
+    remove_workflow: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.fields and not self.notification and not self.remove_notification
+        return not (self.fields or self.notification or self.remove_notification or self.workflow or self.remove_workflow)
 
 
 def _model(kind: str) -> Any:
@@ -88,6 +98,30 @@ def _apply(body: dict[str, Any], edit: StoreEdit, label: str) -> dict[str, Any]:
         if edit.notification.get("username") == "":
             server["password"] = None  # no login: no password either
         out["notification_server"] = {k: v for k, v in server.items() if v is not None}
+    return _apply_workflow(out, edit, label)
+
+
+def _apply_workflow(out: dict[str, Any], edit: StoreEdit, label: str) -> dict[str, Any]:
+    """*out* with the workflow of *edit* merged in (or removed)."""
+    if edit.remove_workflow:
+        if edit.workflow:
+            raise ConfigError(f"{label}: give workflow settings or remove the workflow, not both", field="workflow")
+        out["workflow"] = None
+        return out
+    if not edit.workflow:
+        return out
+    unknown = [n for n in edit.workflow if n not in WORKFLOW_FIELDS]
+    if unknown:
+        raise ConfigError(f"{label}: workflow.{unknown[0]} is not a workflow field", field="workflow")
+    workflow = dict(out.get("workflow") or {})
+    for name, value in edit.workflow.items():
+        if name == "escalation" and isinstance(value, Mapping):
+            escalation = dict(workflow.get("escalation") or {})
+            escalation.update({k: v for k, v in value.items() if v is not None})
+            workflow["escalation"] = escalation
+        else:
+            workflow[name] = None if value == "" else value
+    out["workflow"] = {k: v for k, v in workflow.items() if v is not None}
     return out
 
 

@@ -1,22 +1,32 @@
 """The audit trail: who changed which configuration, or decided what, and when.
 
 Append-only by construction: this module can add entries and read them,
-nothing else. An entry is written in the same session as the change it
-records, so a change and its audit entry are committed (or lost) together.
-Details never hold secret values; callers pass key names and short words.
+nothing else, and the database refuses UPDATE and DELETE on the table
+(revision 0008). Entries are hash-chained (:mod:`idsync.store.chain`), so an
+entry edited, deleted or slipped in by someone with access to the database
+is found by :func:`idsync.store.chain.verify`. An entry is written in the
+same session as the change it records, so a change and its audit entry are
+committed (or lost) together. Details never hold secret values; callers
+pass key names and short words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from idsync.store.tables import audit_log, utcnow
+from idsync.store import chain
+from idsync.store.chain import ChainReport
+from idsync.store.tables import audit_log, request_decisions, utcnow
+
+TRAILS = {"audit trail": audit_log, "decision trail": request_decisions}
+"""The hash-chained tables, by what they are called: the audit log of
+configuration changes, runs and role changes; the decisions on requests."""
 
 
 @dataclass(frozen=True)
@@ -41,18 +51,22 @@ def record(
     object_name: str,
     detail: Mapping[str, Any] | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> None:
-    """Append one entry to the audit trail."""
-    session.execute(
-        insert(audit_log).values(
-            at=clock(),
-            actor=actor,
-            action=action,
-            object_kind=object_kind,
-            object_name=object_name,
-            detail=dict(detail or {}),
-        )
-    )
+) -> int:
+    """Append one entry to the audit trail; its id."""
+    return chain.append(session, audit_log, {
+        "at": clock(),
+        "actor": actor,
+        "action": action,
+        "object_kind": object_kind,
+        "object_name": object_name,
+        "detail": dict(detail or {}),
+    })
+
+
+def verify_trails(session: Session, *, look_for: Collection[str] = ()) -> dict[str, ChainReport]:
+    """Each trail of :data:`TRAILS` walked and checked, in one snapshot of a
+    fresh *session* (see :func:`idsync.store.chain.verify`)."""
+    return {name: chain.verify(session, table, look_for=look_for) for name, table in TRAILS.items()}
 
 
 def list_entries(

@@ -217,7 +217,7 @@ class OutboxRepository:
     def counts(self) -> dict[str, int]:
         """How many messages are in each state."""
         query = select(outbox.c.state, func.count()).group_by(outbox.c.state)
-        found: dict[str, int] = dict(self._session.execute(query).tuples())
+        found = {state: int(number) for state, number in self._session.execute(query)}
         return {state: found.get(state, 0) for state in STATES}
 
     def retry(self, ids: Iterable[int] = (), *, give_up_after: timedelta) -> int:

@@ -220,6 +220,13 @@ class RunRepository:
         query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         return [_run(row) for row in self._session.execute(query)]
 
+    def state_counts(self, *, since: datetime, kind: str | None = None) -> dict[str, int]:
+        """How many runs (of *kind*) were created since *since*, per state."""
+        query = select(runs.c.state, func.count()).where(runs.c.created_at >= since)
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
+        return {state: int(number) for state, number in self._session.execute(query.group_by(runs.c.state))}
+
     def children(self, run_id: int) -> builtins.list[RunRow]:
         """The job runs of collection run *run_id*, in the order they were recorded."""
         query = select(runs).where(runs.c.parent_run_id == run_id).order_by(runs.c.id)

@@ -273,6 +273,10 @@ audit_log = Table(
     Column("object_kind", String(50), nullable=False),
     Column("object_name", String(200), nullable=False),
     Column("detail", JSON, nullable=False),
+    # The hash chain (revision 0008, store/chain.py): the hash of the entry
+    # before, and of this one; the database refuses UPDATE and DELETE.
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_object_kind_object_name", "object_kind", "object_name"),
 )
@@ -493,6 +497,19 @@ request_decisions = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_request_decisions_request_id", "request_id"),
+)
+
+# The head of each hash-chained table (revision 0008): its last row, that
+# row's hash and how many rows it has, moved in the transaction of each
+# append, so rows deleted from the end are seen too.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("table_name", String(100), primary_key=True),
+    # 0, and the zero hash, while the table is empty.
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 DEFINITION_TABLES: dict[str, Table] = {

@@ -111,6 +111,10 @@ class UserRepository:
     def all(self) -> list[UserRow]:
         return [_user(row) for row in self._session.execute(select(users).order_by(users.c.name))]
 
+    def with_dn(self) -> list[UserRow]:
+        """The users known by a directory DN (who may hold roles through a group)."""
+        return [_user(row) for row in self._session.execute(select(users).where(users.c.dn.is_not(None)))]
+
     def roles(self, user_id: int) -> frozenset[Role]:
         """The roles user *user_id* holds: granted directly, or through a
         directory group as resolved at its last sign-in."""
