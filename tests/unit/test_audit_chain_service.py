@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from idsync.domain.principals import Principal
+from idsync.domain.roles import Role
 from idsync.errors import PermissionDeniedError
 from idsync.services import audit as audit_service
-from idsync.services import collection_runs, definitions, jobs
+from idsync.services import collection_runs, definitions, jobs, users
 from idsync.services.collection_runs import Runtime
 from idsync.store import list_entries
 from idsync.store.tables import audit_log
@@ -75,6 +76,7 @@ def test_secret_values_never_reach_the_audit_trail(world: World) -> None:
 
 
 def test_the_trails_are_checked_only_by_an_auditor(world: World) -> None:
+    users.add_user(world.ws, "boss", roles=[Role.ADMIN])  # no more bootstrap administrator
     with pytest.raises(PermissionDeniedError, match="may not verify the audit trail: that needs the role auditor"):
         audit_service.verify(world.ws.acting_as(Principal("nobody", "user")))
     check = audit_service.verify(world.ws.acting_as(Principal("idsync", "system")))  # administrator and auditor

@@ -9,9 +9,11 @@ from sqlalchemy import insert
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs
+from idsync.domain.principals import Principal
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError
 from idsync.services import connections, definitions
+from idsync.services.workspace import Workspace
 from idsync.store.tables import user_roles, users, utcnow
 from tests.scheduler_world import SUFFIX, World
 
@@ -31,6 +33,12 @@ def person(world: World, name: str, roles: tuple[Role, ...] = (Role.APPROVER,), 
             session.execute(insert(user_roles).values(user_id=user_id, role=role.value, granted_by="test", granted_at=now))
 
 
+def operator(world: World) -> Workspace:
+    """The world's workspace acting as idsync itself: once users exist, the
+    world's own principal (no user) may no longer save definitions."""
+    return world.ws.acting_as(Principal.system("tests"))
+
+
 def store_with(world: World, **workflow: Any) -> Any:
     data = {"name": "dir", "kind": "local", "path": str(world.root / "dir.db"), "suffix": SUFFIX, "workflow": workflow}
     return definitions.parse("store", data)
@@ -38,7 +46,7 @@ def store_with(world: World, **workflow: Any) -> Any:
 
 def test_a_workflow_with_nobody_to_approve_is_refused(world: World) -> None:
     with pytest.raises(ConfigError) as caught:
-        definitions.save(world.ws, "store", store_with(world, manual=True, approvers=["alice"]))
+        definitions.save(operator(world), "store", store_with(world, manual=True, approvers=["alice"]))
     assert "needs 1 approval(s) but only 0 person(s) could give one ('alice' is not an idsync user)" in caught.value.message
     assert caught.value.field == "workflow.approvers"
 
@@ -47,21 +55,21 @@ def test_approvers_must_be_enabled_and_hold_the_approver_role(world: World) -> N
     person(world, "alice", (Role.ADMIN, Role.OPERATOR))
     person(world, "bob", disabled=True)
     with pytest.raises(ConfigError) as caught:
-        definitions.save(world.ws, "store", store_with(world, scheduled=True, approvers=["alice", "bob"]))
+        definitions.save(operator(world), "store", store_with(world, scheduled=True, approvers=["alice", "bob"]))
     assert "'alice' does not hold the approver role; 'bob' is disabled" in caught.value.message
 
 
 def test_enough_approvers_for_the_number_required(world: World) -> None:
     person(world, "carol")
     with pytest.raises(ConfigError, match="needs 2 approval"):
-        definitions.save(world.ws, "store", store_with(world, held=True, approvers=["carol"], required_approvals=2))
+        definitions.save(operator(world), "store", store_with(world, held=True, approvers=["carol"], required_approvals=2))
     person(world, "dave")
-    saved = definitions.save(world.ws, "store", store_with(world, held=True, approvers=["carol", "dave"], required_approvals=2))
+    saved = definitions.save(operator(world), "store", store_with(world, held=True, approvers=["carol", "dave"], required_approvals=2))
     assert saved == "updated"
 
 
 def test_a_workflow_that_requires_nothing_needs_no_approver(world: World) -> None:
-    assert definitions.save(world.ws, "store", store_with(world)) == "updated"
+    assert definitions.save(operator(world), "store", store_with(world)) == "updated"
 
 
 def test_members_of_an_approver_group_count_when_they_are_approvers(world: World) -> None:
@@ -71,12 +79,12 @@ def test_members_of_an_approver_group_count_when_they_are_approvers(world: World
         outcomes = list(directory.apply([Change(ChangeOp.CREATE, GROUP, attrs=group)]))
     assert not any(outcome.error for outcome in outcomes)
     with pytest.raises(ConfigError, match="only 0 person"):
-        definitions.save(world.ws, "store", store_with(world, manual=True, approver_group=GROUP))
+        definitions.save(operator(world), "store", store_with(world, manual=True, approver_group=GROUP))
     person(world, "erin", dn=member)
-    assert definitions.save(world.ws, "store", store_with(world, manual=True, approver_group=GROUP)) == "updated"
+    assert definitions.save(operator(world), "store", store_with(world, manual=True, approver_group=GROUP)) == "updated"
 
 
 def test_an_approver_group_that_cannot_be_read_is_refused(world: World) -> None:
     with pytest.raises(ConfigError) as caught:
-        definitions.save(world.ws, "store", store_with(world, manual=True, approver_group=f"cn=nobody,{SUFFIX}"))
+        definitions.save(operator(world), "store", store_with(world, manual=True, approver_group=f"cn=nobody,{SUFFIX}"))
     assert "approver_group 'cn=nobody,dc=example,dc=org' could not be read" in caught.value.message

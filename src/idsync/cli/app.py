@@ -45,6 +45,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": ("definitions", "apply", "Create or update the stores, sources, jobs, schedules and collections of a YAML file."),
     "export": ("definitions", "export", "Write every store, source, job, schedule and collection as YAML (secrets left out)."),
     "demo": ("demo", "demo", "Create a sample HR export, an embedded directory and a job; preview; run; run again to show that nothing changes. The workspace stays for you to explore."),
+    "user": ("user", "app", "Users of idsync, their roles, and directory groups that grant roles."),
+    "token": ("token", "app", "API tokens: credentials for scripts and the REST API, shown once."),
+    "whoami": ("user", "whoami", "Show who the CLI acts as (an API token's user, the user mapped to your account, or the account) and its roles."),
     "status": ("status", "status", "Who you act as, requests awaiting your decision, runs active and failed, the next scheduled runs, the outbox."),
     "scheduler": ("scheduler", "scheduler", "Run the scheduler: start the collections of every schedule when due, exactly once, until stopped with SIGTERM or Ctrl-C."),
 }

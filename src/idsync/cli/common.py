@@ -12,6 +12,8 @@ import typer
 
 from idsync.cli.output import console, print_json
 from idsync.domain.principals import Principal
+from idsync.errors import AuthError, PermissionDeniedError
+from idsync.services import signin, tokens
 from idsync.services.workspace import Workspace
 
 
@@ -29,17 +31,40 @@ def os_principal() -> Principal:
     return Principal(name, "os-user")
 
 
+TOKEN_VARIABLE = "IDSYNC_TOKEN"  # noqa: S105 (the variable's name)
+
+
 def workspace(database_url: str | None = None) -> Workspace:
-    """The workspace this command works through, acting as :func:`os_principal`."""
-    return Workspace(principal=os_principal(), database_url=database_url)
+    """The workspace this command works through, acting for whoever runs it.
+
+    - ``IDSYNC_TOKEN`` set: the idsync user of that API token, once the token
+      is verified (a bad token is a permission error, exit 8; the token is
+      never echoed). A token is a credential, so this variable proves who
+      acts; ``USER`` and the like never do.
+    - otherwise the idsync user mapped to the operating-system account
+      running the CLI (``user add --os-user``);
+    - otherwise the account itself: the bootstrap administrator while no
+      user exists, and refused everything once users exist.
+    """
+    ws = Workspace(principal=os_principal(), database_url=database_url)
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token:
+        try:
+            return ws.acting_as(tokens.authenticate_token(ws, token))
+        except AuthError as exc:
+            raise PermissionDeniedError(
+                f"{TOKEN_VARIABLE}: {exc.message}", hint=f"set {TOKEN_VARIABLE} to a valid token, or unset it"
+            ) from exc
+    return ws.acting_as(signin.os_account_principal(ws))
 
 
-def read_secret(prompt: str, from_stdin: bool) -> str:
-    """A secret from standard input (for scripts) or a hidden prompt; never from argv."""
+def read_secret(prompt: str, from_stdin: bool, *, confirm: bool = False) -> str:
+    """A secret from standard input (for scripts: one line) or a hidden
+    prompt, asked twice with *confirm*; never from argv."""
     if from_stdin:
         value = sys.stdin.readline().rstrip("\r\n")
     else:
-        value = typer.prompt(prompt, hide_input=True)
+        value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     if not value:
         raise typer.BadParameter("the secret is empty")
     return value

@@ -51,7 +51,7 @@ from idsync.connectors.ldap_schema import equality_rules, read_subschema, to_dir
 from idsync.domain.changes import Change
 from idsync.domain.definitions import LdapStore
 from idsync.domain.entry import Attrs, EncodedAttrs, Entry, Scope
-from idsync.errors import ConfigError, ConnectorError, NotFoundError, TransientError
+from idsync.errors import AuthError, ConfigError, ConnectorError, NotFoundError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -405,3 +405,34 @@ def open_ldap_directory(definition: LdapStore, secrets: Mapping[str, str]) -> Ld
         connections=settings.get_int("ldap_connections"),
     )
 
+
+
+def check_bind(definition: LdapStore, dn: str, password: str) -> bool:
+    """Whether the server of *definition* accepts a simple bind as *dn* with
+    *password*: how a directory user signs in to idsync.
+
+    The store's own bind DN and password play no part. An empty password is
+    refused here, never sent: a simple bind without one is an unauthenticated
+    bind (RFC 4513, 5.1.2), which many servers accept for any DN. A server
+    that cannot be reached raises its ConnectorError, so an outage is not
+    mistaken for a wrong password.
+    """
+    if not password or not dn:
+        return False
+    directory = LdapDirectory(
+        url=definition.url,
+        bind_dn=dn,
+        bind_password=password,
+        start_tls=definition.start_tls,
+        ca_file=definition.ca_file,
+        tls_verify=definition.tls_verify,
+        timeout=definition.timeout,
+        connections=1,
+    )
+    try:
+        directory._connection()
+    except AuthError:
+        return False
+    finally:
+        directory.close()
+    return True

@@ -40,8 +40,10 @@ from sqlalchemy.orm import Session
 from idsync.domain.changes import Change
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
+from idsync.domain.roles import Role
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.services import collections, jobs, notifications, request_gate
+from idsync.services.authz import require as require_role
 from idsync.services.workspace import Workspace
 from idsync.store import audit, scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
@@ -119,6 +121,7 @@ def start_run(
 ) -> Started:
     """Record a run of collection *name* and claim it for this node, following
     the collection's overlap policy when another run of it is running."""
+    require_role(ws, Role.OPERATOR, "run collections")
     collection_id, collection = collections.load_collection(ws, name)
     with ws.db.session() as session:
         return start_in(
@@ -481,6 +484,7 @@ def run_collection(
 ) -> CollectionReport:
     """Run collection *name* in this process and wait for the result. A run
     that must queue waits for its turn here (or is started by a scheduler)."""
+    require_role(ws, Role.OPERATOR, "run collections")
     runtime = runtime or Runtime()
     started = start_run(ws, name, runtime, trigger=trigger)
     if started.state is RunState.RUNNING:
@@ -514,6 +518,7 @@ def wait_for(ws: Workspace, run_id: int, runtime: Runtime, *, poll: float = 0.5)
 def terminate_run(ws: Workspace, run_id: int, reason: str | None = None) -> RunRow:
     """Stop a run: a waiting one ends now; a running one stops at its next batch
     (the changes it made stay, and are listed in its job runs' plans)."""
+    require_role(ws, Role.OPERATOR, "terminate runs")
     why = f"terminated by {ws.actor}" + (f": {reason}" if reason else "")
     with ws.db.session() as session:
         repo = RunRepository(session)

@@ -16,8 +16,9 @@ from idsync.domain.changes import ChangeOp
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.dn import normalize_dn, normalized_rdns
 from idsync.domain.results import Counts, ErrorItem
+from idsync.domain.roles import Role
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
-from idsync.services import definitions, history, jobs
+from idsync.services import authz, definitions, history, jobs
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRow
@@ -158,6 +159,7 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
     ``create_container``, or an object it creates) is previewed as if that
     container existed, empty. A job whose preview fails stops the preview of
     the jobs after it when its on_failure is abort, as a run would."""
+    authz.require(ws, Role.OPERATOR, "preview collections")
     _id, collection = load_collection(ws, name)
     items: list[JobPreview] = []
     total = Counts()

@@ -11,7 +11,7 @@ from idsync.connectors.directory_source import DN_FIELD, DirectorySource
 from idsync.domain.definitions import JobDefinition
 from idsync.engine.containers import PlannedContainers
 from idsync.engine.expressions import compile_expression
-from idsync.services import definitions
+from idsync.services import authz, definitions
 from idsync.services.workspace import Workspace
 from idsync.store.secrets import resolve_secret
 
@@ -109,10 +109,12 @@ def fields_read(job: JobDefinition) -> list[str]:
 
 def test_store(ws: Workspace, name: str) -> str:
     """Connect to the store and describe it in one line (or raise a ConnectorError)."""
+    authz.require_reader(ws, "stores")
     with directory(ws, name) as conn:
         return conn.test()
 
 
 def test_source(ws: Workspace, name: str) -> str:
+    authz.require_reader(ws, "sources")
     with source(ws, name) as conn:
         return conn.test()

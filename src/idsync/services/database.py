@@ -2,12 +2,16 @@
 
 These are the only use cases that open the database without first checking
 that its schema is the one this idsync needs: they are how it gets there.
+Upgrading needs the role admin once the database has users; a database from
+before users existed is upgraded by whoever can open it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idsync.domain.roles import Role
+from idsync.services import authz
 from idsync.services.workspace import Workspace
 from idsync.store.db import Database
 
@@ -53,6 +57,7 @@ def upgrade_schema(ws: Workspace, revision: str = "head") -> Upgrade:
     """Apply the schema migrations up to *revision*, in place (no data is lost)."""
     db = _database(ws)
     try:
+        authz.require_on_database(db, ws.principal, Role.ADMIN, "upgrade the database schema")
         before = db.current_revision()
         db.upgrade(revision)
         return Upgrade(before, db.current_revision())

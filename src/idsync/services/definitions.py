@@ -22,9 +22,10 @@ from idsync.domain.definitions import (
     StoreDefinition,
     is_env_reference,
 )
+from idsync.domain.roles import Role
 from idsync.domain.schedules import ScheduleDefinition
 from idsync.errors import ConfigError, StateConflictError, clipped, quoted
-from idsync.services import workflow_checks
+from idsync.services import authz, workflow_checks
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
 from idsync.store.secrets import REDACTED
@@ -164,6 +165,7 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     A secret field left empty keeps the secret stored before, so an exported
     file (which has no secrets) can be applied again safely.
     """
+    authz.require(ws, Role.OPERATOR, f"save {NOUNS[kind]}s")
     if kind == "store":
         _check_notification_login(definition)
         workflow_checks.check(ws, definition)
@@ -202,6 +204,7 @@ def _check_notification_login(store: Any) -> None:
 
 def load(ws: Workspace, kind: Kind, name: str) -> Loaded:
     """The definition named *name*, with its secrets restored."""
+    authz.require_reader(ws, f"{NOUNS[kind]}s")
     with ws.db.session() as session:
         stored = DefinitionRepository(session, kind).require(name)
         secrets = ws.secrets.decrypt(stored.secrets_token)
@@ -211,6 +214,7 @@ def load(ws: Workspace, kind: Kind, name: str) -> Loaded:
 
 def list_definitions(ws: Workspace, kind: Kind) -> list[Any]:
     """All definitions of *kind*, by name, without their secrets."""
+    authz.require_reader(ws, f"{NOUNS[kind]}s")
     with ws.db.session() as session:
         rows = DefinitionRepository(session, kind).list()
     return [parse(kind, row.body) for row in rows]
@@ -240,6 +244,7 @@ def remove(ws: Workspace, kind: Kind, name: str) -> None:
     or schedule by a collection) is refused with StateConflictError: the
     definition is valid, it is what refers to it now that blocks the removal.
     The run history of a removed job is kept."""
+    authz.require(ws, Role.OPERATOR, f"remove {NOUNS[kind]}s")
     users = users_of(ws, kind, name)
     if users:
         raise StateConflictError(

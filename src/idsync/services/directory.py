@@ -25,9 +25,10 @@ from idsync.domain.dn import parse_dn
 from idsync.domain.entry import Entry, Scope
 from idsync.domain.ldif_reader import read_ldif
 from idsync.domain.ldif_writer import HEADER, entry_record
+from idsync.domain.roles import Role
 from idsync.engine.containers import container_changes, missing_chain
 from idsync.errors import ConfigError, ConnectorError, NotFoundError
-from idsync.services import connections, definitions
+from idsync.services import authz, connections, definitions
 from idsync.services.ldif_import import EventSink, Importer, ImportResult, dry_run
 from idsync.services.workspace import Workspace
 
@@ -70,6 +71,7 @@ def search(
     the directory's pages arrive; the store is closed once they are read (or
     the iterator is closed). ``attributes`` None: every user attribute;
     ``+`` adds the operational ones."""
+    authz.require_reader(ws, "identity stores")
     if base is not None:
         parse_dn(base)
     loaded = definitions.load(ws, "store", store)
@@ -100,6 +102,7 @@ def export_ldif(
     """Write the entries of *store* to *out* as RFC 2849 LDIF (content
     records, parents before children as the directory returns them); how
     many. Operational attributes only with *operational*."""
+    authz.require_reader(ws, "identity stores")
     entries = search(ws, store, base=base, scope=scope, filterstr=filterstr,
                      attributes=OPERATIONAL if operational else None)
     try:
@@ -148,6 +151,7 @@ def import_ldif(
     A dry run reads the whole file and writes nothing; it does not even
     connect to the store. See :mod:`idsync.services.ldif_import`.
     """
+    authz.require(ws, Role.OPERATOR, "import LDIF into identity stores")
     loaded = definitions.load(ws, "store", store)
     with open_source_file(path, "LDIF file", hint="check the file's path", mode="rb") as handle:
         records = read_ldif(handle, read_url)
@@ -162,6 +166,7 @@ def import_ldif(
 
 def add_container(ws: Workspace, store: str, dn: str) -> list[str]:
     """Create the container *dn* and its missing parents in *store*: see :func:`create_container`."""
+    authz.require(ws, Role.OPERATOR, "create containers")
     parse_dn(dn)
     with connections.directory(ws, store) as directory:
         return create_container(directory, dn, label=f"store {store!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from idsync.domain.dn import normalize_dn
 from idsync.domain.entry import Scope
 from idsync.errors import NotFoundError
-from idsync.services import connections
+from idsync.services import authz, connections
 from idsync.services.workspace import Workspace
 
 MEMBER_ATTRIBUTES = ("member", "uniqueMember")
@@ -21,6 +21,7 @@ MEMBER_ATTRIBUTES = ("member", "uniqueMember")
 def member_dns(ws: Workspace, store: str, group_dn: str) -> frozenset[str]:
     """The normalised DNs group *group_dn* of identity store *store* lists as
     members; NotFoundError when there is no such entry."""
+    authz.require_reader(ws, "directory groups")
     with connections.directory(ws, store) as directory:
         found = list(directory.search(group_dn, Scope.BASE, "(objectClass=*)", list(MEMBER_ATTRIBUTES)))
     if not found:

@@ -14,6 +14,7 @@ from typing import TextIO
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, quoted
+from idsync.services import authz
 from idsync.services.plan_export import WRITERS
 from idsync.services.reaping import reap_before_reading
 from idsync.services.workspace import Workspace
@@ -32,6 +33,7 @@ class RunReport:
 
 
 def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRow]:
+    authz.require_reader(ws, "runs")
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
@@ -42,6 +44,7 @@ def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
+    authz.require_reader(ws, "runs")
     reap_before_reading(ws)
     with ws.db.session() as session:
         runs = RunRepository(session)
@@ -50,12 +53,14 @@ def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> R
 
 
 def list_plans(ws: Workspace, *, job: str | None = None, limit: int = 50) -> list[PlanRow]:
+    authz.require_reader(ws, "plans")
     reap_before_reading(ws)
     with ws.db.session() as session:
         return PlanRepository(session).list(limit=limit, job_name=job)
 
 
 def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
+    authz.require_reader(ws, "plans")
     reap_before_reading(ws)
     with ws.db.session() as session:
         return PlanRepository(session).require(plan_id)
@@ -64,6 +69,7 @@ def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
 def plan_errors(ws: Workspace, plan_id: int, *, limit: int | None = 100) -> tuple[list[ErrorItem], int]:
     """The record errors found while computing plan *plan_id* (the first
     *limit* of them, in the order found), and how many there are in all."""
+    authz.require_reader(ws, "plans")
     with ws.db.session() as session:
         plans = PlanRepository(session)
         plans.require(plan_id)
@@ -74,6 +80,7 @@ def plan_changes(
     ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
 ) -> Iterator[Change]:
     """The plan's changes in order (optionally one kind only), read page by page."""
+    authz.require_reader(ws, "plans")
     after, sent = -1, 0
     while limit is None or sent < limit:
         page_size = 1000 if limit is None else min(1000, limit - sent)
@@ -89,6 +96,7 @@ def plan_changes(
 
 def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
     """Write plan *plan_id* to *out* as csv, json or ldif."""
+    authz.require_reader(ws, "plans")
     writer = WRITERS.get(fmt)
     if writer is None:
         raise ConfigError(f"unknown export format {quoted(fmt)}; one of {', '.join(WRITERS)}")
@@ -100,5 +108,6 @@ def list_audit(
     ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100
 ) -> list[AuditEntry]:
     """Configuration changes, newest first (who, when, what changed; never secret values)."""
+    authz.require_reader(ws, "the audit log")
     with ws.db.session() as session:
         return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name)

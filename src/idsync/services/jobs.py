@@ -39,6 +39,7 @@ from idsync.connectors.base import Directory, Source
 from idsync.domain.changes import Change
 from idsync.domain.definitions import JobDefinition
 from idsync.domain.results import Counts, ErrorItem, RunState
+from idsync.domain.roles import Role
 from idsync.engine import runner
 from idsync.engine.context import RunContext
 from idsync.engine.limits import hold_reason
@@ -51,6 +52,7 @@ from idsync.errors import (
     TransientError,
 )
 from idsync.services import connections, definitions, history, job_features, releases, validation
+from idsync.services.authz import require as require_role
 from idsync.services.reaping import reap
 from idsync.services.recording import DatabaseRecorder, ProgressCallback
 from idsync.services.workspace import Workspace
@@ -74,6 +76,7 @@ class SavedJob:
 
 def save_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str:
     """Validate and save a job; returns "created", "updated" or "unchanged"."""
+    require_role(ws, Role.OPERATOR, "save jobs")
     return save_checked(ws, job, offline=offline).outcome
 
 
@@ -157,6 +160,7 @@ def preview_job(
     heartbeat renews: if this process dies, the plan does not stay
     *computing*; it is marked failed once the lease runs out.
     """
+    require_role(ws, Role.OPERATOR, "preview jobs")
     job_id, job = load_job(ws, name)
     reap(ws)
     lease = timedelta(seconds=settings.get_int("run_lease_seconds"))
@@ -251,6 +255,7 @@ def run_job(
     some of the plan's changes through; the others are counted
     ``not_approved`` and the first of them named in the run's log.
     """
+    require_role(ws, Role.OPERATOR, "run jobs")
     job_id, job = load_job(ws, name)
     if allows is not None and plan_id is None:
         raise ValueError("only a stored plan's changes can be filtered")

@@ -26,12 +26,13 @@ from idsync import settings
 from idsync.domain.changes import ChangeOp
 from idsync.domain.definitions import NotificationServer
 from idsync.domain.results import ErrorItem, RunState
+from idsync.domain.roles import Role
 from idsync.errors import ConfigError, IdsyncError, NotFoundError, TransientError
 from idsync.notify import rules, smtp, webhook
 from idsync.notify.changes import describe, is_membership
 from idsync.notify.events import ERRORS_SHOWN, ChangedObject, HeldJob, JobOutcome, RunEvent
 from idsync.notify.render import headline, render, render_passwords
-from idsync.services import definitions
+from idsync.services import authz, definitions
 from idsync.services.workspace import Workspace
 from idsync.store.job_state_repo import JobStateRepository, PendingPassword
 from idsync.store.outbox_repo import NewMessage, OutboxRepository, OutboxRow
@@ -62,6 +63,7 @@ def server_of(ws: Workspace, store: str) -> NotificationServer:
 def send_test(ws: Workspace, store: str, to: Sequence[str] = ()) -> str:
     """Send a test message through *store*'s notification server (to *to*, or
     its default recipients); the server's answer in one line."""
+    authz.require(ws, Role.OPERATOR, "send test notifications")
     server = server_of(ws, store)
     recipients = smtp.addresses(to) or tuple(server.default_to)
     cc = () if to else tuple(server.default_cc)

@@ -38,8 +38,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from idsync.domain.collections import CollectionDefinition
+from idsync.domain.roles import Role
 from idsync.errors import IdsyncError, StateConflictError
-from idsync.services import collection_runs, collections, schedules
+from idsync.services import authz, collection_runs, collections, schedules
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
@@ -169,6 +170,7 @@ def run_now(ws: Workspace, runtime: Runtime, schedule_id: int, schedule_name: st
     """Start every collection in *targets* now for schedule *schedule_name*,
     recorded as an occurrence of trigger :data:`RUN_NOW_TRIGGER` due now (so
     the schedule shows it as its last run), in one transaction."""
+    authz.require(ws, Role.OPERATOR, "run collections")
     due = Due(schedule_id, schedule_name, RUN_NOW_TRIGGER, runtime.clock(), "run-now")
     fired = fire(ws, runtime, due, targets, trigger="run-now")
     if fired is None:

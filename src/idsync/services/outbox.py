@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from idsync.domain.roles import Role
 from idsync.errors import ConfigError, quoted
+from idsync.services import authz
 from idsync.services.notifications import OutboxPolicy
 from idsync.services.workspace import Workspace
 from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxMessage, OutboxRepository
@@ -31,6 +33,7 @@ def list_messages(
     ws: Workspace, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100
 ) -> list[OutboxMessage]:
     """Messages, newest first, optionally of some states or of one run."""
+    authz.require_reader(ws, "the outbox")
     wanted = check_states(states)
     with ws.db.session() as session:
         rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit)
@@ -40,6 +43,7 @@ def list_messages(
 def retry(ws: Workspace, ids: Sequence[int] = ()) -> int:
     """Put failed messages (those given, or every failed one) back: due now,
     with a new give-up time. How many were put back."""
+    authz.require(ws, Role.OPERATOR, "retry outbox messages")
     with ws.db.session() as session:
         return OutboxRepository(session).retry(ids, give_up_after=OutboxPolicy.from_settings().give_up)
 
@@ -47,6 +51,7 @@ def retry(ws: Workspace, ids: Sequence[int] = ()) -> int:
 def purge(ws: Workspace, *, states: Iterable[str] = FINISHED, older_than: timedelta | None = None) -> int:
     """Delete messages in *states* (sent and failed by default), optionally only
     those created more than *older_than* ago. How many were deleted."""
+    authz.require(ws, Role.OPERATOR, "purge the outbox")
     wanted = check_states(states) or list(FINISHED)
     with ws.db.session() as session:
         return OutboxRepository(session).purge(states=wanted, older_than=older_than)

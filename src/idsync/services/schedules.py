@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from idsync.domain.schedules import past_one_time_triggers
 from idsync.errors import ConfigError, StateConflictError, quoted
 from idsync.scheduling.describe import moment_in_zone
-from idsync.services import collections, definitions
+from idsync.services import authz, collections, definitions
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
 from idsync.store.definitions_repo import DefinitionRepository
@@ -116,6 +116,7 @@ def load_schedule(ws: Workspace, name: str) -> tuple[int, Any]:
 
 
 def find_schedule(ws: Workspace, name: str) -> Any | None:
+    authz.require_reader(ws, "schedules")
     with ws.db.session() as session:
         stored = DefinitionRepository(session, "schedule").get(name)
     return definitions.parse("schedule", stored.body) if stored is not None else None
@@ -136,6 +137,7 @@ def stored_schedules(ws: Workspace) -> list[StoredSchedule]:
     other rules) is left out, and reported once per process, so that one bad
     schedule never stops the others from firing.
     """
+    authz.require_reader(ws, "schedules")
     with ws.db.session() as session:
         rows = DefinitionRepository(session, "schedule").list()
     usable = []
@@ -267,6 +269,7 @@ def parse_instant(text: str, schedule: Any) -> datetime:
 
 def status(ws: Workspace, *, now: datetime | None = None) -> list[ScheduleStatus]:
     """Every schedule with its next run, last run and targets."""
+    authz.require_reader(ws, "schedules")
     now = now or utcnow()
     all_collections = collections.list_collections(ws)
     out = []

@@ -16,8 +16,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from idsync.domain.roles import Role
 from idsync.errors import ConfigError
-from idsync.services import collections, definitions, jobs, schedules, validation, yaml_limits
+from idsync.services import (
+    authz,
+    collections,
+    definitions,
+    jobs,
+    schedules,
+    validation,
+    yaml_limits,
+)
 from idsync.services.definitions import Kind
 from idsync.services.workspace import Workspace
 from idsync.store.tables import utcnow
@@ -249,6 +258,7 @@ def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple
     """The jobs of the file at *path*, each checked as :func:`jobs.save_checked`
     checks it, then saved; nothing is saved when one is wrong, and
     :class:`FileErrors` lists every error, file:line each."""
+    authz.require(ws, Role.OPERATOR, "save jobs")
     parsed = _read_items(path, "job")
     errors: list[str] = []
     warnings: dict[str, str | None] = {}
@@ -275,6 +285,7 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
     defined in the same file, so not saved yet), it is saved with a warning.
     A one-time schedule trigger whose time has passed is refused.
     """
+    authz.require(ws, Role.OPERATOR, "apply definitions")
     parsed, errors, pending = _parse_all(path)
     seen: set[tuple[str, str]] = set()
     warnings: dict[tuple[str, str], str] = {}
@@ -325,6 +336,7 @@ def _check_job_online(ws: Workspace, job: Any, pending: dict[str, set[str]]) -> 
 
 def export_all(ws: Workspace) -> str:
     """Every store, source and job as YAML, secrets left out."""
+    authz.require_reader(ws, "definitions")
     data: dict[str, list[dict[str, Any]]] = {}
     for section, kind in SECTIONS.items():
         items = [definitions.exportable(ws, kind, d.name) for d in definitions.list_definitions(ws, kind)]
