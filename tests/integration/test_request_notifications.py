@@ -39,6 +39,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpServ
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IDSYNC_BASE_URL", "https://idsync.example.org/")
     made = make_world(tmp_path)
+    add_user(made.ws, "tester", ["admin"])  # the world's own principal, once users exist
     for name, roles in (("rita", ["operator"]), ("alice", ["approver"]), ("bob", ["approver"]), ("dave", ["approver"])):
         add_user(made.ws, name, roles)
     with made.ws.db.session() as session:

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.postgres
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: Database) -> Iterator[World]:
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
     made = make_world(tmp_path, database_url=db.url)
+    add_user(made.ws, made.ws.principal.name, ["admin"])  # who set this up stays an administrator
     for name, roles in (("rita", ["operator"]), ("alice", ["approver"]), ("bob", ["approver"])):
         add_user(made.ws, name, roles)
     made.define("store", {

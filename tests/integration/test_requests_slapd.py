@@ -48,6 +48,7 @@ def setup(ws: Workspace, slapd: SlapdServer, tmp_path: Path, *, limits: dict[str
     assert jobs.run_job(ws, "people").counts.created == 10
     if limits:
         jobs.save_job(ws, definitions.parse("job", {**job, "limits": limits}))
+    add_user(ws, ws.principal.name, ["admin"])  # who set this up stays an administrator
     for name, roles in (("rita", ["operator"]), ("alice", ["approver"]), ("bob", ["approver"])):
         add_user(ws, name, roles)
     definitions.save(ws, "store", definitions.parse("store", {**store, "workflow": {"approvers": ["alice", "bob"], **workflow}}))

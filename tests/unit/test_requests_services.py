@@ -51,6 +51,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path
     monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
     copy_migrated(migrated_sqlite, tmp_path / "idsync.db")
     made = make_world(tmp_path)
+    add_user(made.ws, "tester", ["admin"])  # the world's own principal, once users exist
     for name, roles in (("rita", ["operator"]), ("alice", ["approver"]), ("bob", ["approver"]),
                         ("carol", ["operator"]), ("dave", ["approver"]), ("ann", ["auditor"])):
         add_user(made.ws, name, roles)

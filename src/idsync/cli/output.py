@@ -89,7 +89,7 @@ def state_text(state: Any) -> Text:
 
 
 def to_plain(value: Any) -> Any:
-    """Dataclasses, enums, datetimes and pydantic models as JSON-ready data."""
+    """Dataclasses, enums, datetimes, sets and pydantic models as JSON-ready data (sets sorted)."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     if isinstance(value, Counts):
@@ -107,6 +107,8 @@ def to_plain(value: Any) -> Any:
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((to_plain(v) for v in value), key=str)
     return value
 
 

@@ -21,11 +21,13 @@ from types import FrameType
 from typing import Any
 
 from idsync import settings
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
+from idsync.domain.roles import Role
 from idsync.runtime.executor import ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.runtime.sender import PassReport, Sender, start_thread
-from idsync.services import collection_runs
+from idsync.services import authz, collection_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, CollectionReport, Runtime
 from idsync.services.workspace import Workspace
 from idsync.store.leases import default_node
@@ -110,14 +112,28 @@ class SchedulerNode:
     """Deliver notifications from a thread of this node."""
 
 
+def acting_node(ws: Workspace, name: str, action: str) -> Workspace:
+    """*ws* acting as idsync itself (system principal *name*), once whoever
+    starts the node has been checked to hold the operator role.
+
+    A node starts runs on its own, for schedules and approvals, long after
+    whoever started it has gone: what it does is idsync's doing, recorded as
+    such, and never an approval (a system principal never approves).
+    """
+    authz.require(ws, Role.OPERATOR, action)
+    return ws.acting_as(Principal.system(name))
+
+
 def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, say: Say) -> None:
     """Run a scheduler node until *stop* is set (or, with ``once``, until the
-    runs it started end).
+    runs it started end). Whoever starts it needs the operator role; the node
+    then acts as idsync's ``scheduler``.
 
     On the way out it stops ticking, asks the runs it executes to stop at
     their next batch, waits up to ``shutdown_timeout`` seconds, and marks what
     is still running *terminated*: it never leaves a run marked running.
     """
+    ws = acting_node(ws, "scheduler", "run the scheduler")
     runtime = Runtime(node=options.node or default_node(), lease=options.lease)
     executor = ThreadExecutor(
         ws, runtime, on_finished=lambda row: say(finished_line(row))
@@ -145,8 +161,8 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
 
 
 def run_sender(ws: Workspace, stop: threading.Event, say: Say, *, poll: float | None = None) -> None:
-    """Deliver outbox messages until *stop* is set."""
-    sender = Sender(ws)
+    """Deliver outbox messages until *stop* is set (whoever starts it needs the operator role)."""
+    sender = Sender(acting_node(ws, "outbox sender", "run the outbox sender"))
     say(f"outbox sender {sender.node} started")
     try:
         sender.run(stop, poll=poll)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from datetime import datetime
 
+from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.services import collection_runs, jobs
@@ -39,7 +40,14 @@ log = logging.getLogger(__name__)
 def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow | None:
     """Execute approved request *request_id* (see the module docstring); the
     run that applied it, or None when it is not approved or another process
-    executes it already."""
+    executes it already.
+
+    The plans are applied by idsync on the approvers' behalf (a system
+    principal named after the request): an approver need not be an operator,
+    and the approval, not whoever's process happens to run it, is what
+    authorises the writes.
+    """
+    ws = ws.acting_as(Principal.system(f"request {request_id}"))
     with ws.db.session() as session:
         repo = RequestRepository(session)
         request = repo.require(request_id)
