@@ -21,7 +21,11 @@ _STYLE = {
 
 
 def print_counts(counts: Counts, heading: str) -> None:
-    parts = [f"{k} [bold]{v}[/bold]" for k, v in counts.to_dict().items()]
+    """Every count (changes left out by a partial approval only when there are some)."""
+    parts = [
+        f"{k.replace('_', ' ')} [bold]{v}[/bold]"
+        for k, v in counts.to_dict().items() if k != "not_approved" or v
+    ]
     console.print(f"{heading}: " + ", ".join(parts))
 
 

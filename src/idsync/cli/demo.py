@@ -10,9 +10,13 @@ import typer
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import workspace as open_workspace
 from idsync.cli.job import error_text
-from idsync.cli.output import console, progress
+from idsync.cli.output import console, progress, when
+from idsync.domain.changes import ChangeOp
+from idsync.domain.principals import Principal
+from idsync.domain.results import Counts
+from idsync.services import collection_runs, history, jobs, outbox, requests, yamlio
 from idsync.services import demo as demo_service
-from idsync.services import history, jobs, yamlio
+from idsync.services.workspace import Workspace
 
 JOB = "hr-to-directory"
 
@@ -56,11 +60,70 @@ def demo(
         ("[green]✓[/green] " if ok else "[red]✗[/red] ")
         + f"created {first.counts.created} on the first run, changed {second.counts.changed} on the second"
     )
+    request_id, approved_ok = _approvals(path, ws)
     console.print(
         f"Explore it: export IDSYNC_HOME={path} IDSYNC_DATABASE_URL=sqlite:///{path / 'idsync.db'}; "
-        f"idsync run list; idsync run show {first.id}; idsync job show {JOB}",
+        f"idsync status; idsync request show {request_id}; idsync run list; idsync outbox list; idsync audit verify",
         markup=False,
         soft_wrap=True,
     )
-    if not ok:
+    if not (ok and approved_ok):
         raise typer.Exit(1)
+
+
+def _approvals(path: Path, ws: Workspace) -> tuple[int, bool]:
+    """Steps 5 to 8: the store requires approval; the collection's run raises a
+    request; the demo's approver approves part of it; what was applied, the
+    trail and the messages waiting."""
+    console.print("[bold]5.[/bold] approvals: collection runs writing to demo-directory now wait for ada")
+    demo_service.add_people(ws, ws.actor)
+    ws.close()
+    ws = open_workspace(f"sqlite:///{path / 'idsync.db'}")  # now acting as demo-admin, mapped to this account
+    approvals_file = path / "approvals.yaml"
+    approvals_file.write_text(demo_service.approvals_yaml(path), encoding="utf-8")
+    for item in yamlio.apply_file(ws, approvals_file):
+        console.print(f"   {item.kind} {item.name!r} {item.outcome}", markup=False)
+    console.print(f"   users: {demo_service.ADMIN} (admin, operator: this account), {demo_service.APPROVER} (approver)",
+                  markup=False)
+
+    demo_service.change_people(path / "people.csv")
+    console.print("[bold]6.[/bold] the HR export changed (3 hired, 2 left); run the collection:")
+    report = collection_runs.run_collection(ws, demo_service.COLLECTION)
+    request = requests.of_run(ws, report.run.id)
+    if request is None:
+        console.print(f"   [red]✗[/red] run {report.run.id} {report.run.state.value}: no request was raised")
+        return 0, False
+    console.print(
+        f"   run {report.run.id} {report.run.state.value.replace('_', ' ')}: nothing written; request {request.id} "
+        f"raised for {demo_service.APPROVER}, expires {when(request.expires_at)}",
+        markup=False, soft_wrap=True,
+    )
+    for plan in requests.get(ws, request.id).plans:
+        if plan.plan_id is not None:
+            print_changes(history.plan_changes(ws, plan.plan_id, op=ChangeOp.DELETE), None)
+            print_changes(history.plan_changes(ws, plan.plan_id, op=ChangeOp.CREATE, limit=1), 1)
+            print_counts(plan.counts or Counts(), f"   plan {plan.plan_id} of job {plan.job_name}")
+
+    console.print(f"[bold]7.[/bold] {demo_service.APPROVER} approves the creates and updates, not the deletes:")
+    approver = ws.acting_as(Principal(demo_service.APPROVER, "user"))
+    decided = requests.approve(
+        approver, request.id, kinds=["create", "update"], comment="leavers are removed after their exit interview"
+    )
+    run = decided.run
+    if run is None:
+        console.print(f"   [red]✗[/red] request {request.id} is {decided.request.state}: it did not run")
+        return request.id, False
+    print_counts(run.counts, f"   request {request.id} {decided.request.state}; run {run.id} {run.state.value}")
+
+    console.print("[bold]8.[/bold] the decision trail, and the messages waiting in the outbox (no mail server here):")
+    for row in requests.get(ws, request.id).trail:
+        console.print(f"   {when(row.at)}  {row.actor:10} {row.action:8} {row.comment}", markup=False, soft_wrap=True)
+    for message in outbox.list_messages(ws):
+        console.print(f"   {message.state:8} to {message.recipient}: {message.trigger}", markup=False, soft_wrap=True)
+    ok = run.counts.created == len(demo_service.HIRES) and run.counts.not_approved == demo_service.LEAVERS
+    console.print(
+        ("[green]✓[/green] " if ok else "[red]✗[/red] ")
+        + f"applied exactly what was approved: created {run.counts.created}, "
+        f"{run.counts.not_approved} deletes not approved and left undone"
+    )
+    return request.id, ok

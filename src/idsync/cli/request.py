@@ -93,7 +93,7 @@ def _print_detail(ws: Any, detail: RequestDetail, changes: int, utc: bool) -> No
         ("approvals", f"{len(detail.status.approvals)} of {r.required_approvals}"
                       + (f" ({', '.join(sorted(detail.status.approvers))})" if detail.status.approvers else "")),
         ("approved so far", detail.applies),
-        ("may decide now", ", ".join(detail.eligible) or "nobody"),
+        ("may decide now", (", ".join(detail.eligible) or "nobody") if r.state == "pending" else f"nobody: it is {r.state}"),
         ("run", str(r.run_id)),
     ]
     if r.outcome:

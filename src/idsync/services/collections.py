@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from idsync.domain.changes import ChangeOp
 from idsync.domain.collections import CollectionDefinition
@@ -27,10 +28,14 @@ NOUN = "job collection"
 
 
 def check_collection(
-    ws: Workspace, collection: CollectionDefinition, pending: Mapping[str, set[str]] | None = None
+    ws: Workspace,
+    collection: CollectionDefinition,
+    pending: Mapping[str, set[str]] | None = None,
+    incoming_stores: Mapping[str, Any] | None = None,
 ) -> None:
     """The references of a collection must exist: its jobs and its schedule
-    (stored, or in *pending*, about to be saved from the same file).
+    (stored, or in *pending*, about to be saved from the same file). Stores
+    in *incoming_stores* (saved from the same file) count as they will be.
     Smart group update jobs do not exist yet, so any reference to one is refused."""
     label = f"{NOUN} {collection.name!r}"
     pending = pending or {}
@@ -51,15 +56,17 @@ def check_collection(
             "smart group update jobs come with the smart groups feature; leave smart_group_jobs empty"
         )
     if collection.notifications.enabled:
-        _check_notification_servers(ws, collection, label)
+        _check_notification_servers(ws, collection, label, incoming_stores or {})
 
 
-def _check_notification_servers(ws: Workspace, collection: CollectionDefinition, label: str) -> None:
+def _check_notification_servers(
+    ws: Workspace, collection: CollectionDefinition, label: str, incoming_stores: Mapping[str, Any]
+) -> None:
     """Notifications go through the destination stores' notification servers
     (SPEC S5.2): enabling them where a store has none is refused now, not
     discovered at the first run. Jobs not stored yet are checked when they are."""
     stored = {job.name: job for job in definitions.list_definitions(ws, "job")}
-    stores = {s.name: s for s in definitions.list_definitions(ws, "store")}
+    stores = {s.name: s for s in definitions.list_definitions(ws, "store")} | dict(incoming_stores)
     for entry in collection.jobs:
         job = stored.get(entry.job)
         if job is None:

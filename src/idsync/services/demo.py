@@ -15,8 +15,9 @@ from pathlib import Path
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs
+from idsync.domain.roles import Role
 from idsync.errors import ConfigError
-from idsync.services import connections
+from idsync.services import connections, users
 from idsync.services.workspace import Workspace
 
 MARKER = ".idsync-demo"
@@ -30,6 +31,8 @@ LAST = ("Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", 
         "Wirth", "Lamport", "O'Neil", "Núñez")
 DEPARTMENTS = ("Engineering", "Finance", "HR", "Sales", "Support", "Legal")
 TITLES = ("Engineer", "Analyst", "Manager", "Specialist", "Director", "Associate")
+BROKEN_ROWS = 5
+"""The rows :func:`write_people` breaks on purpose, written last."""
 COLUMNS = ("EmployeeID", "FirstName", "LastName", "Email", "Department", "Title", "Phones")
 
 
@@ -72,7 +75,7 @@ def write_people(path: Path, count: int, seed: int = 7) -> int:
         writer.writerow(["E90002", "Nobody", "Knows", "nobody@example.org", "Marketing", "Clerk", ""])
     with path.open("ab") as raw:
         raw.write(b"E90003,Bad,Bytes\xff\xfe,bad@example.org,HR,Clerk,\r\n")
-    return 5
+    return BROKEN_ROWS
 
 
 def definitions_yaml(workspace: Path) -> str:
@@ -127,3 +130,72 @@ def ensure_container(ws: Workspace, store: str, dn: str = CONTAINER) -> None:
         for outcome in directory.apply([Change(ChangeOp.CREATE, dn, attrs=attrs)]):
             if outcome.error and "exist" not in outcome.error.message.lower():
                 raise outcome.error
+
+
+# ---------------------------------------------------------------- approvals
+
+COLLECTION = "hr-nightly"
+SCHEDULE = "nightly"
+APPROVER = "ada"
+ADMIN = "demo-admin"
+HIRES = (("E80001", "Katherine", "Johnson", "Engineering"), ("E80002", "Mary", "Jackson", "Engineering"),
+         ("E80003", "Dorothy", "Vaughan", "Finance"))
+LEAVERS = 2
+
+
+def approvals_yaml(workspace: Path) -> str:
+    """The second half of the demo: the store requires approval; a collection
+    on a nightly schedule, with notifications and preview on."""
+    return f"""\
+# Approvals: runs of collections writing to demo-directory wait for ada.
+stores:
+  - name: demo-directory
+    kind: local
+    description: The embedded directory of the demo
+    path: {workspace / 'directory.db'}
+    suffix: {SUFFIX}
+    notification_server:
+      host: 127.0.0.1
+      port: 2525          # nothing listens: the demo's messages wait in the outbox
+      tls: none
+      sender: idsync@example.org
+    workflow:
+      manual: true
+      scheduled: true
+      approvers: [{APPROVER}]
+      expires_after: 3d
+schedules:
+  - name: {SCHEDULE}
+    description: Every night at two
+    triggers:
+      - {{kind: daily, start: "2027-01-04T02:00"}}
+collections:
+  - name: {COLLECTION}
+    description: The HR export, every night, after approval
+    jobs: [hr-to-directory]
+    schedule: {SCHEDULE}
+    preview_when_finished: true
+    notifications:
+      enabled: true
+      recipients: [hr-team@example.org]
+      triggers: [always]
+"""
+
+
+def add_people(ws: Workspace, account: str) -> None:
+    """The demo's administrator (mapped to *account*, the one running the
+    demo) and its approver, who has an email address."""
+    users.add_user(ws, ADMIN, display_name="Demo administrator", os_user=account, roles=(Role.ADMIN, Role.OPERATOR))
+    users.add_user(ws, APPROVER, display_name="Ada Lovelace", email="ada@example.org", roles=(Role.APPROVER,))
+
+
+def change_people(path: Path) -> None:
+    """The next HR export: three people hired, the first two of the list gone,
+    and the broken rows fixed (an export with unreadable rows never deletes)."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:-BROKEN_ROWS]
+    hires = b"".join(
+        f"{uid},{first},{last},{first.lower()}.{last.lower()}@example.org,{department},Engineer,+1 555 0100\r\n".encode()
+        for uid, first, last, department in HIRES
+    )
+    path.write_bytes(header + b"".join(rows[LEAVERS:]) + hires)

@@ -89,7 +89,7 @@ def _queue(ws: Workspace, session: Session, request: RequestRow, event: RequestE
             names = [name for name in names if name == now.trail[-1].detail.get("to_user")]
         recipients = _addresses(session, names)
         rounds = sum(1 for row in now.trail if row.action == "repreview")
-        key = f"request {request.id} awaiting {rounds}" if event == "awaiting" else (
+        key = f"request {request.id} awaiting" + (f" round {rounds + 1}" if rounds else "") if event == "awaiting" else (
             f"request {request.id} reminder {now.status.escalation_step}"
         )
     else:

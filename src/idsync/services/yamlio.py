@@ -290,6 +290,7 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
     seen: set[tuple[str, str]] = set()
     warnings: dict[tuple[str, str], str] = {}
     now = utcnow()
+    incoming_stores = {p.definition.name: p.definition for p in parsed if p.kind == "store"}
     for p in parsed:
         kind, definition = p.kind, p.definition
         where = p.where(path)
@@ -309,7 +310,7 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
             elif kind == "schedule":
                 schedules.check_one_time_ahead(definition, schedules.find_schedule(ws, definition.name), now)
             elif kind == "collection":
-                collections.check_collection(ws, definition, pending)
+                collections.check_collection(ws, definition, pending, incoming_stores)
         except ConfigError as exc:
             errors.append(f"{where}: {exc.message}")
     if errors:
