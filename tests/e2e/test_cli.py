@@ -99,6 +99,16 @@ def test_demo_creates_then_changes_nothing(cli: Cli, tmp_path: Path) -> None:
     proc = cli("demo", "--workspace", str(tmp_path / "demo"), "--people", "150")
     assert "created 150 on the first run, changed 0 on the second" in proc.stdout
     assert "line " in proc.stdout  # broken rows are reported with their line
+    # The approval flow: a request, a partial approval, exactly that applied, the trail and the messages.
+    assert "run 3 awaiting approval: nothing written; request 1 raised for ada" in proc.stdout
+    assert "ada        approve  leavers are removed after their exit interview" in proc.stdout
+    assert "pending  to ada@example.org: request 1 awaiting" in proc.stdout
+    assert "applied exactly what was approved: created 3, 2 deletes not approved and left undone" in proc.stdout
+    explore = Cli(cli.home)
+    explore.env |= {"IDSYNC_HOME": str(tmp_path / "demo"), "IDSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'demo' / 'idsync.db'}"}
+    shown = explore.json("request", "show", "1")
+    assert shown["request"]["state"] == "executed" and shown["request"]["requested_by"] == "demo-admin"
+    assert explore("audit", "verify").returncode == 0
     # Running the demo again starts afresh in the same workspace.
     cli("demo", "--workspace", str(tmp_path / "demo"), "--people", "20")
 
