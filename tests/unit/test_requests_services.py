@@ -20,6 +20,7 @@ from idsync.runtime.scheduler import Scheduler
 from idsync.services import (
     collection_runs,
     connections,
+    jobs,
     occurrence_runs,
     request_runs,
     requests,
@@ -395,3 +396,36 @@ def test_the_scheduler_raises_one_request_skips_the_next_occurrence_and_expires_
     with world.ws.db.session() as session:
         assert RequestRepository(session).require(request.id).state == "expired"
         assert [r.state for r in RequestRepository(session).list()] == ["pending", "expired"]
+
+
+# ---------------------------------------------------------------- no bypass
+
+
+def test_a_job_of_a_store_requiring_approval_does_not_run_on_its_own(world: World) -> None:
+    workflow_store(world, manual=True)
+    with pytest.raises(StateConflictError) as caught:
+        jobs.run_job(as_(world, "rita"), "people")
+    assert "identity store 'dir' requires approval for manual runs: job 'people' cannot run on its own" in caught.value.message
+    preview = jobs.preview_job(as_(world, "rita"), "people")  # a preview writes nothing: allowed
+    with pytest.raises(StateConflictError, match="requires approval for manual runs"):
+        jobs.run_job(as_(world, "rita"), "people", plan_id=preview.plan.id)
+    assert people_in_directory(world) == []
+
+
+def test_a_held_plan_is_released_by_its_request_not_by_hand(world: World) -> None:
+    workflow_store(world, held=True)
+    world.define("job", {
+        "name": "people", "source": "people",
+        "destination": {"store": "dir", "container": PEOPLE},
+        "mappings": [{"attribute": "uid", "from": "id", "key": True},
+                     {"attribute": "cn", "join": {"fields": ["first", "last"]}},
+                     {"attribute": "sn", "from": "last"}],
+        "limits": {"max_creates": 1},
+    })
+    report = collection_runs.run_collection(as_(world, "rita"), "c")
+    assert report.run.state is RunState.HELD
+    [held] = report.jobs
+    assert held.plan_id is not None
+    with pytest.raises(StateConflictError, match="requires approval to release held runs"):
+        jobs.run_job(as_(world, "rita"), "people", plan_id=held.plan_id)
+    assert people_in_directory(world) == []

@@ -47,6 +47,7 @@ from idsync.engine.planner import Planner
 from idsync.errors import (
     ConfigError,
     IdsyncError,
+    NotFoundError,
     RunTerminated,
     StateConflictError,
     TransientError,
@@ -231,9 +232,16 @@ def run_job(
     should_stop: runner.StopCheck | None = None,
     full: bool = False,
     allows: Callable[[Change], bool] | None = None,
+    request_id: int | None = None,
 ) -> RunRow:
     """Run job *name*, or apply its stored plan *plan_id* (modes: see the module
     docstring); the finished run.
+
+    A job whose store's workflow requires approval for manual runs (or, for a
+    held run's plan, for held runs) is not run on its own: it runs within a
+    collection, whose run raises the request, or as the execution of
+    approved request *request_id*. Otherwise running the job alone would
+    bypass the approval.
 
     A fatal error (an IdsyncError) ends the run failed with its cause, and
     the run is returned; any other exception is recorded the same way, then
@@ -257,6 +265,8 @@ def run_job(
     """
     require_role(ws, Role.OPERATOR, "run jobs")
     job_id, job = load_job(ws, name)
+    if parent_run_id is None and request_id is None:
+        _refuse_bypass(ws, job, plan_id)
     if allows is not None and plan_id is None:
         raise ValueError("only a stored plan's changes can be filtered")
     run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
@@ -277,6 +287,32 @@ def run_job(
         _finish_quietly(ws, run, _Result(RunState.FAILED, recorder.last_counts, _cause(exc)))
         raise
     return _finish(ws, run, result)
+
+
+def _refuse_bypass(ws: Workspace, job: JobDefinition, plan_id: int | None) -> None:
+    """StateConflictError when running *job* on its own would bypass its store's workflow."""
+    try:
+        store = definitions.load(ws, "store", job.destination.store).definition
+    except NotFoundError:
+        return  # the run says so itself
+    workflow = getattr(store, "workflow", None)
+    if workflow is None:
+        return
+    held = False
+    if plan_id is not None:
+        with ws.db.session() as session:
+            held = RunRepository(session).held_for_plan(plan_id) is not None
+    if held and workflow.held:
+        raise StateConflictError(
+            f"plan {plan_id} of job {job.name!r} was held by a safety limit, and identity store {store.name!r} "
+            "requires approval to release held runs",
+            field="plan", hint="approve the request raised for the held run",
+        )
+    if workflow.manual:
+        raise StateConflictError(
+            f"identity store {store.name!r} requires approval for manual runs: job {job.name!r} cannot run on its own",
+            field="job", hint="run a collection holding the job: its run raises a request for the approvers",
+        )
 
 
 def _start(

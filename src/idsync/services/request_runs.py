@@ -97,7 +97,7 @@ def _release_held(
         try:
             jobs.run_job(
                 ws, job_name, plan_id=plan_id, trigger="release",
-                allows=None if allowed.everything else allowed.allows,
+                allows=None if allowed.everything else allowed.allows, request_id=request.id,
             )
         except StateConflictError as exc:
             log.warning("request %s: plan %s of job %r not applied: %s", request.id, plan_id, job_name, exc.message)
