@@ -92,7 +92,7 @@ def _print_detail(ws: Any, detail: RequestDetail, changes: int, utc: bool) -> No
         ("requested by", r.requested_by), ("raised", when(r.created_at, utc)), ("expires", when(r.expires_at, utc)),
         ("approvals", f"{len(detail.status.approvals)} of {r.required_approvals}"
                       + (f" ({', '.join(sorted(detail.status.approvers))})" if detail.status.approvers else "")),
-        ("approved so far", detail.applies),
+        ("approved so far", detail.applies if detail.status.approvals else "nothing yet"),
         ("may decide now", (", ".join(detail.eligible) or "nobody") if r.state == "pending" else f"nobody: it is {r.state}"),
         ("run", str(r.run_id)),
     ]
