@@ -229,3 +229,20 @@ def test_run_times_are_in_the_viewer_zone_with_its_abbreviation_or_utc(cli: Cli)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d E[SD]T", started), started
     in_utc = cli("run", "list", "--format", "tsv", "--utc").stdout.splitlines()[1].split("\t")[5]
     assert in_utc.endswith(" UTC") and in_utc != started
+
+
+@pytest.mark.parametrize(
+    ("command", "header"),
+    [
+        (("store", "list"), "name\tkind\twhere\tdescription"),
+        (("source", "list"), "name\tkind\twhere\tdescription"),
+        (("job", "list"), "name\tsource\tdestination\tobject\tdescription"),
+        (("collection", "list"), "name\tjobs\tschedule\tlast run\tstate\tdescription"),
+        (("plan", "list"), "id\tjob\tstate\tcreated\tby\tchanges\tapplied by run"),
+        (("audit", "list"), "when\twho\taction\tkind\tname\twhat changed"),
+    ],
+)
+def test_every_list_has_a_tsv_format_for_scripts(run: InProcess, command: tuple[str, ...], header: str) -> None:
+    lines = run(*command, "--format", "tsv").stdout.splitlines()
+    assert lines[0] == header
+    assert all("\t" in line and "│" not in line for line in lines[1:])

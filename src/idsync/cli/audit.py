@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
 from idsync.services import audit as audit_service
 from idsync.services import history
 
@@ -21,6 +21,7 @@ def list_(
     kind: str | None = typer.Option(None, help="Only this kind of object: store, source or job."),
     name: str | None = typer.Option(None, help="Only the object of this name."),
     limit: int = typer.Option(100, help="How many entries to list."),
+    fmt: str = FormatOption,
     json: bool = JsonOption,
 ) -> None:
     """List configuration changes, newest first. Secret values are never recorded."""
@@ -32,7 +33,7 @@ def list_(
         (when(e.at), e.actor, e.action, e.object_kind, e.object_name,
          ", ".join(e.detail.get("changed", [])) + (" (secrets changed)" if e.detail.get("secrets") else ""))
         for e in entries
-    ])
+    ], fmt=fmt)
 
 
 @app.command("verify")

@@ -10,7 +10,15 @@ from rich.markup import escape
 
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import confirm, print_document, workspace
-from idsync.cli.output import JsonOption, console, err_console, print_json, progress, table
+from idsync.cli.output import (
+    FormatOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    progress,
+    table,
+)
 from idsync.domain.results import ErrorItem, RunState
 from idsync.services import definitions, history, job_features, jobs, yamlio
 from idsync.services.workspace import Workspace
@@ -48,7 +56,7 @@ def create(
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
+def list_(fmt: str = FormatOption, json: bool = JsonOption) -> None:
     """List sync jobs."""
     items = definitions.list_definitions(workspace(), "job")
     if json:
@@ -58,7 +66,7 @@ def list_(json: bool = JsonOption) -> None:
         (j.name, j.source.data_source or f"store {j.source.store}", f"{j.destination.store}: {j.destination.container}",
          j.destination.object_type, j.description)
         for j in items
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")

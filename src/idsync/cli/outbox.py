@@ -13,7 +13,15 @@ from datetime import timedelta
 import typer
 
 from idsync.cli.common import confirm, workspace
-from idsync.cli.output import JsonOption, console, err_console, print_json, table, when
+from idsync.cli.output import (
+    FormatOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    table,
+    when,
+)
 from idsync.errors import ConfigError
 from idsync.services import outbox
 
@@ -33,6 +41,7 @@ def list_(
     state: list[str] = typer.Option([], "--state", help="Only messages in this state (repeat): pending, sending, sent, failed."),
     run_id: int | None = typer.Option(None, "--run", help="Only the messages of this run."),
     limit: int = typer.Option(100, "--limit", min=1, help="Newest messages shown."),
+    fmt: str = FormatOption,
     json: bool = JsonOption,
 ) -> None:
     """List outbox messages, newest first, with their last error."""
@@ -46,7 +55,7 @@ def list_(
             when(row.sent_at or row.next_attempt_at), row.last_error or "",
         )
         for row in rows
-    ])
+    ], fmt=fmt)
 
 
 @app.command("retry")

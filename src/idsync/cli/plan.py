@@ -9,7 +9,7 @@ import typer
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import workspace
 from idsync.cli.job import error_text, export_to
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
 from idsync.domain.changes import ChangeOp
 from idsync.errors import ConfigError
 from idsync.services import history
@@ -22,6 +22,7 @@ app = typer.Typer(help="Plans: what a run would change, computed by a preview.",
 def list_(
     job: str | None = typer.Option(None, help="Only plans of this job."),
     limit: int = typer.Option(50, help="How many plans to list."),
+    fmt: str = FormatOption,
     json: bool = JsonOption,
 ) -> None:
     """List plans, newest first."""
@@ -32,7 +33,7 @@ def list_(
     table(None, ["id", "job", "state", "created", "by", "changes", "applied by run"], [
         (p.id, p.job_name, p.state, when(p.created_at), p.created_by, p.change_count, p.applied_run_id or "")
         for p in plans
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")

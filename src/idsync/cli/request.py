@@ -10,7 +10,7 @@ import typer
 from idsync.cli.changes_view import print_changes
 from idsync.cli.common import workspace
 from idsync.cli.job import EXIT_FOR_STATE
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
 from idsync.domain.changes import ChangeOp
 from idsync.services import history, requests
 from idsync.services.requests import Decided, RequestDetail
@@ -44,6 +44,7 @@ def list_(
     until: str | None = typer.Option(None, "--until", help="Only requests raised before this date (YYYY-MM-DD[THH:MM])."),
     limit: int = typer.Option(100, "--limit", min=1, help="How many requests to list."),
     utc: bool = UtcOption,
+    fmt: str = FormatOption,
     json: bool = JsonOption,
 ) -> None:
     """List requests, newest first: yours (--mine, the default), those waiting for your decision (--inbox), or all (--all)."""
@@ -65,7 +66,7 @@ def list_(
         (r.id, r.state, r.collection_name, r.kind, r.requested_by, when(r.created_at, utc),
          when(r.expires_at, utc) if r.state == "pending" else "", r.outcome or "")
         for r in found
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")

@@ -16,7 +16,7 @@ from idsync.cli.common import (
     refuse_options_of_other_kinds,
     workspace,
 )
-from idsync.cli.output import JsonOption, console, print_json, table
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table
 from idsync.services import connections, definitions, validation
 
 app = typer.Typer(help="Data sources: where identity data comes from.", no_args_is_help=True)
@@ -100,7 +100,7 @@ def _absolute_sqlite(url: str) -> str:
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
+def list_(fmt: str = FormatOption, json: bool = JsonOption) -> None:
     """List data sources."""
     sources = definitions.list_definitions(workspace(), "source")
     if json:
@@ -108,7 +108,7 @@ def list_(json: bool = JsonOption) -> None:
         return
     table(None, ["name", "kind", "where", "description"], [
         (s.name, s.kind, getattr(s, "path", None) or getattr(s, "url", ""), s.description) for s in sources
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")

@@ -16,7 +16,7 @@ from idsync.cli.common import (
     refuse_options_of_other_kinds,
     workspace,
 )
-from idsync.cli.output import JsonOption, console, print_json, table
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table
 from idsync.cli.review_view import confirmed
 from idsync.services import definitions, store_edits
 from idsync.services.workspace import Workspace
@@ -239,7 +239,7 @@ def _review_save(ws: Workspace, store: Any, *, yes: bool, json: bool) -> None:
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
+def list_(fmt: str = FormatOption, json: bool = JsonOption) -> None:
     """List identity stores."""
     stores = definitions.list_definitions(workspace(), "store")
     if json:
@@ -247,7 +247,7 @@ def list_(json: bool = JsonOption) -> None:
         return
     table(None, ["name", "kind", "where", "description"], [
         (s.name, s.kind, getattr(s, "url", None) or getattr(s, "path", ""), s.description) for s in stores
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")

@@ -11,7 +11,15 @@ from typing import Any
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.output import JsonOption, console, err_console, print_json, table, when
+from idsync.cli.output import (
+    FormatOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    table,
+    when,
+)
 from idsync.domain.durations import parse_duration
 from idsync.services import tokens
 
@@ -55,6 +63,7 @@ def create(
 def list_(
     user: str | None = UserOption,
     all_users: bool = typer.Option(False, "--all", help="The tokens of every user (needs the role admin)."),
+    fmt: str = FormatOption,
     json: bool = JsonOption,
 ) -> None:
     """List API tokens (never their secret): name, prefix, expiry, last use."""
@@ -66,7 +75,7 @@ def list_(
         (t.user_name, t.name, f"idsync_{t.prefix}_…", when(t.created_at), when(t.expires_at), when(t.last_used_at),
          "revoked" if t.revoked_at else "active")
         for t in found
-    ])
+    ], fmt=fmt)
 
 
 @app.command("revoke")

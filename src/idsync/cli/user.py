@@ -12,7 +12,7 @@ import os
 import typer
 
 from idsync.cli.common import TOKEN_VARIABLE, confirm, os_principal, read_secret, workspace
-from idsync.cli.output import JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
 from idsync.domain.roles import ROLES, Role, parse_role
 from idsync.services import authz, users
 
@@ -81,7 +81,7 @@ def add(
 
 
 @app.command("list")
-def list_(json: bool = JsonOption) -> None:
+def list_(fmt: str = FormatOption, json: bool = JsonOption) -> None:
     """List users, their roles and how they sign in."""
     found = users.list_users(workspace())
     if json:
@@ -91,7 +91,7 @@ def list_(json: bool = JsonOption) -> None:
         (d.user.name, d.user.display_name, d.user.email or "", d.user.os_user or "", _signs_in(d),
          ", ".join(d.roles), "disabled" if d.user.disabled else "enabled")
         for d in found
-    ])
+    ], fmt=fmt)
 
 
 @app.command("show")
