@@ -429,3 +429,18 @@ def test_a_held_plan_is_released_by_its_request_not_by_hand(world: World) -> Non
     with pytest.raises(StateConflictError, match="requires approval to release held runs"):
         jobs.run_job(as_(world, "rita"), "people", plan_id=held.plan_id)
     assert people_in_directory(world) == []
+
+
+def test_a_request_nobody_could_approve_is_never_raised(world: World) -> None:
+    # The only approver is the requester: she can never approve her own request.
+    add_user(world.ws, "erin", ["operator", "approver"])
+    workflow_store(world, manual=True, approvers=["erin"])
+    report = collection_runs.run_collection(as_(world, "erin"), "c")
+    assert report.run.state is RunState.FAILED
+    assert report.run.error == (
+        "not run: the workflow of dir needs 1 approval(s) but 0 eligible approver(s) other than erin exist; "
+        "nothing was applied"
+    )
+    with world.ws.db.session() as session:
+        assert RequestRepository(session).for_run(report.run.id) is None
+    assert people_in_directory(world) == []

@@ -34,10 +34,12 @@ from idsync.errors import IdsyncError, NotFoundError, StateConflictError
 from idsync.services import collections, definitions, jobs
 from idsync.services.authz import rights
 from idsync.services.request_events import announce
+from idsync.services.request_routing import people, routing
 from idsync.services.workspace import Workspace
 from idsync.store.requests_repo import NewPlan, RequestRepository, RequestRow
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.workflow.approvers import eligible
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,17 @@ def park(ws: Workspace, run: RunRow, fence: int, clock: Callable[[], datetime]) 
     gate = gate_for(ws, collection, kind_of(run.trigger))
     if gate is None:
         raise StateConflictError(f"run {run.id} needs no approval")
+    requester = requester_of(ws, run)
+    able = _eligible_now(ws, gate, requester)
+    if len(able) < gate.required_approvals:
+        # Fail closed: a request nobody could approve is never raised, and nothing approves itself.
+        reason = (
+            f"not run: the workflow of {', '.join(gate.stores)} needs {gate.required_approvals} approval(s) "
+            f"but {len(able)} eligible approver(s) other than {requester} exist; nothing was applied"
+        )
+        with ws.db.session() as session:
+            _end(session, run, fence, RunState.FAILED, reason, clock)
+        return None
     fingerprints = {entry.job: fingerprint(ws, entry.job) for entry in collection.jobs}
     preview = collections.preview_collection(ws, collection.name)
     computed = clock()
@@ -118,7 +131,6 @@ def park(ws: Workspace, run: RunRow, fence: int, clock: Callable[[], datetime]) 
         NewPlan(item.job, item.plan.id if item.plan else None, fingerprints.get(item.job), computed)
         for item in preview.jobs
     ]
-    requester = requester_of(ws, run)
     reason = (
         f"manual run by {requester}" if gate.kind == "manual" else f"scheduled run ({run.trigger}) by {run.requested_by}"
     )
@@ -148,6 +160,14 @@ def park(ws: Workspace, run: RunRow, fence: int, clock: Callable[[], datetime]) 
         runs.log(run.id, "info", f"awaiting approval: request {request_id} ({counts}); nothing is written before it is approved")
         announce(ws, session, request_id, "awaiting")
         return repo.require(request_id)
+
+
+def _eligible_now(ws: Workspace, gate: Gate, requester: str) -> frozenset[str]:
+    """Who could approve a request of *gate* raised by *requester*, as things stand."""
+    route = routing(ws, gate.stores)
+    with ws.db.session() as session:
+        everyone = people(RequestRepository(session).people())
+    return eligible(route, everyone, requester=requester)
 
 
 def _end(
