@@ -137,3 +137,12 @@ def test_a_terminated_run_has_its_own_documented_exit_code() -> None:
 def test_every_exit_code_of_a_run_is_documented(code: int) -> None:
     assert re.search(rf"\b{code} a run", root.__doc__ or ""), f"exit code {code} is not in the idsync.cli.app docstring"
     assert re.search(rf"^\| {code} \| ", REFERENCE.read_text(encoding="utf-8"), re.M), f"exit code {code} not in docs"
+
+
+def test_every_run_state_and_request_state_has_a_colour() -> None:
+    from idsync.domain.results import RunState
+
+    assert all(state_text(state).style for state in RunState)
+    assert {state_text(s).style for s in ("pending", "approved", "executed", "denied", "expired", "cancelled")} == {
+        "cyan", "green", "red", "dim",
+    }

@@ -12,7 +12,7 @@ from idsync.cli import wizard
 from idsync.cli.changes_view import print_counts
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.job import EXIT_FOR_STATE, error_text
-from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, state_text, table, when
 from idsync.cli.review_view import confirmed
 from idsync.domain.collections import ALL_NOTIFY_TRIGGERS, CollectionDefinition
 from idsync.domain.results import RunState
@@ -241,7 +241,7 @@ def list_(fmt: str = FormatOption, json: bool = JsonOption) -> None:
         previous = last[c.name]
         rows.append((
             c.name, ", ".join(c.job_names), c.schedule or "",
-            when(previous.started_at) if previous else "", previous.state.value if previous else "", c.description,
+            when(previous.started_at) if previous else "", state_text(previous.state) if previous else "", c.description,
         ))
     table(None, ["name", "jobs", "schedule", "last run", "state", "description"], rows, fmt=fmt)
 

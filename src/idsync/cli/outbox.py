@@ -19,6 +19,7 @@ from idsync.cli.output import (
     console,
     err_console,
     print_json,
+    state_text,
     table,
     when,
 )
@@ -51,7 +52,7 @@ def list_(
         return
     table(None, ["id", "run", "collection", "trigger", "channel", "to", "state", "attempts", "next / sent", "last error"], [
         (
-            row.id, row.run_id, row.collection_name, row.trigger, row.channel, row.recipient, row.state, row.attempts,
+            row.id, row.run_id, row.collection_name, row.trigger, row.channel, row.recipient, state_text(row.state), row.attempts,
             when(row.sent_at or row.next_attempt_at), row.last_error or "",
         )
         for row in rows

@@ -78,12 +78,26 @@ STATE_STYLES = {
     "running": "cyan",
     "pending": "cyan",
     "queued": "cyan",
+    "awaiting_approval": "magenta",
+    "denied": "red",
+    "expired": "dim",
+    "cancelled": "dim",
+    # requests, plans and outbox messages
+    "approved": "green",
+    "executed": "green",
+    "ready": "cyan",
+    "applying": "cyan",
+    "applied": "green",
+    "computing": "cyan",
+    "sending": "cyan",
+    "sent": "green",
 }
-"""Colours of run states; shown on a terminal only (a pipe gets plain words)."""
+"""Colours of run, request, plan and message states; shown on a terminal
+only (a pipe gets plain words)."""
 
 
 def state_text(state: Any) -> Text:
-    """A run state (or its value) coloured for a terminal."""
+    """A state (or its value) coloured for a terminal."""
     value = str(getattr(state, "value", state))
     return Text(value, style=STATE_STYLES.get(value, ""))
 

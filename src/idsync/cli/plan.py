@@ -9,7 +9,7 @@ import typer
 from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import workspace
 from idsync.cli.job import error_text, export_to
-from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, state_text, table, when
 from idsync.domain.changes import ChangeOp
 from idsync.errors import ConfigError
 from idsync.services import history
@@ -31,7 +31,7 @@ def list_(
         print_json(plans)
         return
     table(None, ["id", "job", "state", "created", "by", "changes", "applied by run"], [
-        (p.id, p.job_name, p.state, when(p.created_at), p.created_by, p.change_count, p.applied_run_id or "")
+        (p.id, p.job_name, state_text(p.state), when(p.created_at), p.created_by, p.change_count, p.applied_run_id or "")
         for p in plans
     ], fmt=fmt)
 

@@ -10,7 +10,7 @@ import typer
 from idsync.cli.changes_view import print_changes
 from idsync.cli.common import workspace
 from idsync.cli.job import EXIT_FOR_STATE
-from idsync.cli.output import FormatOption, JsonOption, console, print_json, table, when
+from idsync.cli.output import FormatOption, JsonOption, console, print_json, state_text, table, when
 from idsync.domain.changes import ChangeOp
 from idsync.services import history, requests
 from idsync.services.requests import Decided, RequestDetail
@@ -63,7 +63,7 @@ def list_(
                        "mine": "you raised no request"}[scope], markup=False)
         return
     table(None, ["id", "state", "collection", "kind", "requested by", "raised", "expires", "outcome"], [
-        (r.id, r.state, r.collection_name, r.kind, r.requested_by, when(r.created_at, utc),
+        (r.id, state_text(r.state), r.collection_name, r.kind, r.requested_by, when(r.created_at, utc),
          when(r.expires_at, utc) if r.state == "pending" else "", r.outcome or "")
         for r in found
     ], fmt=fmt)
