@@ -129,6 +129,15 @@ def test_a_manual_collection_run_delivers_its_notifications_before_it_exits(
     assert "What changed: 2 created." in body and "See the whole run: idsync run show " in body
 
 
+def test_schedule_run_now_delivers_its_notifications_too(home: Path, smtp_server: SmtpServer) -> None:
+    run = InProcess(home)
+    run("schedule", "create", "nightly", "--daily", "--at", "02:00", "--yes")
+    run("collection", "edit", "nightly", "--schedule", "nightly", "--yes")
+    done = run("schedule", "run-now", "nightly")
+    assert "notifications: 2 sent" in done.stdout
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["hr@example.org", "ops@example.org"]
+
+
 def test_a_manual_run_with_the_server_down_says_what_is_left_pending_and_why(
     home: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -210,16 +210,30 @@ def disable(name: str, json: bool = JsonOption) -> None:
 
 
 @app.command("run-now")
-def run_now(name: str, json: bool = JsonOption) -> None:
-    """Start every collection of the schedule now, in this process, and wait for them."""
-    from idsync.runtime.node import run_schedule_now
+def run_now(
+    name: str,
+    no_send: bool = typer.Option(
+        False, "--no-send", help="Leave the runs' notifications in the outbox for a scheduler or an outbox sender."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Start every collection of the schedule now, in this process, wait for them, and deliver their notifications."""
+    from idsync.runtime.node import deliver_run, run_schedule_now
 
-    reports = run_schedule_now(workspace(), name)
+    ws = workspace()
+    reports = run_schedule_now(ws, name)
     if json:
         print_json(reports)
     else:
         for report in reports:
             print_report(report)
+    if not no_send:
+        for report in reports:
+            delivery = deliver_run(ws, report.run.id)
+            if not json:
+                console.print(delivery.summary(), markup=False, soft_wrap=True)
+    if any(r.run.state.value == "awaiting_approval" for r in reports):
+        raise typer.Exit(5)
     if any(r.run.state.value not in ("succeeded", "completed_with_errors") for r in reports):
         raise typer.Exit(
             4 if any(r.run.state.value == "failed" for r in reports)

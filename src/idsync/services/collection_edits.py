@@ -39,12 +39,19 @@ def job_entry(text: str) -> dict[str, str]:
     return {"job": job, "on_failure": on_failure_choice(on_failure or None, field_name="jobs") or "abort"}
 
 
+def _split(values: Sequence[str] | None) -> list[str]:
+    return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
+
+
 def notifications(
     current: dict[str, Any], *, enabled: bool | None, recipients: Sequence[str] | None, triggers: Sequence[str] | None
 ) -> dict[str, Any]:
     """*current* notification settings with what was given replaced; recipients
-    given turn notifications on unless *enabled* says otherwise."""
+    given turn notifications on unless *enabled* says otherwise. Each item
+    given may hold several, separated by commas (``always,failed``)."""
     out = dict(current)
+    recipients = _split(recipients)
+    triggers = _split(triggers)
     if recipients:
         out["recipients"] = list(recipients)
         out.setdefault("enabled", True)
