@@ -19,7 +19,15 @@ from idsync.domain.entry import Attrs, Scope
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
-from idsync.services import collection_runs, collections, connections, definitions, jobs, smartgroup_runs, smartgroups
+from idsync.services import (
+    collection_runs,
+    collections,
+    connections,
+    definitions,
+    jobs,
+    smartgroup_runs,
+    smartgroups,
+)
 from idsync.services.workspace import Workspace
 
 BASE = "dc=example,dc=org"
@@ -237,6 +245,11 @@ def test_a_collection_runs_its_linked_update_job_after_its_jobs(env: Env) -> Non
     assert env.uids(dn) == {"ann"}  # the user the job created is a member at once
     update = report.jobs[1]
     assert [(r.group, r.added) for r in smartgroup_runs.results_of(env.ws, update.id)] == [("linked", 1)]
+
+    env.write_people([("ann", "IT"), ("bob", "IT")])
+    scheduled = collection_runs.run_collection(env.ws, "nightly", trigger="schedule")
+    assert [(c.kind, c.trigger, c.state) for c in scheduled.jobs][1] == ("smartgroup", "schedule", RunState.SUCCEEDED)
+    assert env.uids(dn) == {"ann", "bob"}
 
 
 def test_linking_an_update_job_of_another_store_is_refused(env: Env, tmp_path: Path) -> None:

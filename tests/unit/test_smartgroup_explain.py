@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from idsync.domain.entry import Attrs, Scope
-from idsync.smartgroups.explain import JoinRule, QueryRule, explain, failures
 from idsync.domain.filters import parse_filter
+from idsync.smartgroups.explain import JoinRule, QueryRule, explain, failures
 
 PEOPLE = "ou=People,dc=example,dc=org"
 ANN = f"uid=ann,{PEOPLE}"
@@ -40,7 +40,7 @@ def test_a_negation_that_fails_says_what_matched() -> None:
 
 
 def test_an_entry_outside_the_base_is_said_so() -> None:
-    result = explain(ANN, ATTRS, queries=[QueryRule(f"ou=Groups,dc=example,dc=org", Scope.SUB, "(uid=ann)")],
+    result = explain(ANN, ATTRS, queries=[QueryRule("ou=Groups,dc=example,dc=org", Scope.SUB, "(uid=ann)")],
                      include=[], exclude=[])
     assert not result.member and "not within its base and scope" in result.reasons[0].text
 
