@@ -63,3 +63,12 @@ def test_the_join_says_which_value_the_source_has() -> None:
 def test_an_entry_that_does_not_exist_can_only_be_included() -> None:
     result = explain(ANN, None, queries=[QueryRule(PEOPLE, Scope.SUB, "(uid=*)")], include=[ANN], exclude=[])
     assert result.member and [r.kind for r in result.reasons] == ["include", "entry"]
+
+
+def test_the_directory_decides_where_its_schema_matches_otherwise() -> None:
+    # slapd matches (objectClass=person) on an inetOrgPerson; evaluated here on the stored values it does not.
+    query = [QueryRule(PEOPLE, Scope.SUB, "(objectClass=person)")]
+    result = explain(ANN, ATTRS, queries=query, include=[], exclude=[], directory_says=[True])
+    assert result.member
+    assert "matched in the directory (evaluated here, (objectClass=person) failed" in result.reasons[0].text
+    assert not explain(ANN, ATTRS, queries=query, include=[], exclude=[], directory_says=[None]).member

@@ -424,14 +424,22 @@ def explain_member(ws: Workspace, name: str, dn: str) -> MemberExplanation:
             in_group: bool | None = normalize_dn(dn) in searcher.current(group)
         except NotFoundError:
             in_group = None
+        says = [_returns(directory, dn, q) if attrs is not None else None for q in group.queries]
     finally:
         directory.close()
     explanation = explain(
         dn, attrs,
         queries=[QueryRule(q.base, q.scope, q.filter) for q in group.queries],
-        include=group.include, exclude=group.exclude, join=join,
+        include=group.include, exclude=group.exclude, join=join, directory_says=says,
     )
     return MemberExplanation(explanation, in_group)
+
+
+def _returns(directory: Directory, dn: str, query: GroupQuery) -> bool | None:
+    """Whether the directory returns entry *dn* for *query* (None: not within its base and scope)."""
+    if not is_within(dn, query.base, query.scope):
+        return None
+    return any(True for _entry in directory.search(dn, Scope.BASE, query.filter, ONLY_DNS))
 
 
 def groups_of_stores(groups: Iterable[SmartGroup]) -> dict[str, list[SmartGroup]]:

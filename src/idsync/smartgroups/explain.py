@@ -85,8 +85,14 @@ def explain(
     exclude: Collection[str],
     join: JoinRule | None = None,
     rules: RulesLookup | None = None,
+    directory_says: Sequence[bool | None] | None = None,
 ) -> Explanation:
-    """Why *dn* (with *attrs*; None when the entry does not exist) is or is not a member."""
+    """Why *dn* (with *attrs*; None when the entry does not exist) is or is not a member.
+
+    *directory_says* (one per query, None where not asked) is whether the
+    directory itself returns the entry for each query: it decides, as it
+    decides an update, and a filter evaluated here with other matching rules
+    than the directory's schema is said to differ rather than contradict it."""
     key = normalize_dn(dn)
     reasons: list[Reason] = []
     excluded = key in {normalize_dn(d) for d in exclude}
@@ -101,7 +107,8 @@ def explain(
     values_of = _values(dn, attrs)
     matched = False
     for number, query in enumerate(queries, start=1):
-        reason = _query(number, query, dn, values_of, rules)
+        says = directory_says[number - 1] if directory_says is not None else None
+        reason = _query(number, query, dn, values_of, rules, says)
         matched = matched or reason.matched
         reasons.append(reason)
     if join is not None:
@@ -121,12 +128,22 @@ def _values(dn: str, attrs: Attrs) -> ValuesOf:
     return values_of
 
 
-def _query(number: int, query: QueryRule, dn: str, values_of: ValuesOf, rules: RulesLookup | None) -> Reason:
+def _query(
+    number: int, query: QueryRule, dn: str, values_of: ValuesOf, rules: RulesLookup | None, says: bool | None
+) -> Reason:
     label = f"query {number} ({query.filter} under {query.base}, scope {query.scope.value})"
     if not is_within(dn, query.base, query.scope):
         return Reason("query", False, f"{label}: the entry is not within its base and scope")
     flt = parse_filter(query.filter)
-    if compile_filter(flt, rules)(values_of) is True:
+    here = compile_filter(flt, rules)(values_of) is True
+    if says is not None and says != here:
+        if says:
+            why = "; ".join(failures(flt, values_of, rules))
+            return Reason("query", True, f"{label} matched in the directory (evaluated here, {why}: "
+                                         "the directory's schema matches otherwise)")
+        return Reason("query", False, f"{label} did not match in the directory, although it matches "
+                                      "when evaluated here (the directory's schema matches otherwise)")
+    if here:
         return Reason("query", True, f"{label} matched")
     return Reason("query", False, f"{label} did not match: {'; '.join(failures(flt, values_of, rules))}")
 
