@@ -271,3 +271,18 @@ def test_linking_an_update_job_of_another_store_is_refused(env: Env, tmp_path: P
 def test_a_query_outside_the_store_is_refused_at_save(env: Env) -> None:
     with pytest.raises(ConfigError, match=r"queries\.1\.base 'ou=x,dc=elsewhere' lies outside identity store 'dir'"):
         _group(env, "outside", f"cn=g,{env.groups}", queries=[{"base": "ou=x,dc=elsewhere", "filter": "(uid=*)"}])
+
+
+def test_groups_sharing_a_query_cost_one_search_per_run(env: Env) -> None:
+    env.write_people([("ann", "IT"), ("bob", "IT")])
+    env.sync()
+    for cn in ("a", "b", "c"):
+        _group(env, cn, env.add_group(cn), queries=_query(env, "(departmentNumber=IT)"))
+    definition, directory = smartgroups.open_store(env.ws, "dir")
+    try:
+        searcher = smartgroups.Searcher(env.ws, directory, smartgroups.store_base(definition))
+        plans = [smartgroups.plan_group(searcher, smartgroups.load_group(env.ws, cn)) for cn in ("a", "b", "c")]
+    finally:
+        directory.close()
+    assert searcher.searches == 1  # the group entries are read by DN, the query is asked once
+    assert [len(p.add) for p in plans] == [2, 2, 2]
