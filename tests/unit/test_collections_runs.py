@@ -48,10 +48,11 @@ def test_a_collection_naming_an_unknown_schedule_is_refused(world: World) -> Non
         collections.review_changes(world.ws, c)
 
 
-def test_smart_group_update_jobs_are_refused_until_that_feature_exists(world: World) -> None:
+def test_a_collection_naming_an_unknown_smart_group_update_job_is_refused(world: World) -> None:
     c = model.CollectionDefinition.model_validate({"name": "c", "jobs": ["people"], "smart_group_jobs": ["staff"]})
-    with pytest.raises(ConfigError, match="smart group update jobs come with the smart groups feature"):
+    with pytest.raises(ConfigError, match="smart group update job 'staff' does not exist") as caught:
         collections.save_collection(world.ws, c)
+    assert caught.value.field == "smart_group_jobs"
 
 
 def test_a_job_or_schedule_in_use_cannot_be_removed(world: World) -> None:

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("plan", "app", "Plans: what a run would change, computed by a preview."),
     "directory": ("directory", "app", "Directory tools for any identity store: search, LDIF export and import, containers."),
     "run": ("run", "app", "Runs: what each execution did."),
+    "smartgroup": ("smartgroup", "app", "Smart groups: group members computed from queries, a join and lists."),
     "request": ("request", "app", "Workflow requests: runs waiting for approval, and the decisions on them."),
     "db": ("db", "app", "The idsync database (SQLite by default, or IDSYNC_DATABASE_URL)."),
     "audit": ("audit", "app", "The audit log of configuration changes and runs started, and the check that nobody tampered with it."),

@@ -42,7 +42,7 @@ from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
 from idsync.domain.roles import Role
 from idsync.errors import IdsyncError, StateConflictError, TransientError
-from idsync.services import collections, jobs, notifications, request_gate
+from idsync.services import collections, jobs, notifications, request_gate, smartgroup_runs
 from idsync.services.authz import require as require_role
 from idsync.services.workspace import Workspace
 from idsync.store import audit, scheduling_repo
@@ -438,6 +438,11 @@ def _run_jobs(
                 break
     if ended_by is not None:
         return RunState.TERMINATED, counts, ended_by
+    # The linked smart group update jobs follow what the jobs wrote, each a child run of this one.
+    for update in smartgroup_runs.run_linked(ws, run, collection.smart_group_jobs):
+        any_errors = any_errors or update.run.state is RunState.COMPLETED_WITH_ERRORS
+        if update.run.state is RunState.FAILED:
+            failures.append(f"smart group update job {update.run.job_name!r} failed: {update.run.error}")
     if failures:
         return RunState.FAILED, counts, "; ".join(failures + held)
     if held:

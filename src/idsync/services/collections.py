@@ -36,7 +36,8 @@ def check_collection(
     """The references of a collection must exist: its jobs and its schedule
     (stored, or in *pending*, about to be saved from the same file). Stores
     in *incoming_stores* (saved from the same file) count as they will be.
-    Smart group update jobs do not exist yet, so any reference to one is refused."""
+    Its smart group update jobs must exist and update a destination store
+    of its jobs (see :func:`_check_smart_group_jobs`)."""
     label = f"{NOUN} {collection.name!r}"
     pending = pending or {}
     stored_jobs = {job.name for job in definitions.list_definitions(ws, "job")}
@@ -51,12 +52,37 @@ def check_collection(
                 f"{label}: schedule {collection.schedule!r} does not exist", field="schedule", hint="list the schedules"
             ) from exc
     if collection.smart_group_jobs:
-        raise ConfigError(
-            f"{label}: smart group update job {collection.smart_group_jobs[0]!r} does not exist: "
-            "smart group update jobs come with the smart groups feature; leave smart_group_jobs empty"
-        )
+        _check_smart_group_jobs(ws, collection, label, pending)
     if collection.notifications.enabled:
         _check_notification_servers(ws, collection, label, incoming_stores or {})
+
+
+def _check_smart_group_jobs(
+    ws: Workspace, collection: CollectionDefinition, label: str, pending: Mapping[str, set[str]]
+) -> None:
+    """Each linked update job exists (stored, or in the same file) and works on
+    a destination store of the collection's jobs: the update follows what the
+    jobs wrote. Jobs and update jobs not stored yet are checked by name only."""
+    stored = {job.name: job for job in definitions.list_definitions(ws, "smart_group_job")}
+    destinations = {
+        job.destination.store for job in definitions.list_definitions(ws, "job") if job.name in collection.job_names
+    }
+    for name in collection.smart_group_jobs:
+        update = stored.get(name)
+        if update is None:
+            if name in pending.get("smart_group_job", set()):
+                continue
+            raise ConfigError(
+                f"{label}: smart group update job {name!r} does not exist",
+                field="smart_group_jobs", hint="list the smart group update jobs",
+            )
+        if destinations and update.store not in destinations:
+            raise ConfigError(
+                f"{label}: smart group update job {name!r} updates identity store {update.store!r}, which no job "
+                f"of the collection writes to (its destination store(s): {', '.join(sorted(destinations))})",
+                field="smart_group_jobs",
+                hint="link an update job of the collection's destination store",
+            )
 
 
 def _check_notification_servers(

@@ -24,6 +24,7 @@ from idsync.domain.definitions import (
 )
 from idsync.domain.roles import Role
 from idsync.domain.schedules import ScheduleDefinition
+from idsync.domain.smartgroups import SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError, StateConflictError, clipped, quoted
 from idsync.services import authz, workflow_checks
 from idsync.services.workspace import Workspace
@@ -32,7 +33,7 @@ from idsync.store.secrets import REDACTED
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["store", "source", "job", "collection", "schedule"]
+Kind = Literal["store", "source", "job", "collection", "schedule", "smart_group", "smart_group_job"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ NOUNS: dict[str, str] = {
     "job": "sync job",
     "collection": "job collection",
     "schedule": "schedule",
+    "smart_group": "smart group",
+    "smart_group_job": "smart group update job",
 }
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -50,9 +53,14 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "job": TypeAdapter(JobDefinition),
     "collection": TypeAdapter(CollectionDefinition),
     "schedule": TypeAdapter(ScheduleDefinition),
+    "smart_group": TypeAdapter(SmartGroup),
+    "smart_group_job": TypeAdapter(SmartGroupJob),
 }
 
-USED_BY: dict[str, str] = {"store": "job", "source": "job", "job": "collection", "schedule": "collection"}
+USED_BY: dict[str, str] = {
+    "store": "job", "source": "job", "job": "collection", "schedule": "collection",
+    "smart_group": "smart group update job", "smart_group_job": "collection",
+}
 """What kind of definition uses each kind (and so blocks its removal)."""
 
 
@@ -221,10 +229,11 @@ def list_definitions(ws: Workspace, kind: Kind) -> list[Any]:
 
 
 def users_of(ws: Workspace, kind: Kind, name: str) -> list[str]:
-    """Names of the jobs that use the store or source *name*, or of the
-    collections that use the job or schedule *name*."""
-    if kind == "collection":
-        return []
+    """Names of the jobs (and smart groups) that use the store or source
+    *name*, of the collections that use the job, schedule or smart group
+    update job *name*, or of the update jobs naming smart group *name*."""
+    if kind in ("collection", "smart_group", "smart_group_job"):
+        return _smart_group_users(ws, kind, name)
     if kind in ("job", "schedule"):
         return [
             c.name
@@ -236,7 +245,20 @@ def users_of(ws: Workspace, kind: Kind, name: str) -> list[str]:
         uses = {job.destination.store, job.source.store} if kind == "store" else {job.source.data_source}
         if name in uses:
             users.append(job.name)
+    for group in list_definitions(ws, "smart_group"):
+        uses = {group.store} if kind == "store" else {group.join.source} if group.join is not None else set()
+        if name in uses:
+            users.append(f"smart group {group.name}")
     return users
+
+
+def _smart_group_users(ws: Workspace, kind: Kind, name: str) -> list[str]:
+    """The update jobs naming smart group *name*, or the collections linking update job *name*."""
+    if kind == "smart_group":
+        return [j.name for j in list_definitions(ws, "smart_group_job") if name in j.groups]
+    if kind == "smart_group_job":
+        return [c.name for c in list_definitions(ws, "collection") if name in c.smart_group_jobs]
+    return []
 
 
 def remove(ws: Workspace, kind: Kind, name: str) -> None:

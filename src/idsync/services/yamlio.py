@@ -1,7 +1,7 @@
 """Definitions as code: ``idsync apply -f FILE`` and ``idsync export``.
 
-A file holds lists under ``stores``, ``sources``, ``jobs``, ``schedules`` and
-``collections``. Everything in
+A file holds lists under ``stores``, ``sources``, ``jobs``, ``schedules``,
+``smart_groups``, ``smart_group_jobs`` and ``collections``. Everything in
 it is validated before anything is saved; an error names the file, the line
 and the field. Exports leave secrets out (``env:NAME`` references stay), and
 applying an export on another installation recreates what it describes.
@@ -24,6 +24,7 @@ from idsync.services import (
     definitions,
     jobs,
     schedules,
+    smartgroups,
     validation,
     yaml_limits,
 )
@@ -36,9 +37,12 @@ SECTIONS: dict[str, Kind] = {
     "sources": "source",
     "jobs": "job",
     "schedules": "schedule",
+    "smart_groups": "smart_group",
+    "smart_group_jobs": "smart_group_job",
     "collections": "collection",
 }
-"""The sections of a file, in the order they are saved: a collection names jobs and a schedule."""
+"""The sections of a file, in the order they are saved: an update job names
+smart groups; a collection names jobs, a schedule and update jobs."""
 
 _TRIGGER_KINDS = frozenset({"once", "daily", "weekly", "monthly", "startup", "cron"})
 """Tags of the trigger union, which pydantic puts in error locations but the file does not have."""
@@ -277,7 +281,7 @@ def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple
 
 def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[AppliedItem]:
     """Validate every definition in *path*, then save them all (stores, sources,
-    jobs, schedules, collections, in that order); nothing is saved when
+    jobs, schedules, smart groups, update jobs, collections, in that order); nothing is saved when
     anything is wrong, and :class:`FileErrors` lists every error, file:line each.
 
     A job is also checked against its source's fields and its store's schema
@@ -309,6 +313,10 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
                         warnings[(kind, definition.name)] = warning
             elif kind == "schedule":
                 schedules.check_one_time_ahead(definition, schedules.find_schedule(ws, definition.name), now)
+            elif kind == "smart_group":
+                smartgroups.check_smart_group(ws, definition, pending, incoming_stores)
+            elif kind == "smart_group_job":
+                smartgroups.check_job(ws, definition, pending)
             elif kind == "collection":
                 collections.check_collection(ws, definition, pending, incoming_stores)
         except ConfigError as exc:

@@ -26,7 +26,7 @@ from idsync.store import audit
 from idsync.store.secrets import SecretBox
 from idsync.store.tables import DEFINITION_TABLES, utcnow
 
-DefinitionKind = Literal["store", "source", "job", "collection", "schedule"]
+DefinitionKind = Literal["store", "source", "job", "collection", "schedule", "smart_group", "smart_group_job"]
 PutResult = Literal["created", "updated", "unchanged"]
 
 NOUNS: dict[str, str] = {
@@ -35,6 +35,8 @@ NOUNS: dict[str, str] = {
     "job": "job",
     "collection": "job collection",
     "schedule": "schedule",
+    "smart_group": "smart group",
+    "smart_group_job": "smart group update job",
 }
 """How each kind is named in messages."""
 
@@ -90,7 +92,7 @@ class DefinitionRepository:
     def require(self, name: str) -> StoredDefinition:
         found = self.get(name)
         if found is None:
-            raise NotFoundError(f"no {self.noun} named {quoted(name)}", hint=f"list the {self.kind}s")
+            raise NotFoundError(f"no {self.noun} named {quoted(name)}", hint=f"list the {self.kind.replace('_', ' ')}s")
         return found
 
     def list(self) -> builtins.list[StoredDefinition]:

@@ -105,6 +105,8 @@ data_sources = _definition_table("data_sources")
 jobs = _definition_table("jobs")
 collections = _definition_table("collections")
 schedules = _definition_table("schedules")
+smart_groups = _definition_table("smart_groups")
+smart_group_jobs = _definition_table("smart_group_jobs")
 
 plans = Table(
     "plans",
@@ -250,6 +252,26 @@ run_errors = Table(
     Column("dn", Text, nullable=True),
     Column("message", Text, nullable=False),
     Index("ix_run_errors_run_id", "run_id"),
+)
+
+# What a smart group update did to each group (revision 0009): one row per
+# run and group. The DNs added and removed are kept up to a limit (the
+# counts are whole); outcome is updated, unchanged, refused or failed.
+smart_group_results = Table(
+    "smart_group_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("group_name", String(200), nullable=False),
+    Column("group_dn", Text, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("added_dns", JSON, nullable=False),
+    Column("removed_dns", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_smart_group_results_run_id", "run_id"),
 )
 
 run_logs = Table(
@@ -518,5 +540,7 @@ DEFINITION_TABLES: dict[str, Table] = {
     "job": jobs,
     "collection": collections,
     "schedule": schedules,
+    "smart_group": smart_groups,
+    "smart_group_job": smart_group_jobs,
 }
 """The table of each definition kind."""

@@ -1,0 +1,220 @@
+"""Updating smart groups: write the differences, and record them as a run.
+
+Every update is a run in the runs table, of kind ``smartgroup`` (its name is
+the update job's, or the group's for ``smartgroup update GROUP``), with one
+row per group in ``smart_group_results``: the outcome (updated, unchanged,
+refused by a limit, failed), the member counts and the DNs added and
+removed. A refused or failed group is also a record error of the run, so the
+run ends ``completed_with_errors`` and says which group and why; a store
+that cannot be reached fails the run.
+
+Each group changed is one modify: its new members as value adds, its former
+members as value deletes, never a replace. An update job linked to a
+collection runs after the collection's jobs, as a child run of the
+collection run (:func:`run_linked`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from idsync import settings
+from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
+from idsync.domain.results import Counts, ErrorItem, RunState
+from idsync.domain.roles import Role
+from idsync.domain.smartgroups import SmartGroup
+from idsync.errors import IdsyncError
+from idsync.services import authz, smartgroups
+from idsync.services.smartgroups import GroupPlan
+from idsync.services.workspace import Workspace
+from idsync.store import audit
+from idsync.store.leases import Heartbeat, default_node
+from idsync.store.runs_repo import RunRepository, RunRow
+from idsync.store.smartgroups_repo import GroupResult, SmartGroupResultRepository
+
+RUN_KIND = "smartgroup"
+
+
+@dataclass
+class UpdateReport:
+    """An update run and what it did to each group."""
+
+    run: RunRow
+    groups: list[GroupResult] = field(default_factory=list)
+
+
+def update_group(ws: Workspace, name: str, *, trigger: str = "manual") -> UpdateReport:
+    """Recompute smart group *name* and write the difference, recorded as a run named after the group."""
+    authz.require(ws, Role.OPERATOR, "update smart groups")
+    group = smartgroups.load_group(ws, name)
+    return _execute(ws, name, [group], trigger=trigger, parent=None)
+
+
+def run_update_job(ws: Workspace, name: str, *, trigger: str = "manual", parent: RunRow | None = None) -> UpdateReport:
+    """Run smart group update job *name*: recompute its groups, write the differences.
+
+    With *parent* (a collection run), the run is its child and shares its trigger."""
+    authz.require(ws, Role.OPERATOR, "run smart group update jobs")
+    job = smartgroups.load_job(ws, name)
+    try:
+        groups = smartgroups.job_targets(ws, job)
+    except IdsyncError as exc:
+        return _failed(ws, name, exc.message, trigger=trigger, parent=parent)
+    return _execute(ws, name, groups, trigger=trigger, parent=parent)
+
+
+def run_linked(ws: Workspace, parent: RunRow, names: Sequence[str]) -> list[UpdateReport]:
+    """Run the update jobs a collection links, after its jobs, each as a child run of *parent*.
+    A job that cannot even be loaded is recorded failed, and the others still run."""
+    reports = []
+    for name in names:
+        try:
+            reports.append(run_update_job(ws, name, trigger=parent.trigger, parent=parent))
+        except IdsyncError as exc:
+            reports.append(_failed(ws, name, exc.message, trigger=parent.trigger, parent=parent))
+    return reports
+
+
+def results_of(ws: Workspace, run_id: int) -> list[GroupResult]:
+    """What update run *run_id* did to each group (none for other runs)."""
+    authz.require_reader(ws, "runs")
+    with ws.db.session() as session:
+        return SmartGroupResultRepository(session).of_run(run_id)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _create(ws: Workspace, name: str, trigger: str, parent: RunRow | None) -> tuple[int, int | None, timedelta | None]:
+    lease = timedelta(seconds=settings.get_int("run_lease_seconds")) if parent is None else None
+    with ws.db.session() as session:
+        runs = RunRepository(session)
+        run_id = runs.create(
+            kind=RUN_KIND, job_name=name, job_id=None, trigger=trigger, requested_by=ws.actor,
+            parent_run_id=parent.id if parent else None,
+            collection_id=parent.collection_id if parent else None,
+            collection_name=parent.collection_name if parent else None,
+            occurrence_id=parent.occurrence_id if parent else None,
+        )
+        audit.record(session, actor=ws.actor, action="run.start", object_kind="smart_group_job",
+                     object_name=name, detail={"run": run_id, "trigger": trigger})
+        fence = runs.start(run_id, node=default_node() if lease else None, lease=lease)
+        runs.log(run_id, "info", f"smart group update {name!r} started by {ws.actor}")
+    return run_id, fence if lease else None, lease
+
+
+def _failed(ws: Workspace, name: str, cause: str, *, trigger: str, parent: RunRow | None) -> UpdateReport:
+    run_id, _fence, _lease = _create(ws, name, trigger, parent)
+    return UpdateReport(_finish(ws, run_id, RunState.FAILED, Counts(), cause, []))
+
+
+def _execute(
+    ws: Workspace, name: str, groups: list[SmartGroup], *, trigger: str, parent: RunRow | None
+) -> UpdateReport:
+    run_id, fence, lease = _create(ws, name, trigger, parent)
+    heartbeat = Heartbeat(ws.db, run_id, fence, lease) if fence is not None and lease is not None else None
+    results: list[GroupResult] = []
+    try:
+        with heartbeat or nullcontext():
+            for store, members in smartgroups.groups_of_stores(groups).items():
+                plans = smartgroups.plan_groups(ws, store, members)
+                results.extend(apply_plans(ws, store, plans))
+    except IdsyncError as exc:
+        return UpdateReport(_finish(ws, run_id, RunState.FAILED, _counts(results), exc.message, results), results)
+    except BaseException as exc:
+        _finish(ws, run_id, RunState.FAILED, _counts(results), f"unexpected error {type(exc).__name__}", results)
+        raise
+    counts = _counts(results)
+    state = RunState.COMPLETED_WITH_ERRORS if counts.errors else RunState.SUCCEEDED
+    if not groups:
+        state = RunState.SUCCEEDED
+    return UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+
+
+def changes_for(plans: Sequence[GroupPlan]) -> list[Change]:
+    """One modify per group to change: value adds, then value deletes (never a replace)."""
+    out = []
+    for plan in plans:
+        if plan.error is not None or plan.refused is not None or not plan.changed:
+            continue
+        mods = []
+        if plan.add:
+            mods.append(Modification(ModOp.ADD, plan.member_attribute, tuple(plan.add)))
+        if plan.remove:
+            mods.append(Modification(ModOp.DELETE, plan.member_attribute, tuple(plan.remove)))
+        out.append(Change(ChangeOp.UPDATE, plan.dn, key=plan.group, mods=tuple(mods)))
+    return out
+
+
+def apply_plans(ws: Workspace, store: str, plans: Sequence[GroupPlan]) -> list[GroupResult]:
+    """Write the changes of *plans* to *store*; one result per plan."""
+    changes = changes_for(plans)
+    errors: dict[str, str] = {}
+    if changes:
+        _definition, directory = smartgroups.open_store(ws, store)
+        try:
+            for outcome in directory.apply(changes):
+                if outcome.error is not None:
+                    errors[outcome.change.key] = outcome.error.message
+        finally:
+            directory.close()
+    return [_result(plan, errors.get(plan.group)) for plan in plans]
+
+
+def _result(plan: GroupPlan, apply_error: str | None) -> GroupResult:
+    if plan.error is not None or apply_error is not None:
+        return GroupResult(plan.group, plan.dn, "failed", plan.current, error=plan.error or apply_error)
+    if plan.refused is not None:
+        return GroupResult(plan.group, plan.dn, "refused", plan.current, error=plan.refused)
+    if not plan.changed:
+        return GroupResult(plan.group, plan.dn, "unchanged", plan.members)
+    return GroupResult(
+        plan.group, plan.dn, "updated", plan.members, len(plan.add), len(plan.remove), plan.add, plan.remove
+    )
+
+
+def _counts(results: Sequence[GroupResult]) -> Counts:
+    """A run's counts in groups: read (recomputed), updated, unchanged, skipped
+    (refused by a limit), errors (refused or failed)."""
+    counts = Counts(read=len(results))
+    for r in results:
+        if r.outcome == "updated":
+            counts.updated += 1
+        elif r.outcome == "unchanged":
+            counts.unchanged += 1
+        else:
+            counts.errors += 1
+            if r.outcome == "refused":
+                counts.skipped += 1
+    return counts
+
+
+def _line(result: GroupResult) -> str:
+    head = f"group {result.group!r} ({result.dn}): {result.outcome}"
+    if result.outcome == "updated":
+        return f"{head}: {result.added} added, {result.removed} removed, {result.members} member(s)"
+    if result.error:
+        return f"{head}: {result.error}"
+    return f"{head}: {result.members} member(s)"
+
+
+def _finish(
+    ws: Workspace, run_id: int, state: RunState, counts: Counts, error: str | None, results: Sequence[GroupResult]
+) -> RunRow:
+    with ws.db.session() as session:
+        runs = RunRepository(session)
+        SmartGroupResultRepository(session).add(run_id, results)
+        runs.add_errors(run_id, [
+            ErrorItem(message=f"smart group {r.group!r}: {r.outcome}: {r.error}", key=r.group, dn=r.dn)
+            for r in results if r.outcome in ("refused", "failed")
+        ])
+        for result in results:
+            runs.log(run_id, "warning" if result.outcome in ("refused", "failed") else "info", _line(result))
+        if error:
+            runs.log(run_id, "error", error)
+        runs.log(run_id, "info", f"finished {state.value}: {counts.summary() or 'no group'} (counted in groups)")
+        runs.finish(run_id, state, counts, error)
+        return runs.require(run_id)

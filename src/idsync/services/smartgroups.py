@@ -1,0 +1,450 @@
+"""Smart group use cases: check, review, save, list, remove, compute, preview, explain.
+
+Membership is computed here from what the directory answers and handed to
+the pure :mod:`idsync.smartgroups` code as sets of normalised DNs. A
+:class:`Searcher` lives for one computation (one preview, one update run):
+it runs each distinct (base, scope, filter) once, reading only DNs, and
+reads each join's source once, so a thousand groups sharing ten queries
+cost ten searches. Writing the differences, and recording them as a run,
+is :mod:`idsync.services.smartgroup_runs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from idsync.connectors.base import Directory
+from idsync.domain.dn import fold_value, is_within, normalize_dn
+from idsync.domain.entry import Attrs, Record, Scope
+from idsync.domain.roles import Role
+from idsync.domain.smartgroups import GroupJoin, GroupQuery, SmartGroup, SmartGroupJob
+from idsync.errors import ConfigError, IdsyncError, NotFoundError
+from idsync.services import authz, connections, definitions
+from idsync.services.review import Review, review
+from idsync.services.workspace import Workspace
+from idsync.smartgroups.explain import Explanation, JoinRule, QueryRule, explain
+from idsync.smartgroups.membership import (
+    Difference,
+    Limits,
+    Members,
+    difference,
+    members_of,
+    refusal,
+    target_members,
+)
+
+NOUN = "smart group"
+JOB_NOUN = "smart group update job"
+ONLY_DNS = ["1.1"]
+"""The attribute list that asks a directory for DNs alone (RFC 4511 section 4.5.1.8)."""
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def store_base(store: Any) -> str | None:
+    """The DN every entry of *store* lies under: the embedded directory's
+    suffix, an LDAP store's ``base_dn`` (None when it has none)."""
+    return getattr(store, "suffix", None) or getattr(store, "base_dn", None)
+
+
+def _store(ws: Workspace, name: str, pending: Mapping[str, Any] | None, label: str) -> Any | None:
+    """The store definition *name* (stored, or about to be saved from the same file: then
+    None when only its name is known). ConfigError when it exists nowhere."""
+    if pending and name in pending:
+        return pending[name]
+    try:
+        return definitions.load(ws, "store", name).definition
+    except NotFoundError as exc:
+        raise ConfigError(f"{label}: identity store {name!r} does not exist", field="store",
+                          hint="list the identity stores") from exc
+
+
+def _within(label: str, what: str, dn: str, base: str | None, store: str) -> None:
+    if base is not None and not is_within(dn, base, Scope.SUB):
+        raise ConfigError(
+            f"{label}: {what} {dn!r} lies outside identity store {store!r} (its base is {base})",
+            field=what.split(" ")[0],
+            hint=f"use a DN under {base}",
+        )
+
+
+def check_smart_group(
+    ws: Workspace,
+    group: SmartGroup,
+    pending: Mapping[str, set[str]] | None = None,
+    incoming_stores: Mapping[str, Any] | None = None,
+) -> None:
+    """What the model cannot check alone: the store and the join's source exist,
+    and the group, every query base and the join's base lie within the store
+    (the error names the query by its position, ``queries.2.base``). Filters
+    were checked when the definition was read, with their error positions."""
+    label = f"{NOUN} {group.name!r}"
+    pending = pending or {}
+    stores = dict(incoming_stores or {})
+    stores.update({name: None for name in pending.get("store", set()) if name not in stores})
+    store = _store(ws, group.store, stores, label)
+    base = store_base(store) if store is not None else None
+    _within(label, "dn", group.dn, base, group.store)
+    for index, query in enumerate(group.queries, start=1):
+        _within(label, f"queries.{index}.base", query.base, base, group.store)
+    join = group.join
+    if join is not None:
+        if join.source not in pending.get("source", set()):
+            try:
+                definitions.load(ws, "source", join.source)
+            except NotFoundError as exc:
+                raise ConfigError(f"{label}: data source {join.source!r} of the join does not exist",
+                                  field="join.source", hint="list the data sources") from exc
+        if join.base is not None:
+            _within(label, "join.base", join.base, base, group.store)
+        elif store is not None and base is None:
+            raise ConfigError(f"{label}: the join needs a base: store {group.store!r} has no base_dn",
+                              field="join.base", hint="give join.base, or base_dn on the store")
+
+
+def check_job(ws: Workspace, job: SmartGroupJob, pending: Mapping[str, set[str]] | None = None) -> None:
+    """The job's store exists, and each group it lists exists and belongs to that store."""
+    label = f"{JOB_NOUN} {job.name!r}"
+    pending = pending or {}
+    _store(ws, job.store, dict.fromkeys(pending.get("store", set())), label)
+    stored = {g.name: g for g in definitions.list_definitions(ws, "smart_group")}
+    for name in job.groups:
+        if name in pending.get("smart_group", set()):
+            continue
+        found = stored.get(name)
+        if found is None:
+            raise ConfigError(f"{label}: smart group {name!r} does not exist", field="groups",
+                              hint="list the smart groups")
+        if found.store != job.store:
+            raise ConfigError(
+                f"{label}: smart group {name!r} belongs to identity store {found.store!r}, not {job.store!r}",
+                field="groups",
+            )
+
+
+def find_group(ws: Workspace, name: str) -> SmartGroup | None:
+    try:
+        return load_group(ws, name)
+    except NotFoundError:
+        return None
+
+
+def load_group(ws: Workspace, name: str) -> SmartGroup:
+    group: SmartGroup = definitions.load(ws, "smart_group", name).definition
+    return group
+
+
+def list_groups(ws: Workspace) -> list[SmartGroup]:
+    return list(definitions.list_definitions(ws, "smart_group"))
+
+
+def save_group(ws: Workspace, group: SmartGroup) -> str:
+    """Check and save; "created", "updated" or "unchanged"."""
+    check_smart_group(ws, group)
+    return definitions.save(ws, "smart_group", group)
+
+
+def remove_group(ws: Workspace, name: str) -> None:
+    """Remove a smart group (its group entry stays as it is); refused while an update job lists it."""
+    definitions.remove(ws, "smart_group", name)
+
+
+def load_job(ws: Workspace, name: str) -> SmartGroupJob:
+    job: SmartGroupJob = definitions.load(ws, "smart_group_job", name).definition
+    return job
+
+
+def list_jobs(ws: Workspace) -> list[SmartGroupJob]:
+    return list(definitions.list_definitions(ws, "smart_group_job"))
+
+
+def review_job(ws: Workspace, job: SmartGroupJob) -> Review:
+    check_job(ws, job)
+    found = next((j for j in list_jobs(ws) if j.name == job.name), None)
+    return review(JOB_NOUN, job, found)
+
+
+def save_job(ws: Workspace, job: SmartGroupJob) -> str:
+    check_job(ws, job)
+    return definitions.save(ws, "smart_group_job", job)
+
+
+def remove_job(ws: Workspace, name: str) -> None:
+    """Remove an update job; refused while a collection links it."""
+    definitions.remove(ws, "smart_group_job", name)
+
+
+def job_targets(ws: Workspace, job: SmartGroupJob) -> list[SmartGroup]:
+    """The groups *job* recomputes: those it lists, then every group of its store
+    under one of its containers (at any depth), each once, by name."""
+    groups = {g.name: g for g in list_groups(ws)}
+    chosen: dict[str, SmartGroup] = {}
+    for name in job.groups:
+        if name not in groups:
+            raise NotFoundError(f"{JOB_NOUN} {job.name!r}: smart group {name!r} does not exist",
+                                hint="list the smart groups")
+        chosen[name] = groups[name]
+    for group in groups.values():
+        if group.store == job.store and any(is_within(group.dn, c, Scope.SUB) for c in job.containers):
+            chosen.setdefault(group.name, group)
+    return list(chosen.values())
+
+
+# ---------------------------------------------------------------- computing
+
+
+class Searcher:
+    """The directory's answers for one computation, each asked once."""
+
+    def __init__(self, ws: Workspace, directory: Directory, store_base_dn: str | None) -> None:
+        self.ws = ws
+        self.directory = directory
+        self.base = store_base_dn
+        self.searches = 0
+        self._queries: dict[tuple[str, str, str], Members] = {}
+        self._sources: dict[tuple[str, str], frozenset[str]] = {}
+        self._holders: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
+
+    def query(self, query: GroupQuery) -> Members:
+        """The DNs *query* finds (one search per distinct base, scope and filter)."""
+        key = (normalize_dn(query.base), query.scope.value, query.filter)
+        if key not in self._queries:
+            self.searches += 1
+            found = self.directory.search(query.base, query.scope, query.filter, ONLY_DNS)
+            self._queries[key] = members_of(entry.dn for entry in found)
+        return self._queries[key]
+
+    def source_values(self, join: GroupJoin) -> frozenset[str]:
+        """The values of the join's column, folded as caseIgnoreMatch compares them."""
+        key = (join.source, join.column)
+        if key not in self._sources:
+            values: set[str] = set()
+            with connections.source(self.ws, join.source) as source:
+                for index, item in enumerate(source.read()):
+                    if not isinstance(item, Record):
+                        continue
+                    if index == 0 and join.column not in item.fields:
+                        raise ConfigError(
+                            f"data source {join.source!r} has no column {join.column!r} "
+                            f"(it has {', '.join(item.fields)})", field="join.column",
+                        )
+                    value = item.get(join.column)
+                    if value is not None and value.strip():
+                        values.add(fold_value(value))
+            self._sources[key] = frozenset(values)
+        return self._sources[key]
+
+    def joined(self, join: GroupJoin) -> Members:
+        """The entries whose join attribute equals a value of the join's column."""
+        base = join.base or self.base
+        if base is None:
+            raise ConfigError("the join needs a base: the store has no base_dn", field="join.base")
+        key = (normalize_dn(base), join.attribute.lower())
+        if key not in self._holders:
+            self.searches += 1
+            found = self.directory.search(base, Scope.SUB, f"({join.attribute}=*)", [join.attribute])
+            self._holders[key] = [
+                (entry.dn, tuple(fold_value(v) for v in entry.attrs.get_values(join.attribute))) for entry in found
+            ]
+        wanted = self.source_values(join)
+        return members_of(dn for dn, values in self._holders[key] if any(v in wanted for v in values))
+
+    def current(self, group: SmartGroup) -> Members:
+        """The group's members now; NotFoundError when the group entry does not exist."""
+        found = list(self.directory.search(group.dn, Scope.BASE, "(objectClass=*)", [group.member_attribute]))
+        if not found:
+            raise NotFoundError(f"the group entry {group.dn} does not exist")
+        return members_of(found[0].attrs.get_values(group.member_attribute))
+
+    def target(self, group: SmartGroup) -> Members:
+        queried = [self.query(q) for q in group.queries]
+        joined = self.joined(group.join) if group.join is not None else None
+        return target_members(queried, joined, group.include, group.exclude)
+
+
+@dataclass
+class GroupPlan:
+    """What updating one group would do: the members to add and remove, or why it
+    would not be updated (*refused*: a limit; *error*: it could not be computed)."""
+
+    group: str
+    dn: str
+    member_attribute: str
+    current: int = 0
+    members: int = 0
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    refused: str | None = None
+    error: str | None = None
+
+    @property
+    def changed(self) -> int:
+        return len(self.add) + len(self.remove)
+
+
+def limits_of(group: SmartGroup) -> Limits:
+    guard = group.guard
+    return Limits(
+        allow_empty=group.allow_empty, max_members=group.max_members,
+        guard_percent=guard.percent if guard else None, guard_min_size=guard.min_size if guard else 0,
+    )
+
+
+def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
+    """The plan of one group; an error computing it is the plan's error, not raised."""
+    plan = GroupPlan(group.name, group.dn, group.member_attribute)
+    try:
+        current = searcher.current(group)
+        diff: Difference = difference(current, searcher.target(group))
+    except IdsyncError as exc:
+        plan.error = exc.message
+        return plan
+    plan.current, plan.members, plan.add, plan.remove = diff.current, diff.target, diff.add, diff.remove
+    plan.refused = refusal(diff, limits_of(group))
+    return plan
+
+
+def open_store(ws: Workspace, name: str) -> tuple[Any, Directory]:
+    loaded = definitions.load(ws, "store", name)
+    return loaded.definition, connections.open_store(loaded.definition, loaded.secrets)
+
+
+def plan_groups(ws: Workspace, store: str, groups: Sequence[SmartGroup]) -> list[GroupPlan]:
+    """Plans of *groups* (all of store *store*), sharing one connection and one :class:`Searcher`."""
+    definition, directory = open_store(ws, store)
+    try:
+        searcher = Searcher(ws, directory, store_base(definition))
+        return [plan_group(searcher, group) for group in groups]
+    finally:
+        directory.close()
+
+
+def preview_group(ws: Workspace, name: str) -> GroupPlan:
+    """What ``update`` would do to smart group *name* now; changes nothing."""
+    authz.require(ws, Role.OPERATOR, "preview smart groups")
+    group = load_group(ws, name)
+    return plan_groups(ws, group.store, [group])[0]
+
+
+# ---------------------------------------------------------------- review
+
+
+@dataclass
+class GroupReview:
+    """The review of a smart group about to be saved, with the membership it would give."""
+
+    review: Review
+    plan: GroupPlan | None = None
+    plan_error: str | None = None
+
+    def lines(self) -> list[str]:
+        out = self.review.lines()
+        if self.plan_error is not None:
+            out.append(f"membership: not computed: {self.plan_error}")
+        elif self.plan is not None:
+            out.extend(plan_lines(self.plan))
+        return out
+
+
+def plan_lines(plan: GroupPlan, limit: int = 10) -> list[str]:
+    """A plan as text: counts, then the first members to add and remove."""
+    if plan.error is not None:
+        return [f"membership: not computed: {plan.error}"]
+    out = [f"membership: {plan.members} member(s) (now {plan.current}): {len(plan.add)} to add, "
+           f"{len(plan.remove)} to remove"]
+    for sign, dns in (("+", plan.add), ("-", plan.remove)):
+        out.extend(f"  {sign} {dn}" for dn in dns[:limit])
+        if len(dns) > limit:
+            out.append(f"  … and {len(dns) - limit} more")
+    if plan.refused is not None:
+        out.append(f"not applied by an update: {plan.refused}")
+    return out
+
+
+def render_item(field_name: str, item: object) -> str | None:
+    if field_name == "queries" and isinstance(item, Mapping):
+        return f"{item.get('filter')} under {item.get('base')} ({item.get('scope', 'sub')})"
+    return None
+
+
+def review_changes(ws: Workspace, group: SmartGroup) -> GroupReview:
+    """What saving *group* would do, with the membership that would result
+    (the members to add and remove, as ``update`` would). A group that could
+    not be saved is refused before it is reviewed; a directory that cannot be
+    reached leaves the membership out, saying why."""
+    check_smart_group(ws, group)
+    result = GroupReview(review(NOUN, group, find_group(ws, group.name), render_item))
+    try:
+        result.plan = plan_groups(ws, group.store, [group])[0]
+    except IdsyncError as exc:
+        result.plan_error = exc.message
+    return result
+
+
+# ---------------------------------------------------------------- explain
+
+
+@dataclass
+class MemberExplanation:
+    """Why an entry is or is not a member, and whether the group lists it now."""
+
+    explanation: Explanation
+    in_group_now: bool | None
+
+    @property
+    def pending_change(self) -> str | None:
+        """What the next update does about this entry, if anything."""
+        now, then = self.in_group_now, self.explanation.member
+        if now is None or now == then:
+            return None
+        return "the next update adds it" if then else "the next update removes it"
+
+
+def explain_member(ws: Workspace, name: str, dn: str) -> MemberExplanation:
+    """Why entry *dn* is or is not a member of smart group *name*, evaluated on
+    the entry as the store holds it now."""
+    authz.require_reader(ws, "smart groups")
+    group = load_group(ws, name)
+    definition, directory = open_store(ws, group.store)
+    try:
+        searcher = Searcher(ws, directory, store_base(definition))
+        try:
+            found = list(directory.search(dn, Scope.BASE, "(objectClass=*)", None))
+        except NotFoundError:
+            found = []
+        attrs: Attrs | None = found[0].attrs if found else None
+        join = None
+        if group.join is not None:
+            j = group.join
+            join = JoinRule(j.source, j.column, j.attribute, searcher.source_values(j))
+        try:
+            in_group: bool | None = normalize_dn(dn) in searcher.current(group)
+        except NotFoundError:
+            in_group = None
+        says = [_returns(directory, dn, q) if attrs is not None else None for q in group.queries]
+    finally:
+        directory.close()
+    explanation = explain(
+        dn, attrs,
+        queries=[QueryRule(q.base, q.scope, q.filter) for q in group.queries],
+        include=group.include, exclude=group.exclude, join=join, directory_says=says,
+    )
+    return MemberExplanation(explanation, in_group)
+
+
+def _returns(directory: Directory, dn: str, query: GroupQuery) -> bool | None:
+    """Whether the directory returns entry *dn* for *query* (None: not within its base and scope)."""
+    if not is_within(dn, query.base, query.scope):
+        return None
+    return any(True for _entry in directory.search(dn, Scope.BASE, query.filter, ONLY_DNS))
+
+
+def groups_of_stores(groups: Iterable[SmartGroup]) -> dict[str, list[SmartGroup]]:
+    """*groups* by store, in order."""
+    out: dict[str, list[SmartGroup]] = {}
+    for group in groups:
+        out.setdefault(group.store, []).append(group)
+    return out

@@ -1,0 +1,101 @@
+"""Membership as set arithmetic over normalised DNs, and the limits that hold an update.
+
+``target = (queries ∪ join ∪ include) − exclude``. DNs are compared in their
+normalised form (:func:`idsync.domain.dn.normalize_dn`); each keeps the
+spelling it came with, so values are written as the directory returned
+them and removed as the group holds them (a modify deleting a value names
+it as stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from idsync.domain.dn import normalize_dn
+from idsync.errors import ConfigError
+
+Members = dict[str, str]
+"""Normalised DN -> the DN as spelled where it was found."""
+
+
+def members_of(dns: Iterable[str]) -> Members:
+    """*dns* keyed by their normalised form (the first spelling of each is kept).
+    A value that is not a DN (a broken member value) is kept under itself."""
+    out: Members = {}
+    for dn in dns:
+        try:
+            key = normalize_dn(dn)
+        except ConfigError:
+            key = dn
+        out.setdefault(key, dn)
+    return out
+
+
+def target_members(
+    queried: Iterable[Mapping[str, str]],
+    joined: Mapping[str, str] | None,
+    include: Iterable[str],
+    exclude: Iterable[str],
+) -> Members:
+    """``(queries ∪ join ∪ include) − exclude``: exclude wins over everything,
+    include over the queries (an included DN is a member whatever the queries say)."""
+    out: Members = {}
+    for found in queried:
+        out.update(found)
+    if joined:
+        out.update(joined)
+    out.update(members_of(include))
+    for key in members_of(exclude):
+        out.pop(key, None)
+    return out
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What writing *target* over *current* takes: values to add and to delete."""
+
+    current: int
+    target: int
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return len(self.add) + len(self.remove)
+
+
+def difference(current: Mapping[str, str], target: Mapping[str, str]) -> Difference:
+    """The members to add (as *target* spells them) and to remove (as *current*
+    spells them), each sorted by normalised DN so the result is stable."""
+    add = [target[k] for k in sorted(target.keys() - current.keys())]
+    remove = [current[k] for k in sorted(current.keys() - target.keys())]
+    return Difference(len(current), len(target), add, remove)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A group's limits: see :class:`idsync.domain.smartgroups.SmartGroup`."""
+
+    allow_empty: bool = False
+    max_members: int | None = None
+    guard_percent: float | None = None
+    guard_min_size: int = 0
+
+
+def refusal(diff: Difference, limits: Limits) -> str | None:
+    """Why this update must not be applied (the group is left as it is), or None."""
+    if not diff.changed:
+        return None
+    if diff.target == 0 and not limits.allow_empty:
+        return f"the result is empty: the update would remove all {diff.current} member(s) (allow_empty is off)"
+    if limits.max_members is not None and diff.target > limits.max_members:
+        return f"the result has {diff.target} members, over the maximum of {limits.max_members} (max_members)"
+    if limits.guard_percent is not None and diff.current > limits.guard_min_size:
+        share = diff.changed * 100 / diff.current
+        if share > limits.guard_percent:
+            return (
+                f"the update changes {diff.changed} of {diff.current} members ({share:.1f} %), over the guard of "
+                f"{limits.guard_percent:g} % for groups larger than {limits.guard_min_size}"
+            )
+    return None
