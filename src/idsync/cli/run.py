@@ -68,7 +68,7 @@ def show(
     if json:
         print_json({"run": run, "errors": report.errors, "error_total": report.error_total, "log": report.log})
         return
-    noun = "collection" if run.kind == "collection" else "job"
+    noun = {"collection": "collection", "smartgroup": "smart group update"}.get(run.kind, "job")
     heading = Text(f"run {run.id} of {noun} {run.job_name!r}: ")
     heading.append_text(state_text(run.state))
     heading.stylize("bold", len(heading.plain) - len(run.state.value))
