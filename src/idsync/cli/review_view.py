@@ -32,6 +32,14 @@ def confirmed(review: Review, *, yes: bool, json: bool) -> bool:
     An unchanged definition needs no question: there is nothing to save."""
     if not json:
         show(review)
+    return ask_to_save(review, yes=yes, json=json)
+
+
+def ask_to_save(review: Review, *, yes: bool, json: bool) -> bool:
+    """Ask whether to save the changes of *review*, already shown; True to save.
+
+    Without a terminal (or with *json*), only *yes* saves: a script never
+    hangs on a question; no changes, nothing to save."""
     if not review.has_changes:
         return False
     if yes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,10 @@ import typer
 from idsync.cli.common import confirm, print_document, workspace
 from idsync.cli.job import EXIT_FOR_STATE
 from idsync.cli.output import JsonOption, console, print_json, table
-from idsync.cli.review_view import NOT_CONFIRMED, confirmed
+from idsync.cli.review_view import ask_to_save, confirmed
 from idsync.domain.smartgroups import SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError
 from idsync.services import definitions, smartgroup_runs, smartgroups, yamlio
-from idsync.services.review import Review
 from idsync.services.smartgroup_runs import UpdateReport
 from idsync.services.smartgroups import GroupPlan, plan_lines
 from idsync.services.workspace import Workspace
@@ -72,25 +70,11 @@ def _review_save(ws: Workspace, group: SmartGroup, *, yes: bool, json: bool) -> 
     if not json:
         for line in result.lines():
             console.print(line, markup=False, soft_wrap=True)
-    outcome = smartgroups.save_group(ws, group) if _confirmed(result.review, yes=yes, json=json) else "unchanged"
+    outcome = smartgroups.save_group(ws, group) if ask_to_save(result.review, yes=yes, json=json) else "unchanged"
     if not json:
         console.print(f"smart group {group.name!r} {outcome}", markup=False)
     return {"smart_group": group.name, "outcome": outcome, "review": result.review, "membership": result.plan,
             "membership_error": result.plan_error}
-
-
-def _confirmed(review: Review, *, yes: bool, json: bool) -> bool:
-    """As :func:`idsync.cli.review_view.confirmed`, once the review (and the membership) is shown."""
-    if not review.has_changes:
-        return False
-    if yes:
-        return True
-    if json or not sys.stdin.isatty():
-        raise ConfigError(NOT_CONFIRMED)
-    if typer.confirm("Save these changes?", default=False):
-        return True
-    console.print("nothing saved", markup=False)
-    raise typer.Exit(1)
 
 
 @app.command("create")

@@ -145,16 +145,30 @@ def enqueue_run(
     notification problem: the TransientError goes up, so the caller tries the
     whole transaction (the run's result with its messages) again.
     """
+    return never_failing(
+        session, run_id, f"run {run_id}", lambda: _enqueue(ws, session, run_id, clock, released_by), clock=clock
+    )
+
+
+def never_failing(
+    session: Session, run_id: int, what: str, queue: Callable[[], int], *, clock: Callable[[], datetime] = utcnow
+) -> int:
+    """*queue* (writing messages to the outbox in *session*) in a savepoint;
+    how many it queued. Any problem but the database going away is logged
+    on run *run_id*, the savepoint rolled back, and 0 returned: what the
+    messages are about is written all the same. A TransientError goes up, so
+    the caller tries its whole transaction again."""
     try:
         with session.begin_nested():
-            return _enqueue(ws, session, run_id, clock, released_by)
+            return queue()
     except TransientError:
         raise
-    except Exception as exc:  # a notification problem never fails the run
+    except Exception as exc:  # a notification problem never fails what it is about
         message = exc.message if isinstance(exc, IdsyncError) else f"{type(exc).__name__}: {exc}"
-        log.warning("run %s: notifications not queued: %s", run_id, message)
+        log.warning("%s: notifications not queued: %s", what, message)
         with session.begin_nested():
-            RunRepository(session, clock=clock).log(run_id, "warning", f"notifications not queued: {message}")
+            about = "" if what == f"run {run_id}" else f"{what}: "  # a run's own log needs no name
+            RunRepository(session, clock=clock).log(run_id, "warning", f"{about}notifications not queued: {message}")
         return 0
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from idsync import settings
 from idsync.domain.changes import ChangeOp
-from idsync.errors import IdsyncError, NotFoundError, TransientError
+from idsync.errors import NotFoundError
 from idsync.notify.changes import describe
 from idsync.notify.events import ChangedObject
 from idsync.notify.request_notice import (
@@ -36,7 +36,7 @@ from idsync.notify.request_notice import (
     RequestNotice,
     render_request,
 )
-from idsync.services import definitions
+from idsync.services import definitions, notifications
 from idsync.services.notifications import EMAIL, OutboxPolicy, changes_shown, seal, templates_dir
 from idsync.services.request_routing import routing, snapshot
 from idsync.services.workspace import Workspace
@@ -64,19 +64,10 @@ def queue(ws: Workspace, session: Session, request_id: int, event: RequestEvent,
     if event not in QUEUED_FOR:
         return 0
     request = RequestRepository(session).require(request_id)
-    try:
-        with session.begin_nested():
-            return _queue(ws, session, request, event, clock)
-    except TransientError:
-        raise
-    except Exception as exc:  # a notification problem never undoes a decision
-        message = exc.message if isinstance(exc, IdsyncError) else f"{type(exc).__name__}: {exc}"
-        log.warning("request %s: notifications not queued: %s", request_id, message)
-        with session.begin_nested():
-            RunRepository(session, clock=clock).log(
-                request.run_id, "warning", f"request {request_id}: notifications not queued: {message}"
-            )
-        return 0
+    return notifications.never_failing(
+        session, request.run_id, f"request {request_id}",
+        lambda: _queue(ws, session, request, event, clock), clock=clock,
+    )
 
 
 def _queue(ws: Workspace, session: Session, request: RequestRow, event: RequestEvent,
