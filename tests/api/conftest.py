@@ -21,7 +21,7 @@ from idsync.services import tokens, users
 from idsync.services.workspace import Workspace
 from tests.scheduler_world import World, make_world
 
-PASSWORD = "correct horse battery"  # noqa: S105 (a test user's)
+PASSWORD = "correct horse battery"
 PEOPLE_ROLES: dict[str, tuple[Role, ...]] = {
     "olivia": (Role.ADMIN, Role.OPERATOR),
     "otto": (Role.OPERATOR,),

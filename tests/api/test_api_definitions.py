@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.api.conftest import Api
 
-SECRET = "s3cret-bind-password"  # noqa: S105 (a test's)
+SECRET = "s3cret-bind-password"
 
 
 def ldap_store(name: str = "corp") -> dict:  # type: ignore[type-arg]

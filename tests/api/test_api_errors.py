@@ -26,7 +26,7 @@ def is_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
-    assert PROBLEM_KEYS <= set(body), body
+    assert set(body) >= PROBLEM_KEYS, body
     assert body["status"] == status
     assert body["type"].startswith("urn:idsync:problem:")
     assert "Traceback" not in response.text
