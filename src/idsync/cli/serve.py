@@ -88,6 +88,8 @@ def serve(
             console.print("  it is shown only now: sign in and change it", markup=False)
     elif admin_password_stdin:
         raise typer.BadParameter("users exist already: --admin-password-stdin is for the first start only")
+    if demo:
+        _demo_passwords(ws)
 
     app = create_app(node_ws, ApiConfig(shutdown_timeout=shutdown_timeout))
     background = app.state.idsync.background
@@ -124,6 +126,19 @@ def serve(
             worker.join(timeout=shutdown_timeout + 30)
             ws.close()
     console.print("idsync stopped", markup=False)
+
+
+def _demo_passwords(ws: Any) -> None:
+    """Give each local demo user without a password a one-time one, printed
+    once, so that people can sign in to the demo (the demo made none)."""
+    from idsync.services import users
+
+    for detail in users.list_users(ws):
+        user = detail.user
+        if user.source == "local" and not detail.has_password and not user.disabled:
+            password = secrets.token_urlsafe(15)
+            users.change_password(ws, user.name, password)
+            console.print(f"demo user {user.name}: one-time password: {password}", markup=False)
 
 
 def _given_password(from_stdin: bool) -> str | None:
