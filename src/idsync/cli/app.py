@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "token": ("token", "app", "API tokens: credentials for scripts and the REST API, shown once."),
     "whoami": ("user", "whoami", "Show who the CLI acts as (an API token's user, the user mapped to your account, or the account) and its roles."),
     "status": ("status", "status", "Who you act as, requests awaiting your decision, runs active and failed, the next scheduled runs, the outbox."),
+    "serve": ("serve", "serve", "Serve the REST API with the scheduler and the outbox sender, in one process, until SIGTERM or Ctrl-C."),
     "scheduler": ("scheduler", "scheduler", "Run the scheduler: start the collections of every schedule when due, exactly once, until stopped with SIGTERM or Ctrl-C."),
 }
 """The commands kept in modules of their own: name -> (module under idsync.cli,

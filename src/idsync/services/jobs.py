@@ -151,6 +151,7 @@ def preview_job(
     on_progress: ProgressCallback | None = None,
     *,
     assumed_containers: Collection[str] = (),
+    on_started: Callable[[int], None] | None = None,
 ) -> PreviewResult:
     """Compute what a run of job *name* would do and store it as a plan, with
     the record errors found; change nothing. *assumed_containers* are DNs of
@@ -160,6 +161,10 @@ def preview_job(
     The plan is computed under a lease (``IDSYNC_RUN_LEASE_SECONDS``) that a
     heartbeat renews: if this process dies, the plan does not stay
     *computing*; it is marked failed once the lease runs out.
+
+    *on_started* is called with the plan's id once it is recorded, before
+    it is computed: a front end that computes it in the background answers
+    with the plan to follow.
     """
     require_role(ws, Role.OPERATOR, "preview jobs")
     job_id, job = load_job(ws, name)
@@ -169,6 +174,8 @@ def preview_job(
         plan_id = PlanRepository(session).create(
             job_name=job.name, job_id=job_id, created_by=ws.actor, node=default_node(), lease=lease
         )
+    if on_started is not None:
+        on_started(plan_id)
     recorder = _Recorder(ws, plan_id, on_progress=on_progress)
     try:
         with PreviewHeartbeat(ws.db, plan_id, lease), connections.job_destination(
@@ -233,6 +240,7 @@ def run_job(
     full: bool = False,
     allows: Callable[[Change], bool] | None = None,
     request_id: int | None = None,
+    on_started: Callable[[int], None] | None = None,
 ) -> RunRow:
     """Run job *name*, or apply its stored plan *plan_id* (modes: see the module
     docstring); the finished run.
@@ -262,6 +270,9 @@ def run_job(
     *allows* (with a stored plan: a request's partial approval) lets only
     some of the plan's changes through; the others are counted
     ``not_approved`` and the first of them named in the run's log.
+
+    *on_started* is called with the run's id once it is recorded and
+    claimed, before anything is read or written.
     """
     require_role(ws, Role.OPERATOR, "run jobs")
     job_id, job = load_job(ws, name)
@@ -271,6 +282,8 @@ def run_job(
         raise ValueError("only a stored plan's changes can be filtered")
     run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
     run.allows = allows
+    if on_started is not None:
+        on_started(run.id)
     recorder = _Recorder(ws, run.plan_id, run.id, on_progress)
     heartbeat = Heartbeat(ws.db, run.id, run.fence, run.lease) if run.lease and run.fence is not None else None
     try:

@@ -1,0 +1,50 @@
+"""``/jobs/{name}/preview`` and ``/jobs/{name}/run``: long work answered 202.
+
+The preview or run is recorded before the answer (so a refusal, an unknown
+job or a job already running is the answer itself, 403/404/409), then runs
+in a thread of the server: ``Location`` names the plan or run to follow
+(``GET`` it until its state is final, or follow ``/runs/{id}/events``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from idsync.api.auth import Acting, api_state
+from idsync.services import jobs
+
+router = APIRouter(tags=["jobs"])
+
+
+class RunJob(BaseModel):
+    plan_id: int | None = Field(default=None, description="Apply this stored plan instead of planning anew (releases a held run).")
+    full: bool = Field(default=False, description="A changed-only job looks at every record this once.")
+
+
+@router.post("/jobs/{name}/preview", status_code=202, summary="Compute what a run would change, as a plan (202: the plan)")
+def preview(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
+    background = api_state(request).background
+    plan_id = background.start_tracked(
+        lambda hook: jobs.preview_job(ws, name, on_started=hook), f"preview of job {name!r}"
+    )
+    url = f"/api/v1/plans/{plan_id}"
+    response.headers["Location"] = url
+    return {"plan_id": plan_id, "state": "computing", "url": url}
+
+
+@router.post("/jobs/{name}/run", status_code=202, summary="Run a job: plan and apply (202: the run)")
+def run(name: str, ws: Acting, request: Request, response: Response, body: RunJob | None = None) -> dict[str, Any]:
+    background = api_state(request).background
+    options = body or RunJob()
+    run_id = background.start_tracked(
+        lambda hook: jobs.run_job(
+            ws, name, plan_id=options.plan_id, full=options.full, should_stop=background.stop_check, on_started=hook,
+        ),
+        f"run of job {name!r}",
+    )
+    url = f"/api/v1/runs/{run_id}"
+    response.headers["Location"] = url
+    return {"run_id": run_id, "state": "running", "url": url, "events": f"{url}/events"}
