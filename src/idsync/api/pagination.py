@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Query
 
-from idsync.api.encoding import to_plain
+from idsync.domain.plain import to_plain
 from idsync.errors import ConfigError
 
 MAX_LIMIT = 500

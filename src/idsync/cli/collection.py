@@ -311,7 +311,8 @@ def run(
     ),
 ) -> None:
     """Run a collection now, in this process, and deliver its notifications before exiting."""
-    from idsync.cli.output import err_console, to_plain
+    from idsync.cli.output import err_console
+    from idsync.domain.plain import to_plain
     from idsync.runtime.node import deliver_run
 
     ws = workspace()

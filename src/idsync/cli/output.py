@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import enum
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,6 +14,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
+from idsync.domain.plain import to_plain
 from idsync.domain.results import Counts
 
 _CONTROLS = {
@@ -100,30 +99,6 @@ def state_text(state: Any) -> Text:
     """A state (or its value) coloured for a terminal."""
     value = str(getattr(state, "value", state))
     return Text(value, style=STATE_STYLES.get(value, ""))
-
-
-def to_plain(value: Any) -> Any:
-    """Dataclasses, enums, datetimes, sets and pydantic models as JSON-ready data (sets sorted)."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    if isinstance(value, Counts):
-        return value.to_dict()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if hasattr(value, "duration_seconds"):
-            data["duration_seconds"] = value.duration_seconds
-        return data
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted((to_plain(v) for v in value), key=str)
-    return value
 
 
 def print_json(value: Any) -> None:

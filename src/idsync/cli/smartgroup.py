@@ -276,7 +276,7 @@ def explain(
 
 
 def _plain(explanation: Any) -> dict[str, Any]:
-    from idsync.cli.output import to_plain
+    from idsync.domain.plain import to_plain
 
     data: dict[str, Any] = to_plain(explanation)
     data["summary"] = explanation.summary

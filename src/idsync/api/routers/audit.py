@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from idsync.api.auth import Acting
-from idsync.api.encoding import to_plain
 from idsync.api.pagination import Page
+from idsync.domain.plain import to_plain
 from idsync.services import audit as audit_service
 from idsync.services import history
 

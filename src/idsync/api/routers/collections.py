@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.encoding import to_plain
+from idsync.domain.plain import to_plain
 from idsync.domain.results import RunState
 from idsync.services import collection_runs, collections
 

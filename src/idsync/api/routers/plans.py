@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from idsync.api.auth import Acting
-from idsync.api.encoding import to_plain
 from idsync.api.pagination import Page
 from idsync.domain.changes import ChangeOp
+from idsync.domain.plain import to_plain
 from idsync.services import history, plan_export
 
 router = APIRouter(tags=["plans"])

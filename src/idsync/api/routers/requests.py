@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.encoding import to_plain
 from idsync.api.pagination import Page
 from idsync.domain.changes import ChangeOp
+from idsync.domain.plain import to_plain
 from idsync.services import requests
 from idsync.services.requests import Decided
 

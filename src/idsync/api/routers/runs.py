@@ -13,8 +13,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.encoding import to_plain
 from idsync.api.pagination import Page
+from idsync.domain.plain import to_plain
 from idsync.domain.results import RunState
 from idsync.services import collection_runs, history, requests
 from idsync.services.workspace import Workspace

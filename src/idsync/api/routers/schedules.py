@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.encoding import to_plain
+from idsync.domain.plain import to_plain
 from idsync.domain.roles import Role
 from idsync.runtime.scheduler import run_now
 from idsync.services import authz, schedules

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from idsync.api.auth import Acting
-from idsync.api.encoding import to_plain
+from idsync.domain.plain import to_plain
 from idsync.services import authz
 from idsync.services import status as status_service
 

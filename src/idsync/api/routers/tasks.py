@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.encoding import to_plain
 from idsync.api.errors import from_idsync_error
+from idsync.domain.plain import to_plain
 from idsync.domain.roles import Role
 from idsync.errors import IdsyncError, NotFoundError
 from idsync.services import authz

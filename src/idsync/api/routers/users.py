@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting
-from idsync.api.encoding import to_plain
 from idsync.domain.durations import parse_duration
+from idsync.domain.plain import to_plain
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError
 from idsync.services import tokens, users

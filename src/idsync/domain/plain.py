@@ -1,8 +1,8 @@
-"""What services return, as JSON-ready data.
+"""What services return, as JSON-ready data: one set of rules for every front end.
 
 Services return frozen dataclasses, pydantic models, enums and datetimes;
-an API answer is plain JSON. (The CLI's ``--json`` uses the same rules, so a
-script reading either sees the same fields.)
+an API answer and the CLI's ``--json`` are plain JSON made by these same
+rules, so a script reading either sees the same fields.
 """
 
 from __future__ import annotations
