@@ -73,3 +73,14 @@ def test_render_and_flatten() -> None:
     assert render(["a", "b"]) == "a, b"
     assert render([{"k": 1}, {"k": 2}]) == "1. k: 1\n2. k: 2"
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": {}}) == {"a.b": 1, "a.c.d": 2, "e": {}}
+
+
+def test_a_section_set_whole_is_shown_field_by_field_without_a_row_for_the_section() -> None:
+    old = {"name": "corp", "workflow": None}
+    new = {"name": "corp", "workflow": {"manual": True, "approvers": ["ada"]}}
+    changes = diff(old, new)
+    assert [(c.field, c.before, c.after) for c in changes] == [
+        ("workflow.manual", "(not set)", "yes"), ("workflow.approvers", "(not set)", "ada"),
+    ]
+    removed = diff(new, old)
+    assert [c.field for c in removed] == ["workflow.manual", "workflow.approvers"]

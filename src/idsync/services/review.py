@@ -133,6 +133,8 @@ def diff(
     for path in [*after, *(p for p in before if p not in after)]:
         if before.get(path, _ABSENT) == after.get(path, _ABSENT):
             continue
+        if _section_swapped(path, before, after):
+            continue  # a section set or removed whole: its fields say so, one by one
         leaf = path.rsplit(".", 1)[-1]
         changes.append(
             FieldChange(
@@ -142,6 +144,16 @@ def diff(
             )
         )
     return changes
+
+
+def _section_swapped(path: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether *path* is an empty (None) section on one side and has fields on the other."""
+    inner = f"{path}."
+    if before.get(path, _ABSENT) is None and path not in after:
+        return any(key.startswith(inner) for key in after)
+    if after.get(path, _ABSENT) is None and path not in before:
+        return any(key.startswith(inner) for key in before)
+    return False
 
 
 def summary(new: Any, render_item: ItemRenderer | None = None) -> list[tuple[str, str]]:
