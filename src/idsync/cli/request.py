@@ -138,11 +138,21 @@ def approve(
     only: str | None = typer.Option(None, "--only", help="Approve only these kinds of change, e.g. create,update (the rest is not applied)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Leave out the change to this DN (repeat for more)."),
     comment: str = typer.Option("", "--comment", help="A comment kept with your approval."),
+    no_send: bool = typer.Option(
+        False, "--no-send", help="Leave the run's notifications in the outbox for a scheduler or an outbox sender."
+    ),
     json: bool = JsonOption,
 ) -> None:
-    """Approve a request, all of it or part of it; the approval that completes the number required runs it at once, applying exactly the approved plans."""
+    """Approve a request, all of it or part of it; the approval that completes the number required runs it at once, applying exactly the approved plans, and delivers the run's notifications."""
     kinds = [k for k in only.split(",") if k.strip()] if only is not None else None
-    decided = requests.approve(workspace(), request_id, kinds=kinds, exclude=exclude, comment=comment)
+    ws = workspace()
+    decided = requests.approve(ws, request_id, kinds=kinds, exclude=exclude, comment=comment)
+    if decided.run is not None and not no_send:
+        from idsync.runtime.node import deliver_run
+
+        delivery = deliver_run(ws, decided.run.id)
+        if not json:
+            console.print(delivery.summary(), markup=False, soft_wrap=True)
     _print_decided(decided, "approved", json)
 
 
