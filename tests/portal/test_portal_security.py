@@ -1,0 +1,101 @@
+"""The portal's guards, over plain HTTP (httpx) against the served app: a
+form without its session's CSRF token is refused, every page carries the
+strict Content-Security-Policy, a sign-in only ever goes on to a page of
+this site, a GET decides nothing, and a user without the approver role
+cannot approve through the page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from idsync.domain.principals import Principal
+from idsync.portal.web import CSP, safe_next
+from idsync.services import requests
+from tests.api.conftest import PASSWORD
+from tests.portal.conftest import Portal
+
+
+@contextmanager
+def signed_in(portal: Portal, name: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=portal.url, follow_redirects=False, timeout=15) as client:
+        answer = client.post("/signin", data={"name": name, "password": PASSWORD, "next": "/"})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def state_of(portal: Portal, request_id: int) -> str:
+    return requests.get(portal.world.ws.acting_as(Principal("audrey", "user")), request_id).request.state
+
+
+def test_a_form_without_the_csrf_token_is_refused_and_pages_carry_the_csp(portal: Portal) -> None:
+    _run_id, request_id = portal.raise_request()
+    with signed_in(portal, "bob") as bob:
+        page = bob.get(f"/requests/{request_id}")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == CSP
+        assert "<script>" not in page.text and "style=" not in page.text
+
+        for sent in ({"reason": "no token"}, {"reason": "forged", "csrf_token": "x" * 43}):
+            refused = bob.post(f"/requests/{request_id}/deny", data=sent)
+            assert refused.status_code == 403
+            assert "security token" in refused.text
+            assert refused.headers["content-security-policy"] == CSP
+        assert state_of(portal, request_id) == "pending"
+
+        # A GET never decides.
+        assert bob.get(f"/requests/{request_id}/deny").status_code == 405
+        assert state_of(portal, request_id) == "pending"
+
+        denied = bob.post(f"/requests/{request_id}/deny", data={"reason": "not now", "csrf_token": csrf_of(page.text)})
+        assert denied.status_code == 303 and denied.headers["location"] == f"/requests/{request_id}?done=denied"
+        assert state_of(portal, request_id) == "denied"
+
+    signin = httpx.get(f"{portal.url}/signin")
+    assert signin.headers["content-security-policy"] == CSP
+
+
+def test_an_operator_cannot_approve_through_the_page(portal: Portal) -> None:
+    _run_id, request_id = portal.raise_request()
+    with signed_in(portal, "otto") as otto:
+        page = otto.get(f"/requests/{request_id}")
+        assert 'action="/requests/' + str(request_id) + '/approve"' not in page.text  # no form offered...
+        refused = otto.post(f"/requests/{request_id}/approve", data={"csrf_token": csrf_of(page.text)})
+        assert refused.status_code == 403  # ...and none accepted
+        assert "that needs the role approver" in refused.text
+    assert state_of(portal, request_id) == "pending"
+
+
+def test_pages_need_a_sign_in_that_goes_on_only_to_this_site(portal: Portal) -> None:
+    with httpx.Client(base_url=portal.url, follow_redirects=False) as anonymous:
+        answer = anonymous.get("/runs?state=failed")
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/signin?next=/runs%3Fstate%3Dfailed"
+        gone = anonymous.post(
+            "/signin", data={"name": "alice", "password": PASSWORD, "next": "https://evil.example.org/"}
+        )
+        assert gone.status_code == 303 and gone.headers["location"] == "/"
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("/requests/7", "/requests/7"),
+    ("/runs?state=failed", "/runs?state=failed"),
+    ("//evil.example.org/x", "/"),
+    ("/\\evil.example.org", "/"),
+    ("https://evil.example.org/", "/"),
+    ("javascript:alert(1)", "/"),
+    ("", "/"),
+    (None, "/"),
+])
+def test_only_local_paths_are_followed_after_sign_in(given: str | None, kept: str) -> None:
+    assert safe_next(given) == kept
