@@ -99,3 +99,31 @@ def test_pages_need_a_sign_in_that_goes_on_only_to_this_site(portal: Portal) -> 
 ])
 def test_only_local_paths_are_followed_after_sign_in(given: str | None, kept: str) -> None:
     assert safe_next(given) == kept
+
+
+def test_an_auditor_reads_every_page_and_changes_nothing(portal: Portal) -> None:
+    run_id, request_id = portal.raise_request()
+    plan_id = requests.get(portal.world.ws.acting_as(Principal("audrey", "user")), request_id).plans[0].plan_id
+    with signed_in(portal, "audrey") as audrey:
+        pages = {
+            "/": "Runs of the last 24 hours", "/runs?collection=c&state=awaiting_approval": f"run {run_id}",
+            f"/runs/{run_id}": f"request {request_id}", f"/plans/{plan_id}?op=create": "uid=3,",
+            "/requests?tab=all&status=pending": f"request {request_id}", f"/requests/{request_id}": "alice, bob",
+            "/schedules": "No schedule", "/stores": "local", "/stores/dir": "&#34;approvers&#34;", "/jobs": "people → dir",
+            "/jobs/people": "mappings", "/collections": "people", "/sources/people": "people.csv",
+        }
+        for path, shown in pages.items():
+            answer = audrey.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert shown in answer.text, path
+            assert answer.headers["content-security-policy"] == CSP
+        ldif = audrey.get(f"/plans/{plan_id}/export.ldif")
+        assert ldif.status_code == 200 and "changetype: add" in ldif.text and "uid=3," in ldif.text
+        assert audrey.get("/requests/999").status_code == 404
+
+        page = audrey.get(f"/requests/{request_id}")
+        assert "/approve" not in page.text and "/deny" not in page.text
+        token = csrf_of(page.text)
+        assert audrey.post(f"/requests/{request_id}/deny", data={"reason": "x", "csrf_token": token}).status_code == 403
+        assert audrey.post(f"/requests/{request_id}/comment", data={"text": "x", "csrf_token": token}).status_code == 403
+    assert state_of(portal, request_id) == "pending"
