@@ -9,15 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from idsync.domain.principals import Principal
 from idsync.portal.web import CSP, safe_next
-from idsync.services import requests
+from idsync.services import collection_runs, requests
+from idsync.services.collection_runs import Runtime
 from tests.api.conftest import PASSWORD
 from tests.portal.conftest import Portal
+from tests.scheduler_world import World, now_utc, wall
 
 
 @contextmanager
@@ -127,3 +130,21 @@ def test_an_auditor_reads_every_page_and_changes_nothing(portal: Portal) -> None
         assert audrey.post(f"/requests/{request_id}/deny", data={"reason": "x", "csrf_token": token}).status_code == 403
         assert audrey.post(f"/requests/{request_id}/comment", data={"text": "x", "csrf_token": token}).status_code == 403
     assert state_of(portal, request_id) == "pending"
+
+
+def test_an_operator_disables_a_schedule_and_runs_it_now(portal: Portal) -> None:
+    olivia = World(portal.world.ws.acting_as(Principal("olivia", "user")), portal.world.root)
+    olivia.schedule("nightly", [{"kind": "once", "start": wall(now_utc() + timedelta(days=1))}])
+    olivia.collection("d", ["people"], schedule="nightly")
+    with signed_in(portal, "olivia") as client:
+        page = client.get("/schedules")
+        assert "Disable nightly" in page.text and "d" in page.text
+        token = csrf_of(page.text)
+        toggled = client.post("/schedules/nightly/enabled", data={"enabled": "false", "csrf_token": token})
+        assert toggled.status_code == 303
+        assert "Enable nightly" in client.get("/schedules").text
+        started = client.post("/schedules/nightly/run-now", data={"csrf_token": token})
+        assert started.status_code == 303 and started.headers["location"].startswith("/runs/")
+        run_id = int(started.headers["location"].removeprefix("/runs/"))
+    run = collection_runs.wait_for(olivia.ws, run_id, Runtime(), poll=0.1)
+    assert run.state.value == "succeeded" and run.counts.created == 2
