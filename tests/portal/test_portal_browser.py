@@ -36,6 +36,7 @@ def test_an_approver_opens_the_emailed_link_signs_in_and_approves_only_the_creat
     sign_in(page, "alice")
     expect(page).to_have_url(f"{portal.url}/requests/{request_id}")
     expect(page.locator("#inbox-badge")).to_have_text("1")
+    expect(page.locator("#inbox-badge")).to_have_css("background-color", "rgb(179, 38, 30)")  # the CSS loaded under the CSP
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Request {request_id}: c")
     expect(page.locator(".change.op-update")).to_contain_text("uid=1,")
     expect(page.locator(".change.op-create")).to_contain_text("uid=3,")

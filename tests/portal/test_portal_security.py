@@ -66,6 +66,9 @@ def test_a_form_without_the_csrf_token_is_refused_and_pages_carry_the_csp(portal
 
     signin = httpx.get(f"{portal.url}/signin")
     assert signin.headers["content-security-policy"] == CSP
+    for asset, media in (("portal.css", "text/css"), ("portal.js", "javascript")):
+        served = httpx.get(f"{portal.url}/static/{asset}")  # the page's own CSS and script, from 'self'
+        assert served.status_code == 200 and media in served.headers["content-type"]
 
 
 def test_an_operator_cannot_approve_through_the_page(portal: Portal) -> None:

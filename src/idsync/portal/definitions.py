@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from idsync.errors import NotFoundError
 from idsync.portal.web import PortalRoute, Viewing, render
 from idsync.services import authz, definitions
 from idsync.services.definitions import NOUNS, Kind
@@ -32,22 +31,20 @@ def _summary(kind: Kind, body: dict[str, Any]) -> str:
     return str(body.get("kind", ""))
 
 
-@router.get("/{section}")
-def list_section(request: Request, who: Viewing, section: str) -> Response:
-    kind = SECTIONS.get(section)
-    if kind is None:
-        raise NotFoundError(f"no page {section!r}", hint="use the navigation")
-    bodies = [definitions.public_body(item) for item in definitions.list_definitions(who.ws, kind)]
-    rows = [(b.get("name", ""), _summary(kind, b), b.get("description", "")) for b in bodies]
-    return render(request, "definitions.html", who, section=section, noun=NOUNS[kind], rows=rows)
+def _lister(section: str, kind: Kind) -> None:
+    @router.get(f"/{section}", name=f"portal_{section}")
+    def list_section(request: Request, who: Viewing) -> Response:
+        bodies = [definitions.public_body(item) for item in definitions.list_definitions(who.ws, kind)]
+        rows = [(b.get("name", ""), _summary(kind, b), b.get("description", "")) for b in bodies]
+        return render(request, "definitions.html", who, section=section, noun=NOUNS[kind], rows=rows)
+
+    @router.get(f"/{section}/{{name}}", name=f"portal_{kind}")
+    def show_definition(request: Request, who: Viewing, name: str) -> Response:
+        authz.require_reader(who.ws, f"{NOUNS[kind]}s")
+        body = definitions.exportable(who.ws, kind, name)
+        text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+        return render(request, "definition.html", who, section=section, noun=NOUNS[kind], name=name, text=text)
 
 
-@router.get("/{section}/{name}")
-def show_definition(request: Request, who: Viewing, section: str, name: str) -> Response:
-    kind = SECTIONS.get(section)
-    if kind is None:
-        raise NotFoundError(f"no page {section!r}", hint="use the navigation")
-    authz.require_reader(who.ws, f"{NOUNS[kind]}s")
-    body = definitions.exportable(who.ws, kind, name)
-    text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-    return render(request, "definition.html", who, section=section, noun=NOUNS[kind], name=name, text=text)
+for _section, _kind in SECTIONS.items():
+    _lister(_section, _kind)

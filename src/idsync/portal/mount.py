@@ -15,6 +15,6 @@ STATIC_PATH = "/static"
 
 def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
-    for module in (signin, dashboard, requests, runs, plans, schedules, definitions):  # definitions last: /{section}
-        app.include_router(module.router, include_in_schema=False)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
+    for module in (signin, dashboard, requests, runs, plans, schedules, definitions):
+        app.include_router(module.router, include_in_schema=False)
