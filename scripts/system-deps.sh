@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages idsync needs, only those missing.
 #   scripts/system-deps.sh demo   what `make demo` needs (Python venv)
-#   scripts/system-deps.sh test   what `make test` needs (adds slapd and the python-ldap build deps)
+#   scripts/system-deps.sh test   what `make test` needs (adds slapd, the python-ldap build deps, and chromium for the portal tests)
 set -euo pipefail
 want=(python3-venv python3-dev gcc)
 if [ "${1:-demo}" = "test" ]; then
-  want+=(slapd ldap-utils libldap2-dev libsasl2-dev)
+  want+=(slapd ldap-utils libldap2-dev libsasl2-dev chromium)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -1,0 +1,20 @@
+"""Mounting the portal into the API's app: its routers and its static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from idsync.portal import dashboard, definitions, plans, requests, runs, schedules, signin
+
+STATIC = Path(__file__).parent / "static"
+STATIC_PATH = "/static"
+
+
+def install(app: FastAPI) -> None:
+    """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
+    for module in (signin, dashboard, requests, runs, plans, schedules, definitions):
+        app.include_router(module.router, include_in_schema=False)
