@@ -104,7 +104,7 @@ def serve(
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
-            console.print(f"idsync serving on {address} (API documentation: {address}/api/docs)", markup=False)
+            console.print(f"idsync serving on {address} (portal: {address}/, API documentation: {address}/api/docs)", markup=False)
             sys.stdout.flush()
 
     config = uvicorn.Config(
