@@ -8,7 +8,7 @@ file, so "membership follows the query after a sync" is what it says.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,7 @@ class Env:
     groups: str  # container of the group entries
     csv: Path
     kind: str
+    store: dict[str, object] = field(default_factory=dict)  # the store definition as saved
 
     def write_people(self, rows: list[tuple[str, str]]) -> None:
         """(uid, department) rows; the people job syncs them."""
@@ -108,7 +109,7 @@ def env(request: pytest.FixtureRequest, tmp_home: Path, tmp_path: Path, monkeypa
         ],
         "actions": {"on_missing": "delete"},
     }))
-    made = Env(ws, people, groups, csv, request.param)
+    made = Env(ws, people, groups, csv, request.param, store)
     yield made
     ws.close()
 

@@ -32,7 +32,7 @@ from idsync.smartgroups.membership import (
     Members,
     difference,
     members_of,
-    refusal,
+    refused_by,
     target_members,
 )
 from idsync.smartgroups.overlay import Overlay
@@ -333,6 +333,8 @@ class GroupPlan:
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     refused: str | None = None
+    limit: str | None = None
+    """The limit that refused it (allow_empty, max_members or guard)."""
     error: str | None = None
 
     @property
@@ -358,7 +360,9 @@ def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
         plan.error = exc.message
         return plan
     plan.current, plan.members, plan.add, plan.remove = diff.current, diff.target, diff.add, diff.remove
-    plan.refused = refusal(diff, limits_of(group))
+    refused = refused_by(diff, limits_of(group))
+    if refused is not None:
+        plan.limit, plan.refused = refused
     return plan
 
 
