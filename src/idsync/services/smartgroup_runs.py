@@ -16,6 +16,7 @@ collection run (:func:`run_linked`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import SmartGroup
 from idsync.errors import IdsyncError
-from idsync.services import authz, request_gate, smartgroups
+from idsync.services import authz, notifications, request_gate, smartgroup_notices, smartgroups
 from idsync.services.smartgroups import GroupPlan
 from idsync.services.workspace import Workspace
 from idsync.smartgroups.membership import HOLDING_LIMITS
@@ -37,6 +38,8 @@ from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.smartgroups_repo import GroupResult, SmartGroupResultRepository
 from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
 
 RUN_KIND = "smartgroup"
 HELD = "held"
@@ -70,7 +73,7 @@ def run_update_job(ws: Workspace, name: str, *, trigger: str = "manual", parent:
         groups = smartgroups.job_targets(ws, job)
     except IdsyncError as exc:
         return _failed(ws, name, exc.message, trigger=trigger, parent=parent)
-    return _execute(ws, name, groups, trigger=trigger, parent=parent)
+    return _execute(ws, name, groups, trigger=trigger, parent=parent, notify_owners=job.notify_owners)
 
 
 def run_linked(ws: Workspace, parent: RunRow, names: Sequence[str]) -> list[UpdateReport]:
@@ -119,18 +122,23 @@ def _failed(ws: Workspace, name: str, cause: str, *, trigger: str, parent: RunRo
 
 
 def _execute(
-    ws: Workspace, name: str, groups: list[SmartGroup], *, trigger: str, parent: RunRow | None
+    ws: Workspace, name: str, groups: list[SmartGroup], *, trigger: str, parent: RunRow | None,
+    notify_owners: bool = False,
 ) -> UpdateReport:
     run_id, fence, lease = _create(ws, name, trigger, parent)
     heartbeat = Heartbeat(ws.db, run_id, fence, lease) if fence is not None and lease is not None else None
     results: list[GroupResult] = []
+    told: list[tuple[str, list[GroupResult], smartgroup_notices.Owners]] = []
     try:
         with heartbeat or nullcontext():
             for store, members in smartgroups.groups_of_stores(groups).items():
                 plans = smartgroups.plan_groups(ws, store, members)
                 applied = apply_plans(ws, store, plans)
                 held = hold(ws, run_id, name, store, plans, parent)
-                results.extend(_held(r, held[r.group]) if r.group in held else r for r in applied)
+                done = [_held(r, held[r.group]) if r.group in held else r for r in applied]
+                results.extend(done)
+                if notify_owners:
+                    told.append((store, done, _owners(ws, store, done)))
     except IdsyncError as exc:
         return UpdateReport(_finish(ws, run_id, RunState.FAILED, _counts(results), exc.message, results), results)
     except BaseException as exc:
@@ -140,7 +148,43 @@ def _execute(
     state = RunState.COMPLETED_WITH_ERRORS if counts.errors else RunState.SUCCEEDED
     if not groups:
         state = RunState.SUCCEEDED
-    return UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    report = UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    about = parent.collection_name if parent is not None and parent.collection_name else name
+    for store, done, owners in told:
+        _tell_owners(ws, run_id, name, about, store, done, owners)
+    return report
+
+
+def _owners(ws: Workspace, store: str, results: Sequence[GroupResult]) -> smartgroup_notices.Owners:
+    """The owners' addresses of the groups whose owners hear of this run."""
+    dns = [r.dn for r in smartgroup_notices.told(results)]
+    if not dns:
+        return {}
+    try:
+        _definition, directory = smartgroups.open_store(ws, store)
+    except IdsyncError as exc:
+        log.warning("smart group owners of store %r not read: %s", store, exc.message)
+        return {}  # the groups were written: their owners not hearing of it does not fail the run
+    try:
+        return smartgroup_notices.owners_of(directory, dns)
+    finally:
+        directory.close()
+
+
+def _tell_owners(
+    ws: Workspace, run_id: int, name: str, about: str, store: str,
+    results: Sequence[GroupResult], owners: smartgroup_notices.Owners,
+) -> None:
+    """Queue the owners' messages; a problem is logged on the run, never raised."""
+    with ws.db.session() as session:
+        queued = notifications.never_failing(
+            session, run_id, "group owners",
+            lambda: smartgroup_notices.enqueue(
+                ws, session, run_id=run_id, update=name, about=about, store=store, results=results, owners=owners,
+            ),
+        )
+        if queued:
+            RunRepository(session).log(run_id, "info", f"group owners: {queued} message(s) queued")
 
 
 def changes_for(plans: Sequence[GroupPlan], *, refused: bool = False) -> list[Change]:
