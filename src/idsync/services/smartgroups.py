@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from idsync.connectors.base import Directory
+from idsync.connectors.local.schema import load_schema
 from idsync.domain.changes import Change
 from idsync.domain.dn import fold_value, is_within, normalize_dn
 from idsync.domain.entry import Attrs, Record, Scope
+from idsync.domain.filters import RulesLookup
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import GroupJoin, GroupQuery, SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
@@ -271,6 +274,15 @@ class Searcher:
         return target_members(queried, joined, group.include, group.exclude)
 
 
+@cache
+def filter_rules() -> RulesLookup:
+    """The matching rules a filter is evaluated with outside the directory (on the
+    entries plans would leave): those of the embedded directory's schema, the
+    standard OpenLDAP one, so the rules slapd uses for the standard attributes
+    (integers ordered as numbers, caseExactMatch where the schema says so)."""
+    return load_schema().rules
+
+
 class OverlaySearcher(Searcher):
     """A :class:`Searcher` answering as the directory would once plans are applied
     (:class:`idsync.smartgroups.overlay.Overlay`): a collection's preview of its groups."""
@@ -278,6 +290,7 @@ class OverlaySearcher(Searcher):
     def __init__(self, ws: Workspace, directory: Directory, store_base_dn: str | None, overlay: Overlay) -> None:
         super().__init__(ws, directory, store_base_dn)
         self.overlay = overlay
+        self.rules = filter_rules()
         self._overlaid: dict[tuple[str, str, str], Members] = {}
 
     def query(self, query: GroupQuery) -> Members:
@@ -289,7 +302,7 @@ class OverlaySearcher(Searcher):
                 if not self.overlay.touches(key[0]):
                     raise
                 found = {}  # its base is one the plans create
-            self._overlaid[key] = self.overlay.over(found, query.base, query.scope, query.filter)
+            self._overlaid[key] = self.overlay.over(found, query.base, query.scope, query.filter, self.rules)
         return self._overlaid[key]
 
     def holding(self, base: str, attribute: str) -> list[tuple[str, tuple[str, ...]]]:
