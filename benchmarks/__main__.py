@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.smartgroups import w6
 from benchmarks.startup import startup
 from benchmarks.workloads import Bench, Row, environment
 from tests.servers.slapd import SlapdServer, start_slapd
@@ -52,8 +53,20 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         server.stop()
 
 
-WORKLOADS = ("startup", "sync")
-"""What ``--only`` can choose: S1 (the command's start-up), and the sync workloads W1–W5 (or W9)."""
+WORKLOADS = ("startup", "sync", "smartgroups")
+"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), and W6."""
+
+
+def run_w6(workdir: Path, users: int, groups: int) -> tuple[list[Row], dict[str, object]]:
+    """W6 (smart groups) on a fresh private slapd of its own."""
+    own = environment(workdir)
+    os.environ.update(own)  # this process's workspace too: its own home, key and database
+    Path(own["IDSYNC_HOME"]).mkdir(parents=True, exist_ok=True)
+    server = start_slapd(tls=False, maxsize=2 << 30)
+    try:
+        return w6(server, workdir, {**os.environ, **own, "LDAPNOINIT": "1"}, users=users, groups=groups)
+    finally:
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100_000, help="people in W1–W4 (default 100,000)")
     parser.add_argument("--scale", action="store_true", help="W9: 1,000,000 people into slapd (takes a while)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements of W2, W4 and the paged search; the median is kept (default 3)")
+    parser.add_argument("--w6-users", type=int, default=10_000, help="people in W6 (default 10,000; the issue's size is 100,000)")
+    parser.add_argument("--w6-groups", type=int, default=100, help="smart groups in W6 (default 100; the issue's size is 1,000)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.users < 100 or args.startup_runs < 1:
@@ -80,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             sync_rows, sync_figures = run(users, args.scale, Path(tmp), args.repeat)
             rows += sync_rows
             figures |= sync_figures
+        if "smartgroups" in parts:
+            w6_rows, w6_figures = run_w6(Path(tmp) / "w6", args.w6_users, args.w6_groups)
+            rows += w6_rows
+            figures |= w6_figures
     print(report(rows))
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:

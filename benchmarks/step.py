@@ -1,6 +1,6 @@
 """One idsync step in its own process, so its peak memory is its own.
 
-``python -m benchmarks.step run|preview JOB`` (with IDSYNC_HOME and
+``python -m benchmarks.step run|preview|smartgroups JOB`` (with IDSYNC_HOME and
 IDSYNC_DATABASE_URL set by the caller) prints one JSON line: seconds spent in
 the run or preview (interpreter start-up excluded), the CPU seconds it used,
 peak RSS, state, counts.
@@ -14,7 +14,7 @@ import sys
 import time
 
 from idsync.domain.principals import Principal
-from idsync.services import jobs
+from idsync.services import jobs, smartgroup_runs
 from idsync.services.workspace import Workspace
 
 
@@ -25,6 +25,9 @@ def main(argv: list[str]) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     if action == "run":
         row = jobs.run_job(ws, job)
+        state, counts, error = row.state.value, row.counts.to_dict(), row.error
+    elif action == "smartgroups":  # JOB is a smart group update job (W6)
+        row = smartgroup_runs.run_update_job(ws, job).run
         state, counts, error = row.state.value, row.counts.to_dict(), row.error
     else:
         plan = jobs.preview_job(ws, job).plan

@@ -8,7 +8,7 @@ file, so "membership follows the query after a sync" is what it says.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,7 @@ class Env:
     groups: str  # container of the group entries
     csv: Path
     kind: str
+    store: dict[str, object] = field(default_factory=dict)  # the store definition as saved
 
     def write_people(self, rows: list[tuple[str, str]]) -> None:
         """(uid, department) rows; the people job syncs them."""
@@ -108,7 +109,7 @@ def env(request: pytest.FixtureRequest, tmp_home: Path, tmp_path: Path, monkeypa
         ],
         "actions": {"on_missing": "delete"},
     }))
-    made = Env(ws, people, groups, csv, request.param)
+    made = Env(ws, people, groups, csv, request.param, store)
     yield made
     ws.close()
 
@@ -286,3 +287,32 @@ def test_groups_sharing_a_query_cost_one_search_per_run(env: Env) -> None:
         directory.close()
     assert searcher.searches == 1  # the group entries are read by DN, the query is asked once
     assert [len(p.add) for p in plans] == [2, 2, 2]
+
+
+def test_a_collection_preview_shows_the_members_its_jobs_would_make(env: Env) -> None:
+    env.write_people([("ann", "IT"), ("bob", "IT"), ("cid", "Sales")])
+    env.sync()
+    dn = env.add_group("after")
+    _group(env, "after", dn, queries=_query(env, "(departmentNumber=IT)"))
+    smartgroups.save_job(env.ws, definitions.parse("smart_group_job", {"name": "groups", "store": "dir", "groups": ["after"]}))
+    collections.save_collection(env.ws, definitions.parse("collection", {
+        "name": "nightly", "jobs": ["people"], "smart_group_jobs": ["groups"],
+    }))
+    smartgroup_runs.update_group(env.ws, "after")
+    assert env.uids(dn) == {"ann", "bob"}
+    # The job would create dee (IT), delete bob, and move cid to IT; nothing is written by the preview.
+    env.write_people([("ann", "IT"), ("cid", "IT"), ("dee", "IT"), ("eve", "Sales")])
+
+    preview = collections.preview_collection(env.ws, "nightly")
+    assert [item.plan.counts.created if item.plan else None for item in preview.jobs] == [2]
+    [linked] = preview.groups
+    assert linked.error is None and linked.job == "groups"
+    [plan] = linked.groups
+    assert plan.error is None and plan.refused is None
+    uid = lambda dns: sorted(d.split(",")[0].lower() for d in dns)  # noqa: E731
+    assert (uid(plan.add), uid(plan.remove)) == (["uid=cid", "uid=dee"], ["uid=bob"])
+    assert (plan.current, plan.members) == (2, 3)
+    assert any("+ uid=dee" in line for line in linked.lines())
+    assert env.uids(dn) == {"ann", "bob"}  # nothing changed
+    with connections.directory(env.ws, "dir") as directory:
+        assert not list(directory.search(env.people, Scope.SUB, "(uid=dee)", ["1.1"]))

@@ -299,6 +299,9 @@ def _print_preview(ws: Workspace, result: CollectionPreview, limit: int) -> None
             for err in item.errors[:limit or 20]:
                 console.print(f"[red]error[/red] {error_text(err)}")
             print_counts(item.plan.counts, f"{heading}, plan {item.plan.id}")
+    for linked in result.groups:
+        for line in linked.lines(limit or 10):
+            console.print(line, markup=False)
     print_counts(result.counts, f"collection {result.collection!r} (nothing changed yet)")
 
 

@@ -152,6 +152,10 @@ class SmartGroupJob(DefinitionModel):
     containers: list[str] = Field(
         default_factory=list, description="every smart group of the store whose DN is under one of these (any depth)"
     )
+    notify_owners: bool = Field(
+        default=False,
+        description="after each run, send each group's owners (owner / managedBy, by their mail) what changed",
+    )
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
 

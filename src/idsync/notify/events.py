@@ -54,6 +54,21 @@ class JobOutcome:
 
 
 @dataclass(frozen=True)
+class GroupOutcome:
+    """One smart group recomputed by a linked update job of the run: ``updated``,
+    ``unchanged``, ``refused`` or ``held`` (by a limit), or ``failed``, with the
+    members added and removed and why it was not updated."""
+
+    update: str
+    group: str
+    dn: str
+    outcome: str
+    added: int = 0
+    removed: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class RunEvent:
     """A finished collection run as notifications see it.
 
@@ -87,6 +102,8 @@ class RunEvent:
     held: tuple[HeldJob, ...] = ()
     released_by: int | None = None
     """The job run that applied a held plan and so brought this run to its state."""
+    groups: tuple[GroupOutcome, ...] = ()
+    """The smart groups the collection's linked update jobs recomputed, after its jobs."""
 
     @property
     def change_counts(self) -> list[tuple[str, int]]:

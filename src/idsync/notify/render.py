@@ -225,6 +225,7 @@ def render(
         "changes_total": max(event.changes_total, len(changes)),
         "more_changes": max(event.changes_total, len(changes)) - len(changes),
         "held": event.held,
+        "groups": event.groups,
         "duration": event.duration_seconds,
         "link": event.link,
         "command": run_command(event.run_id),

@@ -19,8 +19,9 @@ from idsync.domain.dn import normalize_dn, normalized_rdns
 from idsync.domain.results import Counts, ErrorItem
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
-from idsync.services import authz, definitions, history, jobs
+from idsync.services import authz, definitions, history, jobs, smartgroups
 from idsync.services.review import Review, review
+from idsync.services.smartgroups import LinkedPreview
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRow
 
@@ -172,11 +173,13 @@ class JobPreview:
 
 @dataclass
 class CollectionPreview:
-    """What the collection's next run would do, job by job; nothing is changed."""
+    """What the collection's next run would do, job by job, then what its linked
+    smart group update jobs would do after them; nothing is changed."""
 
     collection: str
     jobs: list[JobPreview]
     counts: Counts
+    groups: list[LinkedPreview] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -191,7 +194,11 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
     job writing into a container that an earlier job's plan creates (its
     ``create_container``, or an object it creates) is previewed as if that
     container existed, empty. A job whose preview fails stops the preview of
-    the jobs after it when its on_failure is abort, as a run would."""
+    the jobs after it when its on_failure is abort, as a run would.
+
+    The linked smart group update jobs are previewed last, on the directory
+    as the jobs' plans would leave it (:func:`smartgroups.preview_linked`):
+    a user a job would create who matches a group's query is a member to add."""
     authz.require(ws, Role.OPERATOR, "preview collections")
     _id, collection = load_collection(ws, name)
     items: list[JobPreview] = []
@@ -218,7 +225,13 @@ def preview_collection(ws: Workspace, name: str) -> CollectionPreview:
         later = {wanted.stores.get(e.job) for e in collection.jobs[position + 1 :]}
         if store is not None and store in later and result.plan.counts.created:
             created.setdefault(store, set()).update(_creates_among(ws, result.plan.id, wanted.dns.get(store, set())))
-    return CollectionPreview(collection.name, items, total)
+    plans: dict[str, list[int]] = {}
+    for item in items:
+        store = wanted.stores.get(item.job)
+        if store is not None and item.plan is not None:
+            plans.setdefault(store, []).append(item.plan.id)
+    groups = smartgroups.preview_linked(ws, collection.smart_group_jobs, plans) if collection.smart_group_jobs else []
+    return CollectionPreview(collection.name, items, total, groups)
 
 
 @dataclass

@@ -30,7 +30,14 @@ from idsync.domain.roles import Role
 from idsync.errors import ConfigError, IdsyncError, NotFoundError, TransientError
 from idsync.notify import rules, smtp, webhook
 from idsync.notify.changes import describe, is_membership
-from idsync.notify.events import ERRORS_SHOWN, ChangedObject, HeldJob, JobOutcome, RunEvent
+from idsync.notify.events import (
+    ERRORS_SHOWN,
+    ChangedObject,
+    GroupOutcome,
+    HeldJob,
+    JobOutcome,
+    RunEvent,
+)
 from idsync.notify.render import headline, render, render_passwords
 from idsync.services import authz, definitions
 from idsync.services.workspace import Workspace
@@ -39,6 +46,7 @@ from idsync.store.outbox_repo import NewMessage, OutboxRepository, OutboxRow
 from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.secrets import resolve_secret
+from idsync.store.smartgroups_repo import SmartGroupResultRepository
 from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,8 @@ log = logging.getLogger(__name__)
 EMAIL = "email"
 WEBHOOK = "webhook"
 PASSWORDS = "passwords"
+SMART_GROUP_RUN = "smartgroup"
+"""The kind of a smart group update's run (:data:`idsync.services.smartgroup_runs.RUN_KIND`)."""
 
 
 def server_of(ws: Workspace, store: str) -> NotificationServer:
@@ -261,7 +271,18 @@ def build_event(
             HeldJob(c.job_name, _held_reason(c.error), c.plan_id) for c in children if c.state is RunState.HELD
         ),
         released_by=released_by,
+        groups=tuple(_group_outcomes(session, children)),
     )
+
+
+def _group_outcomes(session: Session, children: Sequence[RunRow]) -> list[GroupOutcome]:
+    """What the run's smart group update jobs did to each group."""
+    repo = SmartGroupResultRepository(session)
+    return [
+        GroupOutcome(child.job_name, r.group, r.dn, r.outcome, r.added, r.removed, r.error)
+        for child in children if child.kind == SMART_GROUP_RUN
+        for r in repo.of_run(child.id)
+    ]
 
 
 def _held_reason(error: str | None) -> str:

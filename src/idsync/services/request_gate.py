@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from idsync.errors import IdsyncError, NotFoundError, StateConflictError
 from idsync.services import collections, definitions, jobs
 from idsync.services.authz import rights
 from idsync.services.request_events import announce
-from idsync.services.request_routing import people, routing
+from idsync.services.request_routing import people, routing, store_workflows
 from idsync.services.workspace import Workspace
 from idsync.store.requests_repo import NewPlan, RequestRepository, RequestRow
 from idsync.store.runs_repo import RunRepository, RunRow
@@ -79,7 +79,16 @@ def workflows(ws: Workspace, collection: CollectionDefinition) -> dict[str, Work
 
 def gate_for(ws: Workspace, collection: CollectionDefinition, kind: RequestKind) -> Gate | None:
     """The gate a run of *kind* of *collection* passes, or None when no workflow covers it."""
-    covering = {name: w for name, w in workflows(ws, collection).items() if w.covers(kind)}
+    return _gate(workflows(ws, collection), kind)
+
+
+def gate_of_stores(ws: Workspace, stores: Iterable[str], kind: RequestKind) -> Gate | None:
+    """The gate a run of *kind* writing to *stores* passes (a smart group update), or None."""
+    return _gate(store_workflows(ws, stores), kind)
+
+
+def _gate(found: Mapping[str, WorkflowSettings], kind: RequestKind) -> Gate | None:
+    covering = {name: w for name, w in found.items() if w.covers(kind)}
     if not covering:
         return None
     escalations = [w.escalation.after for w in covering.values() if w.escalation is not None]
@@ -212,6 +221,52 @@ def raise_held(ws: Workspace, session: Session, run_id: int, clock: Callable[[],
         runs.log(run_id, "warning", f"no request raised for the held jobs: {exc.message}")
         return None
     runs.log(run_id, "info", f"request {request_id} raised: approving it applies the held plans")
+    announce(ws, session, request_id, "awaiting")
+    return request_id
+
+
+def smart_group_subject(update: str) -> str:
+    """What a held smart group update's request is filed under, in place of a
+    collection: one pending request per update job (or group updated alone),
+    apart from the requests of the collections that run it."""
+    return f"smartgroup:{update}"
+
+
+def raise_held_groups(
+    ws: Workspace,
+    session: Session,
+    *,
+    run_id: int,
+    update: str,
+    store: str,
+    plan_id: int,
+    reason: str,
+    requested_by: str,
+    clock: Callable[[], datetime],
+) -> int | None:
+    """Smart group update run *run_id* (of update job or group *update*) held
+    groups of *store* at a limit: when the store's workflow covers held runs,
+    raise a request binding plan *plan_id* (their membership changes), in the
+    caller's transaction; its id, or None (no workflow covers it, or a
+    request of *update* is pending already: the run's log says so)."""
+    gate = gate_of_stores(ws, (store,), "held")
+    if gate is None:
+        return None
+    now = clock()
+    runs = RunRepository(session, clock=clock)
+    repo = RequestRepository(session, clock=clock)
+    try:
+        request_id = repo.create(
+            run_id=run_id, collection_name=smart_group_subject(update), stores=gate.stores, kind="held",
+            reason=f"held: {reason}", requested_by=requested_by, required_approvals=gate.required_approvals,
+            expires_at=now + gate.expires_after,
+            escalate_at=now + gate.escalate_after if gate.escalate_after is not None else None,
+            plans=[NewPlan(update, plan_id, None, now)],
+        )
+    except StateConflictError as exc:
+        runs.log(run_id, "warning", f"no request raised for the held groups: {exc.message}")
+        return None
+    runs.log(run_id, "info", f"request {request_id} raised: approving it applies the held membership changes")
     announce(ws, session, request_id, "awaiting")
     return request_id
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
-from idsync.services import collection_runs, jobs
+from idsync.services import collection_runs, jobs, smartgroup_runs
 from idsync.services.collection_runs import Approved, Runtime
 from idsync.services.request_decisions import SYSTEM_ACTOR, record
 from idsync.services.request_routing import to_decision
@@ -58,7 +58,10 @@ def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow
     allowed = intersect(status.approvals)
     by = ", ".join(sorted(status.approvers))
     if request.kind == "held":
-        return _release_held(ws, request, [(p.job_name, p.plan_id) for p in plans], allowed, by, runtime)
+        pairs = [(p.job_name, p.plan_id) for p in plans]
+        if _run_kind(ws, request.run_id) == smartgroup_runs.RUN_KIND:
+            return _release_groups(ws, request, pairs, allowed, by, runtime)
+        return _release_held(ws, request, pairs, allowed, by, runtime)
     fence = scheduling_repo.claim(
         ws.db, request.run_id, expected=RunState.AWAITING_APPROVAL, node=runtime.node, lease=runtime.lease,
         clock=runtime.clock,
@@ -105,6 +108,36 @@ def _release_held(
         run = RunRepository(session).require(request.run_id)
         RunRepository(session, clock=runtime.clock).log(
             run.id, "info", f"request {request.id} approved by {by}: the held plans were applied ({allowed.describe()})"
+        )
+    _close(ws, request.id, run, runtime)
+    return run
+
+
+def _run_kind(ws: Workspace, run_id: int) -> str:
+    with ws.db.session() as session:
+        return RunRepository(session).require(run_id).kind
+
+
+def _release_groups(
+    ws: Workspace,
+    request: RequestRow,
+    plans: list[tuple[str, int | None]],
+    allowed: ChangeFilter,
+    by: str,
+    runtime: Runtime,
+) -> RunRow | None:
+    """Apply the membership plan of a smart group update held at a limit: exactly
+    its changes, the groups excluded by an approval left out (by DN)."""
+    store = request.stores[0]
+    released = smartgroup_runs.release(
+        ws, request.id, store, plans, None if allowed.everything else allowed.allows
+    )
+    with ws.db.session() as session:
+        run = released or RunRepository(session).require(request.run_id)
+        RunRepository(session, clock=runtime.clock).log(
+            request.run_id, "info",
+            f"request {request.id} approved by {by}: the held membership changes were applied "
+            f"({allowed.describe()})" + (f" by run {released.id}" if released is not None else ""),
         )
     _close(ws, request.id, run, runtime)
     return run

@@ -16,7 +16,8 @@ collection run (:func:`run_linked`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,15 +28,24 @@ from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import SmartGroup
 from idsync.errors import IdsyncError
-from idsync.services import authz, smartgroups
+from idsync.services import authz, notifications, request_gate, smartgroup_notices, smartgroups
 from idsync.services.smartgroups import GroupPlan
 from idsync.services.workspace import Workspace
+from idsync.smartgroups.membership import HOLDING_LIMITS
 from idsync.store import audit
 from idsync.store.leases import Heartbeat, default_node
+from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.smartgroups_repo import GroupResult, SmartGroupResultRepository
+from idsync.store.tables import utcnow
+
+log = logging.getLogger(__name__)
 
 RUN_KIND = "smartgroup"
+HELD = "held"
+"""A group's outcome when a limit refused its update and a request holds the change."""
+PROBLEMS = ("refused", "failed", HELD)
+"""The outcomes that are errors of the run."""
 
 
 @dataclass
@@ -63,7 +73,7 @@ def run_update_job(ws: Workspace, name: str, *, trigger: str = "manual", parent:
         groups = smartgroups.job_targets(ws, job)
     except IdsyncError as exc:
         return _failed(ws, name, exc.message, trigger=trigger, parent=parent)
-    return _execute(ws, name, groups, trigger=trigger, parent=parent)
+    return _execute(ws, name, groups, trigger=trigger, parent=parent, notify_owners=job.notify_owners)
 
 
 def run_linked(ws: Workspace, parent: RunRow, names: Sequence[str]) -> list[UpdateReport]:
@@ -112,16 +122,23 @@ def _failed(ws: Workspace, name: str, cause: str, *, trigger: str, parent: RunRo
 
 
 def _execute(
-    ws: Workspace, name: str, groups: list[SmartGroup], *, trigger: str, parent: RunRow | None
+    ws: Workspace, name: str, groups: list[SmartGroup], *, trigger: str, parent: RunRow | None,
+    notify_owners: bool = False,
 ) -> UpdateReport:
     run_id, fence, lease = _create(ws, name, trigger, parent)
     heartbeat = Heartbeat(ws.db, run_id, fence, lease) if fence is not None and lease is not None else None
     results: list[GroupResult] = []
+    told: list[tuple[str, list[GroupResult], smartgroup_notices.Owners]] = []
     try:
         with heartbeat or nullcontext():
             for store, members in smartgroups.groups_of_stores(groups).items():
                 plans = smartgroups.plan_groups(ws, store, members)
-                results.extend(apply_plans(ws, store, plans))
+                applied = apply_plans(ws, store, plans)
+                held = hold(ws, run_id, name, store, plans, parent)
+                done = [_held(r, held[r.group]) if r.group in held else r for r in applied]
+                results.extend(done)
+                if notify_owners:
+                    told.append((store, done, _owners(ws, store, done)))
     except IdsyncError as exc:
         return UpdateReport(_finish(ws, run_id, RunState.FAILED, _counts(results), exc.message, results), results)
     except BaseException as exc:
@@ -131,14 +148,51 @@ def _execute(
     state = RunState.COMPLETED_WITH_ERRORS if counts.errors else RunState.SUCCEEDED
     if not groups:
         state = RunState.SUCCEEDED
-    return UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    report = UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    about = parent.collection_name if parent is not None and parent.collection_name else name
+    for store, done, owners in told:
+        _tell_owners(ws, run_id, name, about, store, done, owners)
+    return report
 
 
-def changes_for(plans: Sequence[GroupPlan]) -> list[Change]:
-    """One modify per group to change: value adds, then value deletes (never a replace)."""
+def _owners(ws: Workspace, store: str, results: Sequence[GroupResult]) -> smartgroup_notices.Owners:
+    """The owners' addresses of the groups whose owners hear of this run."""
+    dns = [r.dn for r in smartgroup_notices.told(results)]
+    if not dns:
+        return {}
+    try:
+        _definition, directory = smartgroups.open_store(ws, store)
+    except IdsyncError as exc:
+        log.warning("smart group owners of store %r not read: %s", store, exc.message)
+        return {}  # the groups were written: their owners not hearing of it does not fail the run
+    try:
+        return smartgroup_notices.owners_of(directory, dns)
+    finally:
+        directory.close()
+
+
+def _tell_owners(
+    ws: Workspace, run_id: int, name: str, about: str, store: str,
+    results: Sequence[GroupResult], owners: smartgroup_notices.Owners,
+) -> None:
+    """Queue the owners' messages; a problem is logged on the run, never raised."""
+    with ws.db.session() as session:
+        queued = notifications.never_failing(
+            session, run_id, "group owners",
+            lambda: smartgroup_notices.enqueue(
+                ws, session, run_id=run_id, update=name, about=about, store=store, results=results, owners=owners,
+            ),
+        )
+        if queued:
+            RunRepository(session).log(run_id, "info", f"group owners: {queued} message(s) queued")
+
+
+def changes_for(plans: Sequence[GroupPlan], *, refused: bool = False) -> list[Change]:
+    """One modify per group to change: value adds, then value deletes (never a replace).
+    Groups refused by a limit are left out, or (*refused*) are the only ones in."""
     out = []
     for plan in plans:
-        if plan.error is not None or plan.refused is not None or not plan.changed:
+        if plan.error is not None or (plan.refused is not None) is not refused or not plan.changed:
             continue
         mods = []
         if plan.add:
@@ -164,6 +218,112 @@ def apply_plans(ws: Workspace, store: str, plans: Sequence[GroupPlan]) -> list[G
     return [_result(plan, errors.get(plan.group)) for plan in plans]
 
 
+# ---------------------------------------------------------------- held groups become requests
+
+
+def hold(
+    ws: Workspace, run_id: int, name: str, store: str, plans: Sequence[GroupPlan], parent: RunRow | None
+) -> dict[str, str]:
+    """Groups of *store* refused by ``max_members`` or the percentage guard, when
+    the store's workflow covers held runs: their membership changes are stored
+    as one plan (a modify per group, as an update writes it) and a request of
+    kind held binds it; approving it applies exactly that plan (:func:`release`).
+    The note of each group so held, by group name (none when no request was raised)."""
+    held = [p for p in plans if p.error is None and p.limit in HOLDING_LIMITS and p.changed]
+    if not held or request_gate.gate_of_stores(ws, (store,), "held") is None:
+        return {}
+    changes = changes_for(held, refused=True)
+    reason = "; ".join(f"smart group {p.group!r}: {p.refused}" for p in held)
+    with ws.db.session() as session:
+        run = RunRepository(session).require(run_id)
+        requester = request_gate.requester_of(ws, parent if parent is not None else run)
+        plans_repo = PlanRepository(session)
+        plan_id = plans_repo.create(job_name=name, job_id=None, created_by=ws.actor)
+        plans_repo.add_changes(plan_id, changes, 0)
+        plans_repo.finish(plan_id, "ready", Counts(read=len(held), updated=len(changes)))
+        request_id = request_gate.raise_held_groups(
+            ws, session, run_id=run_id, update=name, store=store, plan_id=plan_id, reason=reason,
+            requested_by=requester, clock=utcnow,
+        )
+        if request_id is None:
+            plans_repo.delete(plan_id)
+            return {}
+    return {p.group: f"held for approval by request {request_id}: {p.refused}" for p in held}
+
+
+def _held(result: GroupResult, note: str) -> GroupResult:
+    return GroupResult(result.group, result.dn, HELD, result.members, error=note)
+
+
+def release(
+    ws: Workspace, request_id: int, store: str, plans: Sequence[tuple[str, int | None]],
+    allows: Callable[[Change], bool] | None,
+) -> RunRow | None:
+    """Apply exactly the membership plans a held request binds, letting through
+    only the groups (by DN) its approvals allow: each plan is one run of kind
+    smartgroup, trigger ``release``, with one result per group; the last run,
+    or None when no plan was ready (applied already: an interrupted execution)."""
+    last: RunRow | None = None
+    for name, plan_id in plans:
+        if plan_id is None:
+            continue
+        with ws.db.session() as session:
+            plan = PlanRepository(session).get(plan_id)
+        if plan is None or plan.state != "ready":
+            continue
+        last = _release_plan(ws, request_id, store, name, plan_id, allows)
+    return last
+
+
+def _release_plan(
+    ws: Workspace, request_id: int, store: str, name: str, plan_id: int, allows: Callable[[Change], bool] | None
+) -> RunRow:
+    run_id, _fence, _lease = _create(ws, name, "release", None)
+    try:
+        with ws.db.session() as session:
+            PlanRepository(session).claim(plan_id, run_id)
+            changes = _plan_changes(PlanRepository(session), plan_id)
+        chosen = [c for c in changes if allows is None or allows(c)]
+        errors: dict[str, str] = {}
+        if chosen:
+            _definition, directory = smartgroups.open_store(ws, store)
+            try:
+                for outcome in directory.apply(chosen):
+                    if outcome.error is not None:
+                        errors[outcome.change.key] = outcome.error.message
+            finally:
+                directory.close()
+    except IdsyncError as exc:
+        return _finish(ws, run_id, RunState.FAILED, Counts(), f"request {request_id}: {exc.message}", [])
+    picked = {id(c) for c in chosen}
+    results = [_released(c, errors.get(c.key), id(c) in picked, request_id) for c in changes]
+    with ws.db.session() as session:
+        PlanRepository(session).mark_applied(plan_id, run_id)
+    counts = _counts(results)
+    state = RunState.COMPLETED_WITH_ERRORS if any(r.outcome == "failed" for r in results) else RunState.SUCCEEDED
+    return _finish(ws, run_id, state, counts, None, results)
+
+
+def _plan_changes(repo: PlanRepository, plan_id: int) -> list[Change]:
+    out: list[Change] = []
+    after = -1
+    while page := repo.changes(plan_id, after_seq=after):
+        out.extend(change for _seq, change in page)
+        after = page[-1][0]
+    return out
+
+
+def _released(change: Change, error: str | None, chosen: bool, request_id: int) -> GroupResult:
+    """The result of one group of a released plan."""
+    if not chosen:
+        return GroupResult(change.key, change.dn, "excluded", 0, error=f"not approved in request {request_id}")
+    if error is not None:
+        return GroupResult(change.key, change.dn, "failed", 0, error=error)
+    added = [v for m in change.mods if m.op is ModOp.ADD for v in m.values]
+    removed = [v for m in change.mods if m.op is ModOp.DELETE for v in m.values]
+    return GroupResult(change.key, change.dn, "updated", 0, len(added), len(removed), added, removed)
+
+
 def _result(plan: GroupPlan, apply_error: str | None) -> GroupResult:
     if plan.error is not None or apply_error is not None:
         return GroupResult(plan.group, plan.dn, "failed", plan.current, error=plan.error or apply_error)
@@ -185,17 +345,21 @@ def _counts(results: Sequence[GroupResult]) -> Counts:
             counts.updated += 1
         elif r.outcome == "unchanged":
             counts.unchanged += 1
+        elif r.outcome == "excluded":
+            counts.skipped += 1
         else:
             counts.errors += 1
-            if r.outcome == "refused":
+            if r.outcome in ("refused", HELD):
                 counts.skipped += 1
     return counts
 
 
 def _line(result: GroupResult) -> str:
     head = f"group {result.group!r} ({result.dn}): {result.outcome}"
-    if result.outcome == "updated":
+    if result.outcome == "updated" and result.members:
         return f"{head}: {result.added} added, {result.removed} removed, {result.members} member(s)"
+    if result.outcome == "updated":
+        return f"{head}: {result.added} added, {result.removed} removed"
     if result.error:
         return f"{head}: {result.error}"
     return f"{head}: {result.members} member(s)"
@@ -209,10 +373,10 @@ def _finish(
         SmartGroupResultRepository(session).add(run_id, results)
         runs.add_errors(run_id, [
             ErrorItem(message=f"smart group {r.group!r}: {r.outcome}: {r.error}", key=r.group, dn=r.dn)
-            for r in results if r.outcome in ("refused", "failed")
+            for r in results if r.outcome in PROBLEMS
         ])
         for result in results:
-            runs.log(run_id, "warning" if result.outcome in ("refused", "failed") else "info", _line(result))
+            runs.log(run_id, "warning" if result.outcome in PROBLEMS else "info", _line(result))
         if error:
             runs.log(run_id, "error", error)
         runs.log(run_id, "info", f"finished {state.value}: {counts.summary() or 'no group'} (counted in groups)")

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from idsync.connectors.base import Directory
+from idsync.connectors.local.schema import load_schema
+from idsync.domain.changes import Change
 from idsync.domain.dn import fold_value, is_within, normalize_dn
 from idsync.domain.entry import Attrs, Record, Scope
+from idsync.domain.filters import RulesLookup
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import GroupJoin, GroupQuery, SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
-from idsync.services import authz, connections, definitions
+from idsync.services import authz, connections, definitions, history
 from idsync.services.review import Review, review
 from idsync.services.workspace import Workspace
 from idsync.smartgroups.explain import Explanation, JoinRule, QueryRule, explain
@@ -31,9 +35,10 @@ from idsync.smartgroups.membership import (
     Members,
     difference,
     members_of,
-    refusal,
+    refused_by,
     target_members,
 )
+from idsync.smartgroups.overlay import Overlay
 
 NOUN = "smart group"
 JOB_NOUN = "smart group update job"
@@ -242,15 +247,19 @@ class Searcher:
         base = join.base or self.base
         if base is None:
             raise ConfigError("the join needs a base: the store has no base_dn", field="join.base")
-        key = (normalize_dn(base), join.attribute.lower())
+        wanted = self.source_values(join)
+        return members_of(dn for dn, values in self.holding(base, join.attribute) if any(v in wanted for v in values))
+
+    def holding(self, base: str, attribute: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The entries under *base* that have *attribute*: (DN, folded values), one search per pair."""
+        key = (normalize_dn(base), attribute.lower())
         if key not in self._holders:
             self.searches += 1
-            found = self.directory.search(base, Scope.SUB, f"({join.attribute}=*)", [join.attribute])
+            found = self.directory.search(base, Scope.SUB, f"({attribute}=*)", [attribute])
             self._holders[key] = [
-                (entry.dn, tuple(fold_value(v) for v in entry.attrs.get_values(join.attribute))) for entry in found
+                (entry.dn, tuple(fold_value(v) for v in entry.attrs.get_values(attribute))) for entry in found
             ]
-        wanted = self.source_values(join)
-        return members_of(dn for dn, values in self._holders[key] if any(v in wanted for v in values))
+        return self._holders[key]
 
     def current(self, group: SmartGroup) -> Members:
         """The group's members now; NotFoundError when the group entry does not exist."""
@@ -263,6 +272,65 @@ class Searcher:
         queried = [self.query(q) for q in group.queries]
         joined = self.joined(group.join) if group.join is not None else None
         return target_members(queried, joined, group.include, group.exclude)
+
+
+@cache
+def filter_rules() -> RulesLookup:
+    """The matching rules a filter is evaluated with outside the directory (on the
+    entries plans would leave): those of the embedded directory's schema, the
+    standard OpenLDAP one, so the rules slapd uses for the standard attributes
+    (integers ordered as numbers, caseExactMatch where the schema says so)."""
+    return load_schema().rules
+
+
+class OverlaySearcher(Searcher):
+    """A :class:`Searcher` answering as the directory would once plans are applied
+    (:class:`idsync.smartgroups.overlay.Overlay`): a collection's preview of its groups."""
+
+    def __init__(self, ws: Workspace, directory: Directory, store_base_dn: str | None, overlay: Overlay) -> None:
+        super().__init__(ws, directory, store_base_dn)
+        self.overlay = overlay
+        self.rules = filter_rules()
+        self._overlaid: dict[tuple[str, str, str], Members] = {}
+
+    def query(self, query: GroupQuery) -> Members:
+        key = (normalize_dn(query.base), query.scope.value, query.filter)
+        if key not in self._overlaid:
+            try:
+                found = super().query(query)
+            except NotFoundError:
+                if not self.overlay.touches(key[0]):
+                    raise
+                found = {}  # its base is one the plans create
+            self._overlaid[key] = self.overlay.over(found, query.base, query.scope, query.filter, self.rules)
+        return self._overlaid[key]
+
+    def holding(self, base: str, attribute: str) -> list[tuple[str, tuple[str, ...]]]:
+        try:
+            found = super().holding(base, attribute)
+        except NotFoundError:
+            if not self.overlay.touches(normalize_dn(base)):
+                raise
+            found = []
+        kept = [(dn, values) for dn, values in found if not self.overlay.touches(normalize_dn(dn))]
+        return kept + self.overlay.holding(base, attribute)
+
+    def current(self, group: SmartGroup) -> Members:
+        if not self.overlay.touches(normalize_dn(group.dn)):
+            return super().current(group)
+        attrs = self.overlay.attrs(group.dn)
+        if attrs is None:
+            raise NotFoundError(f"the group entry {group.dn} does not exist once the plans are applied")
+        return members_of(attrs.get_values(group.member_attribute))
+
+
+def read_entry(directory: Directory, dn: str) -> Attrs | None:
+    """Entry *dn* with its user attributes, or None when it does not exist."""
+    try:
+        found = next(iter(directory.search(dn, Scope.BASE, "(objectClass=*)", None)), None)
+    except NotFoundError:
+        return None
+    return found.attrs if found is not None else None
 
 
 @dataclass
@@ -278,6 +346,8 @@ class GroupPlan:
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     refused: str | None = None
+    limit: str | None = None
+    """The limit that refused it (allow_empty, max_members or guard)."""
     error: str | None = None
 
     @property
@@ -303,7 +373,9 @@ def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
         plan.error = exc.message
         return plan
     plan.current, plan.members, plan.add, plan.remove = diff.current, diff.target, diff.add, diff.remove
-    plan.refused = refusal(diff, limits_of(group))
+    refused = refused_by(diff, limits_of(group))
+    if refused is not None:
+        plan.limit, plan.refused = refused
     return plan
 
 
@@ -317,6 +389,67 @@ def plan_groups(ws: Workspace, store: str, groups: Sequence[SmartGroup]) -> list
     definition, directory = open_store(ws, store)
     try:
         searcher = Searcher(ws, directory, store_base(definition))
+        return [plan_group(searcher, group) for group in groups]
+    finally:
+        directory.close()
+
+
+@dataclass
+class LinkedPreview:
+    """What a collection's linked update job would do once the collection's plans are
+    applied: one plan per group, or why it could not be computed (*error*)."""
+
+    job: str
+    store: str
+    groups: list[GroupPlan] = field(default_factory=list)
+    error: str | None = None
+
+    def lines(self, limit: int = 10) -> list[str]:
+        head = f"smart group update job {self.job!r} (store {self.store!r}), after the collection's jobs"
+        if self.error is not None:
+            return [f"{head}: not computed: {self.error}"]
+        out = [f"{head}: {len(self.groups)} group(s)"]
+        for plan in self.groups:
+            out.append(f"group {plan.group!r} ({plan.dn})")
+            out.extend("  " + line for line in plan_lines(plan, limit))
+        return out
+
+
+def preview_linked(ws: Workspace, names: Sequence[str], plans: Mapping[str, Sequence[int]]) -> list[LinkedPreview]:
+    """What update jobs *names* would do after plans *plans* (plan ids by store, in the
+    order they would apply) are applied; changes nothing. Each job's groups are
+    planned with an :class:`OverlaySearcher` over the plans of its store."""
+    out = []
+    for name in names:
+        try:
+            job = load_job(ws, name)
+            preview = LinkedPreview(name, job.store)
+            groups = job_targets(ws, job)
+        except IdsyncError as exc:
+            out.append(LinkedPreview(name, "", error=exc.message))
+            continue
+        try:
+            preview.groups = plan_after(ws, job.store, groups, plans.get(job.store, ()))
+        except IdsyncError as exc:
+            preview.error = exc.message
+        out.append(preview)
+    return out
+
+
+def plan_after(
+    ws: Workspace, store: str, groups: Sequence[SmartGroup], plan_ids: Sequence[int]
+) -> list[GroupPlan]:
+    """Plans of *groups* (of store *store*) on the directory as plans *plan_ids* would leave it."""
+    return plan_over(ws, store, groups, (change for plan_id in plan_ids for change in history.plan_changes(ws, plan_id)))
+
+
+def plan_over(ws: Workspace, store: str, groups: Sequence[SmartGroup], changes: Iterable[Change]) -> list[GroupPlan]:
+    """Plans of *groups* on the directory of *store* with *changes* overlaid."""
+    definition, directory = open_store(ws, store)
+    try:
+        overlay = Overlay()
+        overlay.apply_all(changes, lambda dn: read_entry(directory, dn))
+        searcher = OverlaySearcher(ws, directory, store_base(definition), overlay)
         return [plan_group(searcher, group) for group in groups]
     finally:
         directory.close()

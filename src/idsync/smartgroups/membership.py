@@ -83,18 +83,34 @@ class Limits:
     guard_min_size: int = 0
 
 
+HOLDING_LIMITS = frozenset({"max_members", "guard"})
+"""The limits whose refusal can become a request holding the membership plan
+(an empty result is a rule's mistake to fix, not a change to approve)."""
+
+
 def refusal(diff: Difference, limits: Limits) -> str | None:
     """Why this update must not be applied (the group is left as it is), or None."""
+    found = refused_by(diff, limits)
+    return found[1] if found is not None else None
+
+
+def refused_by(diff: Difference, limits: Limits) -> tuple[str, str] | None:
+    """The limit that refuses this update (``allow_empty``, ``max_members`` or
+    ``guard``) and why, or None."""
     if not diff.changed:
         return None
     if diff.target == 0 and not limits.allow_empty:
-        return f"the result is empty: the update would remove all {diff.current} member(s) (allow_empty is off)"
+        return "allow_empty", (
+            f"the result is empty: the update would remove all {diff.current} member(s) (allow_empty is off)"
+        )
     if limits.max_members is not None and diff.target > limits.max_members:
-        return f"the result has {diff.target} members, over the maximum of {limits.max_members} (max_members)"
+        return "max_members", (
+            f"the result has {diff.target} members, over the maximum of {limits.max_members} (max_members)"
+        )
     if limits.guard_percent is not None and diff.current > limits.guard_min_size:
         share = diff.changed * 100 / diff.current
         if share > limits.guard_percent:
-            return (
+            return "guard", (
                 f"the update changes {diff.changed} of {diff.current} members ({share:.1f} %), over the guard of "
                 f"{limits.guard_percent:g} % for groups larger than {limits.guard_min_size}"
             )
