@@ -10,7 +10,7 @@ import pytest
 from idsync.domain.principals import Principal
 from idsync.domain.roles import Role
 from idsync.errors import PermissionDeniedError
-from idsync.services import authz, database, definitions, history, jobs, outbox, signin, users
+from idsync.services import accounts, authz, database, definitions, history, jobs, outbox, users
 from idsync.services.workspace import Workspace
 from idsync.store import Database
 from tests.unit.test_users import fresh_workspace, with_admin
@@ -42,8 +42,8 @@ def test_once_users_exist_an_unmapped_account_may_do_nothing(ws: Workspace) -> N
 
 def test_the_account_mapped_to_a_user_acts_as_that_user(ws: Workspace) -> None:
     with_admin(ws, "boss")  # mapped to the OS account root
-    assert signin.os_account_principal(ws) == Principal("boss", "user")
-    assert signin.os_account_principal(ws.acting_as(Principal("nobody", "os-user"))) == Principal("nobody", "os-user")
+    assert accounts.os_account_principal(ws) == Principal("boss", "user")
+    assert accounts.os_account_principal(ws.acting_as(Principal("nobody", "os-user"))) == Principal("nobody", "os-user")
     assert authz.rights(ws).user is not None  # the os-user principal itself is mapped too
 
 
@@ -111,7 +111,7 @@ def test_a_database_from_before_users_is_upgraded_by_whoever_opens_it(tmp_path: 
     old.upgrade("0006")
     old.dispose()
     stranger = Workspace(principal=Principal("mallory", "os-user"), database_url=url)
-    assert signin.os_account_principal(stranger) == stranger.principal  # no users table: nobody is mapped
+    assert accounts.os_account_principal(stranger) == stranger.principal  # no users table: nobody is mapped
     done = database.upgrade_schema(stranger)
     assert done.before == "0006" and done.changed
 

@@ -13,7 +13,7 @@ import typer
 from idsync.cli.output import console, print_json
 from idsync.domain.principals import Principal
 from idsync.errors import AuthError, PermissionDeniedError
-from idsync.services import signin, tokens
+from idsync.services import accounts
 from idsync.services.workspace import Workspace
 
 
@@ -50,12 +50,14 @@ def workspace(database_url: str | None = None) -> Workspace:
     token = os.environ.get(TOKEN_VARIABLE)
     if token:
         try:
+            from idsync.services import tokens  # only when a token is given
+
             return ws.acting_as(tokens.authenticate_token(ws, token))
         except AuthError as exc:
             raise PermissionDeniedError(
                 f"{TOKEN_VARIABLE}: {exc.message}", hint=f"set {TOKEN_VARIABLE} to a valid token, or unset it"
             ) from exc
-    return ws.acting_as(signin.os_account_principal(ws))
+    return ws.acting_as(accounts.os_account_principal(ws))
 
 
 def read_secret(prompt: str, from_stdin: bool, *, confirm: bool = False) -> str:

@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-
 from idsync.connectors.ldap import check_bind
 from idsync.domain.dn import normalize_dn
 from idsync.domain.principals import Principal
 from idsync.domain.roles import Role
-from idsync.errors import AuthError, ConfigError, IdsyncError, NotFoundError, quoted
+from idsync.errors import AuthError, ConfigError, NotFoundError, quoted
 from idsync.services import definitions, directory_groups, users
 from idsync.services.workspace import Workspace
 from idsync.store import audit
-from idsync.store.db import Database
 from idsync.store.users_repo import UserRepository, UserRow
 
 log = logging.getLogger(__name__)
@@ -58,31 +54,6 @@ def authenticate(ws: Workspace, name: str, password: str) -> Principal:
     if user.source != "local":
         refresh_group_roles(ws, user)
     return Principal(user.name, "user")
-
-
-def os_account_principal(ws: Workspace) -> Principal:
-    """Who the operating-system account ``ws.principal`` acts as: the idsync
-    user mapped to it (``os_user``), else the account itself.
-
-    The database is read as it is, neither created, migrated nor checked,
-    so that upgrading an old schema keeps working; a database that cannot be
-    read leaves the account as it is, and the command meets the error itself.
-    """
-    if ws.principal.kind != "os-user":
-        return ws.principal
-    database: Database | None = None
-    try:
-        database = Database(ws.database_url)
-        if not inspect(database.engine).has_table("users"):
-            return ws.principal
-        with database.session() as session:
-            user = UserRepository(session).by_os_user(ws.principal.name)
-    except (IdsyncError, SQLAlchemyError):
-        return ws.principal
-    finally:
-        if database is not None:
-            database.dispose()
-    return Principal(user.name, "user") if user is not None else ws.principal
 
 
 def _bind(ws: Workspace, user: UserRow, password: str) -> bool:

@@ -13,6 +13,7 @@ older parameters is replaced at the next successful check.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,15 @@ MIN_PASSWORD_LENGTH = 8
 SOURCES = ("local", "directory")
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("an idsync password nobody has")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check a password against when the user does not exist, so an
+    unknown name takes as long as a wrong password; made on first use (it
+    costs as much as a sign-in, which a command that signs nobody in should
+    not pay)."""
+    return _hasher.hash("an idsync password nobody has")
 """Checked against when no user or hash is found, so a wrong name takes as
 long as a wrong password and the answer does not tell which it was."""
 
@@ -74,7 +83,7 @@ def check_password(session: Session, user: UserRow | None, password: str) -> boo
     repo = UserRepository(session)
     stored = repo.password_hash(user.id) if user is not None else None
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     if user is None or stored is None:
