@@ -41,3 +41,15 @@ def test_the_schedulers_default_lease_is_the_services() -> None:
 
     # Kept as a number in the CLI so that `idsync --help` need not import the services.
     assert DEFAULT_LEASE.total_seconds() == DEFAULT_LEASE_SECONDS
+
+
+def test_finding_who_acts_loads_neither_password_hashing_nor_ldap() -> None:
+    # Every command resolves its principal first; hashing a dummy password or
+    # loading python-ldap there would cost each command a good part of a second.
+    code = (
+        "import sys\n"
+        "import idsync.cli.common\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('argon2', 'ldap', 'idsync.connectors', 'idsync.services.signin'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
