@@ -364,7 +364,8 @@ def print_report(result: CollectionReport) -> None:
              j.counts.deleted, j.counts.errors, j.error or "")
             for j in result.jobs
         ])
-    print_counts(run.counts, f"collection run {run.id} in {run.duration_seconds or 0:.1f}s")
+    if run.state is not RunState.AWAITING_APPROVAL:  # it has read and written nothing yet
+        print_counts(run.counts, f"collection run {run.id} in {run.duration_seconds or 0:.1f}s")
     if run.error:
         console.print(("" if run.state is RunState.SKIPPED else "cause: ") + run.error, markup=False)
 
