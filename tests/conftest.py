@@ -48,3 +48,19 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     made = make_world(tmp_path)
     yield made
     made.ws.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id with the lowest cost in this process: tests hash and check many
+    passwords, and the production cost (tens of milliseconds each, on purpose)
+    would make them slow. The algorithm and the code paths are the same;
+    commands run as subprocesses keep the real cost."""
+    from argon2 import PasswordHasher
+
+    from idsync.services import users
+
+    real = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    users._hasher = real

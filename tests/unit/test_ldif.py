@@ -13,7 +13,6 @@ from idsync.domain.entry import Attrs
 from idsync.domain.ldif_reader import LdifRecord, read_ldif
 from idsync.domain.ldif_writer import WIDTH, change_record, entry_record, needs_base64, value_line
 from idsync.errors import ConfigError, RecordError
-from tests.memory import LARGE, SMALL, drain, traced_peak
 
 SPECIAL_DN = "cn=Doe\\, John+uid=jd,ou=People,dc=example,dc=org"
 BINARY = bytes(range(256)).decode("utf-8", "surrogateescape")
@@ -308,26 +307,6 @@ def _ldif_lines(count: int) -> Iterator[str]:
         yield "objectClass: inetOrgPerson\n"
         yield f"cn: User {i}\n"
         yield f"description:: {base64.b64encode(('x' * 300 + ' ').encode()).decode()}\n"
-
-
-def test_a_large_file_is_read_in_bounded_memory(tmp_path: Path) -> None:
-    small, large = tmp_path / "small.ldif", tmp_path / "large.ldif"
-    for path, count in ((small, SMALL), (large, LARGE)):
-        with path.open("w", encoding="ascii") as out:
-            out.writelines(_ldif_lines(count))
-
-    def read_file(path: Path) -> tuple[int, LdifRecord | RecordError | None]:
-        with path.open("rb") as handle:
-            return drain(read_ldif(handle))
-
-    read_file(small)  # first use: caches (parsed DNs) filled
-    small_peak, _ = traced_peak(lambda: read_file(small))
-    large_peak, (count, last) = traced_peak(lambda: read_file(large))
-    assert count == LARGE and isinstance(last, LdifRecord)
-    extra_bytes = large.stat().st_size - small.stat().st_size
-    growth = large_peak - small_peak
-    # A reader keeping the records would grow by more than their size; this one keeps one record.
-    assert growth < extra_bytes / 4, f"{growth:,} bytes more for {extra_bytes:,} more bytes of LDIF"
 
 
 def test_a_plan_exported_as_ldif_reads_back_as_its_changes() -> None:
