@@ -2,7 +2,10 @@
 an operator creates a collection through the four steps, with a schedule,
 notifications and the preview on, and sees the preview; a wrong recipient
 is shown on the Scheduling and Notifications step with every other answer
-kept; editing a stored collection shows the differences on the review."""
+kept; editing a stored collection shows the differences on the review;
+forms without the CSRF token and users without the operator role are
+refused. Then the wizard's pure logic (job list buttons, errors' steps,
+composing an edit)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,13 @@ from playwright.sync_api import Page, expect
 
 from idsync.domain.collections import CollectionDefinition
 from idsync.domain.principals import Principal
+from idsync.errors import ConfigError
+from idsync.portal import wizard
+from idsync.portal.web import CSP
 from idsync.services import collections
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
+from tests.portal.test_portal_security import csrf_of, signed_in
 from tests.scheduler_world import World
 
 
@@ -134,3 +141,62 @@ def test_editing_a_collection_shows_the_differences_from_the_stored_version(port
     expect(page).to_have_url(f"{portal.url}/collections/c")
     saved = stored(portal, "c")
     assert saved is not None and saved.job_names == ["people", "ou"] and saved.schedule == "nightly"
+
+
+def test_the_wizard_refuses_forms_without_the_token_and_users_without_the_operator_role(portal: Portal) -> None:
+    with signed_in(portal, "otto") as otto:
+        page = otto.get("/collections/new")
+        assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+        assert "<script>" not in page.text and "style=" not in page.text
+        finish = {"job": "people", "on_failure": "abort", "name": "sneaky", "go": "finish"}
+        refused = otto.post("/collections/new", data=finish)
+        assert refused.status_code == 403 and "security token" in refused.text
+    with signed_in(portal, "audrey") as audrey:
+        assert audrey.get("/collections/new").status_code == 403
+        assert audrey.get("/collections/c/edit").status_code == 403
+        assert "/collections/new" not in audrey.get("/collections").text
+        token = csrf_of(audrey.get("/collections").text)
+        assert audrey.post("/collections/new", data={**finish, "csrf_token": token}).status_code == 403
+        assert audrey.post("/collections/c/edit", data={**finish, "csrf_token": token}).status_code == 403
+    with signed_in(portal, "otto") as otto:
+        assert otto.get("/collections/nowhere/edit").status_code == 404
+    assert stored(portal, "sneaky") is None
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def test_job_list_buttons_move_and_remove_and_ignore_what_is_out_of_range() -> None:
+    answers = wizard.Answers(jobs=[("a", "abort"), ("b", "continue"), ("c", "abort")])
+    assert wizard._moved(answers, "up:1").jobs == [("b", "continue"), ("a", "abort"), ("c", "abort")]  # type: ignore[union-attr]
+    assert wizard._moved(answers, "down:2").jobs == answers.jobs  # type: ignore[union-attr]
+    assert wizard._moved(answers, "remove:0").jobs == [("b", "continue"), ("c", "abort")]  # type: ignore[union-attr]
+    assert wizard._moved(answers, "remove:9") is None and wizard._moved(answers, "to:2") is None
+
+
+def test_errors_are_shown_on_the_step_that_asks_for_their_field() -> None:
+    assert wizard.step_of(ConfigError("x", field="jobs")) == 1
+    assert wizard.step_of(ConfigError("x", field="notifications.triggers")) == 2
+    assert wizard.step_of(ConfigError("x", field="name")) == 3
+    try:
+        wizard.compose(wizard.Answers(jobs=[("a", "abort")], notify=True, recipients="nope", triggers=["always"]), None)
+    except ConfigError as exc:
+        assert wizard.step_of(exc) == 2 and "'nope' is not an e-mail address" in exc.message
+    else:
+        raise AssertionError("a wrong address was accepted")
+    try:
+        wizard.compose(wizard.Answers(), None)
+    except ConfigError as exc:
+        assert wizard.step_of(exc) == 1
+    else:
+        raise AssertionError("a collection without jobs was accepted")
+
+
+def test_an_edit_keeps_what_the_wizard_does_not_ask_about() -> None:
+    current = CollectionDefinition.model_validate(
+        {"name": "c", "jobs": ["a"], "owners": ["otto"], "overlap": "queue", "schedule": "nightly"}
+    )
+    answers = wizard.answers_of(current)
+    edited = wizard.compose(wizard.Answers(**{**answers.__dict__, "schedule": "", "recipients": "a@example.org"}), current)
+    assert edited.owners == ["otto"] and edited.overlap == "queue" and edited.schedule is None
+    assert edited.notifications.recipients == ["a@example.org"] and not edited.notifications.enabled
