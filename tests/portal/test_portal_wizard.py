@@ -22,7 +22,7 @@ from idsync.services import collections
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
 from tests.portal.test_portal_security import csrf_of, signed_in
-from tests.scheduler_world import World
+from tests.scheduler_world import SUFFIX, World
 
 
 def stored(portal: Portal, name: str) -> CollectionDefinition | None:
@@ -120,6 +120,9 @@ def test_a_wrong_recipient_is_shown_on_its_step_with_the_other_answers_kept(port
 
 
 def test_editing_a_collection_shows_the_differences_from_the_stored_version(portal: Portal, page: Page) -> None:
+    olivia = World(portal.world.ws.acting_as(Principal("olivia", "user")), portal.world.root)
+    olivia.define("smart_group_job", {"name": "groups", "store": "dir", "containers": [SUFFIX]})
+    olivia.define("smart_group_job", {"name": "elsewhere", "store": "other", "containers": ["dc=other"]})
     open_wizard(portal, page, "/collections")
     page.get_by_role("link", name="Edit c").click()
     expect(page).to_have_url(f"{portal.url}/collections/c/edit")
@@ -127,13 +130,17 @@ def test_editing_a_collection_shows_the_differences_from_the_stored_version(port
     page.get_by_role("button", name="Add job").click()
     page.get_by_role("button", name="Next: Scheduling and Notifications").click()
     page.get_by_label("Schedule", exact=True).select_option("nightly")
+    picker = page.get_by_role("group", name="Smart group update jobs to run after the jobs")
+    expect(picker.get_by_role("checkbox")).to_have_count(1)  # only the update jobs of dir, the jobs' destination
+    picker.get_by_label("groups").check()
     page.get_by_role("button", name="Review your changes").click()
 
     changes = page.get_by_role("table", name="Differences from the stored version")
     expect(changes.get_by_role("row", name=re.compile("^jobs"))).to_contain_text("2. ou (on failure: abort)")
     expect(changes.get_by_role("row", name=re.compile("^schedule"))).to_contain_text("none")
     expect(changes.get_by_role("row", name=re.compile("^schedule"))).to_contain_text("nightly")
-    expect(changes.get_by_role("row")).to_have_count(3)  # the heading, jobs and schedule: nothing else differs
+    expect(changes.get_by_role("row", name=re.compile("^smart group jobs"))).to_contain_text("groups")
+    expect(changes.get_by_role("row")).to_have_count(4)  # the heading, jobs, schedule, smart group jobs: no more
     screenshot(page, "wizard-review")
     assert_accessible(page)
     page.get_by_role("button", name="Finish").click()
@@ -141,6 +148,27 @@ def test_editing_a_collection_shows_the_differences_from_the_stored_version(port
     expect(page).to_have_url(f"{portal.url}/collections/c")
     saved = stored(portal, "c")
     assert saved is not None and saved.job_names == ["people", "ou"] and saved.schedule == "nightly"
+    assert saved.smart_group_jobs == ["groups"]
+
+
+def test_an_edit_begun_from_an_older_version_is_reviewed_again_not_saved_over_it(portal: Portal, page: Page) -> None:
+    open_wizard(portal, page, "/collections/c/edit")
+    page.get_by_role("button", name="Next: Scheduling and Notifications").click()
+    page.get_by_label("Preview job collection when finished").check()
+    page.get_by_role("button", name="Review your changes").click()
+    olivia = World(portal.world.ws.acting_as(Principal("olivia", "user")), portal.world.root)
+    olivia.collection("c", ["people"], description="changed meanwhile")
+    page.get_by_role("button", name="Finish").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("was changed by someone else since this edit began")
+    changes = page.get_by_role("table", name="Differences from the stored version")
+    expect(changes.get_by_role("row", name=re.compile("^preview when finished"))).to_contain_text("yes")
+    saved = stored(portal, "c")
+    assert saved is not None and not saved.preview_when_finished  # nothing saved over the other change
+    page.get_by_role("button", name="Finish").click()  # the user saw the new version: now it saves
+    expect(page.get_by_role("status")).to_contain_text("The job collection c is updated")
+    saved = stored(portal, "c")
+    assert saved is not None and saved.preview_when_finished
 
 
 def test_the_wizard_refuses_forms_without_the_token_and_users_without_the_operator_role(portal: Portal) -> None:

@@ -13,6 +13,8 @@ the wizard again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -63,10 +65,18 @@ class Answers:
     preview: bool = False
     name: str = ""
     description: str = ""
+    version: str = ""
+    """When editing, :func:`version_of` the stored collection the edit began from."""
 
     @property
     def recipient_list(self) -> list[str]:
         return [item.strip() for line in self.recipients.splitlines() for item in line.split(",") if item.strip()]
+
+
+def version_of(collection: CollectionDefinition) -> str:
+    """A short hash of a stored collection: an edit begun from another version is stale."""
+    body = json.dumps(collection.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 def answers_of(collection: CollectionDefinition) -> Answers:
@@ -81,6 +91,7 @@ def answers_of(collection: CollectionDefinition) -> Answers:
         preview=collection.preview_when_finished,
         name=collection.name,
         description=collection.description,
+        version=version_of(collection),
     )
 
 
@@ -98,6 +109,7 @@ def read_answers(form: Form) -> Answers:
         preview=form.get("preview") == "yes",
         name=form.get("name").strip(),
         description=form.get("description"),
+        version=form.get("version"),
     )
 
 
@@ -209,6 +221,11 @@ def _advance(request: Request, who: Viewer, current: CollectionDefinition | None
         try:
             collection = compose(answers, current)
             review = collections.review_changes(who.ws, collection)
+            if go == "finish" and current is not None and answers.version != version_of(current):
+                fresh = replace(answers, version=version_of(current))
+                text = (f"job collection {current.name!r} was changed by someone else since this edit began: "
+                        "the differences below are from its new version; Finish again to save")
+                return _show(request, who, current, Page(3, fresh, text, review), 409)
             if go == "finish":
                 return _finish(request, who, current, answers, collection)
         except ConfigError as exc:
@@ -244,6 +261,7 @@ def new_collection(request: Request, who: Viewing) -> Response:
 
 @router.post("/collections/new")
 def new_collection_step(request: Request, who: Viewing, form: Posted) -> Response:
+    authz.require(who.ws, Role.OPERATOR, "create job collections")
     return _advance(request, who, None, form)
 
 
@@ -256,5 +274,6 @@ def edit_collection(request: Request, who: Viewing, name: str) -> Response:
 
 @router.post("/collections/{name}/edit")
 def edit_collection_step(request: Request, who: Viewing, form: Posted, name: str) -> Response:
+    authz.require(who.ws, Role.OPERATOR, "edit job collections")
     _id, current = collections.load_collection(who.ws, name)
     return _advance(request, who, current, form)
