@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from idsync.portal import dashboard, definitions, plans, requests, runs, schedules, signin
+from idsync.portal import dashboard, definitions, plans, requests, runs, schedules, signin, wizard
 
 STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/static"
@@ -16,5 +16,6 @@ STATIC_PATH = "/static"
 def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
-    for module in (signin, dashboard, requests, runs, plans, schedules, definitions):
+    # the wizard before definitions: /collections/new is not a collection's page
+    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definitions):
         app.include_router(module.router, include_in_schema=False)
