@@ -1,6 +1,6 @@
-"""Users for service tests, inserted straight into the tables (the users
-service belongs to another part; these tests need only rows that say who
-holds which role)."""
+"""Users for service tests, inserted straight into the tables: these tests
+need only rows that say who holds which role, not the users service's
+checks (tested on their own in tests/unit/test_users.py)."""
 
 from __future__ import annotations
 
