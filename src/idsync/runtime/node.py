@@ -195,7 +195,7 @@ def deliver_run(
     deadline = clock() + timedelta(seconds=max(budget, 0.0))
     with ws.db.session() as session:
         ids = [run_id] + [child.id for child in RunRepository(session).children(run_id)]
-    sender = Sender(ws, clock=clock)
+    sender = Sender(ws, clock=clock, log_outcomes=False)  # the caller shows the report's lines
     result = RunDelivery()
     while True:
         report = sender.send_due(run_ids=ids)

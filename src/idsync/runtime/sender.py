@@ -101,10 +101,15 @@ class Sender:
         clock: Callable[[], datetime] = utcnow,
         deliver_one: Deliver = deliver,
         say: Callable[[str], None] | None = None,
+        log_outcomes: bool = True,
     ) -> None:
         self.ws = ws
         self.say = say
         """Where each delivery and each failed attempt is reported, one line each (besides the log)."""
+        self.log_outcomes = log_outcomes
+        """Whether failed attempts also go to the log; off where the caller shows
+        the pass's report lines itself (a command delivering its own run's
+        messages), so each failure is told once."""
         self.node = node or default_node()
         self.policy = policy or notifications.OutboxPolicy.from_settings()
         self.lease = lease
@@ -162,12 +167,14 @@ class Sender:
         elif retry:
             report.retried += 1
             report.lines.append(f"{label}: {why}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
-            log.warning("outbox %s: %s; trying again at %s", label, why, next_at)
+            if self.log_outcomes:
+                log.warning("outbox %s: %s; trying again at %s", label, why, next_at)
             self._tell(f"notification {label}: not delivered: {why}; next attempt at {next_at:%Y-%m-%d %H:%M:%S} UTC")
         else:
             report.failed += 1
             report.lines.append(f"{label}: failed: {why}")
-            log.error("outbox %s failed: %s", label, why)
+            if self.log_outcomes:
+                log.error("outbox %s failed: %s", label, why)
             self._tell(f"notification {label}: failed: {why}")
 
     def _lost(self, label: str, what: str, report: PassReport) -> None:
