@@ -22,9 +22,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from idsync.api import create_app
 from idsync.api.state import ApiConfig
 from idsync.domain.principals import Principal
+from idsync.portal import create_site
 from idsync.services import collection_runs, jobs, requests
 from idsync.services.workspace import Workspace
 from tests.api.conftest import PASSWORD, add_people
@@ -80,7 +80,7 @@ def portal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portal]:
     world.collection("c", ["people"])
     add_people(world.ws)
     served = Workspace(principal=Principal.system("portal tests"), database_url=world.ws.database_url)
-    app = create_app(served, ApiConfig(shutdown_timeout=5))
+    app = create_site(served, ApiConfig(shutdown_timeout=5))
     listener = socket.create_server(("127.0.0.1", 0))
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)

@@ -76,8 +76,4 @@ def create_app(ws: Workspace, config: ApiConfig | None = None) -> FastAPI:
     for module in (session, status, definitions, jobs, plans, runs, collections, schedules, requests,
                    users, audit, outbox, tasks):
         app.include_router(module.router, prefix=PREFIX)
-    # Imported here: the portal imports the API's session and error helpers.
-    from idsync.portal import install
-
-    install(app)
     return app

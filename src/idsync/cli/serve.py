@@ -47,9 +47,9 @@ def serve(
     """Serve the REST API with the scheduler and the outbox sender, in one process, until SIGTERM or Ctrl-C."""
     import uvicorn
 
-    from idsync.api import create_app
     from idsync.api.state import ApiConfig
     from idsync.domain.roles import Role
+    from idsync.portal import create_site
     from idsync.runtime.node import (
         SchedulerNode,
         acting_node,
@@ -91,7 +91,7 @@ def serve(
     if demo:
         _demo_passwords(ws)
 
-    app = create_app(node_ws, ApiConfig(shutdown_timeout=shutdown_timeout))
+    app = create_site(node_ws, ApiConfig(shutdown_timeout=shutdown_timeout))
     background = app.state.idsync.background
     listener = socket.create_server((host, port))
     address = _address(host, listener.getsockname()[1])
