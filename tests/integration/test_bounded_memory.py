@@ -2,13 +2,19 @@
 
 Each test reads a small and a large input and compares the peaks traced by
 tracemalloc. They take a few seconds each, so they live here rather than in
-the fast unit tests; the helpers that build the inputs stay with the unit
-tests of each reader.
+the fast unit tests; helpers shared with the unit tests of a reader are
+imported from them.
 """
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+from datetime import date, timedelta
 from pathlib import Path
+
+import openpyxl
+import pytest
 
 from idsync.connectors.excel import ExcelReader
 from idsync.connectors.sql import SqlReader
@@ -16,11 +22,52 @@ from idsync.domain.entry import Record
 from idsync.domain.ldif_reader import LdifRecord, read_ldif
 from idsync.errors import RecordError
 from tests.memory import LARGE, SMALL, drain, traced_peak
-from tests.unit.test_excel_source import long_books, reading
+from tests.unit.test_excel_source import rewrite_part
 from tests.unit.test_ldif import _ldif_lines
 from tests.unit.test_sql_source import people_table, url_of
 
-__all__ = ["long_books"]  # a fixture, used by name
+
+def long_book(folder: Path, rows: int) -> Path:
+    """A sheet of *rows* people as Excel records it (with its size)."""
+    path = folder / f"long-{rows}.xlsx"
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("People")
+    sheet.append(["EmployeeID", "Mail", "Hired", "Salary"])
+    start = date(2020, 1, 1)
+    for i in range(rows):
+        sheet.append([f"E{i:06d}", f"user{i}@example.org", start + timedelta(days=i % 1000), 1000 + i * 0.5])
+    book.save(path)
+    # Excel records each sheet's size; openpyxl's write-only mode does not.
+    dimension = f'<dimension ref="A1:D{rows + 1}" /><sheetData>'
+    rewrite_part(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace("<sheetData>", dimension, 1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_books(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    folder = tmp_path_factory.mktemp("long")
+    return {rows: long_book(folder, rows) for rows in (SMALL, LARGE)}
+
+
+def reading(path: Path, settle: int) -> tuple[int, int, Record | RecordError | None]:
+    """Read the whole sheet: the peak of traced memory, how far memory rose
+    after the first *settle* rows above what was in use then, and the last item."""
+    reader = ExcelReader(path)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        settled = early_peak = 0
+        last = None
+        for count, item in enumerate(reader.read(), start=1):
+            last = item
+            if count == settle:
+                settled, early_peak = tracemalloc.get_traced_memory()
+                tracemalloc.reset_peak()
+        _, late_peak = tracemalloc.get_traced_memory()
+    finally:
+        reader.close()
+        tracemalloc.stop()
+    return max(early_peak, late_peak), late_peak - settled, last
 
 
 def test_a_long_sheet_is_streamed_in_bounded_memory(long_books: dict[int, Path]) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
-import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +32,6 @@ from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordErro
 from idsync.services import definitions, jobs
 from idsync.services.workspace import Workspace
 from tests.files import open_fds_to
-from tests.memory import LARGE, SMALL
 
 SUFFIX = "dc=example,dc=org"
 
@@ -439,52 +436,6 @@ def test_the_factory_resolves_relative_paths_under_the_home(tmp_home: Path) -> N
     assert reader is not None and reader.path == tmp_home / "hr.xlsx"
     assert list(reader.read()) == [Record({"id": "1"}, line=2)]
     assert open_excel_source(definition, {}).sheet == "Staff"
-
-
-# ---------------------------------------------------------------- memory
-
-
-def long_book(folder: Path, rows: int) -> Path:
-    """A sheet of *rows* people as Excel records it (with its size)."""
-    path = folder / f"long-{rows}.xlsx"
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("People")
-    sheet.append(["EmployeeID", "Mail", "Hired", "Salary"])
-    start = date(2020, 1, 1)
-    for i in range(rows):
-        sheet.append([f"E{i:06d}", f"user{i}@example.org", start + timedelta(days=i % 1000), 1000 + i * 0.5])
-    book.save(path)
-    # Excel records each sheet's size; openpyxl's write-only mode does not.
-    dimension = f'<dimension ref="A1:D{rows + 1}" /><sheetData>'
-    rewrite_part(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace("<sheetData>", dimension, 1))
-    return path
-
-
-@pytest.fixture(scope="module")
-def long_books(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    folder = tmp_path_factory.mktemp("long")
-    return {rows: long_book(folder, rows) for rows in (SMALL, LARGE)}
-
-
-def reading(path: Path, settle: int) -> tuple[int, int, Record | RecordError | None]:
-    """Read the whole sheet: the peak of traced memory, how far memory rose
-    after the first *settle* rows above what was in use then, and the last item."""
-    reader = ExcelReader(path)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        settled = early_peak = 0
-        last = None
-        for count, item in enumerate(reader.read(), start=1):
-            last = item
-            if count == settle:
-                settled, early_peak = tracemalloc.get_traced_memory()
-                tracemalloc.reset_peak()
-        _, late_peak = tracemalloc.get_traced_memory()
-    finally:
-        reader.close()
-        tracemalloc.stop()
-    return max(early_peak, late_peak), late_peak - settled, last
 
 
 # ---------------------------------------------------------------- a real sync job
