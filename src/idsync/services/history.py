@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from idsync.domain.changes import Change, ChangeOp
+from idsync.domain.changes import Change, ChangeFilter, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, quoted
 from idsync.services import authz
@@ -76,20 +76,41 @@ def plan_errors(ws: Workspace, plan_id: int, *, limit: int | None = 100) -> tupl
         return [item for _, item in plans.errors(plan_id, limit=limit)], plans.error_count(plan_id)
 
 
+def change_op(value: str | None) -> ChangeOp | None:
+    """The kind of change a reader typed (create, update, ...), or None for
+    every kind; ConfigError listing the kinds."""
+    if not value:
+        return None
+    try:
+        return ChangeOp(value.strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a kind of change; the kinds are {', '.join(op.value for op in ChangeOp)}", field="op"
+        ) from None
+
+
 def plan_changes(
-    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None,
+    attribute: str | None = None, text: str | None = None,
 ) -> Iterator[Change]:
-    """The plan's changes in order (optionally one kind only), read page by page."""
+    """The plan's changes in order, read page by page: optionally one kind
+    only (chosen by the database), those touching *attribute*, or those whose
+    DN or values contain *text* (both without regard to case)."""
     authz.require_reader(ws, "plans")
+    wanted = ChangeFilter(attribute=attribute, text=text)
     after, sent = -1, 0
     while limit is None or sent < limit:
-        page_size = 1000 if limit is None else min(1000, limit - sent)
+        page_size = 1000 if limit is None or wanted != ChangeFilter() else min(1000, limit - sent)
         with ws.db.session() as session:
             page = PlanRepository(session).changes(plan_id, after_seq=after, limit=page_size, op=op)
         if not page:
             return
         for seq, change in page:
             after = seq
+            if not wanted.keeps(change):
+                continue
+            if limit is not None and sent >= limit:
+                return
             sent += 1
             yield change
 
