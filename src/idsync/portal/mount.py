@@ -12,6 +12,7 @@ from idsync.portal import (
     audit,
     dashboard,
     definitions,
+    directory,
     outbox,
     plans,
     requests,
@@ -31,6 +32,6 @@ def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
     # the wizard before definitions: /collections/new is not a collection's page
-    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definitions, admin,
+    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definitions, directory, admin,
                    users, tokens, audit, outbox):
         app.include_router(module.router, include_in_schema=False)
