@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from idsync.domain.principals import Principal
+from idsync.portal.web import CSP
 from idsync.runtime.sender import Sender
 from idsync.services import collection_runs, outbox, tokens, users
 from tests.api.conftest import PASSWORD
@@ -87,9 +88,14 @@ def test_an_admin_manages_users_roles_and_role_groups(portal: Portal, page: Page
 @pytest.mark.parametrize("name", ["otto", "audrey"])
 def test_operators_and_auditors_are_refused_the_admin_pages_and_forms(portal: Portal, name: str) -> None:
     with signed_in(portal, name) as client:
-        token = csrf_of(client.get("/admin").text)
+        index = client.get("/admin")
+        assert index.status_code == 200 and index.headers["content-security-policy"] == CSP
+        assert 'href="/admin/users"' not in index.text  # no link to what only admins may open
+        token = csrf_of(index.text)
         for path in ("/admin/users", "/admin/users/olivia", "/admin/settings", "/admin/tokens?every=1"):
-            assert client.get(path).status_code == 403, path
+            refused_page = client.get(path)
+            assert refused_page.status_code == 403, path
+            assert refused_page.headers["content-security-policy"] == CSP
         posts = {
             "/admin/users": {"name": "mallory", "password": "a password long enough", "roles": "admin"},
             f"/admin/users/{name}/roles": {"roles": "admin", "action": "grant"},

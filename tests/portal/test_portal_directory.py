@@ -11,6 +11,7 @@ import base64
 from playwright.sync_api import Page, expect
 
 from idsync.domain.principals import Principal
+from idsync.portal.web import CSP
 from idsync.services import directory
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
@@ -100,7 +101,9 @@ def test_the_browser_is_read_only_and_refuses_an_approver(portal: Portal) -> Non
             assert PASSWORD_HASH not in refused.text and "Grace" not in refused.text
         assert 'href="/directory"' not in alice.get("/").text
     with signed_in(portal, "otto") as otto:
-        assert otto.get(f"/directory/dir/entry?dn=uid=grace,{PEOPLE}").status_code == 200
+        shown = otto.get(f"/directory/dir/entry?dn=uid=grace,{PEOPLE}")
+        assert shown.status_code == 200 and shown.headers["content-security-policy"] == CSP
+        assert PASSWORD_HASH not in shown.text and "(secret, not shown)" in shown.text
         assert otto.post("/directory/dir", data={}).status_code == 405  # nothing to post: read-only
         for missing_dn in (f"/entry?dn=uid=nobody,{PEOPLE}", f"?dn=ou=Nowhere,{SUFFIX}"):
             missing = otto.get(f"/directory/dir{missing_dn}")
