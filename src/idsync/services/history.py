@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
 from idsync.domain.changes import Change, ChangeFilter, ChangeOp
@@ -32,15 +33,25 @@ class RunReport:
     log: list[LogLine]
 
 
-def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRow]:
+def list_runs(
+    ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50,
+    since: datetime | None = None, before: datetime | None = None,
+) -> list[RunRow]:
+    """Runs, newest first: of job or collection *job*, in *state*, created
+    from *since* (included) to *before* (excluded)."""
     authz.require_reader(ws, "runs")
+    if since is not None and before is not None and since >= before:
+        raise ConfigError("the runs' date range ends before it starts", field="to",
+                          hint="give a first day on or before the last day")
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
         raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
+        return RunRepository(session).list(
+            limit=limit, job_name=job, state=wanted, created_from=since, created_before=before
+        )
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
