@@ -1,0 +1,129 @@
+"""Metrics read from a real SQLite database after real runs, and their text
+exposition as Prometheus's own parser reads it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from idsync.domain.results import Counts
+from idsync.runtime import metrics as exported
+from idsync.services import collection_runs, jobs, metrics
+from idsync.store.metrics_repo import FinishedRun
+from idsync.store.tables import utcnow
+from tests.scheduler_world import World, make_world
+from tests.unit.conftest import copy_migrated
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path) -> Iterator[World]:
+    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    copy_migrated(migrated_sqlite, tmp_path / "idsync.db")
+    made = make_world(tmp_path)
+    yield made
+    made.ws.close()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, by name and labels, as Prometheus parses it."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_durations_fall_in_cumulative_buckets_ending_with_inf() -> None:
+    d = metrics.Durations().add(0.5).add(4).add(100000)
+    cumulative = dict(d.cumulative())
+    assert (cumulative["1.0"], cumulative["5.0"], cumulative["21600.0"], cumulative["+Inf"]) == (1, 2, 2, 3)
+    assert (d.count, d.total) == (3, 100004.5)
+
+
+def test_totals_count_job_runs_changes_once_and_every_runs_duration() -> None:
+    start = utcnow()
+    runs = [
+        FinishedRun(1, "job", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=2)),
+        FinishedRun(2, "collection", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=3)),
+        FinishedRun(3, "job", Counts(deleted=1), None, None),  # never started: no duration
+    ]
+    base = metrics.Totals()
+    totals = base.plus(runs)
+    assert totals.changes == {"created": 3, "updated": 1, "deleted": 1, "disabled": 0, "moved": 0}
+    assert totals.record_errors == 2
+    assert {k: (v.count, v.total) for k, v in totals.durations.items()} == {"job": (1, 2.0), "collection": (1, 3.0)}
+    assert base.changes["created"] == 0  # the totals folded into are left as they were
+
+
+def test_lag_quantiles_are_nearest_rank() -> None:
+    lag = metrics.Lag.of([float(n) for n in range(1, 101)])
+    assert (lag.count, lag.p50, lag.p95, lag.max) == (100, 50.0, 95.0, 100.0)
+    assert math.isnan(metrics.Lag.of([]).p95)
+
+
+# ---------------------------------------------------------------- from the database
+
+
+def test_runs_changes_and_durations_are_read_from_finished_runs(world: World) -> None:
+    world.collection("c", ["people"])
+    before = metrics.read(world.ws)
+    report = collection_runs.run_collection(world.ws, "c")
+    assert report.run.state.value == "succeeded"
+    after = metrics.read(world.ws, before.settled)
+    assert after.runs_by_state[("collection", "succeeded")] == 1
+    assert after.totals.changes["created"] - before.totals.changes["created"] == 2
+    assert after.totals.durations["collection"].count == 1
+    assert after.totals.durations["job"].count - before.totals.durations["job"].count == 1
+    assert after.pending_requests == 0
+    assert after.worker_jobs is None  # SQLite: no workers' queue
+    assert after.outbox == {}
+
+
+def test_settled_runs_are_summed_once_however_many_scrapes(world: World) -> None:
+    world.csv_job("more", ["3,Grace,Hopper", "4,Edsger,Dijkstra"])
+    jobs.run_job(world.ws, "more")
+    fresh = metrics.read(world.ws)
+    assert fresh.settled.through_id == 0  # all created within the last minutes: not settled yet
+    later = lambda: utcnow() + metrics.SETTLE_AFTER + timedelta(minutes=1)  # noqa: E731
+    first = metrics.read(world.ws, fresh.settled, clock=later)
+    assert first.settled.through_id > 0
+    second = metrics.read(world.ws, first.settled, clock=later)
+    third = metrics.read(world.ws, second.settled, clock=later)
+    assert fresh.totals == first.totals == second.totals == third.totals
+    assert third.totals.changes["created"] == 3  # the ou, then two people
+
+
+def test_the_exposition_parses_and_names_every_metric(world: World) -> None:
+    world.collection("c", ["people"])
+    registry = exported.registry(world.ws)
+    before = samples(exported.exposition(registry).decode())
+    collection_runs.run_collection(world.ws, "c")
+    after = samples(exported.exposition(registry).decode())
+    created = ("idsync_objects_changed_total", (("operation", "created"),))
+    assert after[created] - before[created] == 2
+    assert after[("idsync_runs", (("kind", "collection"), ("state", "succeeded")))] == 1
+    assert after[("idsync_run_duration_seconds_count", (("kind", "collection"),))] == 1
+    assert after[("idsync_database_up", ())] == 1
+    assert after[("idsync_outbox_messages", (("state", "pending"),))] == 0
+    assert after[("idsync_requests_pending", ())] == 0
+    assert after[("idsync_record_errors_total", ())] == 0
+    assert after[("idsync_scheduler_lag_occurrences", ())] == 0
+    assert ("process_cpu_seconds_total", ()) in after
+
+
+def test_a_database_that_cannot_be_read_is_reported_down_not_raised(world: World) -> None:
+    registry = exported.registry(world.ws)
+    (world.root / "idsync.db").unlink()
+    (world.root / "idsync.db").mkdir()  # SQLite cannot open a folder
+    world.ws.db.dispose()
+    scraped = samples(exported.exposition(registry).decode())
+    assert scraped[("idsync_database_up", ())] == 0
+    assert not any(name.startswith("idsync_runs") for name, _ in scraped)
