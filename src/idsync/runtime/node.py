@@ -139,9 +139,12 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
     """
     ws = acting_node(ws, "scheduler", "run the scheduler")
     runtime = Runtime(node=options.node or default_node(), lease=options.lease)
-    executor = ThreadExecutor(
-        ws, runtime, on_finished=lambda row: say(finished_line(row))
-    )
+
+    def finished(row: Any) -> None:
+        with logcontext.bound(run_id=row.id, collection=row.collection_name, node=runtime.node):
+            say(finished_line(row))
+
+    executor = ThreadExecutor(ws, runtime, on_finished=finished)
     engine = Scheduler(ws, executor, runtime, on_event=say)
     say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")
     # Notifications go out from a thread of their own: a slow mail server never holds up a tick.
