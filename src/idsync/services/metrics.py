@@ -11,9 +11,9 @@ errors, the run duration histogram) are sums over finished runs; a run's
 counts never change once it has finished, so the sums only grow. To keep a
 scrape cheap the caller keeps a :class:`Settled` total: runs below the
 oldest open run and created more than :data:`SETTLE_AFTER` ago are summed
-once, and each later scrape adds only newer runs. Deleting runs (``idsync
-run delete``) lowers the sums after the node restarts, which Prometheus takes
-as a counter reset.
+once, and each later scrape adds only newer runs. idsync never deletes a
+finished run; runs deleted from the database by hand lower the sums once the
+node restarts, which Prometheus takes as a counter reset.
 
 The read is role-free: it reports counts and durations only, never a name,
 an address or a value from a directory.
