@@ -107,6 +107,22 @@ class Settled:
     totals: Totals = field(default_factory=Totals)
 
 
+def _summed(repo: MetricsRepository, settled: Settled, through: int) -> Totals:
+    """*settled*'s totals with the runs up to *through* added, summed by the
+    database (the first read of a node sums every run ever recorded)."""
+    changes, errors = repo.sums(settled.through_id, through, CHANGE_OPERATIONS)
+    durations = dict(settled.totals.durations)
+    for kind, (counts, total) in repo.duration_buckets(settled.through_id, through, DURATION_BUCKETS).items():
+        before = durations.get(kind, Durations())
+        buckets = tuple(a + b for a, b in zip(before.buckets, counts, strict=True))
+        durations[kind] = Durations(buckets, before.total + total, before.count + sum(counts))
+    return Totals(
+        {op: settled.totals.changes[op] + changes[op] for op in CHANGE_OPERATIONS},
+        settled.totals.record_errors + errors,
+        durations,
+    )
+
+
 @dataclass(frozen=True)
 class Lag:
     """The scheduler's lag (due time to start, seconds) over the recent occurrences."""
@@ -158,7 +174,7 @@ def read(ws: Workspace, settled: Settled | None = None, *, clock: Callable[[], d
         if first_open is not None:
             through = min(through, first_open - 1)
         if through > settled.through_id:
-            settled = Settled(through, settled.totals.plus(repo.finished_runs(settled.through_id, through)))
+            settled = Settled(through, _summed(repo, settled, through))
         totals = settled.totals.plus(repo.finished_runs(settled.through_id))
         return Snapshot(
             runs_by_state=repo.runs_by_state(),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import case, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, RunState
@@ -68,6 +68,49 @@ class MetricsRepository:
         if through_id is not None:
             query = query.where(runs.c.id <= through_id)
         return [_finished(row) for row in self._session.execute(query.order_by(runs.c.id))]
+
+    def sums(self, after_id: int, through_id: int, operations: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Objects changed by each of *operations*, and record errors, summed in
+        the database over the finished runs with ids in (*after_id*, *through_id*]
+        other than collection runs (whose counts add up their job runs')."""
+        columns = [func.coalesce(func.sum(runs.c.counts[op].as_integer()), 0) for op in (*operations, "errors")]
+        row = self._session.execute(
+            select(*columns).where(*self._finished_between(after_id, through_id), runs.c.kind != "collection")
+        ).one()
+        values = [int(v) for v in row]
+        return dict(zip(operations, values[:-1], strict=True)), values[-1]
+
+    def duration_buckets(
+        self, after_id: int, through_id: int, bounds: Sequence[float]
+    ) -> dict[str, tuple[list[int], float]]:
+        """By kind of run, how many finished runs with ids in (*after_id*,
+        *through_id*] lasted at most each of *bounds* seconds (and more than the
+        one before; a last bucket holds the rest), and their total seconds."""
+        seconds = self._seconds()
+        bucket = case(*((seconds <= bound, index) for index, bound in enumerate(bounds)), else_=len(bounds))
+        rows = self._session.execute(
+            select(runs.c.kind, bucket, func.count(), func.coalesce(func.sum(seconds), 0.0))
+            .where(*self._finished_between(after_id, through_id), runs.c.started_at.is_not(None),
+                   runs.c.finished_at.is_not(None))
+            .group_by(runs.c.kind, bucket)
+        )
+        found: dict[str, tuple[list[int], float]] = {}
+        for kind, index, n, total in rows:
+            counts, sum_ = found.get(kind, ([0] * (len(bounds) + 1), 0.0))
+            counts[int(index)] += int(n)
+            found[kind] = (counts, sum_ + float(total))
+        return found
+
+    def _finished_between(self, after_id: int, through_id: int) -> list[Any]:
+        return [runs.c.id > after_id, runs.c.id <= through_id, runs.c.state.not_in(OPEN_STATES)]
+
+    def _seconds(self) -> Any:
+        """A finished run's duration in seconds (none below 0), as SQL of this database."""
+        if self._session.connection().dialect.name == "postgresql":
+            raw: Any = func.extract("epoch", runs.c.finished_at - runs.c.started_at)
+        else:
+            raw = (func.julianday(runs.c.finished_at) - func.julianday(runs.c.started_at)) * 86400.0
+        return case((raw < 0, 0.0), else_=raw)
 
     def outbox_by_state(self) -> dict[str, int]:
         """How many outbox messages are pending, sending, sent and failed."""
