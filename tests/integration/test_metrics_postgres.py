@@ -4,6 +4,7 @@ depth read from procrastinate's own table."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -76,7 +77,7 @@ LAGS = ("idsync_scheduler_lag_occurrences", ())
 
 def test_a_scheduler_serves_metrics_that_move_as_its_runs_happen(world: World) -> None:
     port = free_port()
-    process = idsync(world, "scheduler", "--tick", "0.2", "--metrics-port", str(port))
+    process = idsync(world, "scheduler", "--tick", "0.2", "--metrics-port", str(port), log_format="json")
     try:
         url = f"http://127.0.0.1:{port}/metrics"
         before = scrape(url)  # the scheduler is up, with nothing to do yet
@@ -88,7 +89,12 @@ def test_a_scheduler_serves_metrics_that_move_as_its_runs_happen(world: World) -
         process.terminate()
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert f"metrics served at {url}" in err
+    said = [json.loads(line) for line in err.splitlines() if line.strip()]  # JSON logs: one object a line
+    assert f"metrics served at {url}" in [item["message"] for item in said]
+    of_node = [item for item in said if not item["message"].startswith("metrics served at")]
+    assert len({item.get("node") for item in of_node}) == 1 and of_node[0]["node"], of_node  # each names the node
+    [ended] = [item for item in said if " ended succeeded" in item["message"]]
+    assert (ended["collection"], ended["run_id"]) == ("c", collection_runs(world)[0].id)
     assert before[("idsync_database_up", ())] == after[("idsync_database_up", ())] == 1
     assert after[CREATED] - before[CREATED] == 2  # the two people
     assert (before.get(SUCCEEDED, 0), after[SUCCEEDED]) == (0, 1)

@@ -102,6 +102,16 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def naming_node(say: Say, node: str) -> Say:
+    """*say*, its lines naming *node* (in JSON logs), from whichever thread says them."""
+
+    def said(message: str) -> None:
+        with logcontext.bound(node=node):
+            say(message)
+
+    return said
+
+
 @dataclass(frozen=True)
 class SchedulerNode:
     """What a scheduler node does; the defaults are those of ``idsync scheduler``."""
@@ -139,6 +149,7 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
     """
     ws = acting_node(ws, "scheduler", "run the scheduler")
     runtime = Runtime(node=options.node or default_node(), lease=options.lease)
+    say = naming_node(say, runtime.node)
 
     def finished(row: Any) -> None:
         with logcontext.bound(run_id=row.id, collection=row.collection_name, node=runtime.node):

@@ -60,13 +60,11 @@ class MetricsRepository:
         found = self._session.execute(select(func.max(runs.c.id)).where(runs.c.created_at < instant)).scalar()
         return int(found or 0)
 
-    def finished_runs(self, after_id: int, through_id: int | None = None) -> list[FinishedRun]:
-        """The finished runs with an id above *after_id* (and up to *through_id*)."""
+    def finished_runs(self, after_id: int) -> list[FinishedRun]:
+        """The finished runs with an id above *after_id* (the few not settled yet)."""
         query = select(runs.c.id, runs.c.kind, runs.c.counts, runs.c.started_at, runs.c.finished_at).where(
             runs.c.id > after_id, runs.c.state.not_in(OPEN_STATES)
         )
-        if through_id is not None:
-            query = query.where(runs.c.id <= through_id)
         return [_finished(row) for row in self._session.execute(query.order_by(runs.c.id))]
 
     def sums(self, after_id: int, through_id: int, operations: Sequence[str]) -> tuple[dict[str, int], int]:
