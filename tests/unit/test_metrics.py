@@ -180,3 +180,24 @@ def test_the_database_sums_finished_job_runs_into_buckets(tmp_path: Path, migrat
         check_database_sums(ws)
     finally:
         ws.close()
+
+
+def test_every_metric_is_documented_in_the_deployment_guide() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "deployment.md").read_text(encoding="utf-8")
+    snapshot = metrics.Snapshot(
+        runs_by_state={("job", "running"): 1}, totals=metrics.Totals(), outbox={}, pending_requests=0,
+        worker_jobs={"todo": 0, "doing": 0}, lag=metrics.Lag.of([1.0]), settled=metrics.Settled(),
+    )
+    names = ["idsync_database_up"] + [
+        f.name + ("_total" if f.type == "counter" else "") for f in exported.families(snapshot)
+    ]
+    assert len(names) == 10
+    assert [name for name in names if f"| `{name}` |" not in guide] == []
+
+
+def test_the_metrics_token_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idsync import settings
+
+    monkeypatch.setenv("IDSYNC_METRICS_TOKEN", "scrape-me-7731")
+    shown = {s.name: s.shown() for s in settings.SETTINGS}
+    assert shown["metrics_token"] == "(set)"
