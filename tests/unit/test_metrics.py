@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from idsync.domain.principals import Principal
 from idsync.domain.results import Counts
 from idsync.runtime import metrics as exported
-from idsync.services import collection_runs, jobs, metrics
+from idsync.services import collection_runs, definitions, jobs, metrics
 from idsync.services.workspace import Workspace
 from idsync.store.metrics_repo import FinishedRun, MetricsRepository
-from idsync.store.tables import runs, utcnow
+from idsync.store.tables import plans, runs, utcnow
 from tests.scheduler_world import World, make_world
 from tests.unit.conftest import copy_migrated
 
@@ -54,9 +54,9 @@ def test_durations_fall_in_cumulative_buckets_ending_with_inf() -> None:
 def test_totals_count_job_runs_changes_once_and_every_runs_duration() -> None:
     start = utcnow()
     runs = [
-        FinishedRun(1, "job", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=2)),
-        FinishedRun(2, "collection", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=3)),
-        FinishedRun(3, "job", Counts(deleted=1), None, None),  # never started: no duration
+        FinishedRun(1, "job", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=2), True),
+        FinishedRun(2, "collection", Counts(created=3, updated=1, errors=2), start, start + timedelta(seconds=3), False),
+        FinishedRun(3, "job", Counts(deleted=1), None, None, True),  # never started: no duration
     ]
     base = metrics.Totals()
     totals = base.plus(runs)
@@ -141,23 +141,34 @@ def test_a_database_that_cannot_be_read_is_reported_down_not_raised(world: World
 
 def write_runs(ws: Workspace) -> None:
     """Runs of known durations and counts, written directly: the database's
-    sums are checked against figures worked out by hand."""
+    sums are checked against figures worked out by hand. Run 6 was held on
+    plan 1, then released by run 7 applying that plan: it carries run 7's
+    counts, which are counted once."""
     start = utcnow() - timedelta(days=2)
+    released = Counts(created=10, errors=1)
     rows = [
-        ("job", "succeeded", 0.5, Counts(created=2, errors=1)),
-        ("job", "failed", 4.0, Counts(updated=3, moved=1)),
-        ("job", "succeeded", 100000.0, Counts(deleted=1, disabled=2, errors=4)),
-        ("collection", "succeeded", 100001.0, Counts(created=2, updated=3, deleted=1)),  # its jobs' sums
-        ("job", "running", None, Counts(created=50)),  # open: not counted
+        (1, "job", "succeeded", 0.5, Counts(created=2, errors=1), None),
+        (2, "job", "failed", 4.0, Counts(updated=3, moved=1), None),
+        (3, "job", "succeeded", 100000.0, Counts(deleted=1, disabled=2, errors=4), None),
+        (4, "collection", "succeeded", 100001.0, Counts(created=2, updated=3, deleted=1), None),  # its jobs' sums
+        (5, "job", "running", None, Counts(created=50), None),  # open: not counted
+        (6, "job", "succeeded", 1.0, released, 1),
+        (7, "job", "succeeded", 2.0, released, 1),
+        (8, "job", "held", 1.0, Counts(read=5, errors=2), 2),  # wrote nothing; its plan's errors go to its release
     ]
     with ws.db.session() as session:
+        session.execute(insert(plans), [
+            {"id": n, "job_name": "j", "state": "ready", "created_by": "t", "created_at": start,
+             "counts": Counts().to_dict(), "change_count": 0} for n in (1, 2)
+        ])
         session.execute(insert(runs), [
-            {"kind": kind, "job_name": "j", "state": state, "trigger": "manual", "requested_by": "t",
-             "created_at": start, "started_at": start,
+            {"id": run_id, "kind": kind, "job_name": "j", "state": state, "trigger": "manual", "requested_by": "t",
+             "created_at": start, "started_at": start, "plan_id": plan_id,
              "finished_at": None if seconds is None else start + timedelta(seconds=seconds),
              "counts": counts.to_dict()}
-            for kind, state, seconds, counts in rows
+            for run_id, kind, state, seconds, counts, plan_id in rows
         ])
+        session.execute(update(plans).where(plans.c.id == 1).values(state="applied", applied_run_id=7))
 
 
 def check_database_sums(ws: Workspace) -> None:
@@ -166,12 +177,15 @@ def check_database_sums(ws: Workspace) -> None:
         repo = MetricsRepository(session)
         changes, errors = repo.sums(0, 10**9, metrics.CHANGE_OPERATIONS)
         buckets = repo.duration_buckets(0, 10**9, metrics.DURATION_BUCKETS)
-    assert changes == {"created": 2, "updated": 3, "deleted": 1, "disabled": 2, "moved": 1}
-    assert errors == 5
+        one_by_one = metrics.Totals().plus(repo.finished_runs(0))
+    assert changes == {"created": 12, "updated": 3, "deleted": 1, "disabled": 2, "moved": 1}
+    assert errors == 6
+    assert (one_by_one.changes, one_by_one.record_errors) == (changes, errors)
     job_counts, job_total = buckets["job"]
-    assert (job_counts[0], job_counts[1], job_counts[-1], sum(job_counts)) == (1, 1, 1, 3)
-    assert job_total == pytest.approx(100004.5, abs=0.01)
+    assert (job_counts[0], job_counts[1], job_counts[-1], sum(job_counts)) == (3, 2, 1, 6)  # ≤ 1 s, ≤ 5 s, > 6 h
+    assert job_total == pytest.approx(100008.5, abs=0.01)
     assert buckets["collection"][0][-1] == 1
+    assert one_by_one.durations["job"].buckets == tuple(job_counts)
 
 
 def test_the_database_sums_finished_job_runs_into_buckets(tmp_path: Path, migrated_sqlite: Path) -> None:
@@ -201,3 +215,24 @@ def test_the_metrics_token_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("IDSYNC_METRICS_TOKEN", "scrape-me-7731")
     shown = {s.name: s.shown() for s in settings.SETTINGS}
     assert shown["metrics_token"] == "(set)"
+
+
+def test_a_held_job_released_later_is_counted_once(world: World) -> None:
+    world.csv_job("leavers", ["11,Ada,Byron", "12,Alan,Mathison", "13,Kurt,Goedel"])
+    world.define("job", {**definitions.public_body(definitions.load(world.ws, "job", "leavers").definition),
+                         "limits": {"max_creates": 1}})
+    world.collection("nightly", ["leavers"])
+    before = metrics.read(world.ws)
+    report = collection_runs.run_collection(world.ws, "nightly")
+    assert report.run.state.value == "held"
+    held = metrics.read(world.ws, before.settled)
+    assert held.totals.changes["created"] == before.totals.changes["created"]  # held: nothing written
+    [job] = report.jobs
+    assert job.plan_id is not None
+    release = jobs.run_job(world.ws, "leavers", plan_id=job.plan_id)
+    assert release.counts.created == 3
+    later = lambda: utcnow() + metrics.SETTLE_AFTER + timedelta(minutes=1)  # noqa: E731
+    for settled in (False, True):  # summed one by one, then by the database: the same
+        after = metrics.read(world.ws, before.settled, clock=later if settled else utcnow)
+        assert after.totals.changes["created"] - before.totals.changes["created"] == 3
+        assert after.runs_by_state[("job", "succeeded")] >= 2  # the release, and the held run it settled

@@ -43,10 +43,6 @@ concurrent transactions may become visible out of order): summed once."""
 LAG_WINDOW = timedelta(minutes=15)
 """The scheduler's lag is reported over the occurrences due in this window."""
 
-LEAF_KINDS_EXCLUDED = ("collection",)
-"""A collection run's counts add up its job runs': only the job runs' are summed."""
-
-
 @dataclass(frozen=True)
 class Durations:
     """A histogram of run durations: how many fell in each bucket (the last one
@@ -89,7 +85,7 @@ class Totals:
         """These totals with *finished* runs added (the receiver is unchanged)."""
         changes, errors, durations = dict(self.changes), self.record_errors, dict(self.durations)
         for run in finished:
-            if run.kind not in LEAF_KINDS_EXCLUDED:
+            if run.own_changes:
                 for op in CHANGE_OPERATIONS:
                     changes[op] += getattr(run.counts, op)
                 errors += run.counts.errors

@@ -16,16 +16,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, inspect, select, text
+from sqlalchemy import and_, case, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, RunState
-from idsync.store.tables import outbox, requests, runs, schedule_occurrences
+from idsync.store.tables import outbox, plans, requests, runs, schedule_occurrences
 
 OPEN_STATES = tuple(state.value for state in RunState if not state.finished)
 """The states a run may still leave; a run in any other keeps its counts for ever."""
 
 WORKER_JOBS_TABLE = "procrastinate_jobs"
+
+_RUNS_AND_PLANS = runs.outerjoin(plans, plans.c.id == runs.c.plan_id)
+
+OWN_CHANGES = and_(
+    runs.c.kind != "collection",
+    runs.c.state != RunState.HELD.value,
+    or_(plans.c.applied_run_id.is_(None), plans.c.applied_run_id == runs.c.id),
+)
+"""Whether a finished run's counts are changes it made itself, so that each
+change is counted once: not a collection run's (they add up its job runs'),
+nor a held job run's, whether still held (it wrote nothing) or released
+(it then carries the counts of the run that applied its plan)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,8 @@ class FinishedRun:
     counts: Counts
     started_at: datetime | None
     finished_at: datetime | None
+    own_changes: bool
+    """Its counts are changes it made itself (see :data:`OWN_CHANGES`)."""
 
 
 class MetricsRepository:
@@ -62,18 +76,20 @@ class MetricsRepository:
 
     def finished_runs(self, after_id: int) -> list[FinishedRun]:
         """The finished runs with an id above *after_id* (the few not settled yet)."""
-        query = select(runs.c.id, runs.c.kind, runs.c.counts, runs.c.started_at, runs.c.finished_at).where(
-            runs.c.id > after_id, runs.c.state.not_in(OPEN_STATES)
+        query = (
+            select(runs.c.id, runs.c.kind, runs.c.counts, runs.c.started_at, runs.c.finished_at, OWN_CHANGES)
+            .select_from(_RUNS_AND_PLANS)
+            .where(runs.c.id > after_id, runs.c.state.not_in(OPEN_STATES))
         )
         return [_finished(row) for row in self._session.execute(query.order_by(runs.c.id))]
 
     def sums(self, after_id: int, through_id: int, operations: Sequence[str]) -> tuple[dict[str, int], int]:
         """Objects changed by each of *operations*, and record errors, summed in
         the database over the finished runs with ids in (*after_id*, *through_id*]
-        other than collection runs (whose counts add up their job runs')."""
+        that made them (:data:`OWN_CHANGES`)."""
         columns = [func.coalesce(func.sum(runs.c.counts[op].as_integer()), 0) for op in (*operations, "errors")]
         row = self._session.execute(
-            select(*columns).where(*self._finished_between(after_id, through_id), runs.c.kind != "collection")
+            select(*columns).select_from(_RUNS_AND_PLANS).where(*self._finished_between(after_id, through_id), OWN_CHANGES)
         ).one()
         values = [int(v) for v in row]
         return dict(zip(operations, values[:-1], strict=True)), values[-1]
@@ -149,5 +165,5 @@ class MetricsRepository:
 
 
 def _finished(row: Sequence[Any]) -> FinishedRun:
-    run_id, kind, counts, started_at, finished_at = row
-    return FinishedRun(int(run_id), str(kind), Counts.from_dict(counts), started_at, finished_at)
+    run_id, kind, counts, started_at, finished_at, own = row
+    return FinishedRun(int(run_id), str(kind), Counts.from_dict(counts), started_at, finished_at, bool(own))
