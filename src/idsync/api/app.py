@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from idsync import __version__
-from idsync.api import errors
+from idsync.api import errors, metrics, request_ids
 from idsync.api.auth import Sessions
 from idsync.api.routers import (
     audit,
@@ -76,4 +76,6 @@ def create_app(ws: Workspace, config: ApiConfig | None = None) -> FastAPI:
     for module in (session, status, definitions, jobs, plans, runs, collections, schedules, requests,
                    users, audit, outbox, tasks):
         app.include_router(module.router, prefix=PREFIX)
+    metrics.install(app, ws)
+    request_ids.install(app)
     return app
