@@ -7,7 +7,18 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from idsync.portal import dashboard, definitions, plans, requests, runs, schedules, signin, wizard
+from idsync.portal import (
+    dashboard,
+    definition_forms,
+    definitions,
+    job_forms,
+    plans,
+    requests,
+    runs,
+    schedules,
+    signin,
+    wizard,
+)
 
 STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/static"
@@ -16,6 +27,6 @@ STATIC_PATH = "/static"
 def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
-    # the wizard before definitions: /collections/new is not a collection's page
-    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definitions):
+    # the forms before definitions: /collections/new, /stores/new are not a definition's page
+    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definition_forms, job_forms, definitions):
         app.include_router(module.router, include_in_schema=False)
