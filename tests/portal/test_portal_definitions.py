@@ -5,14 +5,13 @@ server to aiosmtpd (with a password typed once and never shown again),
 reviews and saves it, then edits its workflow; a CSV source with its test
 button; a job built in the mapping editor (add, reorder, remove mappings and
 transforms) and tried on the first rows of its source, an error row
-included. The password typed is searched for in every page. Auditors and
+included. The passwords typed are searched for in every page. Auditors and
 forms without the CSRF token are refused; axe finds no serious violation."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,8 @@ from idsync.services.workspace import Workspace
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
 from tests.portal.test_portal_security import csrf_of, signed_in
-from tests.scheduler_world import PEOPLE, SUFFIX
+from tests.scheduler_world import PEOPLE
+from tests.servers.slapd import SlapdServer
 from tests.servers.smtp import SmtpServer
 
 SMTP_PASSWORD = "Pw-typed-0nce-!x7"
@@ -69,6 +69,7 @@ def test_an_operator_creates_a_store_tests_it_sends_a_test_message_and_edits_its
 ) -> None:
     pages = signed_in_as(portal, page, "otto", "/stores")
     page.get_by_role("link", name="New identity store").click()
+    assert_accessible(page)
     page.get_by_role("link", name="Embedded directory").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("New identity store: Embedded directory")
     page.get_by_label("Name (required)").fill("branch")
@@ -107,6 +108,7 @@ def test_an_operator_creates_a_store_tests_it_sends_a_test_message_and_edits_its
     expect(page.get_by_label("SMTP host")).to_have_value("127.0.0.1")
     expect(page.get_by_label("SMTP password")).to_have_value("")
     expect(page.locator("#f-notification-server-password-help")).to_contain_text("A secret is stored")
+    assert_accessible(page)
     page.get_by_label("Manual runs need approval").check()
     page.get_by_label("Approvers (idsync users)").fill("alice, bob")
     page.get_by_role("button", name="Review changes").click()
@@ -231,6 +233,11 @@ def test_an_operator_builds_a_job_in_the_mapping_editor_and_tries_it(portal: Por
     expect(page.locator("#m2-attribute")).to_have_value("mail")
     expect(page.get_by_label("Transform 2 of mail")).to_have_value("{suffix: '@example.org'}")
     screenshot(page, "job-edit")
+    page.get_by_label("Description").fill("staff from people.csv")
+    page.get_by_label("Description").press("Enter")  # Enter reviews: it moves no mapping, removes no step
+    changes = page.get_by_role("table", name="Differences from the stored version")
+    expect(changes.get_by_role("row")).to_have_count(2)
+    expect(changes.get_by_role("row", name=re.compile("^description"))).to_contain_text("staff from people.csv")
 
 
 def test_auditors_cannot_edit_and_forms_need_the_csrf_token(portal: Portal) -> None:
@@ -255,18 +262,20 @@ def test_auditors_cannot_edit_and_forms_need_the_csrf_token(portal: Portal) -> N
     assert "sneaky" not in names(portal, "store")
 
 
-def test_a_secret_typed_into_an_ldap_store_never_comes_back(portal: Portal, tmp_path: Path) -> None:
-    secret = "Bind-S3cret-typed-9q"
+def test_a_bind_password_typed_for_an_ldap_store_never_comes_back(portal: Portal, slapd: SlapdServer) -> None:
+    secret = slapd.root_pw
     form = {
-        "kind": "ldap", "name": "corp", "url": "ldap://127.0.0.1:1", "bind_dn": f"cn=admin,{SUFFIX}",
-        "bind_password": secret, "tls_verify": "yes", "timeout": "1",
+        "kind": "ldap", "name": "corp", "url": slapd.url, "bind_dn": slapd.root_dn, "bind_password": secret,
+        "base_dn": slapd.base_dn, "tls_verify": "yes", "timeout": "5",
     }
     answers: list[httpx.Response] = []
     with signed_in(portal, "otto") as otto:
         token = csrf_of(otto.get("/stores/new?kind=ldap").text)
         for go in ("test", "review"):
             answers.append(otto.post("/stores/new", data={**form, "go": go, "csrf_token": token}))
-        assert "Connection failed" in answers[0].text
+        assert "Connection succeeded" in answers[0].text, answers[0].text
+        wrong = otto.post("/stores/new", data={**form, "bind_password": "wrong", "go": "test", "csrf_token": token})
+        assert "Connection failed" in wrong.text
         sealed = re.search(r'name="sealed" value="([^"]+)"', answers[1].text)
         assert sealed is not None
         saved = otto.post("/stores/new", data={**form, "bind_password": "", "sealed": sealed.group(1), "go": "save",
@@ -274,9 +283,23 @@ def test_a_secret_typed_into_an_ldap_store_never_comes_back(portal: Portal, tmp_
         assert saved.status_code == 303, saved.text
         for path in ("/stores", "/stores/corp", "/stores/corp/edit", "/api/v1/stores/corp", "/api/v1/stores"):
             answers.append(otto.get(path))
-        answers.append(otto.post("/stores/corp/edit", data={**form, "bind_password": "", "go": "review",
-                                                             "csrf_token": token}))
+        edited = {**form, "bind_password": "", "description": "corporate", "csrf_token": token}
+        answers.append(otto.post("/stores/corp/edit", data={**edited, "go": "test"}))
+        assert "Connection succeeded" in answers[-1].text  # the stored password, kept, binds
+        answers.append(otto.post("/stores/corp/edit", data={**edited, "go": "review"}))
     assert all(a.status_code in (200, 303) for a in answers), [a.status_code for a in answers]
     assert not [a.url for a in answers if secret in a.text]
     loaded = stored(portal, "store", "corp")
     assert loaded.secrets == {"bind_password": secret}
+
+
+def test_an_active_directory_store_is_an_ldap_store_of_that_flavour(portal: Portal) -> None:
+    form = {"kind": "activedirectory", "name": "ad", "url": "ldaps://dc.example.org", "tls_verify": "yes"}
+    with signed_in(portal, "otto") as otto:
+        page = otto.get("/stores/new?kind=activedirectory")
+        assert "New identity store: Active Directory" in page.text
+        saved = otto.post("/stores/new", data={**form, "go": "save", "csrf_token": csrf_of(page.text)})
+        assert saved.status_code == 303, saved.text
+        assert "Edit identity store ad" in otto.get("/stores/ad/edit").text
+    store = stored(portal, "store", "ad").definition
+    assert (store.kind, store.flavor) == ("ldap", "active_directory")

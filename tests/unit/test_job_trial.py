@@ -10,7 +10,7 @@ import pytest
 from idsync.domain.principals import Principal
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, PermissionDeniedError
-from idsync.services import definitions, history, job_trial, users
+from idsync.services import definitions, history, job_trial, jobs, users
 from tests.scheduler_world import PEOPLE, World
 
 
@@ -81,3 +81,13 @@ def test_an_auditor_cannot_try_a_job(world: World) -> None:
     users.add_user(admin, "audrey", roles=[Role.AUDITOR])
     with pytest.raises(PermissionDeniedError):
         job_trial.try_stored(world.ws.acting_as(Principal("audrey", "user")), "people")
+
+
+def test_a_directory_source_is_tried_on_the_entries_it_reads(world: World) -> None:
+    jobs.run_job(world.ws, "people")
+    job = edited(world, source={"store": "dir", "base_dn": PEOPLE, "filter": "(objectClass=person)"},
+                 destination={"store": "dir", "container": f"ou=Copies,{PEOPLE}"},
+                 mappings=[{"attribute": "uid", "from": "uid", "key": True}, {"attribute": "sn", "from": "sn"}])
+    trial = job_trial.try_job(world.ws, job)
+    assert sorted(e.dn for e in trial.entries) == [f"uid=1,ou=Copies,{PEOPLE}", f"uid=2,ou=Copies,{PEOPLE}"]
+    assert trial.source == f"store 'dir' ({PEOPLE})"
