@@ -206,6 +206,7 @@ def test_an_operator_builds_a_job_in_the_mapping_editor_and_tries_it(portal: Por
 
     page.get_by_label(re.compile("^Rows of the source to map")).fill("3")
     page.get_by_role("button", name="Try it").click()
+    expect(page).to_have_url(f"{portal.url}/jobs/new#trial")  # the page opens at the trial, without script
     expect(page.locator("#trial-summary")).to_contain_text("2 entries, 1 error; nothing written.")
     entries = page.locator(".trial-entries")
     expect(entries).to_contain_text(f"uid=1,{PEOPLE}")
