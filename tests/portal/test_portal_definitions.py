@@ -193,7 +193,9 @@ def test_an_operator_builds_a_job_in_the_mapping_editor_and_tries_it(portal: Por
     page.get_by_label("Required", exact=True).nth(2).check()
     page.get_by_role("button", name="Add mapping").click()
     page.locator("#m3-attribute").fill("cn")
+    expect(page.locator("#m3-text")).to_have_attribute("placeholder", re.compile("^a field of the source"))
     page.locator("#m3-origin").select_option("join")
+    expect(page.locator("#m3-text")).to_have_attribute("placeholder", re.compile("^fields joined"))  # the script
     page.locator("#m3-text").fill("first, last")
     page.get_by_role("button", name="Move mapping 4 up").click()
     page.get_by_role("button", name="Move cn up").click()

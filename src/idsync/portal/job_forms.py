@@ -30,6 +30,13 @@ from idsync.services.review import Review
 router = APIRouter(route_class=PortalRoute)
 
 ORIGINS: dict[str, str] = {"from": "source field", "value": "fixed value", "join": "fields joined", "expression": "expression"}
+HINTS: dict[str, str] = {
+    "from": "a field of the source, e.g. email",
+    "value": "a fixed value, e.g. Staff or %ENV:DOMAIN%",
+    "join": "fields joined with a space, e.g. first, last",
+    "expression": "an expression, e.g. source['first'].lower()",
+}
+"""What each kind of origin takes, shown in the empty text field."""
 EDITED = frozenset({"attribute", "from", "value", "join", "expression", "transforms", "key", "required", "new_only"})
 """The fields of a mapping the editor shows; the others travel unchanged with it."""
 TRY_PLACEHOLDER = "new-job"
@@ -187,7 +194,7 @@ def _show(request: Request, who: Viewer, screen: JobScreen, status: int = 200) -
     action = "/jobs/new" if screen.creating else f"/jobs/{screen.name}/edit"
     return render(
         request, "job_form.html", who, status=status, s=screen, sections=SECTIONS, choices=choices, shown=shown,
-        origins=ORIGINS, action=action, most_rows=job_trial.MOST_ROWS,
+        origins=ORIGINS, hints=HINTS, action=action, most_rows=job_trial.MOST_ROWS,
     )
 
 

@@ -1,5 +1,6 @@
 // idsync portal: the project's own small script. Every page works without it;
-// it only adds a text filter to long lists of changes.
+// it adds a text filter to long lists of changes, and in the mapping editor
+// shows what the chosen kind of value takes as soon as it is chosen.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("input[data-filters]").forEach(function (input) {
@@ -13,6 +14,14 @@ document.addEventListener("DOMContentLoaded", function () {
       list.querySelectorAll(":scope > li").forEach(function (item) {
         item.hidden = text !== "" && item.textContent.toLowerCase().indexOf(text) < 0;
       });
+    });
+  });
+  document.querySelectorAll("select[data-hints]").forEach(function (select) {
+    var field = document.querySelector(select.getAttribute("data-hints"));
+    if (!field) { return; }
+    select.addEventListener("change", function () {
+      var chosen = select.options[select.selectedIndex];
+      field.placeholder = (chosen && chosen.getAttribute("data-hint")) || "";
     });
   });
 });
