@@ -29,6 +29,7 @@ from tests.servers.slapd import SlapdServer
 from tests.servers.smtp import SmtpServer
 
 SMTP_PASSWORD = "Pw-typed-0nce-!x7"
+NEW_PASSWORD = "N3w-bind-pass-typed"
 
 
 @pytest.fixture
@@ -290,10 +291,22 @@ def test_a_bind_password_typed_for_an_ldap_store_never_comes_back(portal: Portal
         answers.append(otto.post("/stores/corp/edit", data={**edited, "go": "test"}))
         assert "Connection succeeded" in answers[-1].text  # the stored password, kept, binds
         answers.append(otto.post("/stores/corp/edit", data={**edited, "go": "review"}))
+        assert stored(portal, "store", "corp").secrets == {"bind_password": secret}  # kept
+        # A new password typed before the review is the one saved, though the form comes back without it.
+        answers.append(otto.post("/stores/corp/edit", data={**edited, "bind_password": NEW_PASSWORD, "go": "review"}))
+        assert "******** (changed)" in answers[-1].text
+        sealed = re.search(r'name="sealed" value="([^"]+)"', answers[-1].text)
+        version = re.search(r'name="version" value="([^"]+)"', otto.get("/stores/corp/edit").text)
+        assert sealed is not None and version is not None
+        stale = otto.post("/stores/corp/edit", data={**edited, "sealed": sealed.group(1), "go": "save"})
+        assert stale.status_code == 409 and "changed by someone else" in stale.text  # no version: not saved blindly
+        saved = otto.post("/stores/corp/edit", data={**edited, "sealed": sealed.group(1), "version": version.group(1),
+                                                      "go": "save"})
+        assert saved.status_code == 303, saved.text
+        answers.append(otto.get("/stores/corp/edit"))
     assert all(a.status_code in (200, 303) for a in answers), [a.status_code for a in answers]
-    assert not [a.url for a in answers if secret in a.text]
-    loaded = stored(portal, "store", "corp")
-    assert loaded.secrets == {"bind_password": secret}
+    assert not [a.url for a in answers if secret in a.text or NEW_PASSWORD in a.text]
+    assert stored(portal, "store", "corp").secrets == {"bind_password": NEW_PASSWORD}
 
 
 def test_an_active_directory_store_is_an_ldap_store_of_that_flavour(portal: Portal) -> None:

@@ -8,7 +8,8 @@ message* through its notification server) try the definition as edited
 without saving it; *Review changes* shows what saving would do, secrets
 masked; *Save* saves it, unless someone changed it since the edit began.
 Secret fields are write-only: never shown, left empty they keep the stored
-secret, and one typed into a new form travels to the next step encrypted.
+secret, and one typed travels to the form's next step encrypted (so a
+password typed before *Review changes* is the one *Save* saves).
 Roles are the services' checks: operators edit, everyone else is refused.
 """
 
@@ -111,17 +112,17 @@ def _act(request: Request, who: Viewer, section: str, form: Form, name: str | No
         kind = _editable_kind(section, start)
     body = read_body(form, kinds[kind][1], start)
     body.update(name=name, description=form.get("description"), **body_kind(kind))
-    if creating:
-        body = definition_edits.unseal(who.ws, kind_of, name, form.get("sealed"), body)
+    body = definition_edits.unseal(who.ws, kind_of, name, form.get("sealed"), body)
     screen = Screen(section, kind, creating, name, body, form.get("version"), stored,
                     test_to=form.get("test_to"))
     go = form.get("go")
     try:
         definition = definition_edits.compose(who.ws, kind_of, body, creating=creating)
-        sealed = definition_edits.seal(who.ws, kind_of, name, definition) if creating else ""
-        screen = replace(screen, sealed=sealed)
+        screen = replace(screen, sealed=definition_edits.seal(who.ws, kind_of, name, definition, body))
         if go in ("test", "notify-test"):
             return _tried(request, who, screen, definition, go)
+        if creating:
+            definition_edits.check_free(who.ws, kind_of, name)
         if go == "save":
             outcome = definition_edits.save_edited(who.ws, kind_of, definition, screen.version, creating=creating)
             return see_other(f"/{section}/{name}?saved={outcome}")

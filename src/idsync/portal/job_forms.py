@@ -223,6 +223,8 @@ def _act(request: Request, who: Viewer, form: Form, name: str | None) -> Respons
         if go == "try":
             return _tried(request, who, screen)
         job = definition_edits.compose(who.ws, "job", _with_mappings(screen), creating=creating)
+        if creating:
+            definition_edits.check_free(who.ws, "job", job.name)
         if go == "save":
             outcome = definition_edits.save_edited(who.ws, "job", job, screen.version, creating=creating)
             return see_other(f"/jobs/{job.name}?saved={outcome}")

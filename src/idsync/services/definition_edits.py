@@ -110,17 +110,22 @@ def review_changes(ws: Workspace, kind: Kind, definition: Any) -> Review:
     return review(NOUNS[kind], store_edits.masked(definition, stored), store_edits.masked(stored))
 
 
+def check_free(ws: Workspace, kind: Kind, name: str) -> None:
+    """StateConflictError when a new definition would take the name of a stored one."""
+    if current_version(ws, kind, name) is not None:
+        raise StateConflictError(f"{NOUNS[kind]} {quoted(name)} exists already: choose another name",
+                                 field="name", hint="or edit the existing one")
+
+
 def save_edited(ws: Workspace, kind: Kind, definition: Any, version: str | None, *, creating: bool) -> str:
     """Save *definition*: a new one only if its name is free, an edit only
     if the stored version is still *version*. Returns "created", "updated"
     or "unchanged", and, for a job that could not be checked, a warning is logged."""
     _check_kind(kind)
     authz.require(ws, Role.OPERATOR, f"save {NOUNS[kind]}s")
-    now = current_version(ws, kind, definition.name)
-    if creating and now is not None:
-        raise StateConflictError(f"{NOUNS[kind]} {quoted(definition.name)} exists already: choose another name",
-                                 field="name", hint="or edit the existing one")
-    if not creating and now != version:
+    if creating:
+        check_free(ws, kind, definition.name)
+    elif current_version(ws, kind, definition.name) != version:
         raise StateConflictError(
             f"{NOUNS[kind]} {quoted(definition.name)} was changed by someone else since this edit began",
             hint="review the differences from its new version and save again",
@@ -200,19 +205,21 @@ def parse_step(text: str, label: str) -> str | dict[str, Any]:
     return value
 
 
-# ---------------------------------------------------------------- secrets typed into an unsaved form
+# ---------------------------------------------------------------- secrets typed into a form not saved yet
 
 _SEALED_FOR = "\x00for"
 
 
-def seal(ws: Workspace, kind: Kind, name: str, definition: Any) -> str:
-    """The secrets typed into a form not saved yet, encrypted with the
-    workspace's key, so the next step of the form keeps them without ever
-    showing them ("" when there are none). Bound to *kind* and *name*."""
-    typed = _secrets_of(definition)
-    if not typed:
+def seal(ws: Workspace, kind: Kind, name: str, definition: Any, body: dict[str, Any]) -> str:
+    """The secrets typed into a form (those *body* holds) not saved yet,
+    encrypted with the workspace's key, so the next step of the form keeps
+    them without ever showing them ("" when there are none). Bound to *kind*
+    and *name*; the stored secrets an edit keeps are not in it."""
+    typed = {path: definitions.get_path(body, path) for path in definitions.secret_fields(definition)}
+    kept = {path: str(value) for path, value in typed.items() if value}
+    if not kept:
         return ""
-    return ws.secrets.encrypt({**typed, _SEALED_FOR: f"{kind}:{name}"}) or ""
+    return ws.secrets.encrypt({**kept, _SEALED_FOR: f"{kind}:{name}"}) or ""
 
 
 def unseal(ws: Workspace, kind: Kind, name: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
