@@ -8,15 +8,22 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from idsync.portal import (
+    admin,
+    audit,
     dashboard,
     definition_forms,
     definitions,
+    directory,
     job_forms,
+    outbox,
     plans,
     requests,
     runs,
+    schedule_edit,
     schedules,
     signin,
+    tokens,
+    users,
     wizard,
 )
 
@@ -27,6 +34,8 @@ STATIC_PATH = "/static"
 def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
-    # the forms before definitions: /collections/new, /stores/new are not a definition's page
-    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definition_forms, job_forms, definitions):
+    # the forms before definitions: /collections/new, /stores/new, /jobs/new... are not a definition's page
+    # (nor /schedules/new a schedule's)
+    for module in (signin, dashboard, requests, runs, plans, schedule_edit, schedules, wizard, definition_forms,
+                   job_forms, definitions, directory, admin, users, tokens, audit, outbox):
         app.include_router(module.router, include_in_schema=False)

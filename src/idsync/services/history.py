@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
-from idsync.domain.changes import Change, ChangeOp
+from idsync.domain.changes import Change, ChangeFilter, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, quoted
 from idsync.services import authz
@@ -32,15 +33,25 @@ class RunReport:
     log: list[LogLine]
 
 
-def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRow]:
+def list_runs(
+    ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50,
+    since: datetime | None = None, before: datetime | None = None,
+) -> list[RunRow]:
+    """Runs, newest first: of job or collection *job*, in *state*, created
+    from *since* (included) to *before* (excluded)."""
     authz.require_reader(ws, "runs")
+    if since is not None and before is not None and since >= before:
+        raise ConfigError("the runs' date range ends before it starts", field="to",
+                          hint="give a first day on or before the last day")
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
         raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
+        return RunRepository(session).list(
+            limit=limit, job_name=job, state=wanted, created_from=since, created_before=before
+        )
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
@@ -76,20 +87,41 @@ def plan_errors(ws: Workspace, plan_id: int, *, limit: int | None = 100) -> tupl
         return [item for _, item in plans.errors(plan_id, limit=limit)], plans.error_count(plan_id)
 
 
+def change_op(value: str | None) -> ChangeOp | None:
+    """The kind of change a reader typed (create, update, ...), or None for
+    every kind; ConfigError listing the kinds."""
+    if not value:
+        return None
+    try:
+        return ChangeOp(value.strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a kind of change; the kinds are {', '.join(op.value for op in ChangeOp)}", field="op"
+        ) from None
+
+
 def plan_changes(
-    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None,
+    attribute: str | None = None, text: str | None = None,
 ) -> Iterator[Change]:
-    """The plan's changes in order (optionally one kind only), read page by page."""
+    """The plan's changes in order, read page by page: optionally one kind
+    only (chosen by the database), those touching *attribute*, or those whose
+    DN or values contain *text* (both without regard to case)."""
     authz.require_reader(ws, "plans")
+    wanted = ChangeFilter(attribute=attribute, text=text)
     after, sent = -1, 0
     while limit is None or sent < limit:
-        page_size = 1000 if limit is None else min(1000, limit - sent)
+        page_size = 1000 if limit is None or wanted != ChangeFilter() else min(1000, limit - sent)
         with ws.db.session() as session:
             page = PlanRepository(session).changes(plan_id, after_seq=after, limit=page_size, op=op)
         if not page:
             return
         for seq, change in page:
             after = seq
+            if not wanted.keeps(change):
+                continue
+            if limit is not None and sent >= limit:
+                return
             sent += 1
             yield change
 

@@ -14,10 +14,22 @@ from idsync.errors import ConfigError, quoted
 from idsync.services import authz
 from idsync.services.notifications import OutboxPolicy
 from idsync.services.workspace import Workspace
-from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxMessage, OutboxRepository
+from idsync.store.outbox_repo import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    STATES,
+    OutboxMessage,
+    OutboxRepository,
+)
 
 FINISHED = (SENT, FAILED)
 """The states purged by default."""
+WAITING = (PENDING, SENDING)
+"""The states of messages not delivered yet, nor given up."""
+GIVEN_UP = (FAILED,)
+"""The state of messages given up on (what a retry puts back)."""
 
 
 def check_states(states: Iterable[str]) -> list[str]:

@@ -206,9 +206,16 @@ class RunRepository:
         state: RunState | None = None,
         collection_name: str | None = None,
         kind: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> builtins.list[RunRow]:
-        """The newest runs first."""
+        """The newest runs first; *created_from* and *created_before* bound
+        when they were created (from included, before excluded)."""
         query = select(runs)
+        if created_from is not None:
+            query = query.where(runs.c.created_at >= created_from)
+        if created_before is not None:
+            query = query.where(runs.c.created_at < created_before)
         if job_name is not None:
             query = query.where(runs.c.job_name == job_name)
         if collection_name is not None:
