@@ -6,7 +6,7 @@ real SMTP server (aiosmtpd), as ``idsync serve`` runs one:
 2. creates an identity store (with its notification server and a workflow
    asking alice to approve), a data source and a job, and tries the job's
    mappings;
-3. walks the collection wizard through Scheduling and Notifications and
+3. creates a schedule, and walks the collection wizard through Scheduling and Notifications and
    Review your changes to Finish, with the preview on;
 4. sees the preview, then runs the collection (run now, on its schedule);
 5. the approver signs in, sees the request with its badge, excludes one
@@ -29,7 +29,7 @@ from idsync.domain.principals import Principal
 from idsync.runtime.node import run_sender
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
-from tests.scheduler_world import SUFFIX, World
+from tests.scheduler_world import SUFFIX
 from tests.servers.smtp import SmtpServer
 
 STAFF = f"ou=Staff,{SUFFIX}"
@@ -113,6 +113,18 @@ def create_job(page: Page) -> None:
     expect(page.get_by_role("status")).to_contain_text("The sync job staff is created")
 
 
+def create_schedule(page: Page) -> None:
+    page.get_by_role("link", name="Schedules").click()
+    page.get_by_role("link", name="New schedule").click()
+    page.get_by_label("Name (required)").fill("weekly")
+    page.get_by_label("When it runs").select_option("weekly")
+    page.get_by_label("At (HH:MM; daily, weekly and monthly)").fill("02:00")
+    page.get_by_label("Weekdays (weekly: mon,tue,wed,thu,fri,sat,sun)").fill("mon")
+    page.get_by_role("button", name="Review").click()
+    page.get_by_role("button", name="Save schedule weekly").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+
+
 def walk_the_wizard(page: Page) -> None:
     page.get_by_role("link", name="Collections").click()
     page.get_by_role("link", name="New collection").click()
@@ -147,13 +159,12 @@ def reload_until(page: Page, state: str, timeout: float = 30.0) -> None:
 def test_the_portal_scenario_from_a_new_store_to_an_approved_run_and_its_notification(
     portal: Portal, page: Page, smtp: SmtpServer
 ) -> None:
-    olivia = World(portal.world.ws.acting_as(Principal("olivia", "user")), portal.world.root)
-    olivia.schedule("weekly", [{"kind": "weekly", "start": "2030-01-07T02:00", "weekdays": ["mon"]}])
     page.goto(f"{portal.url}/signin")
     sign_in(page, "otto")
     create_store(page, portal, smtp)
     create_source(page, portal)
     create_job(page)
+    create_schedule(page)
     walk_the_wizard(page)
 
     page.get_by_role("link", name="Schedules").click()
