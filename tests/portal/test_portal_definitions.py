@@ -319,3 +319,24 @@ def test_an_active_directory_store_is_an_ldap_store_of_that_flavour(portal: Port
         assert "Edit identity store ad" in otto.get("/stores/ad/edit").text
     store = stored(portal, "store", "ad").definition
     assert (store.kind, store.flavor) == ("ldap", "active_directory")
+
+
+def test_a_stored_source_is_edited_and_tested_as_edited(portal: Portal) -> None:
+    other = portal.world.root / "other.csv"
+    other.write_text("id\tfirst\tlast\n9,Ida\n", encoding="utf-8")
+    with signed_in(portal, "otto") as otto:
+        page = otto.get("/sources/people/edit")
+        assert page.status_code == 200 and "people.csv" in page.text and "Kind: CSV file" in page.text
+        version = re.search(r'name="version" value="([^"]+)"', page.text)
+        assert version is not None
+        form = {"path": str(other), "delimiter": "tab", "header": "yes", "csrf_token": csrf_of(page.text),
+                "version": version.group(1)}
+        tested = otto.post("/sources/people/edit", data={**form, "go": "test"})
+        assert "Connection succeeded" in tested.text and str(other) in tested.text
+        assert stored(portal, "source", "people").definition.path != str(other)  # a test saves nothing
+        review = otto.post("/sources/people/edit", data={**form, "go": "review"})
+        assert "Differences from the stored version" in review.text
+        saved = otto.post("/sources/people/edit", data={**form, "go": "save"})
+        assert saved.status_code == 303 and saved.headers["location"] == "/sources/people?saved=updated"
+    source = stored(portal, "source", "people").definition
+    assert (source.path, source.delimiter) == (str(other), "\t")
