@@ -11,6 +11,7 @@ forms without the CSRF token are refused; axe finds no serious violation."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.portal.test_portal_security import csrf_of, signed_in
 from tests.scheduler_world import PEOPLE
 from tests.servers.slapd import SlapdServer
 from tests.servers.smtp import SmtpServer
+from tests.xlsx import write_xlsx
 
 SMTP_PASSWORD = "Pw-typed-0nce-!x7"
 NEW_PASSWORD = "N3w-bind-pass-typed"
@@ -340,3 +342,27 @@ def test_a_stored_source_is_edited_and_tested_as_edited(portal: Portal) -> None:
         assert saved.status_code == 303 and saved.headers["location"] == "/sources/people?saved=updated"
     source = stored(portal, "source", "people").definition
     assert (source.path, source.delimiter) == (str(other), "\t")
+
+
+def test_excel_and_sql_sources_are_created_and_tested_in_their_forms(portal: Portal) -> None:
+    root = portal.world.root
+    write_xlsx(root / "staff.xlsx", [["id", "first", "last"], ["7", "Grace", "Hopper"]])
+    with sqlite3.connect(root / "hr.db") as db:
+        db.execute("create table people (id text, first text, last text)")
+        db.execute("insert into people values ('8', 'Ida', 'Rhodes')")
+    forms = {
+        "excel": {"name": "staff-x", "path": str(root / "staff.xlsx"), "sheet": "People", "header_row": "1"},
+        "sql": {"name": "hr", "url": f"sqlite:///{root / 'hr.db'}", "table": "people", "batch_size": "500"},
+    }
+    with signed_in(portal, "otto") as otto:
+        for kind, form in forms.items():
+            page = otto.get(f"/sources/new?kind={kind}")
+            assert page.status_code == 200, kind
+            sent = {**form, "kind": kind, "csrf_token": csrf_of(page.text)}
+            tested = otto.post("/sources/new", data={**sent, "go": "test"})
+            assert "Connection succeeded" in tested.text, (kind, re.findall(r"role=\"(?:alert|status)\"[^>]*>([^<]*)", tested.text))
+            saved = otto.post("/sources/new", data={**sent, "go": "save"})
+            assert saved.status_code == 303, (kind, saved.text)
+    assert stored(portal, "source", "staff-x").definition.sheet == "People"
+    hr = stored(portal, "source", "hr")
+    assert (hr.definition.table, hr.definition.batch_size) == ("people", 500)
