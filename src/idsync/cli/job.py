@@ -20,7 +20,7 @@ from idsync.cli.output import (
     table,
 )
 from idsync.domain.results import ErrorItem, RunState
-from idsync.services import definitions, history, job_features, jobs, yamlio
+from idsync.services import definitions, history, job_features, job_trial, jobs, yamlio
 from idsync.services.workspace import Workspace
 
 app = typer.Typer(help="Sync jobs: map a source onto directory objects.", no_args_is_help=True)
@@ -167,3 +167,44 @@ def remove(name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do no
     confirm(f"Remove sync job {name!r}?", yes)
     definitions.remove(workspace(), "job", name)
     console.print(f"job {name!r} removed")
+
+
+@app.command("try")
+def try_(
+    name: str,
+    rows: int = typer.Option(job_trial.DEFAULT_ROWS, "--rows", "-n", min=1, max=job_trial.MOST_ROWS,
+                             help=f"How many source rows to map (1 to {job_trial.MOST_ROWS})."),
+    json: bool = JsonOption,
+) -> None:
+    """Map the first rows of the job's source and show the entries they would
+    make, and the rows that fail. Reads neither the destination nor more rows;
+    writes nothing. Exit status 3 when a row fails."""
+    trial = job_trial.try_stored(workspace(), name, rows)
+    if json:
+        print_json(trial)
+    else:
+        print_trial(trial)
+    if trial.errors:
+        raise typer.Exit(3)
+
+
+def print_trial(trial: job_trial.Trial) -> None:
+    """Each entry as LDIF-like lines, then each failing row, then one line of totals."""
+    for entry in trial.entries:
+        where = f"line {entry.line}, " if entry.line else ""
+        console.print(f"{entry.dn}  ({where}key {entry.key})", markup=False, soft_wrap=True)
+        for attribute, values in entry.attributes.items():
+            console.print(f"  {attribute}: {'; '.join(values)}", markup=False, soft_wrap=True)
+    for err in trial.errors:
+        where = ", ".join(p for p in (f"line {err.line}" if err.line else "", f"key {err.key}" if err.key else "",
+                                      f"attribute {err.attribute}" if err.attribute else "") if p)
+        console.print(f"[red]error[/red] {escape(where + ': ' if where else '')}{escape(err.message)}",
+                      markup=True, soft_wrap=True)
+    if trial.unresolved:
+        console.print(f"not looked up in a trial (resolve): {', '.join(trial.unresolved)}", markup=False)
+    skipped = f", {len(trial.skipped)} skipped" if trial.skipped else ""
+    console.print(
+        f"job {trial.job!r}: {trial.read} row(s) of {trial.source}: {len(trial.entries)} entr"
+        f"{'y' if len(trial.entries) == 1 else 'ies'}, {len(trial.errors)} error(s){skipped} (nothing written)",
+        markup=False, soft_wrap=True,
+    )

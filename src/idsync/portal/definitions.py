@@ -1,5 +1,7 @@
-"""Identity stores, data sources, jobs and collections, read-only: a list
-of each, and a definition as an export shows it (secrets left out)."""
+"""Identity stores, data sources, jobs and collections: a list of each, and
+a definition as an export shows it (secrets left out), with links to the
+forms that create and edit them (:mod:`definition_forms`, :mod:`job_forms`,
+the collection wizard) for operators."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from idsync.services.definitions import NOUNS, Kind
 router = APIRouter(route_class=PortalRoute)
 
 SECTIONS: dict[str, Kind] = {"stores": "store", "sources": "source", "jobs": "job", "collections": "collection"}
+SAVED = {"created": "is created", "updated": "is updated", "unchanged": "had no changes to save"}
 
 
 def _summary(kind: Kind, body: dict[str, Any]) -> str:
@@ -39,11 +42,12 @@ def _lister(section: str, kind: Kind) -> None:
         return render(request, "definitions.html", who, section=section, noun=NOUNS[kind], rows=rows)
 
     @router.get(f"/{section}/{{name}}", name=f"portal_{kind}")
-    def show_definition(request: Request, who: Viewing, name: str) -> Response:
+    def show_definition(request: Request, who: Viewing, name: str, saved: str = "") -> Response:
         authz.require_reader(who.ws, f"{NOUNS[kind]}s")
         body = definitions.exportable(who.ws, kind, name)
         text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-        return render(request, "definition.html", who, section=section, noun=NOUNS[kind], name=name, text=text)
+        return render(request, "definition.html", who, section=section, noun=NOUNS[kind], name=name, text=text,
+                      saved=SAVED.get(saved))
 
 
 for _section, _kind in SECTIONS.items():

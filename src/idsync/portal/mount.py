@@ -11,8 +11,10 @@ from idsync.portal import (
     admin,
     audit,
     dashboard,
+    definition_forms,
     definitions,
     directory,
+    job_forms,
     outbox,
     plans,
     requests,
@@ -32,7 +34,8 @@ STATIC_PATH = "/static"
 def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
-    # the wizard before definitions: /collections/new is not a collection's page (nor /schedules/new a schedule's)
-    for module in (signin, dashboard, requests, runs, plans, schedule_edit, schedules, wizard, definitions,
-                   directory, admin, users, tokens, audit, outbox):
+    # the forms before definitions: /collections/new, /stores/new, /jobs/new... are not a definition's page
+    # (nor /schedules/new a schedule's)
+    for module in (signin, dashboard, requests, runs, plans, schedule_edit, schedules, wizard, definition_forms,
+                   job_forms, definitions, directory, admin, users, tokens, audit, outbox):
         app.include_router(module.router, include_in_schema=False)

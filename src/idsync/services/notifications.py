@@ -74,7 +74,12 @@ def send_test(ws: Workspace, store: str, to: Sequence[str] = ()) -> str:
     """Send a test message through *store*'s notification server (to *to*, or
     its default recipients); the server's answer in one line."""
     authz.require(ws, Role.OPERATOR, "send test notifications")
-    server = server_of(ws, store)
+    return send_test_through(server_of(ws, store), store, to)
+
+
+def send_test_through(server: NotificationServer, store: str, to: Sequence[str] = ()) -> str:
+    """The test message of :func:`send_test` through *server* (of identity
+    store *store*, saved or as edited); the caller checked the role."""
     recipients = smtp.addresses(to) or tuple(server.default_to)
     cc = () if to else tuple(server.default_cc)
     email = smtp.Email(

@@ -1,4 +1,5 @@
-"""``/jobs/{name}/preview`` and ``/jobs/{name}/run``: long work answered 202.
+"""``/jobs/{name}/preview`` and ``/jobs/{name}/run``: long work answered 202;
+``/jobs/{name}/try`` and ``/jobs/try``: a job's mappings tried on its first rows.
 
 The preview or run is recorded before the answer (so a refusal, an unknown
 job or a job already running is the answer itself, 403/404/409), then runs
@@ -14,7 +15,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
-from idsync.services import jobs
+from idsync.domain.plain import to_plain
+from idsync.services import definitions, job_trial, jobs
 
 router = APIRouter(tags=["jobs"])
 
@@ -48,3 +50,26 @@ def run(name: str, ws: Acting, request: Request, response: Response, body: RunJo
     url = f"/api/v1/runs/{run_id}"
     response.headers["Location"] = url
     return {"run_id": run_id, "state": "running", "url": url, "events": f"{url}/events"}
+
+
+class TryJob(BaseModel):
+    rows: int = Field(default=job_trial.DEFAULT_ROWS, ge=1, le=job_trial.MOST_ROWS,
+                      description="How many source rows to map.")
+
+
+class TryDefinition(TryJob):
+    job: dict[str, Any] = Field(description="The job definition as edited (as in a YAML file), saved or not.")
+
+
+@router.post("/jobs/try", summary="Try an unsaved job definition's mappings on the first rows of its source; writes nothing")
+def try_definition(ws: Acting, body: TryDefinition) -> dict[str, Any]:
+    trial = job_trial.try_job(ws, definitions.parse("job", body.job), body.rows)
+    result: dict[str, Any] = to_plain(trial)
+    return result
+
+
+@router.post("/jobs/{name}/try", summary="Try a job's mappings on the first rows of its source; writes nothing")
+def try_stored(name: str, ws: Acting, body: TryJob | None = None) -> dict[str, Any]:
+    trial = job_trial.try_stored(ws, name, (body or TryJob()).rows)
+    result: dict[str, Any] = to_plain(trial)
+    return result

@@ -1,6 +1,7 @@
 // idsync portal: the project's own small script. Every page works without it;
-// it adds a text filter to long lists of changes, and follows a run under way
-// live (the API's server-sent events), reloading its report once it is over.
+// it adds a text filter to long lists of changes, follows a run under way
+// live (the API's server-sent events), reloading its report once it is over,
+// and in the mapping editor shows what the chosen kind of value takes.
 "use strict";
 
 function idsyncFilters() {
@@ -65,7 +66,19 @@ function idsyncLiveRun() {
   });
 }
 
+function idsyncValueHints() {
+  document.querySelectorAll("select[data-hints]").forEach(function (select) {
+    var field = document.querySelector(select.getAttribute("data-hints"));
+    if (!field) { return; }
+    select.addEventListener("change", function () {
+      var chosen = select.options[select.selectedIndex];
+      field.placeholder = (chosen && chosen.getAttribute("data-hint")) || "";
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   idsyncFilters();
   idsyncLiveRun();
+  idsyncValueHints();
 });
