@@ -28,7 +28,14 @@ from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import SmartGroup
 from idsync.errors import IdsyncError
-from idsync.services import authz, notifications, request_gate, smartgroup_notices, smartgroups
+from idsync.services import (
+    authz,
+    notifications,
+    releases,
+    request_gate,
+    smartgroup_notices,
+    smartgroups,
+)
 from idsync.services.smartgroups import GroupPlan
 from idsync.services.workspace import Workspace
 from idsync.smartgroups.membership import HOLDING_LIMITS
@@ -128,13 +135,18 @@ def _execute(
     run_id, fence, lease = _create(ws, name, trigger, parent)
     heartbeat = Heartbeat(ws.db, run_id, fence, lease) if fence is not None and lease is not None else None
     results: list[GroupResult] = []
+    stopped: list[GroupPlan] = []
     told: list[tuple[str, list[GroupResult], smartgroup_notices.Owners]] = []
     try:
         with heartbeat or nullcontext():
             for store, members in smartgroups.groups_of_stores(groups).items():
                 plans = smartgroups.plan_groups(ws, store, members)
                 applied = apply_plans(ws, store, plans)
-                held = hold(ws, run_id, name, store, plans, parent)
+                if parent is None:
+                    held = hold(ws, run_id, name, store, plans, parent)
+                else:
+                    held = keep(ws, run_id, name, store, plans, parent)
+                stopped.extend(p for p in plans if _at_limit(p))
                 done = [_held(r, held[r.group]) if r.group in held else r for r in applied]
                 results.extend(done)
                 if notify_owners:
@@ -148,7 +160,12 @@ def _execute(
     state = RunState.COMPLETED_WITH_ERRORS if counts.errors else RunState.SUCCEEDED
     if not groups:
         state = RunState.SUCCEEDED
-    report = UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    cause = None
+    if parent is not None and stopped:
+        # In a collection run a group stopped at a limit holds the run, as a job stopped at a limit does.
+        state = RunState.HELD
+        cause = "held: " + "; ".join(f"smart group {p.group!r}: {p.refused}" for p in stopped)
+    report = UpdateReport(_finish(ws, run_id, state, counts, cause, results), results)
     about = parent.collection_name if parent is not None and parent.collection_name else name
     for store, done, owners in told:
         _tell_owners(ws, run_id, name, about, store, done, owners)
@@ -229,7 +246,7 @@ def hold(
     as one plan (a modify per group, as an update writes it) and a request of
     kind held binds it; approving it applies exactly that plan (:func:`release`).
     The note of each group so held, by group name (none when no request was raised)."""
-    held = [p for p in plans if p.error is None and p.limit in HOLDING_LIMITS and p.changed]
+    held = [p for p in plans if _at_limit(p)]
     if not held or request_gate.gate_of_stores(ws, (store,), "held") is None:
         return {}
     changes = changes_for(held, refused=True)
@@ -249,6 +266,33 @@ def hold(
             plans_repo.delete(plan_id)
             return {}
     return {p.group: f"held for approval by request {request_id}: {p.refused}" for p in held}
+
+
+def _at_limit(plan: GroupPlan) -> bool:
+    """Whether *plan* was stopped by a limit that holds it (max_members, the percentage guard)."""
+    return plan.error is None and plan.limit in HOLDING_LIMITS and plan.changed > 0
+
+
+def keep(
+    ws: Workspace, run_id: int, name: str, store: str, plans: Sequence[GroupPlan], parent: RunRow
+) -> dict[str, str]:
+    """:func:`hold` for an update job run by collection run *parent*: the held
+    groups' membership changes are stored as the plan of update run *run_id*,
+    and no request is raised here: the collection run ends held, and the
+    request its workflow raises (under the collection's name) binds this plan
+    with the held plans of its jobs. The note of each group so held."""
+    held = [p for p in plans if _at_limit(p)]
+    if not held or request_gate.gate_of_stores(ws, (store,), "held") is None:
+        return {}
+    changes = changes_for(held, refused=True)
+    with ws.db.session() as session:
+        plans_repo = PlanRepository(session)
+        plan_id = plans_repo.create(job_name=name, job_id=None, created_by=ws.actor)
+        plans_repo.add_changes(plan_id, changes, 0)
+        plans_repo.finish(plan_id, "ready", Counts(read=len(held), updated=len(changes)))
+        RunRepository(session).set_plan(run_id, plan_id)
+    about = parent.collection_name or parent.job_name
+    return {p.group: f"held in plan {plan_id} for the request of collection {about!r}: {p.refused}" for p in held}
 
 
 def _held(result: GroupResult, note: str) -> GroupResult:
@@ -273,6 +317,21 @@ def release(
             continue
         last = _release_plan(ws, request_id, store, name, plan_id, allows)
     return last
+
+
+def release_linked(
+    ws: Workspace, request_id: int, name: str, plan_id: int, allows: Callable[[Change], bool] | None
+) -> RunRow | None:
+    """Apply plan *plan_id*, held by update job *name* in a collection run and
+    bound by the collection's request (:func:`keep`): as :func:`release` does,
+    then the held update run takes the release's outcome and the collection
+    run's state is worked out again (:func:`idsync.services.releases.settle`)."""
+    store = smartgroups.load_job(ws, name).store
+    run = release(ws, request_id, store, [(name, plan_id)], allows)
+    if run is not None:
+        with ws.db.session() as session:
+            releases.settle(ws, session, plan_id, run)
+    return run
 
 
 def _release_plan(
