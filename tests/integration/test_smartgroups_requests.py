@@ -147,7 +147,7 @@ def test_a_group_held_in_a_collection_run_holds_the_collection_run_and_is_named(
         assert RequestRepository(session).for_run(report.run.id) is None
 
 
-def test_a_collection_s_held_group_is_in_the_collection_s_request_and_members_can_be_left_out(env: Env) -> None:
+def test_a_collection_s_held_group_is_in_the_collection_s_request(env: Env) -> None:
     _two_guarded_groups(env)
     _nightly(env)
     _workflow(env, held=True)
@@ -177,3 +177,29 @@ def test_a_collection_s_held_group_is_in_the_collection_s_request_and_members_ca
         settled = runs.require(report.run.id)
         assert runs.require(update.id).state is RunState.SUCCEEDED
     assert settled.state is RunState.SUCCEEDED, settled.error
+
+
+def test_approval_can_leave_single_members_out_of_a_held_group(env: Env) -> None:
+    env.write_people([(f"u{i}", "IT") for i in range(5)])
+    env.sync()
+    a = env.add_group("a")
+    _group(env, "a", a, queries=_query(env, "(departmentNumber=IT)"), guard={"percent": 30, "min_size": 3})
+    smartgroups.save_job(env.ws, definitions.parse("smart_group_job", {"name": "groups", "store": "dir", "groups": ["a"]}))
+    assert smartgroup_runs.run_update_job(env.ws, "groups").run.state is RunState.SUCCEEDED
+    _workflow(env, held=True)
+    env.write_people([("u0", "IT"), ("u1", "IT"), ("u2", "IT"), ("u3", "Sales"), ("u4", "Sales"), ("u5", "IT")])
+    env.sync()
+    report = smartgroup_runs.run_update_job(env.ws, "groups")
+    assert [r.outcome for r in report.groups] == ["held"]
+    with env.ws.db.session() as session:
+        request = RequestRepository(session).for_run(report.run.id)
+    assert request is not None
+
+    alice = env.ws.acting_as(Principal("alice", "user"))
+    decided = requests.approve(alice, request.id, exclude=[f"{a};{env.dn('u3')}"])  # u3 stays in the group
+    assert decided.request.state == "executed", decided.request
+    assert env.uids(a) == {"u0", "u1", "u2", "u3", "u5"}
+    assert decided.run is not None
+    [result] = smartgroup_runs.results_of(env.ws, decided.run.id)
+    assert (result.outcome, result.added, result.removed) == ("updated", 1, 1)
+    assert "1 member change(s) not approved" in (result.error or "")

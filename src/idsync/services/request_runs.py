@@ -102,9 +102,7 @@ def _release_held(
         try:
             if update is not None:
                 # A linked smart group update job's held membership changes, filtered member by member.
-                smartgroup_runs.release_linked(
-                    ws, request.id, update, plan_id, None if allowed.everything else allowed.allows
-                )
+                smartgroup_runs.release_linked(ws, request.id, update, plan_id, None if allowed.everything else allowed.narrow)
                 continue
             jobs.run_job(
                 ws, job_name, plan_id=plan_id, trigger="release",
@@ -135,10 +133,10 @@ def _release_groups(
     runtime: Runtime,
 ) -> RunRow | None:
     """Apply the membership plan of a smart group update held at a limit: exactly
-    its changes, the groups excluded by an approval left out (by DN)."""
+    its changes, the groups (by DN) and members (``GROUP;MEMBER``) excluded by an approval left out."""
     store = request.stores[0]
     released = smartgroup_runs.release(
-        ws, request.id, store, plans, None if allowed.everything else allowed.allows
+        ws, request.id, store, plans, None if allowed.everything else allowed.narrow
     )
     with ws.db.session() as session:
         run = released or RunRepository(session).require(request.run_id)

@@ -299,12 +299,18 @@ def _held(result: GroupResult, note: str) -> GroupResult:
     return GroupResult(result.group, result.dn, HELD, result.members, error=note)
 
 
+Narrow = Callable[[Change], Change | None]
+"""What a request's approvals let through of a group's change: it whole, it
+without the members left out, or None (:meth:`idsync.workflow.approvers.ChangeFilter.narrow`)."""
+
+
 def release(
     ws: Workspace, request_id: int, store: str, plans: Sequence[tuple[str, int | None]],
-    allows: Callable[[Change], bool] | None,
+    narrow: Narrow | None,
 ) -> RunRow | None:
     """Apply exactly the membership plans a held request binds, letting through
-    only the groups (by DN) its approvals allow: each plan is one run of kind
+    only the groups (by DN) and members (group DN and member DN) its approvals
+    allow: each plan is one run of kind
     smartgroup, trigger ``release``, with one result per group; the last run,
     or None when no plan was ready (applied already: an interrupted execution)."""
     last: RunRow | None = None
@@ -315,19 +321,17 @@ def release(
             plan = PlanRepository(session).get(plan_id)
         if plan is None or plan.state != "ready":
             continue
-        last = _release_plan(ws, request_id, store, name, plan_id, allows)
+        last = _release_plan(ws, request_id, store, name, plan_id, narrow)
     return last
 
 
-def release_linked(
-    ws: Workspace, request_id: int, name: str, plan_id: int, allows: Callable[[Change], bool] | None
-) -> RunRow | None:
+def release_linked(ws: Workspace, request_id: int, name: str, plan_id: int, narrow: Narrow | None) -> RunRow | None:
     """Apply plan *plan_id*, held by update job *name* in a collection run and
     bound by the collection's request (:func:`keep`): as :func:`release` does,
     then the held update run takes the release's outcome and the collection
     run's state is worked out again (:func:`idsync.services.releases.settle`)."""
     store = smartgroups.load_job(ws, name).store
-    run = release(ws, request_id, store, [(name, plan_id)], allows)
+    run = release(ws, request_id, store, [(name, plan_id)], narrow)
     if run is not None:
         with ws.db.session() as session:
             releases.settle(ws, session, plan_id, run)
@@ -335,14 +339,15 @@ def release_linked(
 
 
 def _release_plan(
-    ws: Workspace, request_id: int, store: str, name: str, plan_id: int, allows: Callable[[Change], bool] | None
+    ws: Workspace, request_id: int, store: str, name: str, plan_id: int, narrow: Narrow | None
 ) -> RunRow:
     run_id, _fence, _lease = _create(ws, name, "release", None)
     try:
         with ws.db.session() as session:
             PlanRepository(session).claim(plan_id, run_id)
             changes = _plan_changes(PlanRepository(session), plan_id)
-        chosen = [c for c in changes if allows is None or allows(c)]
+        let_through = [c if narrow is None else narrow(c) for c in changes]
+        chosen = [c for c in let_through if c is not None]
         errors: dict[str, str] = {}
         if chosen:
             _definition, directory = smartgroups.open_store(ws, store)
@@ -354,8 +359,7 @@ def _release_plan(
                 directory.close()
     except IdsyncError as exc:
         return _finish(ws, run_id, RunState.FAILED, Counts(), f"request {request_id}: {exc.message}", [])
-    picked = {id(c) for c in chosen}
-    results = [_released(c, errors.get(c.key), id(c) in picked, request_id) for c in changes]
+    results = [_released(c, n, errors.get(c.key), request_id) for c, n in zip(changes, let_through, strict=True)]
     with ws.db.session() as session:
         PlanRepository(session).mark_applied(plan_id, run_id)
     counts = _counts(results)
@@ -372,15 +376,18 @@ def _plan_changes(repo: PlanRepository, plan_id: int) -> list[Change]:
     return out
 
 
-def _released(change: Change, error: str | None, chosen: bool, request_id: int) -> GroupResult:
-    """The result of one group of a released plan."""
-    if not chosen:
+def _released(change: Change, applied: Change | None, error: str | None, request_id: int) -> GroupResult:
+    """The result of one group of a released plan: *applied* is what the
+    approvals let through of its *change* (None: nothing)."""
+    if applied is None:
         return GroupResult(change.key, change.dn, "excluded", 0, error=f"not approved in request {request_id}")
     if error is not None:
         return GroupResult(change.key, change.dn, "failed", 0, error=error)
-    added = [v for m in change.mods if m.op is ModOp.ADD for v in m.values]
-    removed = [v for m in change.mods if m.op is ModOp.DELETE for v in m.values]
-    return GroupResult(change.key, change.dn, "updated", 0, len(added), len(removed), added, removed)
+    added = [v for m in applied.mods if m.op is ModOp.ADD for v in m.values]
+    removed = [v for m in applied.mods if m.op is ModOp.DELETE for v in m.values]
+    left_out = sum(len(m.values) for m in change.mods) - len(added) - len(removed)
+    note = f"{left_out} member change(s) not approved in request {request_id}" if left_out else None
+    return GroupResult(change.key, change.dn, "updated", 0, len(added), len(removed), added, removed, error=note)
 
 
 def _result(plan: GroupPlan, apply_error: str | None) -> GroupResult:
