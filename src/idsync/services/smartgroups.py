@@ -11,6 +11,7 @@ is :mod:`idsync.services.smartgroup_runs`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -297,23 +298,29 @@ class OverlaySearcher(Searcher):
         key = (normalize_dn(query.base), query.scope.value, query.filter)
         if key not in self._overlaid:
             try:
-                found = super().query(query)
+                found = dict(super().query(query))
             except NotFoundError:
-                if not self.overlay.touches(key[0]):
+                if not self.overlay.touches(key[0]) and not self.overlay.moves_into(query.base):
                     raise
-                found = {}  # its base is one the plans create
+                found = {}  # its base is one the plans create, or move there
+            for base, scope in self.overlay.origins(query.base, query.scope):
+                # Entries a rename moves within the query's reach, searched where the directory holds them.
+                with contextlib.suppress(NotFoundError):
+                    found.update(super().query(GroupQuery(base=base, scope=scope, filter=query.filter)))
             self._overlaid[key] = self.overlay.over(found, query.base, query.scope, query.filter, self.rules)
         return self._overlaid[key]
 
     def holding(self, base: str, attribute: str) -> list[tuple[str, tuple[str, ...]]]:
         try:
-            found = super().holding(base, attribute)
+            found = list(super().holding(base, attribute))
         except NotFoundError:
-            if not self.overlay.touches(normalize_dn(base)):
+            if not self.overlay.touches(normalize_dn(base)) and not self.overlay.moves_into(base):
                 raise
             found = []
-        kept = [(dn, values) for dn, values in found if not self.overlay.touches(normalize_dn(dn))]
-        return kept + self.overlay.holding(base, attribute)
+        for where, _scope in self.overlay.origins(base, Scope.SUB):
+            with contextlib.suppress(NotFoundError):
+                found.extend(super().holding(where, attribute))
+        return self.overlay.untouched(found, base) + self.overlay.holding(base, attribute)
 
     def current(self, group: SmartGroup) -> Members:
         if not self.overlay.touches(normalize_dn(group.dn)):
