@@ -7,7 +7,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from idsync.portal import dashboard, definitions, plans, requests, runs, schedules, signin, wizard
+from idsync.portal import (
+    dashboard,
+    definitions,
+    plans,
+    requests,
+    runs,
+    schedules,
+    signin,
+    smartgroups,
+    wizard,
+)
 
 STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/static"
@@ -17,5 +27,5 @@ def install(app: FastAPI) -> None:
     """Serve the portal's pages at ``/`` and its CSS and JavaScript at :data:`STATIC_PATH`."""
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
     # the wizard before definitions: /collections/new is not a collection's page
-    for module in (signin, dashboard, requests, runs, plans, schedules, wizard, definitions):
+    for module in (signin, dashboard, requests, runs, plans, schedules, smartgroups, wizard, definitions):
         app.include_router(module.router, include_in_schema=False)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from idsync.domain.results import RunState
 from idsync.portal.web import PortalRoute, Viewing, render
-from idsync.services import collection_runs, history, requests
+from idsync.services import collection_runs, history, requests, smartgroup_runs
 
 router = APIRouter(route_class=PortalRoute)
 
@@ -27,4 +27,6 @@ def list_runs(request: Request, who: Viewing, collection: str = "", state: str =
 def show_run(request: Request, who: Viewing, run_id: int) -> Response:
     report = history.run_report(who.ws, run_id, max_errors=ERRORS_SHOWN)
     jobs = collection_runs.report(who.ws, run_id).jobs if report.run.kind == "collection" else []
-    return render(request, "run.html", who, report=report, jobs=jobs, raised=requests.of_run(who.ws, run_id))
+    groups = smartgroup_runs.results_of(who.ws, run_id) if report.run.kind == smartgroup_runs.RUN_KIND else []
+    return render(request, "run.html", who, report=report, jobs=jobs, groups=groups,
+                  raised=requests.of_run(who.ws, run_id))

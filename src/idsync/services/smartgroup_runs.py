@@ -43,7 +43,10 @@ from idsync.store import audit
 from idsync.store.leases import Heartbeat, default_node
 from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.smartgroups_repo import GroupResult, SmartGroupResultRepository
+from idsync.store.smartgroups_repo import (
+    GroupResult as GroupResult,  # what each update did to a group, for front ends
+)
+from idsync.store.smartgroups_repo import SmartGroupResultRepository
 from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,22 @@ def results_of(ws: Workspace, run_id: int) -> list[GroupResult]:
     authz.require_reader(ws, "runs")
     with ws.db.session() as session:
         return SmartGroupResultRepository(session).of_run(run_id)
+
+
+def last_results(ws: Workspace, groups: Sequence[str] | None = None) -> dict[str, tuple[int, GroupResult]]:
+    """The last recorded result of each smart group (of *groups*, or all) among
+    the recent update runs: group name -> (run id, result); a group not
+    updated lately is left out."""
+    authz.require_reader(ws, "runs")
+    with ws.db.session() as session:
+        return SmartGroupResultRepository(session).latest(groups)
+
+
+def recent_runs(ws: Workspace, name: str, *, limit: int = 20) -> list[RunRow]:
+    """The newest update runs named *name* (an update job, or a group updated alone), newest first."""
+    authz.require_reader(ws, "runs")
+    with ws.db.session() as session:
+        return RunRepository(session).list(limit=limit, job_name=name, kind=RUN_KIND)
 
 
 # ---------------------------------------------------------------- the run
@@ -441,8 +460,13 @@ def _finish(
             ErrorItem(message=f"smart group {r.group!r}: {r.outcome}: {r.error}", key=r.group, dn=r.dn)
             for r in results if r.outcome in PROBLEMS
         ])
+        # A line per group that changed or could not be; the unchanged ones are counted (their results hold them).
         for result in results:
-            runs.log(run_id, "warning" if result.outcome in PROBLEMS else "info", _line(result))
+            if result.outcome != "unchanged":
+                runs.log(run_id, "warning" if result.outcome in PROBLEMS else "info", _line(result))
+        unchanged = sum(1 for r in results if r.outcome == "unchanged")
+        if unchanged:
+            runs.log(run_id, "info", f"{unchanged} group(s) unchanged")
         if error:
             runs.log(run_id, "error", error)
         runs.log(run_id, "info", f"finished {state.value}: {counts.summary() or 'no group'} (counted in groups)")
