@@ -20,9 +20,9 @@ from typing import Any
 from idsync.connectors.base import Directory
 from idsync.connectors.local.schema import load_schema
 from idsync.domain.changes import Change
-from idsync.domain.dn import fold_value, is_within, normalize_dn
+from idsync.domain.dn import fold_value, is_within, normalize_dn, parent_dn, rdn_of
 from idsync.domain.entry import Attrs, Record, Scope
-from idsync.domain.filters import RulesLookup
+from idsync.domain.filters import RulesLookup, escape_filter_value
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import GroupJoin, GroupQuery, SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
@@ -35,6 +35,7 @@ from idsync.smartgroups.membership import (
     Limits,
     Members,
     difference,
+    member_key,
     members_of,
     refused_by,
     target_members,
@@ -213,6 +214,7 @@ class Searcher:
         self._queries: dict[tuple[str, str, str], Members] = {}
         self._sources: dict[tuple[str, str], frozenset[str]] = {}
         self._holders: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
+        self._members: dict[str, Sequence[str]] = {}
 
     def query(self, query: GroupQuery) -> Members:
         """The DNs *query* finds (one search per distinct base, scope and filter)."""
@@ -262,8 +264,35 @@ class Searcher:
             ]
         return self._holders[key]
 
+    def read_members(self, groups: Sequence[SmartGroup]) -> None:
+        """Read the member lists of *groups* ahead, one search per parent entry
+        (and member attribute) naming their RDNs, instead of one read per group:
+        :meth:`current` then takes them. A group not found so is read alone."""
+        buckets: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        for group in groups:
+            if group.dn.strip() == "":
+                continue
+            rdn = rdn_of(group.dn)
+            if not rdn:
+                continue
+            term = "".join(f"({name}={escape_filter_value(value)})" for name, value in rdn)
+            parent = parent_dn(group.dn)
+            key = (normalize_dn(parent), group.member_attribute.lower())
+            buckets.setdefault(key, (parent, []))[1].append(term if len(rdn) == 1 else f"(&{term})")
+        for (_key, attribute), (parent, terms) in buckets.items():
+            if len(terms) < 2:
+                continue  # one group: its own read is the same one round trip
+            try:
+                for entry in self.directory.search(parent, Scope.ONE, f"(|{''.join(terms)})", [attribute]):
+                    self._members[member_key(entry.dn)] = entry.attrs.get_values(attribute)
+            except IdsyncError:
+                continue  # read alone, each group says what is wrong with it
+
     def current(self, group: SmartGroup) -> Members:
         """The group's members now; NotFoundError when the group entry does not exist."""
+        read = self._members.pop(member_key(group.dn), None) if self._members else None
+        if read is not None:
+            return members_of(read)
         found = list(self.directory.search(group.dn, Scope.BASE, "(objectClass=*)", [group.member_attribute]))
         if not found:
             raise NotFoundError(f"the group entry {group.dn} does not exist")
@@ -391,12 +420,22 @@ def open_store(ws: Workspace, name: str) -> tuple[Any, Directory]:
     return loaded.definition, connections.open_store(loaded.definition, loaded.secrets)
 
 
+READ_TOGETHER = 200
+"""Groups whose member lists are read by one search (:meth:`Searcher.read_members`):
+few round trips, and no more member lists held at once than these."""
+
+
 def plan_groups(ws: Workspace, store: str, groups: Sequence[SmartGroup]) -> list[GroupPlan]:
     """Plans of *groups* (all of store *store*), sharing one connection and one :class:`Searcher`."""
     definition, directory = open_store(ws, store)
     try:
         searcher = Searcher(ws, directory, store_base(definition))
-        return [plan_group(searcher, group) for group in groups]
+        plans: list[GroupPlan] = []
+        for start in range(0, len(groups), READ_TOGETHER):
+            chunk = groups[start : start + READ_TOGETHER]
+            searcher.read_members(chunk)
+            plans.extend(plan_group(searcher, group) for group in chunk)
+        return plans
     finally:
         directory.close()
 
