@@ -290,13 +290,17 @@ class Searcher:
 
     def current(self, group: SmartGroup) -> Members:
         """The group's members now; NotFoundError when the group entry does not exist."""
+        return members_of(self.current_values(group))
+
+    def current_values(self, group: SmartGroup) -> Sequence[str]:
+        """The group's member values now, as the entry spells them; NotFoundError when it does not exist."""
         read = self._members.pop(member_key(group.dn), None) if self._members else None
         if read is not None:
-            return members_of(read)
+            return read
         found = list(self.directory.search(group.dn, Scope.BASE, "(objectClass=*)", [group.member_attribute]))
         if not found:
             raise NotFoundError(f"the group entry {group.dn} does not exist")
-        return members_of(found[0].attrs.get_values(group.member_attribute))
+        return found[0].attrs.get_values(group.member_attribute)
 
     def target(self, group: SmartGroup) -> Members:
         queried = [self.query(q) for q in group.queries]
@@ -351,13 +355,13 @@ class OverlaySearcher(Searcher):
                 found.extend(super().holding(where, attribute))
         return self.overlay.untouched(found, base) + self.overlay.holding(base, attribute)
 
-    def current(self, group: SmartGroup) -> Members:
+    def current_values(self, group: SmartGroup) -> Sequence[str]:
         if not self.overlay.touches(normalize_dn(group.dn)):
-            return super().current(group)
+            return super().current_values(group)
         attrs = self.overlay.attrs(group.dn)
         if attrs is None:
             raise NotFoundError(f"the group entry {group.dn} does not exist once the plans are applied")
-        return members_of(attrs.get_values(group.member_attribute))
+        return attrs.get_values(group.member_attribute)
 
 
 def read_entry(directory: Directory, dn: str) -> Attrs | None:
@@ -403,8 +407,14 @@ def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
     """The plan of one group; an error computing it is the plan's error, not raised."""
     plan = GroupPlan(group.name, group.dn, group.member_attribute)
     try:
-        current = searcher.current(group)
-        diff: Difference = difference(current, searcher.target(group))
+        values = searcher.current_values(group)
+        target = searcher.target(group)
+        diff: Difference
+        if len(values) == len(target) and set(values) == set(target.values()):
+            # Spelled exactly as the queries return them (as an update writes them): nothing to normalise.
+            diff = Difference(len(values), len(target))
+        else:
+            diff = difference(members_of(values), target)
     except IdsyncError as exc:
         plan.error = exc.message
         return plan
