@@ -63,3 +63,19 @@ def test_the_fast_member_key_is_the_normal_form_of_every_dn() -> None:
     ]:
         assert member_key(dn) == normalize_dn(dn), dn
         assert member_key(dn) == normalize_dn(dn), dn  # and again, from the cache
+
+
+def test_the_difference_of_values_is_the_difference_of_their_normal_forms() -> None:
+    import random
+
+    from idsync.smartgroups.membership import difference, difference_of_values, members_of
+
+    people = [f"uid=u{i},ou=People,dc=x" for i in range(30)]
+    spellings = [*people, *(p.upper() for p in people), *(p.replace(",", ", ") for p in people), "not a dn"]
+    rng = random.Random(13)
+    for _ in range(300):
+        values = rng.sample(spellings, rng.randint(0, 40))
+        target = members_of(rng.sample(spellings, rng.randint(0, 40)))
+        assert difference_of_values(values, target) == difference(members_of(values), target), (values, target)
+    same = members_of(people)
+    assert difference_of_values(people, same) == difference(same, same)  # spelled alike: nothing normalised

@@ -34,7 +34,7 @@ from idsync.smartgroups.membership import (
     Difference,
     Limits,
     Members,
-    difference,
+    difference_of_values,
     member_key,
     members_of,
     refused_by,
@@ -408,13 +408,7 @@ def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
     plan = GroupPlan(group.name, group.dn, group.member_attribute)
     try:
         values = searcher.current_values(group)
-        target = searcher.target(group)
-        diff: Difference
-        if len(values) == len(target) and set(values) == set(target.values()):
-            # Spelled exactly as the queries return them (as an update writes them): nothing to normalise.
-            diff = Difference(len(values), len(target))
-        else:
-            diff = difference(members_of(values), target)
+        diff: Difference = difference_of_values(values, searcher.target(group))
     except IdsyncError as exc:
         plan.error = exc.message
         return plan

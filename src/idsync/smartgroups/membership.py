@@ -10,7 +10,7 @@ it as stored).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -118,6 +118,28 @@ def difference(current: Mapping[str, str], target: Mapping[str, str]) -> Differe
     add = [target[k] for k in sorted(target.keys() - current.keys())]
     remove = [current[k] for k in sorted(current.keys() - target.keys())]
     return Difference(len(current), len(target), add, remove)
+
+
+def difference_of_values(values: Sequence[str], target: Mapping[str, str]) -> Difference:
+    """:func:`difference` of a group's member *values* (as its entry spells
+    them) and *target*, normalising only the values not spelled as in
+    *target*: after an update the two are spelled alike, so a group that
+    barely changed costs set operations on strings, not a DN parse per member."""
+    present = set(values)
+    spelled = set(target.values())
+    common = present & spelled
+    others: dict[str, str] = {}
+    for value in values:
+        if value not in spelled:
+            try:
+                key = member_key(value)
+            except ConfigError:
+                key = value
+            others.setdefault(key, value)
+    current = len(common) + sum(1 for key in others if target.get(key) not in common)
+    add = [target[k] for k in sorted(k for k, v in target.items() if v not in present and k not in others)]
+    remove = [others[k] for k in sorted(k for k in others if k not in target)]
+    return Difference(current, len(target), add, remove)
 
 
 @dataclass(frozen=True)
