@@ -316,3 +316,18 @@ def test_a_collection_preview_shows_the_members_its_jobs_would_make(env: Env) ->
     assert env.uids(dn) == {"ann", "bob"}  # nothing changed
     with connections.directory(env.ws, "dir") as directory:
         assert not list(directory.search(env.people, Scope.SUB, "(uid=dee)", ["1.1"]))
+
+
+def test_groups_of_one_container_are_read_together_and_a_missing_entry_is_told_alone(env: Env) -> None:
+    env.write_people([("ann", "IT"), ("bob", "Sales")])
+    env.sync()
+    x, z = env.add_group("x"), env.add_group("z", "groupOfUniqueNames")
+    _group(env, "x", x, queries=_query(env, "(departmentNumber=IT)"))
+    _group(env, "y", f"cn=y,{env.groups}", queries=_query(env, "(departmentNumber=IT)"))  # no such entry
+    _group(env, "z", z, queries=_query(env, "(departmentNumber=Sales)"), object_class="groupOfUniqueNames")
+    smartgroups.save_job(env.ws, definitions.parse("smart_group_job", {"name": "three", "store": "dir", "groups": ["x", "y", "z"]}))
+    report = smartgroup_runs.run_update_job(env.ws, "three")
+    outcomes = {r.group: (r.outcome, r.added, r.removed) for r in report.groups}
+    assert outcomes["x"] == ("updated", 1, 1) and outcomes["z"] == ("updated", 1, 1)
+    assert outcomes["y"][0] == "failed" and "does not exist" in (next(r for r in report.groups if r.group == "y").error or "")
+    assert env.uids(x) == {"ann"} and env.uids(z, "uniqueMember") == {"bob"}

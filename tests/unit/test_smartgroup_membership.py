@@ -49,3 +49,33 @@ def test_the_guard_holds_a_large_change_of_a_group_over_its_minimum_size() -> No
     assert "3 of 10 members (30.0 %)" in (refusal(diff, Limits(guard_percent=25, guard_min_size=5)) or "")
     assert refusal(diff, Limits(guard_percent=30, guard_min_size=5)) is None  # not over 30 %
     assert refusal(diff, Limits(guard_percent=25, guard_min_size=10)) is None  # the group is not larger than 10
+
+
+def test_the_fast_member_key_is_the_normal_form_of_every_dn() -> None:
+    from idsync.domain.dn import normalize_dn
+    from idsync.smartgroups.membership import member_key
+
+    for dn in [
+        "uid=u0000001,ou=w6people,dc=example,dc=org", "CN=Ada Lovelace,OU=People,DC=Example,DC=org",
+        "CN=Foo  Bar,dc=x", "commonName=a,dc=x", "cn=a,commonName=b,dc=x", "cn=a\\,b,dc=x", "cn=\\#x,dc=x",
+        "uid=é,dc=x", "cn= a,dc=x", "cn=a ,dc=X", "cn=a, dc=x", "2.5.4.3=a,dc=x", "cn=a=b,dc=x", "cn=,dc=x",
+        "cn=a+uid=b,dc=x", "CN=ÅSA,dc=x", "cn=a;b,dc=x".replace(";", "\\;"), "dc=org",
+    ]:
+        assert member_key(dn) == normalize_dn(dn), dn
+        assert member_key(dn) == normalize_dn(dn), dn  # and again, from the cache
+
+
+def test_the_difference_of_values_is_the_difference_of_their_normal_forms() -> None:
+    import random
+
+    from idsync.smartgroups.membership import difference, difference_of_values, members_of
+
+    people = [f"uid=u{i},ou=People,dc=x" for i in range(30)]
+    spellings = [*people, *(p.upper() for p in people), *(p.replace(",", ", ") for p in people), "not a dn"]
+    rng = random.Random(13)
+    for _ in range(300):
+        values = rng.sample(spellings, rng.randint(0, 40))
+        target = members_of(rng.sample(spellings, rng.randint(0, 40)))
+        assert difference_of_values(values, target) == difference(members_of(values), target), (values, target)
+    same = members_of(people)
+    assert difference_of_values(people, same) == difference(same, same)  # spelled alike: nothing normalised

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
-from idsync.domain.dn import normalize_dn
+from idsync.domain.dn import is_within, normalize_dn
 from idsync.domain.entry import Attrs, Scope
 from idsync.smartgroups.overlay import Overlay
 
@@ -77,3 +77,75 @@ def test_join_holders_are_the_touched_entries_with_the_attribute() -> None:
     overlay.apply(Change(ChangeOp.CREATE, f"uid=dee,{PEOPLE}", attrs=Attrs({"uid": ["Dee"]})), read)
     assert overlay.holding(PEOPLE, "UID") == [(f"uid=dee,{PEOPLE}", ("dee",))]
     assert overlay.holding("ou=other,dc=x", "uid") == []
+
+
+# A subtree: ou=people (bob, cid in IT; ann in Sales) renamed or moved with its children.
+TREE = {
+    normalize_dn(PEOPLE): ("ou=people,dc=x", Attrs({"objectClass": ["organizationalUnit"], "ou": ["people"]})),
+    **{key: (f"uid={attrs.get_values('uid')[0]},{PEOPLE}", attrs) for key, attrs in NOW.items()},
+    normalize_dn("ou=new,dc=x"): ("ou=new,dc=x", Attrs({"objectClass": ["organizationalUnit"], "ou": ["new"]})),
+}
+
+
+def read_tree(dn: str) -> Attrs | None:
+    found = TREE.get(normalize_dn(dn))
+    return found[1] if found else None
+
+
+def search(base: str, scope: Scope) -> dict[str, str]:
+    """What the directory (which the plans have not changed) answers for (dept=IT)."""
+    return {
+        key: dn for key, (dn, attrs) in TREE.items()
+        if is_within(dn, base, scope) and "IT" in attrs.get_values("dept")
+    }
+
+
+def ask(overlay: Overlay, base: str, scope: Scope = Scope.SUB) -> set[str]:
+    """(dept=IT) under *base* once the plans are applied, as a preview searches it."""
+    found = search(base, scope) if normalize_dn(base) in TREE else {}
+    for where, how in overlay.origins(base, scope):
+        found.update(search(where, how))
+    return set(overlay.over(found, base, scope, "(dept=IT)").values())
+
+
+def test_a_renamed_container_s_children_answer_under_their_new_dns() -> None:
+    overlay = Overlay()
+    overlay.apply(Change(ChangeOp.MOVE, PEOPLE, new_dn="ou=staff,dc=x"), read_tree)
+    assert ask(overlay, "dc=x") == {"uid=bob,ou=staff,dc=x", "uid=cid,ou=staff,dc=x"}
+    assert ask(overlay, "ou=staff,dc=x") == {"uid=bob,ou=staff,dc=x", "uid=cid,ou=staff,dc=x"}
+    assert ask(overlay, "ou=staff,dc=x", Scope.ONE) == {"uid=bob,ou=staff,dc=x", "uid=cid,ou=staff,dc=x"}
+    assert ask(overlay, PEOPLE) == set()  # moved away
+    assert overlay.origin(f"uid=bob,{PEOPLE}") is None
+    assert overlay.origin("uid=bob,ou=staff,dc=x") == f"uid=bob,{PEOPLE}"
+
+
+def test_a_subtree_moved_under_another_base_enters_its_queries_and_leaves_the_old_one() -> None:
+    overlay = Overlay()
+    overlay.apply(Change(ChangeOp.MOVE, PEOPLE, new_dn="ou=people,ou=new,dc=x"), read_tree)
+    assert ask(overlay, "ou=new,dc=x") == {"uid=bob,ou=people,ou=new,dc=x", "uid=cid,ou=people,ou=new,dc=x"}
+    assert ask(overlay, "ou=new,dc=x", Scope.ONE) == set()  # the children are two levels down
+    assert ask(overlay, "dc=x", Scope.ONE) == set()
+
+
+def test_children_touched_before_or_after_the_move_follow_it() -> None:
+    overlay = Overlay()
+    overlay.apply_all([
+        Change(ChangeOp.UPDATE, f"uid=ann,{PEOPLE}", mods=(Modification(ModOp.REPLACE, "dept", ("IT",)),)),
+        Change(ChangeOp.MOVE, PEOPLE, new_dn="ou=staff,dc=x"),
+        Change(ChangeOp.UPDATE, "uid=bob,ou=staff,dc=x", mods=(Modification(ModOp.REPLACE, "dept", ("HR",)),)),
+        Change(ChangeOp.UPDATE, f"uid=cid,{PEOPLE}", mods=(Modification(ModOp.REPLACE, "dept", ("HR",)),)),  # gone
+    ], read_tree)
+    assert ask(overlay, "dc=x") == {"uid=ann,ou=staff,dc=x", "uid=cid,ou=staff,dc=x"}
+    assert overlay.attrs(f"uid=ann,{PEOPLE}") is None
+    bob = overlay.attrs("uid=bob,ou=staff,dc=x")
+    assert bob is not None and list(bob.get_values("dept")) == ["HR"]  # read under its old DN
+
+
+def test_join_holders_of_a_moved_subtree_answer_under_their_new_dns() -> None:
+    overlay = Overlay()
+    overlay.apply(Change(ChangeOp.MOVE, PEOPLE, new_dn="ou=staff,dc=x"), read_tree)
+    found = [(dn, ("x",)) for dn, attrs in TREE.values() if attrs.get_values("uid")]
+    assert [where for where, _how in overlay.origins("ou=staff,dc=x", Scope.SUB)] == [PEOPLE]
+    assert {dn for dn, _v in overlay.untouched(found, "ou=staff,dc=x")} == {
+        f"uid={u},ou=staff,dc=x" for u in ("ann", "bob", "cid")
+    }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from idsync.domain.changes import Change, ChangeOp
+import pytest
+
+from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
+from idsync.errors import ConfigError
 from idsync.workflow.approvers import (
     ChangeFilter,
     Person,
@@ -12,6 +15,7 @@ from idsync.workflow.approvers import (
     eligible,
     intersect,
     normalized_exclusions,
+    split_exclusion,
 )
 from idsync.workflow.requests import Decision
 
@@ -102,3 +106,44 @@ def test_several_approvals_apply_the_intersection() -> None:
     assert allowed.allows(UPDATE)
     assert not allowed.allows(DELETE)  # not approved by the second
     assert allowed.describe() == "only create, update; 1 object(s) excluded"
+
+
+GROUP = "cn=Staff,ou=Groups,dc=x"
+MEMBER_ANN, MEMBER_BOB = "uid=ann,ou=People,dc=x", "uid=bob,ou=People,dc=x"
+
+
+def _membership(*mods: Modification) -> Change:
+    return Change(ChangeOp.UPDATE, GROUP, key="staff", mods=mods)
+
+
+def test_a_member_left_out_is_dropped_from_its_group_s_change_only() -> None:
+    change = _membership(
+        Modification(ModOp.ADD, "member", (MEMBER_ANN, MEMBER_BOB)), Modification(ModOp.DELETE, "member", ("uid=cid,ou=People,dc=x",)),
+    )
+    left_out = ChangeFilter(excluded=normalized_exclusions(["CN=staff, ou=groups,dc=x;UID=Ann,ou=people,dc=x"]))
+    narrowed = left_out.narrow(change)
+    assert narrowed is not None
+    assert [(m.op, m.values) for m in narrowed.mods] == [
+        (ModOp.ADD, (MEMBER_BOB,)), (ModOp.DELETE, ("uid=cid,ou=People,dc=x",)),
+    ]
+    assert left_out.allows(change)  # the group's change is not left out whole
+    other = Change(ChangeOp.UPDATE, "cn=other,dc=x", mods=(Modification(ModOp.ADD, "member", (MEMBER_ANN,)),))
+    assert left_out.narrow(other) is other
+    assert left_out.describe() == "1 member(s) excluded"
+
+
+def test_a_change_whose_every_member_is_left_out_is_not_applied() -> None:
+    change = _membership(Modification(ModOp.ADD, "member", (MEMBER_ANN,)), Modification(ModOp.DELETE, "member", (MEMBER_BOB,)))
+    left_out = ChangeFilter(excluded=normalized_exclusions([f"{GROUP};{MEMBER_ANN}", f"{GROUP};{MEMBER_BOB}", "uid=zed,dc=x"]))
+    assert left_out.narrow(change) is None
+    assert left_out.describe() == "1 object(s) excluded; 2 member(s) excluded"
+    assert ChangeFilter(excluded=normalized_exclusions([GROUP])).narrow(change) is None  # the whole group
+
+
+def test_an_escaped_semicolon_stays_in_the_dn() -> None:
+    assert split_exclusion(r"cn=a\;b,dc=x") == (r"cn=a\;b,dc=x", None)
+    assert split_exclusion(r"cn=a\;b,dc=x;uid=c,dc=x") == (r"cn=a\;b,dc=x", "uid=c,dc=x")
+    with pytest.raises(ConfigError, match="GROUP_DN;MEMBER_DN"):
+        normalized_exclusions([f"{GROUP};"])
+    with pytest.raises(ConfigError):
+        normalized_exclusions([f"{GROUP};not a dn"])

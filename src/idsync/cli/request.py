@@ -136,7 +136,7 @@ def _detail_text(detail: dict[str, Any]) -> str:
 def approve(
     request_id: int = typer.Argument(..., help="The request to approve."),
     only: str | None = typer.Option(None, "--only", help="Approve only these kinds of change, e.g. create,update (the rest is not applied)."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Leave out the change to this DN (repeat for more)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Leave out the change to this DN, or one member of a group as GROUP_DN;MEMBER_DN (repeat for more)."),
     comment: str = typer.Option("", "--comment", help="A comment kept with your approval."),
     no_send: bool = typer.Option(
         False, "--no-send", help="Leave the run's notifications in the outbox for a scheduler or an outbox sender."

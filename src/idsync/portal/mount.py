@@ -22,6 +22,7 @@ from idsync.portal import (
     schedule_edit,
     schedules,
     signin,
+    smartgroups,
     tokens,
     users,
     wizard,
@@ -36,6 +37,6 @@ def install(app: FastAPI) -> None:
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="portal-static")
     # the forms before definitions: /collections/new, /stores/new, /jobs/new... are not a definition's page
     # (nor /schedules/new a schedule's)
-    for module in (signin, dashboard, requests, runs, plans, schedule_edit, schedules, wizard, definition_forms,
+    for module in (signin, dashboard, requests, runs, plans, schedule_edit, schedules, smartgroups, wizard, definition_forms,
                    job_forms, definitions, directory, admin, users, tokens, audit, outbox):
         app.include_router(module.router, include_in_schema=False)

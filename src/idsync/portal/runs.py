@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.portal.web import PortalRoute, Posted, Viewing, render, see_other
-from idsync.services import collection_runs, history, outbox, requests
+from idsync.services import collection_runs, history, outbox, requests, smartgroup_runs
 
 router = APIRouter(route_class=PortalRoute)
 
@@ -67,8 +67,9 @@ def list_runs(
 def show_run(request: Request, who: Viewing, run_id: int, done: str = "") -> Response:
     report = history.run_report(who.ws, run_id, max_errors=ERRORS_SHOWN)
     jobs = collection_runs.report(who.ws, run_id).jobs if report.run.kind == "collection" else []
+    groups = smartgroup_runs.results_of(who.ws, run_id) if report.run.kind == smartgroup_runs.RUN_KIND else []
     return render(
-        request, "run.html", who, report=report, jobs=jobs, raised=requests.of_run(who.ws, run_id),
+        request, "run.html", who, report=report, jobs=jobs, groups=groups, raised=requests.of_run(who.ws, run_id),
         messages=outbox.list_messages(who.ws, run_id=run_id, limit=MESSAGES_SHOWN),
         live=report.run.state in UNDER_WAY, may_terminate=who.has("operator") and report.run.state in UNDER_WAY,
         terminated=done == "terminate",

@@ -452,6 +452,10 @@ def _run_jobs(
         any_errors = any_errors or update.run.state is RunState.COMPLETED_WITH_ERRORS
         if update.run.state is RunState.FAILED:
             failures.append(f"smart group update job {update.run.job_name!r} failed: {update.run.error}")
+        if update.run.state is RunState.HELD:
+            # Groups stopped at a membership limit were left as they are and wait for a decision.
+            cause = (update.run.error or "waits for a decision").removeprefix("held: ")
+            held.append(f"smart group update job {update.run.job_name!r} held: {cause}")
     if failures:
         return RunState.FAILED, counts, "; ".join(failures + held)
     if held:

@@ -273,7 +273,9 @@ def build_event(
         changes_total=changes_total,
         memberships=memberships,
         held=tuple(
-            HeldJob(c.job_name, _held_reason(c.error), c.plan_id) for c in children if c.state is RunState.HELD
+            # A smart group update's held plan is released by its request, not by running a job on it.
+            HeldJob(c.job_name, _held_reason(c.error), c.plan_id if c.kind != SMART_GROUP_RUN else None)
+            for c in children if c.state is RunState.HELD
         ),
         released_by=released_by,
         groups=tuple(_group_outcomes(session, children)),

@@ -28,8 +28,8 @@ def collection_outcome(children: Sequence[RunRow]) -> tuple[RunState, Counts, st
     counts = Counts()
     for child in children:
         counts.add(child.counts)
-    failed = [f"job {c.job_name!r} failed: {c.error}" for c in children if c.state is RunState.FAILED]
-    held = [f"job {c.job_name!r} held: {c.error}" for c in children if c.state is RunState.HELD]
+    failed = [f"{_noun(c)} {c.job_name!r} failed: {c.error}" for c in children if c.state is RunState.FAILED]
+    held = [f"{_noun(c)} {c.job_name!r} held: {c.error}" for c in children if c.state is RunState.HELD]
     if failed:
         return RunState.FAILED, counts, "; ".join(failed + held)
     if held:
@@ -37,6 +37,10 @@ def collection_outcome(children: Sequence[RunRow]) -> tuple[RunState, Counts, st
     if any(c.state is RunState.COMPLETED_WITH_ERRORS for c in children):
         return RunState.COMPLETED_WITH_ERRORS, counts, None
     return RunState.SUCCEEDED, counts, None
+
+
+def _noun(child: RunRow) -> str:
+    return "smart group update job" if child.kind == "smartgroup" else "job"
 
 
 def settle(ws: Workspace, session: Session, plan_id: int, release: RunRow) -> int | None:
@@ -60,7 +64,7 @@ def settle(ws: Workspace, session: Session, plan_id: int, release: RunRow) -> in
         state = parent.state
     runs.log(
         parent.id, "info",
-        f"job {held.job_name!r} released: run {release.id} applied plan {plan_id}; the collection run is {state.value}",
+        f"{_noun(held)} {held.job_name!r} released: run {release.id} applied plan {plan_id}; the collection run is {state.value}",
     )
     notifications.enqueue_run(ws, session, parent.id, released_by=release.id)
     return parent.id

@@ -19,7 +19,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from idsync.domain.dn import normalize_dn
 from idsync.domain.results import RunState
 from idsync.errors import ConfigError
 from idsync.services import notifications
@@ -33,6 +32,7 @@ from idsync.store.requests_repo import (
 )
 from idsync.store.runs_repo import RunRepository
 from idsync.store.tables import utcnow
+from idsync.workflow.approvers import normalized_exclusion
 from idsync.workflow.requests import Decision, Status, decide
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,12 @@ def check_approver_user(name: str) -> Callable[[Session, Snapshot], None]:
 
 
 def exclusions(dns: Iterable[str]) -> frozenset[str]:
-    """The DNs an approver left out, normalised (ConfigError naming a DN that does not parse)."""
+    """The DNs an approver left out, or single members of a group
+    (``GROUP_DN;MEMBER_DN``), normalised (ConfigError naming one that does not parse)."""
     found: set[str] = set()
     for dn in dns:
         try:
-            found.add(normalize_dn(dn))
+            found.add(normalized_exclusion(dn))
         except ConfigError as exc:
             raise ConfigError(f"excluded DN {dn!r} is not valid: {exc.message}", field="exclude") from exc
     return frozenset(found)

@@ -215,7 +215,7 @@ def raise_held(ws: Workspace, session: Session, run_id: int, clock: Callable[[],
             requested_by=run.requested_by, required_approvals=gate.required_approvals,
             expires_at=now + gate.expires_after,
             escalate_at=now + gate.escalate_after if gate.escalate_after is not None else None,
-            plans=[NewPlan(child.job_name, child.plan_id, fingerprint(ws, child.job_name), now) for child in held],
+            plans=[_held_plan(ws, child, now) for child in held],
         )
     except StateConflictError as exc:
         runs.log(run_id, "warning", f"no request raised for the held jobs: {exc.message}")
@@ -225,11 +225,30 @@ def raise_held(ws: Workspace, session: Session, run_id: int, clock: Callable[[],
     return request_id
 
 
+def _held_plan(ws: Workspace, child: RunRow, now: datetime) -> NewPlan:
+    """The plan a held child run of a collection run gives its request: a
+    job's, or the membership plan of a linked smart group update job, named
+    :func:`smart_group_subject` so that approval applies it as one."""
+    if child.kind == SMART_GROUP_RUN:
+        return NewPlan(smart_group_subject(child.job_name), child.plan_id, None, now)
+    return NewPlan(child.job_name, child.plan_id, fingerprint(ws, child.job_name), now)
+
+
+SMART_GROUP_RUN = "smartgroup"
+_SUBJECT = "smartgroup:"
+
+
 def smart_group_subject(update: str) -> str:
     """What a held smart group update's request is filed under, in place of a
     collection: one pending request per update job (or group updated alone),
-    apart from the requests of the collections that run it."""
-    return f"smartgroup:{update}"
+    apart from the requests of the collections that run it. In a collection's
+    request, the name of a linked update job's held membership plan."""
+    return f"{_SUBJECT}{update}"
+
+
+def smart_group_of(plan_name: str) -> str | None:
+    """The update job a request's plan named *plan_name* belongs to, or None for a job's plan."""
+    return plan_name.removeprefix(_SUBJECT) if plan_name.startswith(_SUBJECT) else None
 
 
 def raise_held_groups(

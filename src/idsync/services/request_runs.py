@@ -21,10 +21,11 @@ from datetime import datetime
 
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
-from idsync.errors import IdsyncError, StateConflictError, TransientError
+from idsync.errors import IdsyncError, NotFoundError, StateConflictError, TransientError
 from idsync.services import collection_runs, jobs, smartgroup_runs
 from idsync.services.collection_runs import Approved, Runtime
 from idsync.services.request_decisions import SYSTEM_ACTOR, record
+from idsync.services.request_gate import smart_group_of
 from idsync.services.request_routing import to_decision
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
@@ -97,12 +98,17 @@ def _release_held(
             plan = PlanRepository(session).get(plan_id)
         if plan is None or plan.state != "ready":
             continue  # applied (or being applied) already: an interrupted execution finishing
+        update = smart_group_of(job_name)
         try:
+            if update is not None:
+                # A linked smart group update job's held membership changes, filtered member by member.
+                smartgroup_runs.release_linked(ws, request.id, update, plan_id, None if allowed.everything else allowed.narrow)
+                continue
             jobs.run_job(
                 ws, job_name, plan_id=plan_id, trigger="release",
                 allows=None if allowed.everything else allowed.allows, request_id=request.id,
             )
-        except StateConflictError as exc:
+        except (StateConflictError, NotFoundError) as exc:
             log.warning("request %s: plan %s of job %r not applied: %s", request.id, plan_id, job_name, exc.message)
     with ws.db.session() as session:
         run = RunRepository(session).require(request.run_id)
@@ -127,10 +133,10 @@ def _release_groups(
     runtime: Runtime,
 ) -> RunRow | None:
     """Apply the membership plan of a smart group update held at a limit: exactly
-    its changes, the groups excluded by an approval left out (by DN)."""
+    its changes, the groups (by DN) and members (``GROUP;MEMBER``) excluded by an approval left out."""
     store = request.stores[0]
     released = smartgroup_runs.release(
-        ws, request.id, store, plans, None if allowed.everything else allowed.allows
+        ws, request.id, store, plans, None if allowed.everything else allowed.narrow
     )
     with ws.db.session() as session:
         run = released or RunRepository(session).require(request.run_id)

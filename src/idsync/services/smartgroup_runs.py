@@ -28,7 +28,14 @@ from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import SmartGroup
 from idsync.errors import IdsyncError
-from idsync.services import authz, notifications, request_gate, smartgroup_notices, smartgroups
+from idsync.services import (
+    authz,
+    notifications,
+    releases,
+    request_gate,
+    smartgroup_notices,
+    smartgroups,
+)
 from idsync.services.smartgroups import GroupPlan
 from idsync.services.workspace import Workspace
 from idsync.smartgroups.membership import HOLDING_LIMITS
@@ -36,7 +43,10 @@ from idsync.store import audit
 from idsync.store.leases import Heartbeat, default_node
 from idsync.store.plans_repo import PlanRepository
 from idsync.store.runs_repo import RunRepository, RunRow
-from idsync.store.smartgroups_repo import GroupResult, SmartGroupResultRepository
+from idsync.store.smartgroups_repo import (
+    GroupResult as GroupResult,  # what each update did to a group, for front ends
+)
+from idsync.store.smartgroups_repo import SmartGroupResultRepository
 from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -95,6 +105,22 @@ def results_of(ws: Workspace, run_id: int) -> list[GroupResult]:
         return SmartGroupResultRepository(session).of_run(run_id)
 
 
+def last_results(ws: Workspace, groups: Sequence[str] | None = None) -> dict[str, tuple[int, GroupResult]]:
+    """The last recorded result of each smart group (of *groups*, or all) among
+    the recent update runs: group name -> (run id, result); a group not
+    updated lately is left out."""
+    authz.require_reader(ws, "runs")
+    with ws.db.session() as session:
+        return SmartGroupResultRepository(session).latest(groups)
+
+
+def recent_runs(ws: Workspace, name: str, *, limit: int = 20) -> list[RunRow]:
+    """The newest update runs named *name* (an update job, or a group updated alone), newest first."""
+    authz.require_reader(ws, "runs")
+    with ws.db.session() as session:
+        return RunRepository(session).list(limit=limit, job_name=name, kind=RUN_KIND)
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -128,13 +154,18 @@ def _execute(
     run_id, fence, lease = _create(ws, name, trigger, parent)
     heartbeat = Heartbeat(ws.db, run_id, fence, lease) if fence is not None and lease is not None else None
     results: list[GroupResult] = []
+    stopped: list[GroupPlan] = []
     told: list[tuple[str, list[GroupResult], smartgroup_notices.Owners]] = []
     try:
         with heartbeat or nullcontext():
             for store, members in smartgroups.groups_of_stores(groups).items():
                 plans = smartgroups.plan_groups(ws, store, members)
                 applied = apply_plans(ws, store, plans)
-                held = hold(ws, run_id, name, store, plans, parent)
+                if parent is None:
+                    held = hold(ws, run_id, name, store, plans, parent)
+                else:
+                    held = keep(ws, run_id, name, store, plans, parent)
+                stopped.extend(p for p in plans if _at_limit(p))
                 done = [_held(r, held[r.group]) if r.group in held else r for r in applied]
                 results.extend(done)
                 if notify_owners:
@@ -148,7 +179,12 @@ def _execute(
     state = RunState.COMPLETED_WITH_ERRORS if counts.errors else RunState.SUCCEEDED
     if not groups:
         state = RunState.SUCCEEDED
-    report = UpdateReport(_finish(ws, run_id, state, counts, None, results), results)
+    cause = None
+    if parent is not None and stopped:
+        # In a collection run a group stopped at a limit holds the run, as a job stopped at a limit does.
+        state = RunState.HELD
+        cause = "held: " + "; ".join(f"smart group {p.group!r}: {p.refused}" for p in stopped)
+    report = UpdateReport(_finish(ws, run_id, state, counts, cause, results), results)
     about = parent.collection_name if parent is not None and parent.collection_name else name
     for store, done, owners in told:
         _tell_owners(ws, run_id, name, about, store, done, owners)
@@ -229,7 +265,7 @@ def hold(
     as one plan (a modify per group, as an update writes it) and a request of
     kind held binds it; approving it applies exactly that plan (:func:`release`).
     The note of each group so held, by group name (none when no request was raised)."""
-    held = [p for p in plans if p.error is None and p.limit in HOLDING_LIMITS and p.changed]
+    held = [p for p in plans if _at_limit(p)]
     if not held or request_gate.gate_of_stores(ws, (store,), "held") is None:
         return {}
     changes = changes_for(held, refused=True)
@@ -251,16 +287,49 @@ def hold(
     return {p.group: f"held for approval by request {request_id}: {p.refused}" for p in held}
 
 
+def _at_limit(plan: GroupPlan) -> bool:
+    """Whether *plan* was stopped by a limit that holds it (max_members, the percentage guard)."""
+    return plan.error is None and plan.limit in HOLDING_LIMITS and plan.changed > 0
+
+
+def keep(
+    ws: Workspace, run_id: int, name: str, store: str, plans: Sequence[GroupPlan], parent: RunRow
+) -> dict[str, str]:
+    """:func:`hold` for an update job run by collection run *parent*: the held
+    groups' membership changes are stored as the plan of update run *run_id*,
+    and no request is raised here: the collection run ends held, and the
+    request its workflow raises (under the collection's name) binds this plan
+    with the held plans of its jobs. The note of each group so held."""
+    held = [p for p in plans if _at_limit(p)]
+    if not held or request_gate.gate_of_stores(ws, (store,), "held") is None:
+        return {}
+    changes = changes_for(held, refused=True)
+    with ws.db.session() as session:
+        plans_repo = PlanRepository(session)
+        plan_id = plans_repo.create(job_name=name, job_id=None, created_by=ws.actor)
+        plans_repo.add_changes(plan_id, changes, 0)
+        plans_repo.finish(plan_id, "ready", Counts(read=len(held), updated=len(changes)))
+        RunRepository(session).set_plan(run_id, plan_id)
+    about = parent.collection_name or parent.job_name
+    return {p.group: f"held in plan {plan_id} for the request of collection {about!r}: {p.refused}" for p in held}
+
+
 def _held(result: GroupResult, note: str) -> GroupResult:
     return GroupResult(result.group, result.dn, HELD, result.members, error=note)
 
 
+Narrow = Callable[[Change], Change | None]
+"""What a request's approvals let through of a group's change: it whole, it
+without the members left out, or None (:meth:`idsync.workflow.approvers.ChangeFilter.narrow`)."""
+
+
 def release(
     ws: Workspace, request_id: int, store: str, plans: Sequence[tuple[str, int | None]],
-    allows: Callable[[Change], bool] | None,
+    narrow: Narrow | None,
 ) -> RunRow | None:
     """Apply exactly the membership plans a held request binds, letting through
-    only the groups (by DN) its approvals allow: each plan is one run of kind
+    only the groups (by DN) and members (group DN and member DN) its approvals
+    allow: each plan is one run of kind
     smartgroup, trigger ``release``, with one result per group; the last run,
     or None when no plan was ready (applied already: an interrupted execution)."""
     last: RunRow | None = None
@@ -271,19 +340,33 @@ def release(
             plan = PlanRepository(session).get(plan_id)
         if plan is None or plan.state != "ready":
             continue
-        last = _release_plan(ws, request_id, store, name, plan_id, allows)
+        last = _release_plan(ws, request_id, store, name, plan_id, narrow)
     return last
 
 
+def release_linked(ws: Workspace, request_id: int, name: str, plan_id: int, narrow: Narrow | None) -> RunRow | None:
+    """Apply plan *plan_id*, held by update job *name* in a collection run and
+    bound by the collection's request (:func:`keep`): as :func:`release` does,
+    then the held update run takes the release's outcome and the collection
+    run's state is worked out again (:func:`idsync.services.releases.settle`)."""
+    store = smartgroups.load_job(ws, name).store
+    run = release(ws, request_id, store, [(name, plan_id)], narrow)
+    if run is not None:
+        with ws.db.session() as session:
+            releases.settle(ws, session, plan_id, run)
+    return run
+
+
 def _release_plan(
-    ws: Workspace, request_id: int, store: str, name: str, plan_id: int, allows: Callable[[Change], bool] | None
+    ws: Workspace, request_id: int, store: str, name: str, plan_id: int, narrow: Narrow | None
 ) -> RunRow:
     run_id, _fence, _lease = _create(ws, name, "release", None)
     try:
         with ws.db.session() as session:
             PlanRepository(session).claim(plan_id, run_id)
             changes = _plan_changes(PlanRepository(session), plan_id)
-        chosen = [c for c in changes if allows is None or allows(c)]
+        let_through = [c if narrow is None else narrow(c) for c in changes]
+        chosen = [c for c in let_through if c is not None]
         errors: dict[str, str] = {}
         if chosen:
             _definition, directory = smartgroups.open_store(ws, store)
@@ -295,8 +378,7 @@ def _release_plan(
                 directory.close()
     except IdsyncError as exc:
         return _finish(ws, run_id, RunState.FAILED, Counts(), f"request {request_id}: {exc.message}", [])
-    picked = {id(c) for c in chosen}
-    results = [_released(c, errors.get(c.key), id(c) in picked, request_id) for c in changes]
+    results = [_released(c, n, errors.get(c.key), request_id) for c, n in zip(changes, let_through, strict=True)]
     with ws.db.session() as session:
         PlanRepository(session).mark_applied(plan_id, run_id)
     counts = _counts(results)
@@ -313,15 +395,18 @@ def _plan_changes(repo: PlanRepository, plan_id: int) -> list[Change]:
     return out
 
 
-def _released(change: Change, error: str | None, chosen: bool, request_id: int) -> GroupResult:
-    """The result of one group of a released plan."""
-    if not chosen:
+def _released(change: Change, applied: Change | None, error: str | None, request_id: int) -> GroupResult:
+    """The result of one group of a released plan: *applied* is what the
+    approvals let through of its *change* (None: nothing)."""
+    if applied is None:
         return GroupResult(change.key, change.dn, "excluded", 0, error=f"not approved in request {request_id}")
     if error is not None:
         return GroupResult(change.key, change.dn, "failed", 0, error=error)
-    added = [v for m in change.mods if m.op is ModOp.ADD for v in m.values]
-    removed = [v for m in change.mods if m.op is ModOp.DELETE for v in m.values]
-    return GroupResult(change.key, change.dn, "updated", 0, len(added), len(removed), added, removed)
+    added = [v for m in applied.mods if m.op is ModOp.ADD for v in m.values]
+    removed = [v for m in applied.mods if m.op is ModOp.DELETE for v in m.values]
+    left_out = sum(len(m.values) for m in change.mods) - len(added) - len(removed)
+    note = f"{left_out} member change(s) not approved in request {request_id}" if left_out else None
+    return GroupResult(change.key, change.dn, "updated", 0, len(added), len(removed), added, removed, error=note)
 
 
 def _result(plan: GroupPlan, apply_error: str | None) -> GroupResult:
@@ -375,8 +460,13 @@ def _finish(
             ErrorItem(message=f"smart group {r.group!r}: {r.outcome}: {r.error}", key=r.group, dn=r.dn)
             for r in results if r.outcome in PROBLEMS
         ])
+        # A line per group that changed or could not be; the unchanged ones are counted (their results hold them).
         for result in results:
-            runs.log(run_id, "warning" if result.outcome in PROBLEMS else "info", _line(result))
+            if result.outcome != "unchanged":
+                runs.log(run_id, "warning" if result.outcome in PROBLEMS else "info", _line(result))
+        unchanged = sum(1 for r in results if r.outcome == "unchanged")
+        if unchanged:
+            runs.log(run_id, "info", f"{unchanged} group(s) unchanged")
         if error:
             runs.log(run_id, "error", error)
         runs.log(run_id, "info", f"finished {state.value}: {counts.summary() or 'no group'} (counted in groups)")

@@ -11,6 +11,7 @@ is :mod:`idsync.services.smartgroup_runs`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,9 +20,9 @@ from typing import Any
 from idsync.connectors.base import Directory
 from idsync.connectors.local.schema import load_schema
 from idsync.domain.changes import Change
-from idsync.domain.dn import fold_value, is_within, normalize_dn
+from idsync.domain.dn import fold_value, is_within, normalize_dn, parent_dn, rdn_of
 from idsync.domain.entry import Attrs, Record, Scope
-from idsync.domain.filters import RulesLookup
+from idsync.domain.filters import RulesLookup, escape_filter_value
 from idsync.domain.roles import Role
 from idsync.domain.smartgroups import GroupJoin, GroupQuery, SmartGroup, SmartGroupJob
 from idsync.errors import ConfigError, IdsyncError, NotFoundError
@@ -33,7 +34,8 @@ from idsync.smartgroups.membership import (
     Difference,
     Limits,
     Members,
-    difference,
+    difference_of_values,
+    member_key,
     members_of,
     refused_by,
     target_members,
@@ -212,6 +214,7 @@ class Searcher:
         self._queries: dict[tuple[str, str, str], Members] = {}
         self._sources: dict[tuple[str, str], frozenset[str]] = {}
         self._holders: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
+        self._members: dict[str, Sequence[str]] = {}
 
     def query(self, query: GroupQuery) -> Members:
         """The DNs *query* finds (one search per distinct base, scope and filter)."""
@@ -261,12 +264,43 @@ class Searcher:
             ]
         return self._holders[key]
 
+    def read_members(self, groups: Sequence[SmartGroup]) -> None:
+        """Read the member lists of *groups* ahead, one search per parent entry
+        (and member attribute) naming their RDNs, instead of one read per group:
+        :meth:`current` then takes them. A group not found so is read alone."""
+        buckets: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        for group in groups:
+            if group.dn.strip() == "":
+                continue
+            rdn = rdn_of(group.dn)
+            if not rdn:
+                continue
+            term = "".join(f"({name}={escape_filter_value(value)})" for name, value in rdn)
+            parent = parent_dn(group.dn)
+            key = (normalize_dn(parent), group.member_attribute.lower())
+            buckets.setdefault(key, (parent, []))[1].append(term if len(rdn) == 1 else f"(&{term})")
+        for (_key, attribute), (parent, terms) in buckets.items():
+            if len(terms) < 2:
+                continue  # one group: its own read is the same one round trip
+            try:
+                for entry in self.directory.search(parent, Scope.ONE, f"(|{''.join(terms)})", [attribute]):
+                    self._members[member_key(entry.dn)] = entry.attrs.get_values(attribute)
+            except IdsyncError:
+                continue  # read alone, each group says what is wrong with it
+
     def current(self, group: SmartGroup) -> Members:
         """The group's members now; NotFoundError when the group entry does not exist."""
+        return members_of(self.current_values(group))
+
+    def current_values(self, group: SmartGroup) -> Sequence[str]:
+        """The group's member values now, as the entry spells them; NotFoundError when it does not exist."""
+        read = self._members.pop(member_key(group.dn), None) if self._members else None
+        if read is not None:
+            return read
         found = list(self.directory.search(group.dn, Scope.BASE, "(objectClass=*)", [group.member_attribute]))
         if not found:
             raise NotFoundError(f"the group entry {group.dn} does not exist")
-        return members_of(found[0].attrs.get_values(group.member_attribute))
+        return found[0].attrs.get_values(group.member_attribute)
 
     def target(self, group: SmartGroup) -> Members:
         queried = [self.query(q) for q in group.queries]
@@ -297,31 +331,37 @@ class OverlaySearcher(Searcher):
         key = (normalize_dn(query.base), query.scope.value, query.filter)
         if key not in self._overlaid:
             try:
-                found = super().query(query)
+                found = dict(super().query(query))
             except NotFoundError:
-                if not self.overlay.touches(key[0]):
+                if not self.overlay.touches(key[0]) and not self.overlay.moves_into(query.base):
                     raise
-                found = {}  # its base is one the plans create
+                found = {}  # its base is one the plans create, or move there
+            for base, scope in self.overlay.origins(query.base, query.scope):
+                # Entries a rename moves within the query's reach, searched where the directory holds them.
+                with contextlib.suppress(NotFoundError):
+                    found.update(super().query(GroupQuery(base=base, scope=scope, filter=query.filter)))
             self._overlaid[key] = self.overlay.over(found, query.base, query.scope, query.filter, self.rules)
         return self._overlaid[key]
 
     def holding(self, base: str, attribute: str) -> list[tuple[str, tuple[str, ...]]]:
         try:
-            found = super().holding(base, attribute)
+            found = list(super().holding(base, attribute))
         except NotFoundError:
-            if not self.overlay.touches(normalize_dn(base)):
+            if not self.overlay.touches(normalize_dn(base)) and not self.overlay.moves_into(base):
                 raise
             found = []
-        kept = [(dn, values) for dn, values in found if not self.overlay.touches(normalize_dn(dn))]
-        return kept + self.overlay.holding(base, attribute)
+        for where, _scope in self.overlay.origins(base, Scope.SUB):
+            with contextlib.suppress(NotFoundError):
+                found.extend(super().holding(where, attribute))
+        return self.overlay.untouched(found, base) + self.overlay.holding(base, attribute)
 
-    def current(self, group: SmartGroup) -> Members:
+    def current_values(self, group: SmartGroup) -> Sequence[str]:
         if not self.overlay.touches(normalize_dn(group.dn)):
-            return super().current(group)
+            return super().current_values(group)
         attrs = self.overlay.attrs(group.dn)
         if attrs is None:
             raise NotFoundError(f"the group entry {group.dn} does not exist once the plans are applied")
-        return members_of(attrs.get_values(group.member_attribute))
+        return attrs.get_values(group.member_attribute)
 
 
 def read_entry(directory: Directory, dn: str) -> Attrs | None:
@@ -367,8 +407,8 @@ def plan_group(searcher: Searcher, group: SmartGroup) -> GroupPlan:
     """The plan of one group; an error computing it is the plan's error, not raised."""
     plan = GroupPlan(group.name, group.dn, group.member_attribute)
     try:
-        current = searcher.current(group)
-        diff: Difference = difference(current, searcher.target(group))
+        values = searcher.current_values(group)
+        diff: Difference = difference_of_values(values, searcher.target(group))
     except IdsyncError as exc:
         plan.error = exc.message
         return plan
@@ -384,12 +424,22 @@ def open_store(ws: Workspace, name: str) -> tuple[Any, Directory]:
     return loaded.definition, connections.open_store(loaded.definition, loaded.secrets)
 
 
+READ_TOGETHER = 200
+"""Groups whose member lists are read by one search (:meth:`Searcher.read_members`):
+few round trips, and no more member lists held at once than these."""
+
+
 def plan_groups(ws: Workspace, store: str, groups: Sequence[SmartGroup]) -> list[GroupPlan]:
     """Plans of *groups* (all of store *store*), sharing one connection and one :class:`Searcher`."""
     definition, directory = open_store(ws, store)
     try:
         searcher = Searcher(ws, directory, store_base(definition))
-        return [plan_group(searcher, group) for group in groups]
+        plans: list[GroupPlan] = []
+        for start in range(0, len(groups), READ_TOGETHER):
+            chunk = groups[start : start + READ_TOGETHER]
+            searcher.read_members(chunk)
+            plans.extend(plan_group(searcher, group) for group in chunk)
+        return plans
     finally:
         directory.close()
 

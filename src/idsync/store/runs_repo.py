@@ -254,6 +254,10 @@ class RunRepository:
         row = self._session.execute(query).first()
         return _run(row) if row is not None else None
 
+    def set_plan(self, run_id: int, plan_id: int) -> None:
+        """Attach plan *plan_id* to run *run_id* (the changes a held run did not write)."""
+        self._update(run_id, plan_id=plan_id)
+
     def settle(self, run_id: int, state: RunState, counts: Counts, error: str | None) -> None:
         """Change a finished run's outcome (a held job released later), keeping when it finished."""
         self._update(run_id, state=state.value, counts=counts.to_dict(), error=error)

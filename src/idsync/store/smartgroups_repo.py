@@ -10,11 +10,12 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from idsync.store.tables import smart_group_results
+from idsync.store.tables import runs, smart_group_results
 
 MAX_DNS_KEPT = 1000
 
@@ -55,11 +56,25 @@ class SmartGroupResultRepository:
         query = select(smart_group_results).where(smart_group_results.c.run_id == run_id).order_by(
             smart_group_results.c.id
         )
-        return [
-            GroupResult(
-                group=row.group_name, dn=row.group_dn, outcome=row.outcome, members=row.members,
-                added=row.added, removed=row.removed, added_dns=list(row.added_dns or []),
-                removed_dns=list(row.removed_dns or []), error=row.error,
-            )
-            for row in self._session.execute(query)
-        ]
+        return [_result(row) for row in self._session.execute(query)]
+
+    def latest(self, groups: Sequence[str] | None = None, *, runs_back: int = 200) -> dict[str, tuple[int, GroupResult]]:
+        """The newest result of each group (of *groups*, or all) among the last
+        *runs_back* smart group runs: group name -> (run id, result)."""
+        recent = select(runs.c.id).where(runs.c.kind == "smartgroup").order_by(runs.c.id.desc()).limit(runs_back)
+        query = select(smart_group_results).where(smart_group_results.c.run_id.in_(recent.scalar_subquery()))
+        if groups is not None:
+            query = query.where(smart_group_results.c.group_name.in_(list(groups)))
+        found: dict[str, tuple[int, GroupResult]] = {}
+        for row in self._session.execute(query.order_by(smart_group_results.c.id.desc())):
+            if row.group_name not in found:
+                found[row.group_name] = (row.run_id, _result(row))
+        return found
+
+
+def _result(row: Any) -> GroupResult:
+    return GroupResult(
+        group=row.group_name, dn=row.group_dn, outcome=row.outcome, members=row.members,
+        added=row.added, removed=row.removed, added_dns=list(row.added_dns or []),
+        removed_dns=list(row.removed_dns or []), error=row.error,
+    )

@@ -8,17 +8,21 @@ role, is never eligible; nor is the requester, whatever the settings say,
 so nobody approves their own request.
 
 A partial approval approves some kinds of change, or leaves out listed
-objects. With several approvals, only what every approval of the current
+objects, or single members of a group (``GROUP_DN;MEMBER_DN``: a change of
+that group's membership is applied without that member's value). With
+several approvals, only what every approval of the current
 round let through is applied (:func:`intersect`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.dn import normalize_dn
+from idsync.errors import ConfigError
 from idsync.workflow.requests import Decision
 
 
@@ -99,14 +103,82 @@ class ChangeFilter:
             return False
         return change.new_dn is None or normalize_dn(change.new_dn) not in self.excluded
 
+    @cached_property
+    def left_out_members(self) -> Mapping[str, frozenset[str]]:
+        """The members left out, by group (normalised DNs): the ``GROUP;MEMBER`` exclusions."""
+        found: dict[str, set[str]] = {}
+        for item in self.excluded:
+            group, member = split_exclusion(item)
+            if member is not None:
+                found.setdefault(group, set()).add(member)
+        return {group: frozenset(members) for group, members in found.items()}
+
+    def narrow(self, change: Change) -> Change | None:
+        """*change* as the approvals let it through: None when it is left out
+        whole; else without the values of the members left out of its group
+        (None when no value is left to write)."""
+        if not self.allows(change):
+            return None
+        left_out = self.left_out_members.get(normalize_dn(change.dn)) if self.left_out_members else None
+        if not left_out:
+            return change
+        mods = []
+        for mod in change.mods:
+            if not mod.values:
+                mods.append(mod)  # removes the attribute: not a member's value
+                continue
+            values = tuple(v for v in mod.values if _normal_or_same(v) not in left_out)
+            if values:
+                mods.append(replace(mod, values=values))
+        return replace(change, mods=tuple(mods)) if mods else None
+
     def describe(self) -> str:
-        """In words, for a log line: ``only create, update; 2 object(s) excluded``."""
+        """In words, for a log line: ``only create, update; 2 object(s) excluded; 1 member(s) excluded``."""
         parts = []
         if self.kinds is not None:
             parts.append("only " + (", ".join(sorted(k.value for k in self.kinds)) or "nothing"))
-        if self.excluded:
-            parts.append(f"{len(self.excluded)} object(s) excluded")
+        members = sum(len(m) for m in self.left_out_members.values())
+        if len(self.excluded) > members:
+            parts.append(f"{len(self.excluded) - members} object(s) excluded")
+        if members:
+            parts.append(f"{members} member(s) excluded")
         return "; ".join(parts) or "every change"
+
+
+MEMBER_SEPARATOR = ";"
+"""Between a group's DN and a member's DN in an exclusion: a ``;`` is escaped within a DN."""
+
+
+def split_exclusion(text: str) -> tuple[str, str | None]:
+    """An exclusion's DN, and the member's DN when it names a group's member
+    (``GROUP;MEMBER``): split at the first ``;`` not escaped by a backslash."""
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == MEMBER_SEPARATOR:
+            return text[:index], text[index + 1 :]
+    return text, None
+
+
+def normalized_exclusion(text: str) -> str:
+    """An exclusion (a DN, or ``GROUP;MEMBER``) in the form :class:`ChangeFilter`
+    compares; ConfigError when a DN in it does not parse."""
+    group, member = split_exclusion(text)
+    if member is None:
+        return normalize_dn(group)
+    if not group.strip() or not member.strip():
+        raise ConfigError("a member's exclusion is GROUP_DN;MEMBER_DN, both DNs given")
+    return f"{normalize_dn(group)}{MEMBER_SEPARATOR}{normalize_dn(member)}"
+
+
+def _normal_or_same(value: str) -> str:
+    try:
+        return normalize_dn(value)
+    except ConfigError:
+        return value
 
 
 def approval_filter(decision: Decision) -> ChangeFilter:
@@ -127,6 +199,6 @@ def intersect(approvals: Iterable[Decision]) -> ChangeFilter:
 
 
 def normalized_exclusions(dns: Iterable[str]) -> frozenset[str]:
-    """DNs an approver left out, in the form :class:`ChangeFilter` compares; a
-    DN that cannot be parsed raises ConfigError naming it."""
-    return frozenset(normalize_dn(dn) for dn in dns)
+    """DNs (or ``GROUP;MEMBER`` pairs) an approver left out, in the form
+    :class:`ChangeFilter` compares; one that cannot be parsed raises ConfigError."""
+    return frozenset(normalized_exclusion(dn) for dn in dns)

@@ -25,7 +25,7 @@ router = APIRouter(tags=["requests"])
 
 class Approve(BaseModel):
     kinds: list[ChangeOp] | None = Field(default=None, description="Approve only these kinds of change (default: all).")
-    exclude: list[str] = Field(default_factory=list, description="DNs whose changes are left out.")
+    exclude: list[str] = Field(default_factory=list, description="DNs whose changes are left out, or single members of a group as GROUP_DN;MEMBER_DN.")
     comment: str = Field(default="", max_length=2000)
 
 
