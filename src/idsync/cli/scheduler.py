@@ -34,6 +34,11 @@ def scheduler(
     no_outbox: bool = typer.Option(
         False, "--no-outbox", help="Do not deliver notifications here (run `idsync outbox send` elsewhere)."
     ),
+    workers: str | None = typer.Option(
+        None, "--workers", metavar="in-process|external",
+        help="Where runs execute: in this process, or deferred to `idsync worker` processes "
+        "(PostgreSQL; default: setting IDSYNC_WORKERS, else in-process).",
+    ),
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
@@ -43,6 +48,7 @@ def scheduler(
         one_log_format,
         run_scheduler,
         stop_on_signals,
+        workers_mode,
     )
 
     def say(message: str) -> None:
@@ -52,7 +58,7 @@ def scheduler(
     ws = workspace()
     options = SchedulerNode(
         once=once, tick=tick, lease=timedelta(seconds=lease), node=node, shutdown_timeout=shutdown_timeout,
-        outbox=not no_outbox,
+        outbox=not no_outbox, workers=workers_mode(workers),
     )
     try:
         with stop_on_signals() as stop, one_log_format():

@@ -43,6 +43,11 @@ def serve(
         30.0, "--shutdown-timeout", min=0, help="Seconds to let running runs stop by themselves on shutdown."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print what the scheduler does."),
+    workers: str | None = typer.Option(
+        None, "--workers", metavar="in-process|external",
+        help="Where scheduled runs execute: in this process, or deferred to `idsync worker` processes "
+        "(PostgreSQL; default: setting IDSYNC_WORKERS, else in-process).",
+    ),
 ) -> None:
     """Serve the REST API with the scheduler and the outbox sender, in one process, until SIGTERM or Ctrl-C."""
     import uvicorn
@@ -57,6 +62,7 @@ def serve(
         run_scheduler,
         run_sender,
         stop_on_signals,
+        workers_mode,
     )
     from idsync.services import authz, users
 
@@ -64,6 +70,7 @@ def serve(
         if not quiet:
             err_console.print(log_line(message), markup=False, soft_wrap=True)
 
+    mode = workers_mode(workers)
     database_url = None
     if demo:
         folder = DEMO_FOLDER.resolve()
@@ -116,7 +123,7 @@ def serve(
         if no_scheduler:
             worker = threading.Thread(target=run_sender, args=(node_ws, stop, say), name="outbox-sender")
         else:
-            options = SchedulerNode(shutdown_timeout=shutdown_timeout)
+            options = SchedulerNode(shutdown_timeout=shutdown_timeout, workers=mode)
             worker = threading.Thread(target=run_scheduler, args=(node_ws, options, stop, say), name="scheduler")
         worker.start()
         try:

@@ -38,7 +38,15 @@ from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, schedule_occurrences
-from idsync.services import collection_runs, collections, occurrence_runs, request_runs, schedules
+from idsync.services import (
+    collection_runs,
+    collections,
+    job_queue,
+    occurrence_runs,
+    reaping,
+    request_runs,
+    schedules,
+)
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
@@ -79,11 +87,15 @@ class Scheduler:
         runtime: Runtime,
         *,
         on_event: Listener | None = None,
+        schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ws = ws
         self.executor = executor
         self.runtime = runtime
         self.on_event = on_event
+        self.schedule_clock = schedule_clock or runtime.clock
+        """The time schedules are looked at; the runtime's clock (leases, runs)
+        unless a test runs the schedules faster (setting clock_speed)."""
         self._startup_repeats: list[tuple[datetime, int, int]] = []
         """Repeats of start-up triggers still to come: (due, schedule id, trigger index)."""
         self._startup_read = False
@@ -97,7 +109,7 @@ class Scheduler:
     def start(self) -> TickReport:
         """What happens when the scheduler starts: lost runs are marked failed,
         start-up triggers fire, then a first tick."""
-        now = self.clock()
+        now = self.schedule_clock()
         report = TickReport(now)
         self._expire(report)
         if not self._startup_read:
@@ -113,8 +125,11 @@ class Scheduler:
 
     def tick(self) -> TickReport:
         """One pass over every schedule at the clock's current time."""
-        now = self.clock()
+        now = self.schedule_clock()
         report = TickReport(now)
+        if not self.executor.local:
+            # Before the look for lost runs: a run waiting for a free worker is not lost.
+            job_queue.keep_waiting(self.ws, self.runtime)
         self._expire(report)
         for line in request_runs.sweep(self.ws, self.runtime):
             self._event(report, line)
@@ -165,6 +180,8 @@ class Scheduler:
         *timeout* seconds, then mark whatever is still running here terminated;
         the ids of the runs marked so."""
         self.executor.shutdown(timeout)
+        if not self.executor.local:
+            return []  # the runs it deferred are the workers' (their leases are renewed while they wait)
         try:
             with self.ws.db.session() as session:
                 repo = SchedulingRepository(session, clock=self.clock)
@@ -308,7 +325,7 @@ class Scheduler:
         they were applying (ready again) or computing (failed), and previews
         whose lease ran out."""
         with self.ws.db.session() as session:
-            lost = SchedulingRepository(session, clock=self.clock).expire_leases()
+            lost = reaping.expire_lost_runs(self.ws, session, self.clock)
             plans = PlanRepository(session, clock=self.clock)
             plans.release_orphans()
             plans.fail_orphans()

@@ -199,6 +199,20 @@ class SchedulingRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def take_over(self, run_id: int, fence: int, node: str, lease: timedelta) -> int | None:
+        """Move running run *run_id*, held at *fence* by the node that deferred
+        it, to *node* (a worker) with a fresh lease: its new fence, or None
+        when the run is no longer held at *fence* (it ended, or was lost)."""
+        now = self._clock()
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.fence == fence, runs.c.state == RunState.RUNNING.value)
+            .values(node=node, started_at=now, lease_until=now + lease, heartbeat_at=now, fence=runs.c.fence + 1)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return fence + 1
+
     def finish_fenced(
         self, run_id: int, fence: int, state: RunState, counts: Counts, error: str | None
     ) -> bool:

@@ -1,0 +1,108 @@
+"""Schedulers deferring runs to workers, as real processes on PostgreSQL, and
+what happens when one of them dies, stops or loses the database.
+
+Leases are 1 s, ticks 0.2 s. A gated source (a FIFO the test feeds) holds a
+run in progress for as long as a test needs. Each test runs on a fresh
+database that ``idsync db upgrade`` migrated and gave the job queue.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from idsync.domain.results import RunState
+from idsync.store.outbox_repo import OutboxRepository
+from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
+from tests.integration.test_store_postgres import Server, server
+from tests.scheduler_world import World, now_utc, wall
+from tests.workers import (
+    collection_runs,
+    postgres_world,
+    running_on,
+    scheduler,
+    stop,
+    upgrade,
+    wait_until,
+    worker,
+)
+
+__all__ = ["server"]
+
+pytestmark = pytest.mark.postgres
+
+NOTIFY = {"enabled": True, "recipients": ["ops@example.org"], "triggers": ["failed"]}
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: Server) -> Iterator[World]:
+    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
+    url = server.create()
+    made = postgres_world(tmp_path, url)
+    yield made
+    made.ws.close()
+    server.drop(url)
+
+
+def once_more(world: World, name: str = "twice", within: float = 1.0) -> None:
+    """Give schedule *name* one more one-time trigger, due *within* seconds from now."""
+    from idsync.services import schedules
+
+    _id, schedule = schedules.load_schedule(world.ws, name)
+    triggers = [trigger.model_dump(mode="json", exclude_none=True) for trigger in schedule.triggers]
+    due = now_utc() + timedelta(seconds=within)
+    world.schedule(name, [*triggers, {"kind": "once", "start": wall(due)}])
+
+
+def entries(world: World) -> list[str]:
+    """The uids the embedded directory holds under ou=People."""
+    from idsync.services import directory
+
+    found = directory.search(world.ws, "dir", filterstr="(uid=*)", attributes=["uid"])
+    return sorted(entry.dn.split(",", 1)[0].removeprefix("uid=") for entry in found)
+
+
+def test_db_upgrade_installs_the_job_queue_once(world: World) -> None:
+    """The fixture's upgrade installed it; the next one finds it up to date."""
+    assert "job queue (procrastinate " in upgrade(world) and "already up to date" in upgrade(world)
+
+
+def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(world: World) -> None:
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    world.collection("c", ["slow"], schedule="twice", notifications=NOTIFY)
+    gate.serve(times=2)
+    world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
+    chief = scheduler(world, "chief")
+    doomed = worker(world, "doomed")
+    spare = None
+    try:
+        gate.wait_reading(30)
+        wait_until(running_on(world, "doomed"), what="the run to be taken over by the worker")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        killed_at = time.monotonic()
+        first = collection_runs(world)[0]
+        wait_until(lambda: collection_runs(world)[0].state is RunState.FAILED, timeout=10, what="node lost")
+        assert time.monotonic() - killed_at < 3  # the lease (1 s) and a tick or two
+        first = collection_runs(world)[0]
+        assert (first.error, first.node) == (NODE_LOST, "doomed")
+        with world.ws.db.session() as session:
+            [message] = OutboxRepository(session).list(run_id=first.id)
+        assert (message.trigger, message.recipient) == ("failed", "ops@example.org")
+        gate.open()  # the killed reader is gone: the rows go to the next run
+        spare = worker(world, "spare")
+        once_more(world)
+        wait_until(lambda: len(collection_runs(world)) == 2 and collection_runs(world)[1].state.finished,
+                   timeout=20, what="the second run")
+    finally:
+        outputs = [stop(p) for p in (chief, spare, doomed) if p is not None]
+    runs = collection_runs(world)
+    assert [(r.state, r.node) for r in runs] == [(RunState.FAILED, "doomed"), (RunState.SUCCEEDED, "spare")], outputs
+    assert runs[1].counts.created == 1 and entries(world) == ["7"]
+    with world.ws.db.session() as session:
+        assert len(SchedulingRepository(session).occurrences("twice")) == 2
