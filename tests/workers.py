@@ -44,7 +44,7 @@ def idsync(world: World, *args: str, app_name: str | None = None, **settings: st
 def scheduler(world: World, node: str, *args: str, lease: str = "1", **settings: str) -> subprocess.Popen[str]:
     return idsync(
         world, "scheduler", "--workers", "external", "--tick", "0.2", "--lease", lease, "--node", node, *args,
-        **settings,
+        app_name=node, **settings,
     )
 
 

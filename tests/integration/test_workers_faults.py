@@ -18,11 +18,14 @@ import pytest
 
 from idsync.domain.results import RunState
 from idsync.store.outbox_repo import OutboxRepository
+from idsync.store.runs_repo import LogLine, RunRepository
 from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.integration.test_store_postgres import Server, server
 from tests.scheduler_world import World, now_utc, wall
 from tests.workers import (
     collection_runs,
+    cut_connections,
+    job_runs,
     postgres_world,
     running_on,
     scheduler,
@@ -106,3 +109,75 @@ def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(wo
     assert runs[1].counts.created == 1 and entries(world) == ["7"]
     with world.ws.db.session() as session:
         assert len(SchedulingRepository(session).occurrences("twice")) == 2
+
+
+def test_a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back(world: World) -> None:
+    """SIGSTOP (a worker cut off from the database) past its 1 s lease: the run
+    is marked failed; once continued, the stale worker's result is refused and
+    it writes nothing to the directory; the next run (the same worker, back
+    in service) applies the change, once."""
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    world.collection("c", ["slow"], schedule="twice")
+    gate.serve(times=2)
+    world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
+    chief = scheduler(world, "chief")
+    stale = worker(world, "stale")
+    try:
+        gate.wait_reading(30)
+        wait_until(running_on(world, "stale"), what="the run to be taken over by the worker")
+        stale.send_signal(signal.SIGSTOP)
+        wait_until(lambda: collection_runs(world)[0].state is RunState.FAILED, timeout=10, what="node lost")
+        stale.send_signal(signal.SIGCONT)
+        time.sleep(1.0)  # its heartbeat wakes up and finds the lease taken
+        gate.open()  # the stale worker now reads its rows
+        first = collection_runs(world)[0].id
+        wait_until(lambda: any("no longer held" in line.message or "lost the run's lease" in line.message
+                               for line in _logs(world, first)), timeout=15, what="the stale worker to give up")
+        once_more(world)
+        wait_until(lambda: len(collection_runs(world)) == 2 and collection_runs(world)[1].state.finished,
+                   timeout=20, what="the second run")
+    finally:
+        outputs = [stop(p) for p in (chief, stale)]
+    runs = collection_runs(world)
+    assert [(r.state, r.error, r.node) for r in runs] == [
+        (RunState.FAILED, NODE_LOST, "stale"), (RunState.SUCCEEDED, None, "stale")
+    ], outputs
+    # The stale worker applied nothing: the change was still to make for the next run.
+    assert runs[1].counts.created == 1 and entries(world) == ["7"]
+    assert [j.state for j in job_runs(world, runs[0].id)] == [RunState.FAILED]
+
+
+def test_connections_cut_mid_run_and_every_node_reconnects(world: World) -> None:
+    """pg_terminate_backend of every connection of the worker and of the
+    scheduler while a run is in progress: the run finishes (the outage is
+    shorter than the lease; each step of its bookkeeping is tried again), and
+    both processes go on by themselves: the next occurrence runs normally."""
+    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    world.collection("c", ["slow"], schedule="twice")
+    gate.serve(times=2)
+    world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
+    chief = scheduler(world, "chief", lease="3")
+    chief_name = "chief"
+    only = worker(world, "only", lease="3")
+    try:
+        gate.wait_reading(30)
+        wait_until(running_on(world, "only"), what="the run to be taken over by the worker")
+        url = world.ws.database_url or ""
+        assert cut_connections(url, "only") >= 2  # its pool and its listener at least
+        cut_connections(url, chief_name)
+        gate.open()
+        wait_until(lambda: collection_runs(world)[0].state.finished, timeout=20, what="the first run")
+        once_more(world)
+        wait_until(lambda: len(collection_runs(world)) == 2 and collection_runs(world)[1].state.finished,
+                   timeout=30, what="the second run")
+    finally:
+        outputs = [stop(p) for p in (chief, only)]
+    runs = collection_runs(world)
+    assert [(r.state, r.node) for r in runs] == [(RunState.SUCCEEDED, "only"), (RunState.SUCCEEDED, "only")], outputs
+    assert [r.counts.created for r in runs] == [1, 0] and entries(world) == ["7"]
+    assert all("Traceback" not in out for out in outputs), outputs
+
+
+def _logs(world: World, run_id: int) -> list[LogLine]:
+    with world.ws.db.session() as session:
+        return RunRepository(session).logs(run_id)
