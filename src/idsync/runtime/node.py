@@ -137,14 +137,16 @@ def workers_mode(given: str | None) -> str:
 def schedule_clock() -> Callable[[], datetime]:
     """The clock schedulers look at schedules by: real time, unless a test
     speeds it up (settings clock_speed and clock_start, shared by every
-    process of the test so that they agree on the time)."""
+    process of the test so that they agree on the time): real time until
+    clock_start, then *speed* times faster)."""
     speed = float(settings.get("clock_speed") or "1")
     if speed == 1:
         return utcnow
     start = datetime.fromtimestamp(float(settings.get("clock_start") or time.time()), UTC)
 
     def fast() -> datetime:
-        return start + (utcnow() - start) * speed
+        now = utcnow()
+        return now if now <= start else start + (now - start) * speed
 
     return fast
 

@@ -28,6 +28,7 @@ injected, so tests decide what time it is.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,7 +137,13 @@ class Scheduler:
         targets = self._targets()
         stored_schedules = schedules.stored_schedules(self.ws)
         self._fire_startup(stored_schedules, now, targets, report)
-        for stored in stored_schedules:
+        order = list(stored_schedules)
+        if not self.executor.local:
+            # Several scheduler nodes: each goes through the schedules in an order
+            # of its own, so that they share the work of a busy minute instead
+            # of racing each other for the same occurrences in turn.
+            random.shuffle(order)
+        for stored in order:
             try:
                 self._process(stored, now, targets.get(stored.definition.name, []), report)
             except TransientError:
