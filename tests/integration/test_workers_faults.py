@@ -181,3 +181,30 @@ def test_connections_cut_mid_run_and_every_node_reconnects(world: World) -> None
 def _logs(world: World, run_id: int) -> list[LogLine]:
     with world.ws.db.session() as session:
         return RunRepository(session).logs(run_id)
+
+
+def test_sigterm_stops_a_workers_run_at_its_next_batch_and_leaves_nothing_running(world: World) -> None:
+    rows = [f"{n},First{n},Last{n}" for n in range(1000, 3000)]
+    gate = world.gated_job("slow", rows, delay=0.002)
+    world.collection("c", ["slow"], schedule="twice")
+    gate.serve()
+    world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
+    chief = scheduler(world, "chief")
+    leaving = worker(world, "leaving", batch_size="20")
+    try:
+        gate.wait_reading(30)
+        gate.open()
+        wait_until(lambda: bool(collection_runs(world)) and sum(
+            j.counts.created for j in job_runs(world, collection_runs(world)[0].id)) >= 500, what="a first commit")
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(timeout=30) == 0
+        said = leaving.stderr.read() if leaving.stderr else ""
+    finally:
+        outputs = [stop(p) for p in (chief, leaving)]
+    assert "Traceback" not in said and "worker leaving stopped" in said, outputs
+    [run] = collection_runs(world)
+    assert (run.state, run.error, run.node) == (RunState.TERMINATED, "terminated: the worker was shut down", "leaving")
+    [job] = job_runs(world, run.id)
+    assert job.state is RunState.TERMINATED and 0 < job.counts.created < len(rows)
+    with world.ws.db.session() as session:
+        assert RunRepository(session).list(state=RunState.RUNNING) == []

@@ -31,7 +31,7 @@ def require_workers(ws: Workspace) -> None:
         installed = store.installed_version(session.connection())
     if installed is None:
         raise ConfigError(
-            "the job queue is not installed in this database", hint="run `idsync db upgrade` once (an administrator)"
+            "the job queue is not installed in this database", hint="upgrade the database schema"
         )
 
 

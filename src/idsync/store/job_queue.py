@@ -51,12 +51,13 @@ NOT_POSTGRES = (
     "workers need PostgreSQL: set IDSYNC_DATABASE_URL=postgresql+psycopg://USER@HOST/DATABASE "
     "(this installation uses {url})"
 )
+"""Why workers (or deferring runs to them) are refused on another database."""
 
 
 def require_postgres(db: Database) -> None:
     """Refuse workers (and deferring to them) on anything but PostgreSQL."""
     if db.dialect != "postgresql":
-        raise ConfigError(NOT_POSTGRES.format(url=db.display_url), hint="or run the scheduler with --workers=in-process")
+        raise ConfigError(NOT_POSTGRES.format(url=db.display_url), hint="or run the runs in the scheduler's own process")
 
 
 def conninfo(db: Database) -> str:
