@@ -57,6 +57,9 @@ from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 
 log = logging.getLogger(__name__)
 
+CURSOR_REFRESH = timedelta(minutes=5)
+"""How far behind a schedule's cursor may stay when nothing fired before a tick moves it."""
+
 RUN_NOW_TRIGGER = occurrence_runs.RUN_NOW_TRIGGER
 """The trigger index of occurrences recorded by "run now"."""
 
@@ -143,9 +146,13 @@ class Scheduler:
             # of its own, so that they share the work of a busy minute instead
             # of racing each other for the same occurrences in turn.
             random.shuffle(order)
+        with self.ws.db.session() as session:
+            # One read for all: a cursor another node moves meanwhile only makes
+            # this node find an occurrence recorded already, which it leaves.
+            cursors = SchedulingRepository(session).cursors()
         for stored in order:
             try:
-                self._process(stored, now, targets.get(stored.definition.name, []), report)
+                self._process(stored, now, targets.get(stored.definition.name, []), report, cursors.get(stored.id))
             except TransientError:
                 raise  # the database is away: the whole tick is tried again later
             except IdsyncError as exc:
@@ -223,11 +230,14 @@ class Scheduler:
                 self._fire(stored, index, at, targets.get(stored.definition.name, []), "startup", report)
 
     def _process(
-        self, stored: StoredSchedule, now: datetime, targets: list[CollectionDefinition], report: TickReport
+        self,
+        stored: StoredSchedule,
+        now: datetime,
+        targets: list[CollectionDefinition],
+        report: TickReport,
+        cursor: datetime | None,
     ) -> None:
         schedule = stored.definition
-        with self.ws.db.session() as session:
-            cursor = SchedulingRepository(session).cursor(stored.id)
         since = cursor or stored.created_at
         if schedule.enabled and since < now:
             grace = timedelta(seconds=schedules.seconds(schedule.grace))
@@ -238,8 +248,14 @@ class Scheduler:
                 return  # another node is recording them: the next tick takes up what is left
             for at, index in on_time:
                 self._fire(stored, index, at, targets, "schedule", report, advance_cursor=True)
-        with self.ws.db.session() as session:
-            SchedulingRepository(session).advance_cursor(stored.id, now)
+        if cursor is None or not schedule.enabled or now - since >= CURSOR_REFRESH:
+            # Firing moved the cursor already; otherwise it moves now and then,
+            # not at every tick: a write per schedule and tick would load the
+            # database for nothing (the next look finds the same occurrences).
+            # A disabled schedule's moves at every tick: what falls due while it
+            # is disabled never fires once it is enabled again.
+            with self.ws.db.session() as session:
+                SchedulingRepository(session).advance_cursor(stored.id, now)
 
     def _missed(
         self,

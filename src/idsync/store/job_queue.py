@@ -70,7 +70,11 @@ def make_app(db: Database, *, pool_size: int = 4, sync: bool = False) -> procras
     (a worker) or, with *sync*, for deferring from ordinary threads.
     (Procrastinate's pools check a connection before lending it, so
     connections cut by a database restart are replaced.)"""
-    import procrastinate
+    try:
+        import procrastinate
+    except ImportError as exc:
+        raise ConfigError(f"workers need procrastinate, which is not installed ({exc})",
+                          hint="install idsync with its workers extra") from exc
 
     require_postgres(db)
     most = max(2, pool_size)

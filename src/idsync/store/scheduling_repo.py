@@ -135,6 +135,11 @@ class SchedulingRepository:
         value = self._session.execute(query).scalar_one_or_none()
         return value if isinstance(value, datetime) else None
 
+    def cursors(self) -> dict[int, datetime]:
+        """Every schedule's cursor (:meth:`cursor`), in one query."""
+        rows = self._session.execute(select(schedule_cursors.c.schedule_id, schedule_cursors.c.checked_until))
+        return {int(row.schedule_id): row.checked_until for row in rows if isinstance(row.checked_until, datetime)}
+
     def advance_cursor(self, schedule_id: int, to: datetime) -> None:
         """Move the cursor forward to *to* (never backwards, whoever got there first)."""
         current = self.cursor(schedule_id)
