@@ -47,7 +47,9 @@ def test_workers_are_refused_on_sqlite_in_one_line(tmp_path: Path) -> None:
     assert "\n" not in caught.value.message
 
 
-@pytest.mark.parametrize("args", [["worker"], ["scheduler", "--workers", "external", "--once"]])
+@pytest.mark.parametrize(
+    "args", [["worker"], ["scheduler", "--workers", "external", "--once"], ["serve", "--workers", "external", "--port", "0"]]
+)
 def test_the_commands_refuse_workers_on_sqlite(tmp_home: Path, args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0

@@ -81,6 +81,10 @@ def serve(
         database_url = f"sqlite:///{folder / 'idsync.db'}"
     ws = workspace(database_url)
     node_ws = acting_node(ws, "server", "serve idsync")  # whoever starts it must be an operator
+    if mode == "external" and not no_scheduler:
+        from idsync.services import job_queue
+
+        job_queue.require_workers(ws)  # refused now, in one line, not later in the scheduler's thread
     if authz.rights(ws).bootstrap:
         given = _given_password(admin_password_stdin)
         password = given or secrets.token_urlsafe(15)
