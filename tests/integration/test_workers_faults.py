@@ -21,7 +21,8 @@ from idsync.store.outbox_repo import OutboxRepository
 from idsync.store.runs_repo import LogLine, RunRepository
 from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 from tests.integration.test_store_postgres import Server, server
-from tests.scheduler_world import World, now_utc, wall
+from tests.scheduler_world import Gate, World, now_utc, wall
+from tests.servers.slapd import SlapdServer, write_count
 from tests.workers import (
     collection_runs,
     cut_connections,
@@ -62,6 +63,40 @@ def once_more(world: World, name: str = "twice", within: float = 1.0) -> None:
     world.schedule(name, [*triggers, {"kind": "once", "start": wall(due)}])
 
 
+def gated_ldap_job(world: World, slapd: SlapdServer, rows: list[str]) -> tuple[Gate, str]:
+    """A job ``slow`` writing people from a gated source into a fresh container
+    of the real slapd (store ``ldap``); the gate and the container's DN."""
+    container = slapd.new_container()
+    world.define("store", {
+        "name": "ldap", "kind": "ldap", "url": slapd.url, "bind_dn": slapd.root_dn, "bind_password": slapd.root_pw,
+        "notification_server": {"host": "127.0.0.1", "port": 9, "tls": "none", "sender": "idsync@example.org"},
+    })
+    gate = Gate(world.root / "slow.fifo", rows)
+    world.define("source", {"name": "slow", "kind": "csv", "path": str(gate.path), "header": False,
+                            "fields": ["id", "first", "last"]})
+    world.define("job", {
+        "name": "slow", "source": "slow", "destination": {"store": "ldap", "container": container},
+        "mappings": [
+            {"attribute": "uid", "from": "id", "key": True},
+            {"attribute": "cn", "join": {"fields": ["first", "last"]}},
+            {"attribute": "sn", "from": "last"},
+        ],
+    })
+    return gate, container
+
+
+def in_slapd(slapd: SlapdServer, container: str) -> list[str]:
+    """The uids under *container* in slapd."""
+    import ldap
+
+    conn = slapd.connect()
+    try:
+        found = conn.search_s(container, ldap.SCOPE_ONELEVEL, "(uid=*)", ["uid"])
+    finally:
+        conn.unbind_s()
+    return sorted(attrs["uid"][0].decode() for _dn, attrs in found)
+
+
 def entries(world: World) -> list[str]:
     """The uids the embedded directory holds under ou=People."""
     from idsync.services import directory
@@ -75,8 +110,15 @@ def test_db_upgrade_installs_the_job_queue_once(world: World) -> None:
     assert "job queue (procrastinate " in upgrade(world) and "already up to date" in upgrade(world)
 
 
-def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(world: World) -> None:
-    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+@pytest.mark.slapd
+def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(
+    world: World, slapd: SlapdServer
+) -> None:
+    """SIGKILL mid-run: failed (node lost) within the lease and a tick, its
+    *failed* notification queued; the next occurrence runs on another worker
+    and the directory converges, written once (slapd's write counter)."""
+    gate, container = gated_ldap_job(world, slapd, ["7,Edsger,Dijkstra"])
+    writes = write_count(slapd)
     world.collection("c", ["slow"], schedule="twice", notifications=NOTIFY)
     gate.serve(times=2)
     world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
@@ -106,17 +148,20 @@ def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(wo
         outputs = [stop(p) for p in (chief, spare, doomed) if p is not None]
     runs = collection_runs(world)
     assert [(r.state, r.node) for r in runs] == [(RunState.FAILED, "doomed"), (RunState.SUCCEEDED, "spare")], outputs
-    assert runs[1].counts.created == 1 and entries(world) == ["7"]
+    assert runs[1].counts.created == 1 and in_slapd(slapd, container) == ["7"]
+    assert write_count(slapd) - writes == 1
     with world.ws.db.session() as session:
         assert len(SchedulingRepository(session).occurrences("twice")) == 2
 
 
-def test_a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back(world: World) -> None:
+@pytest.mark.slapd
+def test_a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back(world: World, slapd: SlapdServer) -> None:
     """SIGSTOP (a worker cut off from the database) past its 1 s lease: the run
     is marked failed; once continued, the stale worker's result is refused and
     it writes nothing to the directory; the next run (the same worker, back
-    in service) applies the change, once."""
-    gate = world.gated_job("slow", ["7,Edsger,Dijkstra"])
+    in service) applies the change, once: slapd counts one write in all."""
+    gate, container = gated_ldap_job(world, slapd, ["7,Edsger,Dijkstra"])
+    writes = write_count(slapd)
     world.collection("c", ["slow"], schedule="twice")
     gate.serve(times=2)
     world.schedule("twice", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=2))}])
@@ -143,7 +188,8 @@ def test_a_worker_stopped_past_its_lease_is_fenced_off_when_it_comes_back(world:
         (RunState.FAILED, NODE_LOST, "stale"), (RunState.SUCCEEDED, None, "stale")
     ], outputs
     # The stale worker applied nothing: the change was still to make for the next run.
-    assert runs[1].counts.created == 1 and entries(world) == ["7"]
+    assert runs[1].counts.created == 1 and in_slapd(slapd, container) == ["7"]
+    assert write_count(slapd) - writes == 1
     assert [j.state for j in job_runs(world, runs[0].id)] == [RunState.FAILED]
 
 

@@ -26,7 +26,7 @@ def worker(
         None, "--concurrency", "-c", min=1, help="Runs executed at once (default: setting IDSYNC_WORKER_CONCURRENCY, 4)."
     ),
     queue: list[str] = typer.Option(
-        ["runs"], "--queue", "-Q", help="Job queue to take runs from (repeat for several; schedulers defer to `runs`)."
+        ["runs"], "--queue", "-Q", metavar="QUEUE", help="Job queue to take runs from (repeat for several; schedulers defer to `runs`)."
     ),
     lease: float = typer.Option(
         DEFAULT_LEASE_SECONDS, "--lease", min=0.2,
