@@ -20,7 +20,9 @@ faster clock (settings ``clock_speed`` and ``clock_start``, for tests): a
 minute of schedule time passes in ``60 / speed`` real seconds, while runs,
 leases and the lag keep real time. With ``kill_after`` one scheduler is
 killed (SIGKILL) that many seconds after *start*, and another started in
-its place.
+its place: a run it had claimed but not yet deferred is marked failed (node
+lost) once its *lease* runs out, and its collection's next runs wait for
+that (a short lease in CI keeps them from being skipped).
 
 ``python -m benchmarks --only scheduler --pg-url URL`` runs it in real time
 (five minutes and more); the CI test runs it faster and shorter.
@@ -179,6 +181,7 @@ def run_scale(
     tick: float = 1.0,
     kill_after: float | None = None,
     startup: float = 10.0,
+    lease: float = 60.0,
 ) -> ScaleResult:
     """W10 on the empty PostgreSQL database *url*; what the database shows afterwards."""
     ws = prepare(root, url, schedules)
@@ -187,13 +190,14 @@ def run_scale(
     start = datetime.now(UTC) + timedelta(seconds=startup)
     settings = {"clock_speed": f"{speed:g}", "clock_start": f"{start.timestamp():.3f}"}
     wall = startup + minutes * 60 / speed
-    nodes = [
-        _start(root, url, ["scheduler", "--workers", "external", "--tick", f"{tick:g}", "--node", f"scheduler-{n}",
-                           "--no-outbox"], settings)
-        for n in range(schedulers)
-    ]
+    def scheduler(node: str) -> subprocess.Popen[str]:
+        return _start(root, url, ["scheduler", "--workers", "external", "--tick", f"{tick:g}", "--lease", f"{lease:g}",
+                                  "--node", node, "--no-outbox"], settings)
+
+    nodes = [scheduler(f"scheduler-{n}") for n in range(schedulers)]
     pool = [
-        _start(root, url, ["worker", "--concurrency", str(concurrency), "--node", f"worker-{n}"], settings)
+        _start(root, url, ["worker", "--concurrency", str(concurrency), "--lease", f"{lease:g}", "--node",
+                           f"worker-{n}"], settings)
         for n in range(workers)
     ]
     result = ScaleResult(schedules, minutes)
@@ -205,8 +209,7 @@ def run_scale(
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
             result.killed = "scheduler-0"
-            nodes[0] = _start(root, url, ["scheduler", "--workers", "external", "--tick", f"{tick:g}",
-                                          "--node", "scheduler-new", "--no-outbox"], settings)
+            nodes[0] = scheduler("scheduler-new")
         time.sleep(max(0.0, wall + 2 - (time.monotonic() - began)))
         end = datetime.now(UTC)
         _terminate(nodes)

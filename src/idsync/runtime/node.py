@@ -33,7 +33,7 @@ from idsync.errors import ConfigError
 from idsync.runtime.executor import Executor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.runtime.sender import PassReport, Sender, start_thread
-from idsync.runtime.worker import QueueExecutor, WorkerNode
+from idsync.runtime.worker import WORKER_SHUTDOWN_REASON, QueueExecutor, WorkerNode
 from idsync.runtime.worker import run_worker as _run_worker
 from idsync.services import authz, collection_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, CollectionReport, Runtime
@@ -211,7 +211,7 @@ def run_worker(ws: Workspace, options: WorkerNode, stop: threading.Event, say: S
     the outbox sender runs in scheduler nodes (or ``idsync outbox send``)."""
     ws = acting_node(ws, "worker", "run a worker")
     runtime = Runtime(node=options.node or default_node(), lease=options.lease,
-                      shutdown_reason="terminated: the worker was shut down")
+                      shutdown_reason=WORKER_SHUTDOWN_REASON)
     _run_worker(ws, options, runtime, stop, say, on_finished=lambda row: say(finished_line(row)))
 
 

@@ -14,6 +14,7 @@ from idsync.services.workspace import Workspace
 from idsync.store import job_queue as store
 from idsync.store.db import Database
 from idsync.store.retry import retry_transient
+from idsync.store.runs_repo import RunRepository
 from idsync.store.scheduling_repo import SchedulingRepository
 
 if TYPE_CHECKING:
@@ -102,8 +103,6 @@ def take_over(ws: Workspace, runtime: Runtime, run_id: int, fence: int) -> int |
                 run_id, fence, runtime.node, runtime.lease
             )
             if taken is not None:
-                from idsync.store.runs_repo import RunRepository
-
                 RunRepository(session, clock=runtime.clock).log(run_id, "info", f"taken over by worker {runtime.node}")
             return taken
 
