@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.scheduler import ScaleResult
+from benchmarks.scheduler import w10 as scheduler_scale
 from benchmarks.smartgroups import w6
 from benchmarks.startup import startup
 from benchmarks.workloads import Bench, Row, environment
@@ -53,8 +55,9 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         server.stop()
 
 
-WORKLOADS = ("startup", "sync", "smartgroups")
-"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), and W6."""
+WORKLOADS = ("startup", "sync", "smartgroups", "scheduler")
+"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), W6, and
+W10 (schedulers and workers on PostgreSQL, over five minutes; run only when chosen)."""
 
 
 def run_w6(workdir: Path, users: int, groups: int) -> tuple[list[Row], dict[str, object]]:
@@ -69,6 +72,18 @@ def run_w6(workdir: Path, users: int, groups: int) -> tuple[list[Row], dict[str,
         server.stop()
 
 
+def w10_rows(result: ScaleResult) -> list[Row]:
+    """W10's lines of the report: the scheduler lag, and whether nothing was lost or doubled."""
+    p95 = result.percentile(95)
+    return [
+        Row("W10", "scheduler lag p50 (s, due to run deferred)", result.percentile(50), digits=2),
+        Row("W10", "scheduler lag p95 (s, due to run deferred)", p95, target="< 2 s", met=p95 < 2, digits=2),
+        Row("W10", "wait for a worker p95 (s, due to run start)", result.percentile(95, result.pickup), digits=2),
+        Row("W10", "occurrences, each run once", float(result.occurrences), target="no problem",
+            met=not result.problems(), digits=0),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--only", choices=WORKLOADS, action="append",
@@ -79,12 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measurements of W2, W4 and the paged search; the median is kept (default 3)")
     parser.add_argument("--w6-users", type=int, default=10_000, help="people in W6 (default 10,000; the issue's size is 100,000)")
     parser.add_argument("--w6-groups", type=int, default=100, help="smart groups in W6 (default 100; the issue's size is 1,000)")
+    parser.add_argument("--pg-url", default=os.environ.get("IDSYNC_TEST_POSTGRES_URL", ""),
+                        help="PostgreSQL server for W10 (default: IDSYNC_TEST_POSTGRES_URL); W10 makes a database of its own")
+    parser.add_argument("--w10-schedules", type=int, default=200, help="schedules firing every minute in W10 (default 200)")
+    parser.add_argument("--w10-minutes", type=float, default=5, help="minutes of schedule time in W10 (default 5)")
+    parser.add_argument("--w10-speed", type=float, default=1, help="schedule clock speed in W10 (default 1: real time)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.users < 100 or args.startup_runs < 1:
         parser.error("--repeat and --startup-runs must be at least 1 and --users at least 100")
     users = 1_000_000 if args.scale and args.users == 100_000 else args.users
-    parts = set(args.only or WORKLOADS)
+    parts = set(args.only or [w for w in WORKLOADS if w != "scheduler"])
+    if "scheduler" in parts and not args.pg_url:
+        parser.error("W10 (--only scheduler) needs a PostgreSQL server: --pg-url or IDSYNC_TEST_POSTGRES_URL")
     rows: list[Row] = []
     figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="idsync-bench-") as tmp:
@@ -99,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             w6_rows, w6_figures = run_w6(Path(tmp) / "w6", args.w6_users, args.w6_groups)
             rows += w6_rows
             figures |= w6_figures
+        if "scheduler" in parts:
+            w10 = scheduler_scale(Path(tmp), args.pg_url, schedules=args.w10_schedules, minutes=args.w10_minutes,
+                                  speed=args.w10_speed)
+            rows += w10_rows(w10)
+            figures["W10"] = {"summary": w10.summary(), "problems": w10.problems(), "runs": w10.runs_by_state,
+                              "lag_p50_s": w10.percentile(50), "lag_p95_s": w10.percentile(95),
+                              "worker_wait_p50_s": w10.percentile(50, w10.pickup),
+                              "worker_wait_p95_s": w10.percentile(95, w10.pickup)}
+            print(w10.summary())
+            for problem in w10.problems():
+                print(f"W10 problem: {problem}")
     print(report(rows))
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:

@@ -73,6 +73,18 @@ SETTINGS: tuple[Setting, ...] = (
         "third of it; when its process dies, the run or plan is marked failed once it runs out (by a scheduler, "
         "or by the next command that lists or starts runs or plans).",
     ),
+    Setting(
+        "workers", "in-process",
+        "Where scheduled runs execute: in-process (threads of the scheduler or serve process) or external "
+        "(deferred to `idsync worker` processes; PostgreSQL only).",
+    ),
+    Setting("worker_concurrency", "4", "Runs one `idsync worker` process executes at once."),
+    Setting(
+        "clock_speed", "1",
+        "For tests only: how many times faster than real time schedulers look at schedules (leases and runs "
+        "keep real time); with clock_start, the instant (Unix seconds) from which the fast clock counts.",
+    ),
+    Setting("clock_start", "", "For tests only: see clock_speed."),
     Setting("batch_size", "1000", "Changes per batch between planner, store and applier."),
     Setting(
         "csv_field_limit", "16777216",

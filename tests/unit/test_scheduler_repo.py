@@ -119,6 +119,23 @@ class TestSchedulingRepository:
             done = RunRepository(session).require(run)
         assert (done.state, done.counts.read, done.lease_until) == (RunState.SUCCEEDED, 1, None)
 
+    def test_a_worker_takes_a_deferred_run_over_at_its_fence_only(self, db: Database) -> None:
+        clock = Clock(DUE)
+        run = a_run(db, clock=clock)
+        fence = claim(db, run, expected=RunState.PENDING, node="scheduler", lease=timedelta(seconds=30), clock=clock)
+        assert fence is not None
+        clock.advance(20)
+        with db.session() as session:
+            repo = SchedulingRepository(session, clock=clock)
+            assert repo.take_over(run, fence + 1, "stale", timedelta(seconds=30)) is None
+            assert repo.take_over(run, fence, "worker", timedelta(seconds=30)) == fence + 1
+            assert repo.take_over(run, fence, "another", timedelta(seconds=30)) is None  # taken already
+        with db.session() as session:
+            taken = RunRepository(session).require(run)
+            assert not SchedulingRepository(session, clock=clock).finish_fenced(run, fence, RunState.FAILED, Counts(), "old")
+        assert (taken.state, taken.node, taken.fence, taken.started_at) == (RunState.RUNNING, "worker", fence + 1, DUE + timedelta(seconds=20))
+        assert taken.lease_until == DUE + timedelta(seconds=50)
+
     def test_release_node_ends_its_running_runs_only(self, db: Database) -> None:
         mine, theirs = a_run(db, "x"), a_run(db, "y")
         claim(db, mine, expected=RunState.PENDING, node="a", lease=timedelta(seconds=30))

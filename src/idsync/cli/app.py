@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("status", "status", "Who you act as, requests awaiting your decision, runs active and failed, the next scheduled runs, the outbox."),
     "serve": ("serve", "serve", "Serve the REST API with the scheduler and the outbox sender, in one process, until SIGTERM or Ctrl-C."),
     "scheduler": ("scheduler", "scheduler", "Run the scheduler: start the collections of every schedule when due, exactly once, until stopped with SIGTERM or Ctrl-C."),
+    "worker": ("worker", "worker", "Execute the runs schedulers defer to workers (--workers=external; PostgreSQL), until stopped with SIGTERM or Ctrl-C."),
 }
 """The commands kept in modules of their own: name -> (module under idsync.cli,
 its Typer app or command function, the one-line help that lists it).

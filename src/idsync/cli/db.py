@@ -12,11 +12,14 @@ app = typer.Typer(help="The idsync database (SQLite by default, or IDSYNC_DATABA
 
 @app.command("upgrade")
 def upgrade(revision: str = typer.Option("head", help="Target revision.")) -> None:
-    """Apply schema migrations in place (no data is lost)."""
+    """Apply schema migrations in place (no data is lost); on PostgreSQL, also
+    install or upgrade the workers' job queue (procrastinate's tables)."""
     from idsync.services import database
 
     done = database.upgrade_schema(workspace(), revision)
     console.print(f"database at {done.after}" + (f" (was {done.before})" if done.changed else " (already up to date)"), markup=False)
+    if done.queue is not None:
+        console.print(done.queue.line(), markup=False)
 
 
 @app.command("current")

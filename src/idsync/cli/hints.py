@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     ),
     "give a recipient, or set default_to on the notification server": "--to ADDRESS",
     "choose another folder": "idsync demo --workspace FOLDER",
+    "or run the runs in the scheduler's own process": "--workers=in-process",
     "create that entry, or correct the job's destination": "idsync directory add-container STORE DN",
     **{f"list the {kind}s": f"idsync {kind} list" for kind in LISTED},
 }

@@ -41,6 +41,11 @@ def scheduler(
     metrics_host: str = typer.Option(
         "127.0.0.1", "--metrics-host", help="Address the metrics listen on (default loopback; 0.0.0.0: every interface)."
     ),
+    workers: str | None = typer.Option(
+        None, "--workers", metavar="in-process|external",
+        help="Where runs execute: in this process, or deferred to `idsync worker` processes "
+        "(PostgreSQL; default: setting IDSYNC_WORKERS, else in-process).",
+    ),
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
@@ -51,6 +56,7 @@ def scheduler(
         one_log_format,
         run_scheduler,
         stop_on_signals,
+        workers_mode,
     )
 
     def say(message: str) -> None:
@@ -60,7 +66,7 @@ def scheduler(
     ws = workspace()
     options = SchedulerNode(
         once=once, tick=tick, lease=timedelta(seconds=lease), node=node, shutdown_timeout=shutdown_timeout,
-        outbox=not no_outbox,
+        outbox=not no_outbox, workers=workers_mode(workers),
     )
     served = metrics.start(ws, metrics_port, metrics_host, say)
     try:

@@ -43,6 +43,11 @@ def serve(
         30.0, "--shutdown-timeout", min=0, help="Seconds to let running runs stop by themselves on shutdown."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print what the scheduler does."),
+    workers: str | None = typer.Option(
+        None, "--workers", metavar="in-process|external",
+        help="Where scheduled runs execute: in this process, or deferred to `idsync worker` processes "
+        "(PostgreSQL; default: setting IDSYNC_WORKERS, else in-process).",
+    ),
 ) -> None:
     """Serve the REST API with the scheduler and the outbox sender, in one process, until SIGTERM or Ctrl-C."""
     import uvicorn
@@ -57,6 +62,7 @@ def serve(
         run_scheduler,
         run_sender,
         stop_on_signals,
+        workers_mode,
     )
     from idsync.services import authz, users
 
@@ -64,6 +70,7 @@ def serve(
         if not quiet:
             err_console.print(log_line(message), markup=False, soft_wrap=True)
 
+    mode = workers_mode(workers)
     database_url = None
     if demo:
         folder = DEMO_FOLDER.resolve()
@@ -74,6 +81,10 @@ def serve(
         database_url = f"sqlite:///{folder / 'idsync.db'}"
     ws = workspace(database_url)
     node_ws = acting_node(ws, "server", "serve idsync")  # whoever starts it must be an operator
+    if mode == "external" and not no_scheduler:
+        from idsync.services import job_queue
+
+        job_queue.require_workers(ws)  # refused now, in one line, not later in the scheduler's thread
     if authz.rights(ws).bootstrap:
         given = _given_password(admin_password_stdin)
         password = given or secrets.token_urlsafe(15)
@@ -116,7 +127,7 @@ def serve(
         if no_scheduler:
             worker = threading.Thread(target=run_sender, args=(node_ws, stop, say), name="outbox-sender")
         else:
-            options = SchedulerNode(shutdown_timeout=shutdown_timeout)
+            options = SchedulerNode(shutdown_timeout=shutdown_timeout, workers=mode)
             worker = threading.Thread(target=run_scheduler, args=(node_ws, options, stop, say), name="scheduler")
         worker.start()
         try:

@@ -2,8 +2,9 @@
 
 On one node, runs execute in threads of the scheduler's process
 (:class:`ThreadExecutor`): one thread per running run, which the overlap
-rule bounds by the number of collections. Several nodes will hand the same
-``execute_run(run_id)`` to workers on PostgreSQL instead. When a run ends,
+rule bounds by the number of collections. Several nodes hand the same
+``execute_run(run_id)`` to workers on PostgreSQL instead
+(:class:`idsync.runtime.worker.QueueExecutor`). When a run ends,
 its thread starts the run waiting in the same collection's queue, if any.
 
 :class:`InlineExecutor` executes in the caller's thread: a foreground
@@ -34,6 +35,9 @@ Finished = Callable[[RunRow], None]
 class Executor(Protocol):
     """Executes claimed runs."""
 
+    local: bool
+    """Whether submitted runs execute in this process (False: workers execute them)."""
+
     def submit(self, run_id: int, fence: int) -> None: ...
 
     def active(self) -> list[int]: ...
@@ -42,6 +46,8 @@ class Executor(Protocol):
 
 
 class _Base:
+    local = True
+
     def __init__(self, ws: Workspace, runtime: Runtime, on_finished: Finished | None = None) -> None:
         self.ws = ws
         self.runtime = runtime

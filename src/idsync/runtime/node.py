@@ -1,8 +1,13 @@
 """A node: the parts one process runs, put together and stopped cleanly.
 
-``idsync scheduler`` is a node with a scheduler, a thread executor and an
-outbox sender; ``idsync outbox send`` is a node with a sender alone; a
-future ``serve`` or worker process embeds the same parts. The front end only
+``idsync scheduler`` is a node with a scheduler, a thread executor (or,
+with ``--workers=external``, an executor deferring runs to the workers) and
+an outbox sender; ``idsync worker`` is a node executing deferred runs;
+``idsync outbox send`` is a node with a sender alone; ``serve`` embeds the
+same parts. Notifications go out from scheduler nodes (and ``serve``, and
+``idsync outbox send``), never from workers: a worker only queues them in
+the outbox with its runs' results, and each message is claimed by one
+sender before it is sent, however many senders run. The front end only
 says what it wants and how to report; starting, signals and an orderly
 shutdown live here, once.
 """
@@ -24,9 +29,12 @@ from idsync import logcontext, settings
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.domain.roles import Role
-from idsync.runtime.executor import ThreadExecutor
+from idsync.errors import ConfigError
+from idsync.runtime.executor import Executor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler, run_now
 from idsync.runtime.sender import PassReport, Sender, start_thread
+from idsync.runtime.worker import WORKER_SHUTDOWN_REASON, QueueExecutor, WorkerNode
+from idsync.runtime.worker import run_worker as _run_worker
 from idsync.services import authz, collection_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, CollectionReport, Runtime
 from idsync.services.workspace import Workspace
@@ -124,6 +132,37 @@ class SchedulerNode:
     shutdown_timeout: float = 30.0
     outbox: bool = True
     """Deliver notifications from a thread of this node."""
+    workers: str = "in-process"
+    """Where its runs execute: ``in-process`` (threads of this process) or
+    ``external`` (deferred to ``idsync worker`` processes, on PostgreSQL)."""
+
+
+WORKER_MODES = ("in-process", "external")
+
+
+def workers_mode(given: str | None) -> str:
+    """The workers option as given, else the setting ``workers``; checked."""
+    mode = (given or settings.get("workers")).strip().lower()
+    if mode not in WORKER_MODES:
+        raise ConfigError(f"workers {mode!r} is not known: use {' or '.join(WORKER_MODES)}", field="workers")
+    return mode
+
+
+def schedule_clock() -> Callable[[], datetime]:
+    """The clock schedulers look at schedules by: real time, unless a test
+    speeds it up (settings clock_speed and clock_start, shared by every
+    process of the test so that they agree on the time): real time until
+    clock_start, then *speed* times faster)."""
+    speed = float(settings.get("clock_speed") or "1")
+    if speed == 1:
+        return utcnow
+    start = datetime.fromtimestamp(float(settings.get("clock_start") or time.time()), UTC)
+
+    def fast() -> datetime:
+        now = utcnow()
+        return now if now <= start else start + (now - start) * speed
+
+    return fast
 
 
 def acting_node(ws: Workspace, name: str, action: str) -> Workspace:
@@ -155,9 +194,16 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
         with logcontext.bound(run_id=row.id, collection=row.collection_name, node=runtime.node):
             say(finished_line(row))
 
-    executor = ThreadExecutor(ws, runtime, on_finished=finished)
-    engine = Scheduler(ws, executor, runtime, on_event=say)
-    say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")
+    executor: Executor
+    if options.workers == "external":
+        executor = QueueExecutor(ws, runtime)
+    else:
+        executor = ThreadExecutor(ws, runtime, on_finished=finished)
+    engine = Scheduler(ws, executor, runtime, on_event=say, schedule_clock=schedule_clock())
+    say(
+        f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s, "
+        f"runs {'deferred to the workers' if options.workers == 'external' else 'executed in this process'})"
+    )
     # Notifications go out from a thread of their own: a slow mail server never holds up a tick.
     sender_stop = threading.Event()
     sender = start_thread(ws, sender_stop, say=say) if options.outbox and not options.once else None
@@ -176,6 +222,17 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
         if sender is not None:
             sender.join(timeout=30)
         say(f"scheduler {runtime.node} stopped")
+
+
+def run_worker(ws: Workspace, options: WorkerNode, stop: threading.Event, say: Say) -> None:
+    """Run a worker node until *stop* is set: it executes the runs schedulers
+    defer (``--workers=external``). Whoever starts it needs the operator role;
+    the node then acts as idsync's ``worker``. It never delivers notifications:
+    the outbox sender runs in scheduler nodes (or ``idsync outbox send``)."""
+    ws = acting_node(ws, "worker", "run a worker")
+    runtime = Runtime(node=options.node or default_node(), lease=options.lease,
+                      shutdown_reason=WORKER_SHUTDOWN_REASON)
+    _run_worker(ws, options, runtime, stop, say, on_finished=lambda row: say(finished_line(row)))
 
 
 def run_sender(ws: Workspace, stop: threading.Event, say: Say, *, poll: float | None = None) -> None:

@@ -28,6 +28,7 @@ injected, so tests decide what time it is.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,15 @@ from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, StateConflictError, TransientError
 from idsync.runtime.executor import Executor
 from idsync.scheduling.triggers import at_startup, schedule_occurrences
-from idsync.services import collection_runs, collections, occurrence_runs, request_runs, schedules
+from idsync.services import (
+    collection_runs,
+    collections,
+    job_queue,
+    occurrence_runs,
+    reaping,
+    request_runs,
+    schedules,
+)
 from idsync.services.collection_runs import Runtime, Started
 from idsync.services.schedules import StoredSchedule
 from idsync.services.workspace import Workspace
@@ -47,6 +56,9 @@ from idsync.store.retry import Backoff
 from idsync.store.scheduling_repo import NODE_LOST, SchedulingRepository
 
 log = logging.getLogger(__name__)
+
+CURSOR_REFRESH = timedelta(minutes=5)
+"""How far behind a schedule's cursor may stay when nothing fired before a tick moves it."""
 
 RUN_NOW_TRIGGER = occurrence_runs.RUN_NOW_TRIGGER
 """The trigger index of occurrences recorded by "run now"."""
@@ -79,11 +91,15 @@ class Scheduler:
         runtime: Runtime,
         *,
         on_event: Listener | None = None,
+        schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ws = ws
         self.executor = executor
         self.runtime = runtime
         self.on_event = on_event
+        self.schedule_clock = schedule_clock or runtime.clock
+        """The time schedules are looked at; the runtime's clock (leases, runs)
+        unless a test runs the schedules faster (setting clock_speed)."""
         self._startup_repeats: list[tuple[datetime, int, int]] = []
         """Repeats of start-up triggers still to come: (due, schedule id, trigger index)."""
         self._startup_read = False
@@ -97,7 +113,7 @@ class Scheduler:
     def start(self) -> TickReport:
         """What happens when the scheduler starts: lost runs are marked failed,
         start-up triggers fire, then a first tick."""
-        now = self.clock()
+        now = self.schedule_clock()
         report = TickReport(now)
         self._expire(report)
         if not self._startup_read:
@@ -113,17 +129,30 @@ class Scheduler:
 
     def tick(self) -> TickReport:
         """One pass over every schedule at the clock's current time."""
-        now = self.clock()
+        now = self.schedule_clock()
         report = TickReport(now)
+        if not self.executor.local:
+            # Before the look for lost runs: a run waiting for a free worker is not lost.
+            job_queue.keep_waiting(self.ws, self.runtime)
         self._expire(report)
         for line in request_runs.sweep(self.ws, self.runtime):
             self._event(report, line)
         targets = self._targets()
         stored_schedules = schedules.stored_schedules(self.ws)
         self._fire_startup(stored_schedules, now, targets, report)
-        for stored in stored_schedules:
+        order = list(stored_schedules)
+        if not self.executor.local:
+            # Several scheduler nodes: each goes through the schedules in an order
+            # of its own, so that they share the work of a busy minute instead
+            # of racing each other for the same occurrences in turn.
+            random.shuffle(order)
+        with self.ws.db.session() as session:
+            # One read for all: a cursor another node moves meanwhile only makes
+            # this node find an occurrence recorded already, which it leaves.
+            cursors = SchedulingRepository(session).cursors()
+        for stored in order:
             try:
-                self._process(stored, now, targets.get(stored.definition.name, []), report)
+                self._process(stored, now, targets.get(stored.definition.name, []), report, cursors.get(stored.id))
             except TransientError:
                 raise  # the database is away: the whole tick is tried again later
             except IdsyncError as exc:
@@ -165,6 +194,8 @@ class Scheduler:
         *timeout* seconds, then mark whatever is still running here terminated;
         the ids of the runs marked so."""
         self.executor.shutdown(timeout)
+        if not self.executor.local:
+            return []  # the runs it deferred are the workers' (their leases are renewed while they wait)
         try:
             with self.ws.db.session() as session:
                 repo = SchedulingRepository(session, clock=self.clock)
@@ -199,11 +230,14 @@ class Scheduler:
                 self._fire(stored, index, at, targets.get(stored.definition.name, []), "startup", report)
 
     def _process(
-        self, stored: StoredSchedule, now: datetime, targets: list[CollectionDefinition], report: TickReport
+        self,
+        stored: StoredSchedule,
+        now: datetime,
+        targets: list[CollectionDefinition],
+        report: TickReport,
+        cursor: datetime | None,
     ) -> None:
         schedule = stored.definition
-        with self.ws.db.session() as session:
-            cursor = SchedulingRepository(session).cursor(stored.id)
         since = cursor or stored.created_at
         if schedule.enabled and since < now:
             grace = timedelta(seconds=schedules.seconds(schedule.grace))
@@ -214,8 +248,14 @@ class Scheduler:
                 return  # another node is recording them: the next tick takes up what is left
             for at, index in on_time:
                 self._fire(stored, index, at, targets, "schedule", report, advance_cursor=True)
-        with self.ws.db.session() as session:
-            SchedulingRepository(session).advance_cursor(stored.id, now)
+        if cursor is None or not schedule.enabled or now - since >= CURSOR_REFRESH:
+            # Firing moved the cursor already; otherwise it moves now and then,
+            # not at every tick: a write per schedule and tick would load the
+            # database for nothing (the next look finds the same occurrences).
+            # A disabled schedule's moves at every tick: what falls due while it
+            # is disabled never fires once it is enabled again.
+            with self.ws.db.session() as session:
+                SchedulingRepository(session).advance_cursor(stored.id, now)
 
     def _missed(
         self,
@@ -308,7 +348,7 @@ class Scheduler:
         they were applying (ready again) or computing (failed), and previews
         whose lease ran out."""
         with self.ws.db.session() as session:
-            lost = SchedulingRepository(session, clock=self.clock).expire_leases()
+            lost = reaping.expire_lost_runs(self.ws, session, self.clock)
             plans = PlanRepository(session, clock=self.clock)
             plans.release_orphans()
             plans.fail_orphans()

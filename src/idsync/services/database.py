@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idsync.domain.roles import Role
-from idsync.services import authz
+from idsync.services import authz, job_queue
 from idsync.services.workspace import Workspace
 from idsync.store.db import Database
 
@@ -34,6 +34,8 @@ class SchemaStatus:
 class Upgrade:
     before: str | None
     after: str | None
+    queue: job_queue.SchemaChange | None = None
+    """The job queue's schema (PostgreSQL with procrastinate installed), None otherwise."""
 
     @property
     def changed(self) -> bool:
@@ -60,6 +62,7 @@ def upgrade_schema(ws: Workspace, revision: str = "head") -> Upgrade:
         authz.require_on_database(db, ws.principal, Role.ADMIN, "upgrade the database schema")
         before = db.current_revision()
         db.upgrade(revision)
-        return Upgrade(before, db.current_revision())
+        # The workers' job queue (procrastinate) lives in the same database and upgrades with it.
+        return Upgrade(before, db.current_revision(), job_queue.install_schema(db))
     finally:
         db.dispose()

@@ -529,7 +529,12 @@ def _record_end(ws: Workspace, run: _Run, result: _Result) -> RunRow:
         if error:
             runs.log(run.id, "error" if state is RunState.FAILED else "warning", error)
         summary = f"finished {state.value}: {counts.summary()}"
-        if run.fence is None:
+        ended = runs.require(run.id).state if run.fence is None else None
+        if ended is not None and ended.finished:
+            # A job run of a collection run whose node was taken for lost: the
+            # reaper ended it; what this late process saw does not overwrite that.
+            runs.log(run.id, "warning", f"{summary} (not recorded: the run had been marked {ended.value} meanwhile)")
+        elif run.fence is None:
             runs.log(run.id, "info", summary)
             runs.finish(run.id, state, counts, error)
         elif SchedulingRepository(session).finish_fenced(run.id, run.fence, state, counts, error):

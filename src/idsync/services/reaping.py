@@ -2,7 +2,8 @@
 
 A run holds a lease its process renews, and so does a preview on the plan it
 computes. When the process is killed, the renewals stop and the lease runs
-out; whoever looks next ends what it left: a scheduler at every tick, and
+out; whoever looks next ends what it left, and queues the notifications
+its collection asks for (a *failed* one): a scheduler at every tick, and
 any command that starts a run or a preview, lists runs or plans, or shows
 one. So a killed ``idsync job run`` or ``idsync job preview`` is reported
 failed even where no scheduler runs.
@@ -11,13 +12,29 @@ failed even where no scheduler runs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from idsync.errors import TransientError
+from idsync.services import notifications
 from idsync.services.workspace import Workspace
 from idsync.store.plans_repo import PlanRepository
 from idsync.store.scheduling_repo import SchedulingRepository
+from idsync.store.tables import utcnow
 
 log = logging.getLogger(__name__)
+
+
+def expire_lost_runs(ws: Workspace, session: Session, clock: Callable[[], datetime] = utcnow) -> list[int]:
+    """Mark failed (node lost) the runs whose lease ran out, in *session*, and
+    queue their collections' notifications (a *failed* one where asked for)
+    in the same transaction; the ids of the runs marked so."""
+    lost = SchedulingRepository(session, clock=clock).expire_leases()
+    for run_id in lost:
+        notifications.enqueue_run(ws, session, run_id, clock=clock)
+    return lost
 
 
 def reap(ws: Workspace) -> None:
@@ -25,7 +42,7 @@ def reap(ws: Workspace) -> None:
     is gone), with the plans they left: the plans a run was applying are
     ready again, those it or a preview was computing are failed."""
     with ws.db.session() as session:
-        SchedulingRepository(session).expire_leases()
+        expire_lost_runs(ws, session)
         plans = PlanRepository(session)
         plans.release_orphans()
         plans.fail_orphans()

@@ -135,6 +135,11 @@ class SchedulingRepository:
         value = self._session.execute(query).scalar_one_or_none()
         return value if isinstance(value, datetime) else None
 
+    def cursors(self) -> dict[int, datetime]:
+        """Every schedule's cursor (:meth:`cursor`), in one query."""
+        rows = self._session.execute(select(schedule_cursors.c.schedule_id, schedule_cursors.c.checked_until))
+        return {int(row.schedule_id): row.checked_until for row in rows if isinstance(row.checked_until, datetime)}
+
     def advance_cursor(self, schedule_id: int, to: datetime) -> None:
         """Move the cursor forward to *to* (never backwards, whoever got there first)."""
         current = self.cursor(schedule_id)
@@ -198,6 +203,20 @@ class SchedulingRepository:
             .values(lease_until=now + lease, heartbeat_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def take_over(self, run_id: int, fence: int, node: str, lease: timedelta) -> int | None:
+        """Move running run *run_id*, held at *fence* by the node that deferred
+        it, to *node* (a worker) with a fresh lease: its new fence, or None
+        when the run is no longer held at *fence* (it ended, or was lost)."""
+        now = self._clock()
+        result = self._session.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.fence == fence, runs.c.state == RunState.RUNNING.value)
+            .values(node=node, started_at=now, lease_until=now + lease, heartbeat_at=now, fence=runs.c.fence + 1)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return fence + 1
 
     def finish_fenced(
         self, run_id: int, fence: int, state: RunState, counts: Counts, error: str | None

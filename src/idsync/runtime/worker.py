@@ -1,0 +1,202 @@
+"""Runs executed by workers on other machines, through procrastinate.
+
+With ``--workers=external`` a scheduler (or ``idsync serve``) still records
+the occurrence and claims each run in one transaction, exactly as on one
+node; :class:`QueueExecutor` then defers a procrastinate job naming the run
+and its fence instead of starting a thread. An ``idsync worker``
+(:func:`run_worker`) picks the job, takes the run over at that fence
+(a new fence, its own node name, a fresh lease) and executes it through the
+same path as the in-process executor
+(:func:`idsync.services.collection_runs.execute_run`, then the queued run of
+the same collection).
+
+What keeps runs from being lost or doubled is the database, not the queue:
+
+- a collection has one running run at most (a partial unique index), so
+  two jobs never execute two runs of one collection at once;
+- a job whose run is no longer held at its fence (it ended, or its lease
+  ran out) executes nothing;
+- a worker killed mid-run stops renewing its lease, and any scheduler marks
+  the run failed (node lost) once it runs out, which queues the
+  collection's *failed* notification;
+- a worker stopped past its lease (SIGSTOP, a network partition) finds its
+  lease taken when it comes back: the fence refuses its result, and its
+  heartbeat stops the run at its next batch;
+- a worker that loses its database connections (PostgreSQL restarting,
+  ``pg_terminate_backend``) keeps trying each step of the run's
+  bookkeeping with a growing wait, so a short outage lets the run finish;
+  when the outage outlasts the lease, the run is marked failed (node lost)
+  and the worker's late writes are refused by the fence. The worker itself
+  reconnects: procrastinate's pool replaces dead connections, and a worker
+  loop that stopped on a lost connection starts again after a wait.
+
+While a job waits for a free worker its run stays leased to the node that
+deferred it: every scheduler tick and every worker renews the leases of runs
+whose job waits (:func:`idsync.store.job_queue.keep_waiting_runs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from idsync.domain.results import RunState
+from idsync.errors import IdsyncError, TransientError
+from idsync.runtime.executor import Finished, InlineExecutor
+from idsync.services import job_queue
+from idsync.services.collection_runs import DEFAULT_LEASE, Runtime
+from idsync.services.workspace import Workspace
+from idsync.store.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+WORKER_SHUTDOWN_REASON = "terminated: the worker was shut down"
+
+Say = Callable[[str], None]
+
+
+class QueueExecutor:
+    """Hands claimed runs to the workers: a procrastinate job per run."""
+
+    local = False
+    """Runs submitted here execute elsewhere: shutting this node down leaves them to the workers."""
+
+    def __init__(self, ws: Workspace, runtime: Runtime, *, queue: str = job_queue.QUEUE) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.queue = queue
+        self._queue = job_queue.open_queue(ws)
+        self._lock = threading.Lock()
+
+    def submit(self, run_id: int, fence: int) -> None:
+        """Defer run *run_id*; when the queue cannot be reached, the run's lease
+        runs out (nobody renews it) and it is marked failed with the cause."""
+        try:
+            with self._lock:  # one connection pool, used from the scheduler's threads in turn
+                job = self._queue.defer(run_id, fence, queue=self.queue)
+        except IdsyncError as exc:
+            log.warning("run %s not handed to the workers: %s (it is marked failed once its lease runs out)",
+                        run_id, exc.message)
+            return
+        except Exception:  # a bug must not stop the scheduler: the run's lease runs out
+            log.exception("run %s not handed to the workers (it is marked failed once its lease runs out)", run_id)
+            return
+        log.info("run %s deferred to the workers (job %s)", run_id, job)
+
+    def active(self) -> list[int]:
+        return []
+
+    def shutdown(self, timeout: float) -> list[int]:
+        self.runtime.shutdown.set()
+        self._queue.close()
+        return []
+
+
+@dataclass(frozen=True)
+class WorkerNode:
+    """What an ``idsync worker`` does."""
+
+    concurrency: int = 4
+    queues: tuple[str, ...] = (job_queue.QUEUE,)
+    lease: timedelta = DEFAULT_LEASE
+    node: str | None = None
+    shutdown_timeout: float = 30.0
+    once: bool = False
+    """Execute the jobs waiting now, then return (tests, and draining a queue)."""
+
+
+def run_worker(ws: Workspace, options: WorkerNode, runtime: Runtime, stop: threading.Event, say: Say,
+               on_finished: Finished | None = None) -> None:
+    """Execute deferred runs until *stop* is set; then stop taking jobs, ask
+    the runs executing here to stop at their next batch, wait up to
+    ``shutdown_timeout`` seconds, and mark what still runs here terminated."""
+    job_queue.require_workers(ws)
+    executor = InlineExecutor(ws, runtime, on_finished=on_finished)
+    backoff = Backoff()
+    keeper = threading.Thread(target=_keep_waiting, args=(ws, runtime, stop), name="waiting-runs", daemon=True)
+    keeper.start()
+    say(f"worker {runtime.node} started (concurrency {options.concurrency}, queues "
+        f"{', '.join(options.queues)}, lease {options.lease.total_seconds():g}s)")
+    try:
+        while not stop.is_set():
+            try:
+                asyncio.run(_serve(ws, options, runtime, executor, stop))
+            except IdsyncError as exc:
+                wait = backoff.next()
+                say(f"worker: {exc.message}; starting again in {wait:g}s")
+                stop.wait(wait)
+                continue
+            if options.once:
+                break
+            if not stop.is_set():  # the loop ended by itself (its database connection was lost)
+                wait = backoff.next()
+                say(f"worker: its job loop stopped (database connection lost); starting again in {wait:g}s")
+                stop.wait(wait)
+    finally:
+        stop.set()
+        runtime.shutdown.set()
+        for run_id in _release(ws, runtime):
+            say(f"run {run_id} marked terminated")
+        keeper.join(timeout=5)
+        say(f"worker {runtime.node} stopped")
+
+
+async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor: InlineExecutor,
+                 stop: threading.Event) -> None:
+    """One life of the procrastinate worker, until *stop* or a lost connection."""
+    loop = asyncio.get_running_loop()
+    # procrastinate runs synchronous tasks in the loop's default executor: one thread per concurrent run.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="run"))
+
+    def execute(run_id: int, fence: int) -> None:
+        taken = job_queue.take_over(ws, runtime, run_id, fence)
+        if taken is None:
+            log.info("run %s was no longer waiting for a worker (it ended, or its lease ran out): not executed", run_id)
+            return
+        executor.submit(run_id, taken)
+
+    app = job_queue.worker_app(ws, execute, pool_size=options.concurrency + 2)
+    async with app.open_async():
+        worker = asyncio.create_task(
+            app.run_worker_async(
+                queues=list(options.queues), name=runtime.node, concurrency=options.concurrency,
+                install_signal_handlers=False, wait=not options.once, delete_jobs="successful",
+                shutdown_graceful_timeout=options.shutdown_timeout, fetch_job_polling_interval=1.0,
+                abort_job_polling_interval=5.0,
+            )
+        )
+        while not worker.done() and not stop.is_set():
+            await asyncio.wait({worker}, timeout=0.2)
+        if not worker.done():
+            runtime.shutdown.set()  # runs stop at their next batch; procrastinate waits for them
+            worker.cancel()
+        try:
+            await worker
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            raise TransientError(f"the job queue failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _keep_waiting(ws: Workspace, runtime: Runtime, stop: threading.Event) -> None:
+    """Every third of the lease, renew the leases of runs whose job waits for a worker."""
+    interval = max(runtime.lease.total_seconds() / 3, 0.2)
+    while not stop.wait(interval):
+        try:
+            job_queue.keep_waiting(ws, runtime)
+        except IdsyncError as exc:
+            log.warning("worker: waiting runs' leases not renewed: %s", exc.message)
+
+
+def _release(ws: Workspace, runtime: Runtime) -> list[int]:
+    try:
+        return job_queue.release_node(ws, runtime, RunState.TERMINATED)
+    except IdsyncError as exc:
+        log.warning("worker: runs of this node not marked terminated (%s): they are marked failed once "
+                    "their lease runs out", exc.message)
+        return []

@@ -1,0 +1,138 @@
+"""The job queue's use cases: deferring runs to workers, workers taking them
+over, and the queue's schema (see :mod:`idsync.store.job_queue` for how the
+queue and the database's guarantees fit together)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from idsync.domain.results import RunState
+from idsync.errors import ConfigError, IdsyncError, TransientError
+from idsync.services.collection_runs import Runtime
+from idsync.services.workspace import Workspace
+from idsync.store import job_queue as store
+from idsync.store.db import Database
+from idsync.store.retry import retry_transient
+from idsync.store.runs_repo import RunRepository
+from idsync.store.scheduling_repo import SchedulingRepository
+
+if TYPE_CHECKING:
+    import procrastinate
+
+QUEUE = store.QUEUE
+SchemaChange = store.SchemaChange
+
+
+def require_workers(ws: Workspace) -> None:
+    """Refuse workers, or deferring to them, where they cannot work: anything
+    but PostgreSQL, or a database whose queue was never installed."""
+    store.require_postgres(ws.db)
+    with ws.db.session() as session:
+        installed = store.installed_version(session.connection())
+    if installed is None:
+        raise ConfigError(
+            "the job queue is not installed in this database", hint="upgrade the database schema"
+        )
+
+
+def install_schema(db: Database) -> SchemaChange | None:
+    """Install or upgrade the queue's schema on PostgreSQL; None on SQLite
+    (one node only: nothing to install)."""
+    if db.dialect != "postgresql":
+        return None
+    try:
+        import procrastinate  # noqa: F401
+    except ImportError:
+        return None  # workers not installed (pip install idsync[workers]): nothing to install
+    return store.install_schema(db)
+
+
+class Queue:
+    """The queue, opened for deferring runs from this process."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._app = store.make_app(ws.db, pool_size=2, sync=True)
+        self._open = False
+
+    def defer(self, run_id: int, fence: int, *, queue: str = QUEUE) -> int:
+        """Defer claimed run *run_id* (at *fence*) to the workers; the job's id."""
+        from procrastinate import exceptions
+
+        try:
+            if not self._open:
+                self._app.open()
+                self._open = True
+            return store.defer_run(self._app, run_id, fence, queue=queue)
+        except exceptions.AlreadyEnqueued:
+            raise IdsyncError(f"run {run_id} waits in the job queue already") from None
+        except exceptions.ProcrastinateException as exc:
+            raise TransientError(f"the job queue cannot be reached: {_cause(exc)}") from exc
+
+    def close(self) -> None:
+        if self._open:
+            self._app.close()
+            self._open = False
+
+
+def open_queue(ws: Workspace) -> Queue:
+    """The queue for deferring runs (checked usable now: PostgreSQL, schema installed)."""
+    require_workers(ws)
+    return Queue(ws)
+
+
+def worker_app(ws: Workspace, execute: Callable[[int, int], None], *, pool_size: int) -> procrastinate.App:
+    """A procrastinate app whose run task calls *execute(run_id, fence)*."""
+    app = store.make_app(ws.db, pool_size=pool_size)
+
+    def execute_run(run_id: int, fence: int) -> None:
+        execute(run_id, fence)
+
+    app.task(name=store.TASK, queue=QUEUE)(execute_run)
+    return app
+
+
+def take_over(ws: Workspace, runtime: Runtime, run_id: int, fence: int) -> int | None:
+    """Take deferred run *run_id* over for this worker: its new fence, or None
+    when it is no longer held at *fence*. Tried again while the database is
+    away for a moment, until this worker shuts down."""
+
+    def attempt() -> int | None:
+        with ws.db.session() as session:
+            taken = SchedulingRepository(session, clock=runtime.clock).take_over(
+                run_id, fence, runtime.node, runtime.lease
+            )
+            if taken is not None:
+                RunRepository(session, clock=runtime.clock).log(run_id, "info", f"taken over by worker {runtime.node}")
+            return taken
+
+    return retry_transient(attempt, what=f"run {run_id}: taking it over", stop=runtime.shutdown)
+
+
+def keep_waiting(ws: Workspace, runtime: Runtime) -> int:
+    """Renew the leases of the runs whose job waits for a worker; how many."""
+    with ws.db.session() as session:
+        return store.keep_waiting_runs(session, runtime.lease, runtime.clock())
+
+
+def release_node(ws: Workspace, runtime: Runtime, state: RunState) -> list[int]:
+    """End the runs still marked running on this node (shutting down)."""
+    with ws.db.session() as session:
+        return SchedulingRepository(session, clock=runtime.clock).release_node(
+            runtime.node, state, runtime.shutdown_reason
+        )
+
+
+def waiting(ws: Workspace) -> int:
+    """How many runs wait for a worker."""
+    with ws.db.session() as session:
+        return store.waiting_jobs(session)
+
+
+def _cause(exc: BaseException) -> str:
+    inner: BaseException | None = exc
+    while inner is not None and inner.__cause__ is not None:
+        inner = inner.__cause__
+    text = str(inner or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
