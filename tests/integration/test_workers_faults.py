@@ -254,3 +254,27 @@ def test_sigterm_stops_a_workers_run_at_its_next_batch_and_leaves_nothing_runnin
     assert job.state is RunState.TERMINATED and 0 < job.counts.created < len(rows)
     with world.ws.db.session() as session:
         assert RunRepository(session).list(state=RunState.RUNNING) == []
+
+
+def test_a_worker_serves_the_deployments_metrics_as_its_runs_happen(world: World) -> None:
+    from tests.integration.test_metrics_postgres import CREATED, free_port, scrape
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    working = worker(world, "w1", "--metrics-port", str(port))
+    try:
+        before = scrape(url)
+        assert before.get(("idsync_worker_jobs", (("status", "todo"),)), 0) == 0
+        world.schedule("soon", [{"kind": "once", "start": wall(now_utc() + timedelta(seconds=1))}])
+        world.collection("c", ["people"], schedule="soon")
+        with_scheduler = scheduler(world, "s1", "--workers", "external")
+        try:
+            wait_until(lambda: [r.state for r in collection_runs(world)] == [RunState.SUCCEEDED], timeout=60)
+        finally:
+            stop(with_scheduler)
+        after = scrape(url)
+    finally:
+        said = stop(working)
+    assert f"metrics served at {url}" in said
+    assert after[CREATED] - before[CREATED] == 2  # the two people, executed by this worker
+    assert collection_runs(world)[0].node == "w1"

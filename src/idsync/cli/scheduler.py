@@ -13,6 +13,8 @@ from datetime import timedelta
 import typer
 
 from idsync.cli.common import workspace
+from idsync.cli.metrics_port import HOST_OPTION as METRICS_HOST_OPTION
+from idsync.cli.metrics_port import PORT_OPTION as METRICS_PORT_OPTION
 from idsync.cli.output import err_console
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -34,13 +36,8 @@ def scheduler(
     no_outbox: bool = typer.Option(
         False, "--no-outbox", help="Do not deliver notifications here (run `idsync outbox send` elsewhere)."
     ),
-    metrics_port: int | None = typer.Option(
-        None, "--metrics-port", min=0, max=65535,
-        help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, printed).",
-    ),
-    metrics_host: str = typer.Option(
-        "127.0.0.1", "--metrics-host", help="Address the metrics listen on (default loopback; 0.0.0.0: every interface)."
-    ),
+    metrics_port: int | None = METRICS_PORT_OPTION,
+    metrics_host: str = METRICS_HOST_OPTION,
     workers: str | None = typer.Option(
         None, "--workers", metavar="in-process|external",
         help="Where runs execute: in this process, or deferred to `idsync worker` processes "
