@@ -289,7 +289,7 @@ def test_bad_input_is_one_clear_line(cli: Cli) -> None:
         (["schedule", "create", "s", "--once", "2027-02-30T09:00", "--yes"], "--once '2027-02-30T09:00' is not a valid date"),
         (["schedule", "create", "s", "--daily", "--start", "2027-03-01", "--expires", "2027-02-01", "--yes"],
          "expires (2027-02-01 00:00) must be after start (2027-03-01 00:00)"),
-        (["schedule", "create", "s", "--weekly", "", "--yes"], "needs at least one weekday"),
+        (["schedule", "create", "s", "--weekly", "", "--yes"], "--weekly: give at least one weekday"),
         (["collection", "create", "c", "--job", "nope", "--yes"], "job 'nope' does not exist"),
     ]:
         one_line_error(cli(*args, ok=False), fragment)
