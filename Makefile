@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# test processes for `make test` (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs in one process
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test lint typecheck unit bench clean
 
@@ -14,7 +16,7 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest $(PYTEST_ARGS)
+	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(VENV)/.dev
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

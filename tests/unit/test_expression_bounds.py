@@ -30,7 +30,7 @@ def failure(code: str, context: RunContext, fields: dict[str, str | None] | None
     started = time.monotonic()
     with pytest.raises(RecordError) as info:
         compile_expression(code, LABEL).evaluate(fields or {"n": "9"}, context)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10.0  # refused before the work: computing it would take minutes
     assert info.value.message.startswith(LABEL + ": ")
     return info.value.message
 
@@ -146,7 +146,7 @@ def test_a_record_past_the_time_limit_fails_and_the_run_goes_on(
     with pytest.raises(RecordError) as info:
         mapper.map(Record({"id": "slow"}, line=2))
     elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 1.5
+    assert 0.3 <= elapsed < 10.0  # not before the limit; and long before the expression's own end (hours)
     assert info.value.attribute == "mail" and info.value.line == 2
     assert info.value.message == (
         "mapping 'mail': the record's expressions took longer than the limit of 0.3 s "
@@ -165,14 +165,14 @@ def test_the_time_limit_covers_all_expressions_of_a_record(
     mapper = Mapper(
         job_definition([
             {"attribute": "uid", "from": "id", "key": True},
-            *({"attribute": name, "expression": slow} for name in ("cn", "sn", "mail", "ou", "title", "o")),
+            *({"attribute": f"a{n}", "expression": slow} for n in range(30)),
         ]),
         context,
     )
     started = time.monotonic()
     with pytest.raises(RecordError, match=r"took longer than the limit of 0\.3 s"):
         mapper.map(Record({"id": "ann"}, line=2))
-    assert time.monotonic() - started < 0.8
+    assert time.monotonic() - started < 2.5  # 30 expressions of 0.1-0.2 s each would take 3 s or more
 
 
 def test_nesting_is_bounded_with_a_reason() -> None:
