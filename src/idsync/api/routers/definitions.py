@@ -11,9 +11,7 @@ out of a body keeps the secret stored before (as ``idsync apply`` does).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import Enum
 from typing import Annotated, Any
 
@@ -48,9 +46,8 @@ DefinitionBody = Annotated[dict[str, Any], Body(description="The definition, as 
 
 
 def etag_of(body: dict[str, Any]) -> str:
-    """The ETag of a stored definition: a hash of its body (secrets left out)."""
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return f'"{digest[:32]}"'
+    """The ETag of a stored definition: its version (a hash of its body, secrets left out)."""
+    return f'"{definitions.version_of(body)}"'
 
 
 def read(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
@@ -67,37 +64,40 @@ def _exists(ws: Workspace, kind: Kind, name: str) -> bool:
     return True
 
 
-def matches(if_match: str, etag: str) -> bool:
-    """Whether an If-Match header names *etag* (or is ``*``)."""
+def versions_of(if_match: str) -> list[str] | None:
+    """The versions an If-Match header names; None for ``*`` (any version)."""
     if if_match.strip() == "*":
-        return True
-    given = [part.strip().removeprefix("W/") for part in if_match.split(",")]
-    return etag in given
+        return None
+    return [part.strip().removeprefix("W/").strip('"') for part in if_match.split(",") if part.strip()]
 
 
-def _save_store(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": store_edits.save_store(ws, definition)}
+Versions = Collection[str] | None
+"""What an edit is based on (see definitions.save); None for a creation or ``If-Match: *``."""
 
 
-def _save_source(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
+def _save_store(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": store_edits.save_store(ws, definition, based_on=based_on)}
+
+
+def _save_source(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
     validation.check_source(definition)
-    return {"outcome": definitions.save(ws, "source", definition)}
+    return {"outcome": definitions.save(ws, "source", definition, based_on=based_on)}
 
 
-def _save_job(ws: Workspace, definition: Any, offline: bool) -> dict[str, Any]:
-    saved = jobs.save_checked(ws, definition, offline=offline)
+def _save_job(ws: Workspace, definition: Any, offline: bool, based_on: Versions) -> dict[str, Any]:
+    saved = jobs.save_checked(ws, definition, offline=offline, based_on=based_on)
     return {"outcome": saved.outcome, "warning": saved.warning}
 
 
-def _save_schedule(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": schedules.save_schedule(ws, definition)}
+def _save_schedule(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": schedules.save_schedule(ws, definition, based_on=based_on)}
 
 
-def _save_collection(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": collections.save_collection(ws, definition)}
+def _save_collection(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": collections.save_collection(ws, definition, based_on=based_on)}
 
 
-SAVERS: dict[str, Callable[[Workspace, Any, bool], dict[str, Any]]] = {
+SAVERS: dict[str, Callable[[Workspace, Any, bool, Versions], dict[str, Any]]] = {
     "store": _save_store, "source": _save_source, "job": _save_job, "schedule": _save_schedule,
     "collection": _save_collection,
 }
@@ -151,7 +151,7 @@ def _routes(kind: Kind) -> None:
                 f"{noun} {quoted(definition.name)} exists", field="name",
                 hint="change it with PUT and its ETag in If-Match",
             )
-        result = SAVERS[kind](ws, definition, offline)
+        result = SAVERS[kind](ws, definition, offline, None)
         stored = definitions.exportable(ws, kind, definition.name)
         response.headers["Location"] = f"/api/v1/{plural}/{definition.name}"
         response.headers["ETag"] = etag_of(stored)
@@ -165,17 +165,14 @@ def _routes(kind: Kind) -> None:
         offline: bool = Offline,
     ) -> dict[str, Any]:
         authz.require(ws, Role.OPERATOR, f"save {noun}s")
-        current = etag_of(definitions.exportable(ws, kind, name))
+        definitions.exportable(ws, kind, name)  # 404 before anything else
         if not if_match:
             raise ApiProblem(428, f"changing {noun} {quoted(name)} needs If-Match with the ETag it was read with",
                              hint="GET it first", field="If-Match")
-        if not matches(if_match, current):
-            raise ApiProblem(
-                412, f"{noun} {quoted(name)} changed since it was read", field="If-Match",
-                hint="GET it again, apply the edit to that version, and send its ETag",
-            )
         definition = _parse(kind, body, name)
-        result = SAVERS[kind](ws, definition, offline)
+        # The version is checked by the save itself, in its transaction: a
+        # concurrent edit between the check and the write is refused too.
+        result = SAVERS[kind](ws, definition, offline, versions_of(if_match))
         response.headers["ETag"] = etag_of(definitions.exportable(ws, kind, name))
         return {"name": name, **result}
 
