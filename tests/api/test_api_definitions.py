@@ -24,7 +24,7 @@ def ldap_store(name: str = "corp") -> dict:  # type: ignore[type-arg]
 
 def test_a_definition_is_created_read_without_secrets_and_replaced_with_its_etag(api: Api) -> None:
     created = api.call("POST", "/stores", json=ldap_store(), expect=201)
-    assert created.json() == {"name": "corp", "outcome": "created"}
+    assert created.json() == {"name": "corp", "outcome": "created", "warning": None}
     assert created.headers["Location"] == "/api/v1/stores/corp"
     assert SECRET not in created.text
 

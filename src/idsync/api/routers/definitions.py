@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from idsync.api.auth import Acting
 from idsync.api.errors import ApiProblem
+from idsync.api.models import Definition, DefinitionPage, Saved
 from idsync.api.pagination import Page
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError, quoted
@@ -30,6 +31,7 @@ from idsync.services import (
     jobs,
     notifications,
     schedules,
+    smartgroups,
     store_edits,
     validation,
 )
@@ -40,6 +42,7 @@ router = APIRouter()
 
 PLURALS: dict[str, str] = {
     "store": "stores", "source": "sources", "job": "jobs", "schedule": "schedules", "collection": "collections",
+    "smart_group": "smart-groups", "smart_group_job": "smart-group-jobs",
 }
 
 DefinitionBody = Annotated[dict[str, Any], Body(description="The definition, as in a YAML file of `idsync apply`.")]
@@ -97,9 +100,17 @@ def _save_collection(ws: Workspace, definition: Any, _offline: bool, based_on: V
     return {"outcome": collections.save_collection(ws, definition, based_on=based_on)}
 
 
+def _save_smart_group(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": smartgroups.save_group(ws, definition, based_on=based_on)}
+
+
+def _save_smart_group_job(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": smartgroups.save_job(ws, definition, based_on=based_on)}
+
+
 SAVERS: dict[str, Callable[[Workspace, Any, bool, Versions], dict[str, Any]]] = {
     "store": _save_store, "source": _save_source, "job": _save_job, "schedule": _save_schedule,
-    "collection": _save_collection,
+    "collection": _save_collection, "smart_group": _save_smart_group, "smart_group_job": _save_smart_group_job,
 }
 
 REMOVERS: dict[str, Callable[[Workspace, str], None]] = {
@@ -108,6 +119,8 @@ REMOVERS: dict[str, Callable[[Workspace, str], None]] = {
     "job": lambda ws, name: definitions.remove(ws, "job", name),
     "schedule": schedules.remove_schedule,
     "collection": collections.remove_collection,
+    "smart_group": smartgroups.remove_group,
+    "smart_group_job": smartgroups.remove_job,
 }
 
 Offline = Query(False, description="Jobs: do not read the source and store to check the fields and attributes used.")
@@ -130,20 +143,20 @@ def _routes(kind: Kind) -> None:
     noun = NOUNS[kind]
     tag: list[str | Enum] = [plural]
 
-    @router.get(f"/{plural}", tags=tag, summary=f"List {noun}s (secrets left out)", name=f"list_{plural}")
-    def list_items(ws: Acting, page: Annotated[Page, Depends()]) -> dict[str, Any]:
+    @router.get(f"/{plural}", tags=tag, summary=f"List {noun}s (secrets left out)", name=f"list_{plural.replace('-', '_')}")
+    def list_items(ws: Acting, page: Annotated[Page, Depends()]) -> DefinitionPage:
         items = definitions.list_definitions(ws, kind)
-        return page.of([definitions.public_body(item) for item in items])
+        return DefinitionPage.model_validate(page.of([definitions.public_body(item) for item in items]))
 
     @router.get(f"/{plural}/{{name}}", tags=tag, summary=f"A {noun} (secrets left out), with its ETag",
                 name=f"get_{kind}")
-    def get_item(name: str, ws: Acting, response: Response) -> dict[str, Any]:
+    def get_item(name: str, ws: Acting, response: Response) -> Definition:
         body = read(ws, kind, name)
         response.headers["ETag"] = etag_of(body)
-        return body
+        return Definition.model_validate(body)
 
     @router.post(f"/{plural}", tags=tag, status_code=201, summary=f"Create a {noun}", name=f"create_{kind}")
-    def create_item(body: DefinitionBody, ws: Acting, response: Response, offline: bool = Offline) -> dict[str, Any]:
+    def create_item(body: DefinitionBody, ws: Acting, response: Response, offline: bool = Offline) -> Saved:
         authz.require(ws, Role.OPERATOR, f"save {noun}s")
         definition = _parse(kind, body)
         if _exists(ws, kind, definition.name):
@@ -155,7 +168,7 @@ def _routes(kind: Kind) -> None:
         stored = definitions.exportable(ws, kind, definition.name)
         response.headers["Location"] = f"/api/v1/{plural}/{definition.name}"
         response.headers["ETag"] = etag_of(stored)
-        return {"name": definition.name, **result}
+        return Saved(name=definition.name, **result)
 
     @router.put(f"/{plural}/{{name}}", tags=tag, summary=f"Replace a {noun} (If-Match: its ETag)",
                 name=f"replace_{kind}")
@@ -163,7 +176,7 @@ def _routes(kind: Kind) -> None:
         name: str, body: DefinitionBody, ws: Acting, response: Response,
         if_match: Annotated[str | None, Header(description="The ETag of the version this edit is based on.")] = None,
         offline: bool = Offline,
-    ) -> dict[str, Any]:
+    ) -> Saved:
         authz.require(ws, Role.OPERATOR, f"save {noun}s")
         definitions.exportable(ws, kind, name)  # 404 before anything else
         if not if_match:
@@ -174,7 +187,7 @@ def _routes(kind: Kind) -> None:
         # concurrent edit between the check and the write is refused too.
         result = SAVERS[kind](ws, definition, offline, versions_of(if_match))
         response.headers["ETag"] = etag_of(definitions.exportable(ws, kind, name))
-        return {"name": name, **result}
+        return Saved(name=name, **result)
 
     @router.delete(f"/{plural}/{{name}}", tags=tag, status_code=204, summary=f"Delete a {noun}",
                    name=f"delete_{kind}")

@@ -8,15 +8,16 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
+from idsync.api.models import GeneratedPassword, RunPasswords, WaitingPasswords
 from idsync.api.pagination import Page
 from idsync.domain.plain import to_plain
 from idsync.domain.results import RunState
-from idsync.services import collection_runs, history, requests
+from idsync.services import authz, collection_runs, history, job_features, requests
 from idsync.services.workspace import Workspace
 
 router = APIRouter(tags=["runs"])
@@ -105,3 +106,19 @@ def events(run_id: int, ws: Acting, request: Request) -> StreamingResponse:
         _stream(ws, run_id, stopping, first), media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/runs/{run_id}/passwords", summary="How many generated passwords of a run wait to be shown")
+def password_count(run_id: int, ws: Acting) -> WaitingPasswords:
+    authz.require_reader(ws, "runs")
+    return WaitingPasswords(run_id=run_id, waiting=job_features.password_count(ws, run_id))
+
+
+@router.post("/runs/{run_id}/passwords",
+             summary="Take the passwords a run generated: shown once, to whoever ran it, then deleted")
+def take_passwords(run_id: int, ws: Acting, response: Response) -> RunPasswords:
+    response.headers["Cache-Control"] = "no-store"
+    taken = job_features.take_passwords(ws, run_id)
+    return RunPasswords(run_id=run_id, passwords=[
+        GeneratedPassword(dn=p.dn, key=p.key, password=p.password, recipients=list(p.recipients)) for p in taken
+    ])
