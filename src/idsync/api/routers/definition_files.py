@@ -62,7 +62,9 @@ async def apply(
 @router.get(
     "/definitions/export", summary="Every definition as one YAML document, secrets left out",
     response_class=PlainTextResponse,
-    responses={200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "YAML."}},
+    responses={200: {"content": {YAML_MEDIA_TYPE: {"schema": {
+        "type": "object", "description": "A YAML mapping of the sections (stores, sources, jobs, ...) to lists.",
+    }}}, "description": "YAML."}},
 )
 def export(ws: Acting) -> PlainTextResponse:
     return PlainTextResponse(yamlio.export_all(ws), media_type=YAML_MEDIA_TYPE)

@@ -19,9 +19,15 @@ class Retry(BaseModel):
     ids: list[int] = Field(default_factory=list, description="Messages to retry (default: every failed one).")
 
 
+MAX_AGE_DAYS = 36_500
+"""The oldest age a purge can name (a hundred years): beyond, dates overflow."""
+
+
 class Purge(BaseModel):
     states: list[str] = Field(default_factory=lambda: list(outbox.FINISHED), description="States to delete.")
-    older_than_days: float | None = Field(default=None, ge=0, description="Only messages older than this.")
+    older_than_days: float | None = Field(
+        default=None, ge=0, le=MAX_AGE_DAYS, allow_inf_nan=False, description="Only messages older than this."
+    )
 
 
 @router.get("/outbox", summary="Outbox messages, newest first")
