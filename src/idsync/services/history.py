@@ -20,6 +20,7 @@ from idsync.services.reaping import reap_before_reading
 from idsync.services.workspace import Workspace
 from idsync.store import audit
 from idsync.store.audit import AuditEntry
+from idsync.store.keyset import Position
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import LogLine, RunRepository, RunRow
 
@@ -32,7 +33,12 @@ class RunReport:
     log: list[LogLine]
 
 
-def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50) -> list[RunRow]:
+def list_runs(
+    ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50,
+    before: Position | None = None,
+) -> list[RunRow]:
+    """Runs, newest first; *before*: the (created_at, id) of the last run of
+    the previous page, for the next one (keyset pagination)."""
     authz.require_reader(ws, "runs")
     try:
         wanted = RunState(state) if state else None
@@ -40,7 +46,7 @@ def list_runs(ws: Workspace, *, job: str | None = None, state: str | None = None
         raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return RunRepository(session).list(limit=limit, job_name=job, state=wanted)
+        return RunRepository(session).list(limit=limit, job_name=job, state=wanted, before=before)
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
@@ -52,11 +58,14 @@ def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> R
         return RunReport(run, runs.errors(run_id, max_errors), runs.error_count(run_id), runs.logs(run_id))
 
 
-def list_plans(ws: Workspace, *, job: str | None = None, limit: int = 50) -> list[PlanRow]:
+def list_plans(
+    ws: Workspace, *, job: str | None = None, limit: int = 50, before: Position | None = None,
+) -> list[PlanRow]:
+    """Plans, newest first; *before*: as :func:`list_runs`."""
     authz.require_reader(ws, "plans")
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return PlanRepository(session).list(limit=limit, job_name=job)
+        return PlanRepository(session).list(limit=limit, job_name=job, before=before)
 
 
 def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
@@ -105,9 +114,10 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
 
 
 def list_audit(
-    ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100
+    ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100,
+    before: Position | None = None,
 ) -> list[AuditEntry]:
     """Configuration changes, newest first (who, when, what changed; never secret values)."""
     authz.require_reader(ws, "the audit log")
     with ws.db.session() as session:
-        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name)
+        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name, before=before)

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
+from idsync.store.keyset import Position, older_than
 from idsync.store.serialize import change_body_text, change_from_json, error_rows
 from idsync.store.tables import plan_changes, plan_errors, plans, runs, utcnow
 
@@ -275,9 +276,13 @@ class PlanRepository:
             raise _no_plan(plan_id)
         return found
 
-    def list(self, *, limit: int = 50, job_name: str | None = None) -> builtins.list[PlanRow]:
-        """The newest plans first."""
+    def list(
+        self, *, limit: int = 50, job_name: str | None = None, before: Position | None = None,
+    ) -> builtins.list[PlanRow]:
+        """The newest plans first; with *before*, those after that position (keyset pagination)."""
         query = select(plans)
+        if before is not None:
+            query = query.where(older_than(plans.c.created_at, plans.c.id, before))
         if job_name is not None:
             query = query.where(plans.c.job_name == job_name)
         query = query.order_by(plans.c.created_at.desc(), plans.c.id.desc()).limit(limit)

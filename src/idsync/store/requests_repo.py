@@ -28,6 +28,7 @@ from idsync.domain.results import RunState
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError
 from idsync.store import chain
+from idsync.store.keyset import Position, older_than
 from idsync.store.tables import (
     request_decisions,
     request_plans,
@@ -234,9 +235,13 @@ class RequestRepository:
         until: datetime | None = None,
         ids: Collection[int] | None = None,
         limit: int | None = 100,
+        before: Position | None = None,
     ) -> builtins.list[RequestRow]:
-        """Requests matching every filter given, newest first."""
+        """Requests matching every filter given, newest first; with *before*,
+        those after that position (keyset pagination)."""
         query = select(requests)
+        if before is not None:
+            query = query.where(older_than(requests.c.created_at, requests.c.id, before))
         if states is not None:
             query = query.where(requests.c.state.in_(list(states)))
         if requester is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
+from idsync.store.keyset import Position, older_than
 from idsync.store.serialize import error_rows
 from idsync.store.tables import run_errors, run_logs, runs, utcnow
 
@@ -206,9 +207,12 @@ class RunRepository:
         state: RunState | None = None,
         collection_name: str | None = None,
         kind: str | None = None,
+        before: Position | None = None,
     ) -> builtins.list[RunRow]:
-        """The newest runs first."""
+        """The newest runs first; with *before*, those after that position (keyset pagination)."""
         query = select(runs)
+        if before is not None:
+            query = query.where(older_than(runs.c.created_at, runs.c.id, before))
         if job_name is not None:
             query = query.where(runs.c.job_name == job_name)
         if collection_name is not None:

@@ -37,7 +37,8 @@ def list_messages(
     run_id: Annotated[int | None, Query(description="Only the messages of this run.")] = None,
 ) -> dict[str, Any]:
     states = outbox.check_states(state or ())
-    return page.of(outbox.list_messages(ws, states=states, run_id=run_id, limit=page.fetch))
+    found = outbox.list_messages(ws, states=states, run_id=run_id, limit=page.ask, before_id=page.before_id)
+    return page.after(found, lambda message: message.id)
 
 
 @router.post("/outbox/retry", summary="Put failed messages back in the outbox")
