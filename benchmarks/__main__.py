@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.portal import portal
 from benchmarks.smartgroups import w6
 from benchmarks.startup import startup
 from benchmarks.workloads import Bench, Row, environment
@@ -53,8 +54,9 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         server.stop()
 
 
-WORKLOADS = ("startup", "sync", "smartgroups")
-"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), and W6."""
+WORKLOADS = ("startup", "sync", "smartgroups", "portal")
+"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), W6,
+and P1–P3 (the portal's pages over 100,000 runs and 10,000 requests)."""
 
 
 def run_w6(workdir: Path, users: int, groups: int) -> tuple[list[Row], dict[str, object]]:
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="measurements of W2, W4 and the paged search; the median is kept (default 3)")
     parser.add_argument("--w6-users", type=int, default=10_000, help="people in W6 (default 10,000; the issue's size is 100,000)")
     parser.add_argument("--w6-groups", type=int, default=100, help="smart groups in W6 (default 100; the issue's size is 1,000)")
+    parser.add_argument("--portal-requests", type=int, default=50,
+                        help="timed fetches of each portal page (P1–P3); median and p95 are kept (default 50)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.users < 100 or args.startup_runs < 1:
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             w6_rows, w6_figures = run_w6(Path(tmp) / "w6", args.w6_users, args.w6_groups)
             rows += w6_rows
             figures |= w6_figures
+        if "portal" in parts:
+            portal_rows, figures["portal"] = portal(Path(tmp), args.portal_requests)
+            rows += portal_rows
     print(report(rows))
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:

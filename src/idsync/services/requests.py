@@ -283,10 +283,12 @@ def list_requests(
             states=states, requester=me if scope == "mine" else requester, collection=collection,
             since=since, until=until, limit=None if scope == "inbox" or approver else limit, before=before,
         )
-    if scope == "inbox":
-        found = [r for r in found if me in _may_decide(ws, found).get(r.id, set())]
-    if approver is not None:
-        found = [r for r in found if approver in _may_decide(ws, found).get(r.id, set())]
+    if scope == "inbox" or approver is not None:
+        deciders = _may_decide(ws, found)  # once for the whole list: it reads every trail
+        if scope == "inbox":
+            found = [r for r in found if me in deciders.get(r.id, set())]
+        if approver is not None:
+            found = [r for r in found if approver in deciders.get(r.id, set())]
     return found[:limit]
 
 
@@ -312,7 +314,7 @@ def _may_decide(ws: Workspace, found: builtins.list[RequestRow]) -> dict[int, se
     with ws.db.session() as session:
         repo = RequestRepository(session)
         everyone = people(repo.people())
-        trails = {r.id: repo.trail(r.id) for r in found if r.state == "pending"}
+        trails = repo.trails([r.id for r in found if r.state == "pending"])
     for request in found:
         if request.id not in trails:
             continue

@@ -42,6 +42,9 @@ from idsync.store.tables import (
 TRAIL_LOCK = 7_140_512_001
 """The PostgreSQL advisory lock that serialises appends to the trail."""
 
+IN_BATCH = 500
+"""Ids per IN (...) list of one query (well under the bound parameters SQLite takes)."""
+
 STORE_SEPARATOR = ", "
 """How the names of several stores with workflows are kept in ``store_name``."""
 
@@ -329,6 +332,18 @@ class RequestRepository:
         if request_id is not None:
             query = query.where(request_decisions.c.request_id == request_id)
         return [_trail_row(row) for row in self._session.execute(query)]
+
+    def trails(self, request_ids: Collection[int]) -> dict[int, builtins.list[TrailRow]]:
+        """The trails of several requests, read at once, each in order (an empty one for a request without rows)."""
+        found: dict[int, builtins.list[TrailRow]] = {request_id: [] for request_id in request_ids}
+        wanted = list(found)
+        for start in range(0, len(wanted), IN_BATCH):
+            query = (select(request_decisions)
+                     .where(request_decisions.c.request_id.in_(wanted[start:start + IN_BATCH]))
+                     .order_by(request_decisions.c.id))
+            for row in self._session.execute(query):
+                found[row.request_id].append(_trail_row(row))
+        return found
 
     def append(
         self,
