@@ -31,7 +31,7 @@ class Setting:
         """The value as it may be displayed: a secret key only as "(set)", and a
         URL with its password masked, as everywhere else idsync shows one."""
         value = self.value()
-        if self.name == "secret_key":
+        if self.name in ("secret_key", "metrics_token"):
             return "(set)" if value else ""
         return mask_url_password(value)
 
@@ -54,6 +54,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("secret_key", "", "Fernet key encrypting secrets at rest; default: a key file in the home folder (mode 0600)."),
     Setting("log_level", "WARNING", "Level of the console log (DEBUG, INFO, WARNING, ERROR)."),
+    Setting(
+        "log_format", "text",
+        "Format of the console log: text, or json (one JSON object per line with time, level, logger, message "
+        "and the run_id, collection, job, node and request_id it concerns).",
+    ),
+    Setting(
+        "metrics_token", "",
+        "When set, /metrics of idsync serve answers only requests bearing it (Authorization: Bearer <token>); "
+        "empty: /metrics is open to whoever reaches the port.",
+    ),
     Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding on each write connection."),
     Setting("ldap_connections", "2", "Connections a run spreads its LDAP writes over (1 sends every write on one)."),
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),

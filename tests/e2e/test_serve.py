@@ -31,10 +31,11 @@ ROWS = [f"{n},First{n},Last{n}" for n in range(1, 400)]
 class Served:
     """A running ``idsync serve`` and what it printed."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, settings: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IDSYNC_")}
         env["IDSYNC_HOME"] = str(home)
         env["IDSYNC_BATCH_SIZE"] = "10"
+        env |= settings or {}
         self.home = home
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "idsync", "serve", "--port", "0", "--shutdown-timeout", "5", "--quiet"],

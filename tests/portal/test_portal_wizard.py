@@ -57,7 +57,7 @@ def test_an_operator_creates_a_collection_through_the_four_steps_and_sees_its_pr
     page.get_by_role("button", name="Next: Scheduling and Notifications").click()
 
     expect(page.get_by_role("heading", level=2)).to_have_text("Step 2: Scheduling and Notifications")
-    expect(page.get_by_role("link", name="See or create schedules")).to_have_attribute("href", "/schedules")
+    expect(page.get_by_role("link", name="Create a schedule")).to_have_attribute("href", "/schedules/new")
     page.get_by_label("Schedule", exact=True).select_option("nightly")
     page.get_by_label("Enable notifications").check()
     page.get_by_label("Recipients").fill("ops@example.org")

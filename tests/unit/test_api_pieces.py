@@ -43,10 +43,10 @@ def test_a_keyset_page_gives_a_cursor_only_when_more_follow() -> None:
     page = Page(limit=2, cursor=None)
     rows = [(dt.datetime(2026, 1, 3, tzinfo=dt.UTC), 3), (dt.datetime(2026, 1, 2, tzinfo=dt.UTC), 2),
             (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 1)]
-    first = page.after(rows, key=lambda row: row, render=lambda row: row[1])
+    first = page.keyed(rows, key=lambda row: row, render=lambda row: row[1])
     assert first["items"] == [3, 2] and decode_position(first["next_cursor"]) == rows[1]
-    assert page.after(rows[:2], key=lambda row: row)["next_cursor"] is None
-    assert decode_id(page.after([5, 4, 3], key=lambda i: i)["next_cursor"]) == 4
+    assert page.keyed(rows[:2], key=lambda row: row)["next_cursor"] is None
+    assert decode_id(page.keyed([5, 4, 3], key=lambda i: i)["next_cursor"]) == 4
 
 
 def test_an_etag_follows_the_body_not_its_key_order() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from idsync import __version__
-from idsync.api import errors
+from idsync.api import errors, metrics, request_ids
 from idsync.api.auth import Sessions
 from idsync.api.routers import (
     audit,
@@ -80,4 +80,6 @@ def create_app(ws: Workspace, config: ApiConfig | None = None) -> FastAPI:
     for module in (session, status, definitions, jobs, plans, runs, collections, schedules, requests,
                    smartgroups, directory, definition_files, database, users, audit, outbox, tasks):
         app.include_router(module.router, prefix=PREFIX)
+    metrics.install(app, ws)
+    request_ids.install(app)
     return app

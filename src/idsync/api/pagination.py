@@ -132,12 +132,13 @@ class Page:
     # ------------------------------------------------------------ by keyset (lists in the database)
 
     @property
-    def before(self) -> Position | None:
-        """Where this page starts in a list ordered by (time, id), newest first."""
+    def position(self) -> Position | None:
+        """Where this page starts in a list ordered by (time, id), newest first:
+        after the item at this position."""
         return decode_position(self.cursor)
 
     @property
-    def before_id(self) -> int | None:
+    def position_id(self) -> int | None:
         """Where this page starts in a list ordered by id, newest first."""
         return decode_id(self.cursor)
 
@@ -146,10 +147,10 @@ class Page:
         """How many items to ask a keyset service for: this page and one more."""
         return self.limit + 1
 
-    def after(
+    def keyed(
         self, items: Iterable[Any], key: Callable[[Any], Position | int], render: Callable[[Any], Any] = to_plain,
     ) -> dict[str, Any]:
-        """This page of *items*: the ones a service gave after :attr:`before`
+        """This page of *items*: the ones a service gave after :attr:`position`
         (up to :attr:`ask`); the next cursor holds the *key* of the last one sent."""
         window = list(islice(items, self.limit + 1))
         shown = window[: self.limit]

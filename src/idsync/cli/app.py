@@ -24,7 +24,7 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from idsync import __version__, settings
+from idsync import __version__, logcontext, settings
 from idsync.cli.hints import render
 from idsync.cli.output import err_console, print_json, table
 from idsync.errors import IdsyncError, NotFoundError, PermissionDeniedError, StateConflictError
@@ -164,6 +164,9 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if logcontext.json_logs():
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logcontext.JsonFormatter())
 
 
 @app.command("settings")

@@ -10,8 +10,6 @@ from idsync.cli.changes_view import print_changes, print_counts
 from idsync.cli.common import workspace
 from idsync.cli.job import error_text, export_to
 from idsync.cli.output import FormatOption, JsonOption, console, print_json, state_text, table, when
-from idsync.domain.changes import ChangeOp
-from idsync.errors import ConfigError
 from idsync.services import history
 from idsync.services.plan_export import change_to_dict
 
@@ -40,6 +38,8 @@ def list_(
 def show(
     plan_id: int,
     op: str | None = typer.Option(None, help="Only changes of this kind: create, update, delete, disable, move."),
+    attribute: str | None = typer.Option(None, "--attribute", help="Only changes touching this attribute."),
+    text: str | None = typer.Option(None, "--text", help="Only changes whose DN or values contain this text (any case)."),
     limit: int = typer.Option(50, help="How many changes to show."),
     all_: bool = typer.Option(False, "--all", help="Show every change."),
     json: bool = JsonOption,
@@ -47,11 +47,8 @@ def show(
     """Show a plan: its counts, each object's attribute diff, and the record errors found computing it."""
     ws = workspace()
     plan = history.get_plan(ws, plan_id)
-    try:
-        kind = ChangeOp(op) if op else None
-    except ValueError as exc:
-        raise ConfigError(f"unknown change kind {op!r}; one of {', '.join(o.value for o in ChangeOp)}") from exc
-    changes = history.plan_changes(ws, plan_id, op=kind, limit=None if all_ else limit)
+    changes = history.plan_changes(ws, plan_id, op=history.change_op(op), limit=None if all_ else limit,
+                                   attribute=attribute, text=text)
     errors, error_total = history.plan_errors(ws, plan_id, limit=None if all_ else limit)
     if json:
         print_json({

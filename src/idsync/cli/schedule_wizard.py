@@ -10,13 +10,20 @@ from typing import Any
 import typer
 
 from idsync.cli import wizard
-from idsync.cli.trigger_options import _datetime, _days, _time, _weekdays, _zone, trigger_options
+from idsync.cli.trigger_options import CLI_LABELS, trigger_options
 from idsync.errors import ConfigError
-from idsync.services import answers, schedules
+from idsync.services import answers, schedules, trigger_answers
 from idsync.services.schedule_edits import new_schedule
+from idsync.services.trigger_answers import (
+    local_datetime,
+    month_days,
+    time_of_day,
+    time_zone,
+    weekdays,
+)
 from idsync.services.workspace import Workspace
 
-KINDS = ["daily", "weekly", "monthly", "once", "cron", "startup"]
+KINDS = list(trigger_answers.KINDS)
 _KIND_TEXT = {
     "daily": "daily, at a time of day",
     "weekly": "weekly, on some weekdays",
@@ -36,11 +43,12 @@ def ask_schedule(ws: Workspace, name: str | None) -> Any:
     tz = wizard.ask("Time zone (IANA name)", _zone_name, default="UTC")
     values: dict[str, Any] = {}
     if kind == "weekly":
-        values["weekly"] = ",".join(wizard.ask("Weekdays (comma-separated: mon,tue,wed,thu,fri,sat,sun)", _weekdays))
+        values["weekly"] = ",".join(wizard.ask("Weekdays (comma-separated: mon,tue,wed,thu,fri,sat,sun)",
+                                                     lambda text: weekdays(text, CLI_LABELS["weekly"])))
     elif kind == "monthly":
-        values["monthly_day"] = wizard.ask("Days of the month (1 to 31, or last; comma-separated)", _checked(_days))
+        values["monthly_day"] = wizard.ask("Days of the month (1 to 31, or last; comma-separated)", _checked(lambda text: month_days(text, CLI_LABELS["monthly_day"])))
     if kind in ("daily", "weekly", "monthly"):
-        values["at"] = wizard.ask("At (HH:MM)", _checked(_time))
+        values["at"] = wizard.ask("At (HH:MM)", _checked(lambda text: time_of_day(text, CLI_LABELS["at"])))
     elif kind == "once":
         values["once"] = wizard.ask(
             "At (YYYY-MM-DDTHH:MM)", lambda text: _future_once(name, description, text.strip(), tz)
@@ -51,7 +59,7 @@ def ask_schedule(ws: Workspace, name: str | None) -> Any:
 
 
 def _zone_name(text: str) -> str:
-    _zone(text.strip())
+    time_zone(text.strip())
     return text.strip()
 
 
@@ -82,7 +90,7 @@ def _trigger(kind: str, tz: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def _future_once(name: str, description: str, text: str, tz: str) -> str:
     """A date and time when a one-time trigger can still run."""
-    _datetime(text, "the time")
+    local_datetime(text, "the time")
     schedule = new_schedule(name, _trigger("once", tz, {"once": text}), description=description)
     schedules.check_one_time_ahead(schedule, None, datetime.now(UTC))
     return text

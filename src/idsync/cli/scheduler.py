@@ -34,9 +34,17 @@ def scheduler(
     no_outbox: bool = typer.Option(
         False, "--no-outbox", help="Do not deliver notifications here (run `idsync outbox send` elsewhere)."
     ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=0, max=65535,
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, printed).",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address the metrics listen on (default loopback; 0.0.0.0: every interface)."
+    ),
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
+    from idsync.cli import metrics_port as metrics
     from idsync.runtime.node import (
         SchedulerNode,
         log_line,
@@ -54,8 +62,11 @@ def scheduler(
         once=once, tick=tick, lease=timedelta(seconds=lease), node=node, shutdown_timeout=shutdown_timeout,
         outbox=not no_outbox,
     )
+    served = metrics.start(ws, metrics_port, metrics_host, say)
     try:
         with stop_on_signals() as stop, one_log_format():
             run_scheduler(ws, options, stop, say)
     finally:
+        if served is not None:
+            served.stop()
         ws.close()

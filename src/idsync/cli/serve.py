@@ -109,7 +109,7 @@ def serve(
 
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", timeout_graceful_shutdown=max(1, int(shutdown_timeout)),
-        proxy_headers=True,
+        proxy_headers=True, **_uvicorn_logging(),
     )
     server = Server(config)
     with stop_on_signals() as stop:
@@ -126,6 +126,13 @@ def serve(
             worker.join(timeout=shutdown_timeout + 30)
             ws.close()
     console.print("idsync stopped", markup=False)
+
+
+def _uvicorn_logging() -> dict[str, Any]:
+    """With JSON logs, uvicorn's loggers write through idsync's (one JSON object a line)."""
+    from idsync import logcontext
+
+    return {"log_config": None} if logcontext.json_logs() else {}
 
 
 def _demo_passwords(ws: Any) -> None:

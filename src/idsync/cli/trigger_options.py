@@ -11,16 +11,19 @@ an expiry before the start are refused there with one line).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from idsync.errors import ConfigError
+from idsync.services.trigger_answers import TriggerAnswers, trigger_data
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ORDINALS = ("first", "second", "third", "fourth", "last")
+CLI_LABELS = {
+    "weekly": "--weekly", "monthly_day": "--monthly-day", "monthly_ordinal": "--monthly-ordinal",
+    "months": "--months", "once": "--once", "every": "--every", "at": "--at", "start": "--start",
+    "tz": "--tz", "expires": "--expires",
+}
+"""Errors about a trigger's text name the option it came from."""
 
 
 class TriggerOptions:
@@ -59,9 +62,11 @@ class TriggerOptions:
             )
             if given
         ]
-        self.weekly, self.monthly_day, self.monthly_ordinal, self.months = weekly, monthly_day, monthly_ordinal, months
-        self.once, self.cron, self.every, self.at, self.start, self.tz = once, cron, every, at, start, tz
-        self.expires, self.repeat_every, self.repeat_for, self.stop_after = expires, repeat_every, repeat_for, stop_after
+        self.answers = TriggerAnswers(
+            kind=self.kinds[0] if self.kinds else "", weekly=weekly, monthly_day=monthly_day,
+            monthly_ordinal=monthly_ordinal, months=months, once=once, cron=cron, every=every, at=at, start=start,
+            tz=tz, expires=expires, repeat_every=repeat_every, repeat_for=repeat_for, stop_after=stop_after,
+        )
 
     @property
     def given(self) -> bool:
@@ -73,115 +78,7 @@ class TriggerOptions:
             raise ConfigError(
                 "give exactly one of --daily, --weekly, --monthly-day, --monthly-ordinal, --once, --cron, --startup"
             )
-        kind = self.kinds[0]
-        zone = _zone(self.tz)
-        data: dict[str, Any] = {"kind": kind, "timezone": self.tz}
-        if kind == "once":
-            assert self.once is not None
-            data["start"] = _datetime(self.once, "--once").isoformat()
-        elif kind != "startup":
-            data["start"] = self._start(zone, kind).isoformat()
-        elif self.start is not None:
-            data["start"] = _datetime(self.start, "--start").isoformat()
-        if self.every is not None:
-            if kind not in ("daily", "weekly"):
-                raise ConfigError("--every goes with --daily (days) or --weekly (weeks)")
-            data["every_days" if kind == "daily" else "every_weeks"] = self.every
-        if kind == "weekly":
-            assert self.weekly is not None
-            data["weekdays"] = _weekdays(self.weekly)
-        if kind == "monthly":
-            if self.monthly_day is not None:
-                data["days"] = _days(self.monthly_day)
-            else:
-                assert self.monthly_ordinal is not None
-                data["ordinal"] = _ordinal(self.monthly_ordinal)
-            if self.months is not None:
-                data["months"] = _numbers(self.months, "--months")
-        elif self.months is not None:
-            raise ConfigError("--months goes with --monthly-day or --monthly-ordinal")
-        if kind == "cron":
-            data["expression"] = self.cron
-        if self.expires is not None:
-            data["expires"] = _datetime(self.expires, "--expires").isoformat()
-        for key, value in (("repeat_every", self.repeat_every), ("repeat_for", self.repeat_for), ("stop_after", self.stop_after)):
-            if value is not None:
-                data[key] = value
-        return data
-
-    def _start(self, zone: ZoneInfo, kind: str) -> datetime:
-        """--start (a date, or a date and time) with --at; default: today, in the trigger's zone."""
-        today = datetime.now(UTC).astimezone(zone)
-        at = _time(self.at) if self.at is not None else None
-        if self.start is not None:
-            start = _datetime(self.start, "--start")
-            if at is not None:
-                start = datetime.combine(start.date(), at)
-            return start
-        if kind == "cron":
-            return today.replace(tzinfo=None, second=0, microsecond=0)
-        return datetime.combine(today.date(), at or time(0, 0))
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from exc
-
-
-def _datetime(text: str, option: str) -> datetime:
-    """YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], naive (local to the trigger's zone)."""
-    try:
-        if len(text.strip()) == 10:
-            return datetime.combine(date.fromisoformat(text.strip()), time(0, 0))
-        value = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{option} {text!r} is not a valid date: {exc} (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from exc
-    if value.tzinfo is not None:
-        raise ConfigError(f"{option} {text!r}: give a local time without offset, and the zone with --tz")
-    return value
-
-
-def _time(text: str) -> time:
-    try:
-        return time.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ConfigError(f"--at {text!r} is not a time of day (expected HH:MM)") from exc
-
-
-def _weekdays(text: str) -> list[str]:
-    days = [d.strip().lower()[:3] for d in text.split(",") if d.strip()]
-    unknown = [d for d in days if d not in WEEKDAYS]
-    if unknown:
-        raise ConfigError(f"--weekly: {unknown[0]!r} is not a weekday (use {','.join(WEEKDAYS)})")
-    return days
-
-
-def _numbers(text: str, option: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"{option} {text!r}: expected numbers separated by commas") from exc
-
-
-def _days(text: str) -> list[int | str]:
-    out: list[int | str] = []
-    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
-        if part == "last":
-            out.append("last")
-        elif part.isdigit():
-            out.append(int(part))
-        else:
-            raise ConfigError(f"--monthly-day: {part!r} is not a day of the month (1 to 31, or last)")
-    return out
-
-
-def _ordinal(text: str) -> dict[str, str]:
-    week, _, day = text.strip().lower().partition(":")
-    if week not in ORDINALS or day[:3] not in WEEKDAYS:
-        raise ConfigError(f"--monthly-ordinal {text!r}: expected WEEK:DAY, e.g. last:fri or first:mon")
-    return {"week": week, "weekday": day[:3]}
+        return trigger_data(self.answers, CLI_LABELS)
 
 
 def trigger_options(

@@ -88,3 +88,35 @@ MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid"})
 def precondition(change: Change) -> dict[str, Values]:
     """Attribute → values the planner saw, for every attribute the change touches."""
     return {m.attribute: m.before for m in change.mods}
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    """Which changes of a plan a reader wants to see: one kind, those that
+    touch one attribute, those whose DN or values contain some text (each
+    without regard to case). The empty filter keeps every change."""
+
+    op: ChangeOp | None = None
+    attribute: str | None = None
+    text: str | None = None
+
+    def keeps(self, change: Change) -> bool:
+        if self.op is not None and change.op is not self.op:
+            return False
+        if self.attribute and not _touches(change, self.attribute.lower()):
+            return False
+        return not self.text or _contains(change, self.text.lower())
+
+
+def _touches(change: Change, attribute: str) -> bool:
+    if change.attrs is not None and attribute in (name.lower() for name in change.attrs):
+        return True
+    return any(mod.attribute.lower() == attribute for mod in change.mods)
+
+
+def _contains(change: Change, text: str) -> bool:
+    if text in change.dn.lower() or (change.new_dn and text in change.new_dn.lower()) or text in change.key.lower():
+        return True
+    if change.attrs is not None and any(text in v.lower() for vs in change.attrs.values() for v in vs):
+        return True
+    return any(text in v.lower() for mod in change.mods for v in (*mod.values, *mod.before))

@@ -1,5 +1,5 @@
 """A plan: its counts, record errors, and its changes as per-object diffs,
-filtered by operation; exports as CSV, JSON or LDIF."""
+filtered by operation, attribute and text; exports as CSV, JSON or LDIF."""
 
 from __future__ import annotations
 
@@ -18,25 +18,16 @@ CHANGES_SHOWN = 500
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "ldif": "text/plain; charset=utf-8"}
 
 
-def _op(value: str) -> ChangeOp | None:
-    if not value:
-        return None
-    try:
-        return ChangeOp(value)
-    except ValueError:
-        raise ConfigError(
-            f"{value!r} is not an operation; the operations are {', '.join(op.value for op in ChangeOp)}", field="op"
-        ) from None
-
-
 @router.get("/plans/{plan_id}")
-def show_plan(request: Request, who: Viewing, plan_id: int, op: str = "") -> Response:
+def show_plan(request: Request, who: Viewing, plan_id: int, op: str = "", attribute: str = "",
+              text: str = "") -> Response:
     plan = history.get_plan(who.ws, plan_id)
     errors, error_total = history.plan_errors(who.ws, plan_id, limit=100)
-    changes = list(history.plan_changes(who.ws, plan_id, op=_op(op), limit=CHANGES_SHOWN + 1))
+    changes = list(history.plan_changes(who.ws, plan_id, op=history.change_op(op), limit=CHANGES_SHOWN + 1,
+                                        attribute=attribute.strip() or None, text=text.strip() or None))
     return render(
         request, "plan.html", who, plan=plan, errors=errors, error_total=error_total,
-        changes=changes[:CHANGES_SHOWN], more=len(changes) > CHANGES_SHOWN, op=op, ops=[o.value for o in ChangeOp],
+        changes=changes[:CHANGES_SHOWN], more=len(changes) > CHANGES_SHOWN, op=op, attribute=attribute, text=text, ops=[o.value for o in ChangeOp],
         formats=list(MEDIA),
     )
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from idsync import settings
+from idsync import logcontext, settings
 from idsync.domain.principals import Principal
 from idsync.domain.results import RunState
 from idsync.domain.roles import Role
@@ -44,7 +44,10 @@ def log_line(message: str, level: str = "info", at: datetime | None = None) -> s
 
     What a node says and what its modules log (warnings, failures) share this
     format, so a service's journal reads as one log: every line with its
-    instant and zone, then its level, then the message."""
+    instant and zone, then its level, then the message. With
+    ``IDSYNC_LOG_FORMAT=json`` it is a JSON object instead, like every log line."""
+    if logcontext.json_logs():
+        return logcontext.json_line(message, level, "idsync.node", at)
     moment = (at or datetime.now(UTC)).astimezone(UTC)
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC {level.lower():<7} {message}"
 
@@ -62,11 +65,12 @@ class LineFormatter(logging.Formatter):
 @contextmanager
 def one_log_format() -> Iterator[None]:
     """While the block runs, the root logger's handlers write :func:`log_line`
-    lines; their formatters come back afterwards."""
+    lines (JSON objects with ``IDSYNC_LOG_FORMAT=json``); their formatters come back afterwards."""
     handlers = logging.getLogger().handlers
+    chosen: logging.Formatter = logcontext.JsonFormatter() if logcontext.json_logs() else LineFormatter()
     previous = [handler.formatter for handler in handlers]
     for handler in handlers:
-        handler.setFormatter(LineFormatter())
+        handler.setFormatter(chosen)
     try:
         yield
     finally:
@@ -96,6 +100,16 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def naming_node(say: Say, node: str) -> Say:
+    """*say*, its lines naming *node* (in JSON logs), from whichever thread says them."""
+
+    def said(message: str) -> None:
+        with logcontext.bound(node=node):
+            say(message)
+
+    return said
 
 
 @dataclass(frozen=True)
@@ -135,9 +149,13 @@ def run_scheduler(ws: Workspace, options: SchedulerNode, stop: threading.Event, 
     """
     ws = acting_node(ws, "scheduler", "run the scheduler")
     runtime = Runtime(node=options.node or default_node(), lease=options.lease)
-    executor = ThreadExecutor(
-        ws, runtime, on_finished=lambda row: say(finished_line(row))
-    )
+    say = naming_node(say, runtime.node)
+
+    def finished(row: Any) -> None:
+        with logcontext.bound(run_id=row.id, collection=row.collection_name, node=runtime.node):
+            say(finished_line(row))
+
+    executor = ThreadExecutor(ws, runtime, on_finished=finished)
     engine = Scheduler(ws, executor, runtime, on_event=say)
     say(f"scheduler {runtime.node} started (tick {options.tick:g}s, lease {options.lease.total_seconds():g}s)")
     # Notifications go out from a thread of their own: a slow mail server never holds up a tick.

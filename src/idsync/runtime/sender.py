@@ -223,8 +223,9 @@ def start_thread(
     ws: Workspace, stop: threading.Event, *, poll: float | None = None, say: Callable[[str], None] | None = None
 ) -> threading.Thread:
     """Run a :class:`Sender` in a daemon thread until *stop* is set, telling
-    *say* of each delivery and each failed attempt."""
-    sender = Sender(ws, say=say)
+    *say* of each delivery and each failed attempt (told there, a failure
+    is not logged as well: a node's log would show it twice)."""
+    sender = Sender(ws, say=say, log_outcomes=say is None)
     thread = threading.Thread(target=sender.run, args=(stop,), kwargs={"poll": poll}, name="idsync-outbox", daemon=True)
     thread.start()
     return thread

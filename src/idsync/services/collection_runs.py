@@ -37,6 +37,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from idsync import logcontext
 from idsync.domain.changes import Change
 from idsync.domain.collections import CollectionDefinition, CollectionJob
 from idsync.domain.results import Counts, RunState
@@ -282,8 +283,16 @@ def execute_run(
     A job that fails aborts the jobs after it (recorded as skipped) when its
     on_failure is abort, and lets them run when it is continue; either way the
     collection run fails, naming the failed jobs. Counts add up the jobs'.
+    Lines logged meanwhile name the run, its collection and this node.
     """
-    run = _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
+    with logcontext.bound(run_id=run_id, node=runtime.node):
+        run = _keep_trying(runtime, f"run {run_id}: reading it", lambda: _read(ws, run_id))
+        with logcontext.bound(collection=run.collection_name):
+            return _execute_read(ws, run, fence, runtime, approved)
+
+
+def _execute_read(ws: Workspace, run: RunRow, fence: int, runtime: Runtime, approved: Approved | None) -> RunRow:
+    run_id = run.id
     if run.state is not RunState.RUNNING or run.fence != fence:
         _log(ws, run_id, "warning", f"{runtime.node} no longer held this run: it was not executed")
         return run

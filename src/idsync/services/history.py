@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
-from idsync.domain.changes import Change, ChangeOp
+from idsync.domain.changes import Change, ChangeFilter, ChangeOp
 from idsync.domain.results import ErrorItem, RunState
 from idsync.errors import ConfigError, quoted
 from idsync.services import authz
@@ -35,18 +36,24 @@ class RunReport:
 
 def list_runs(
     ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50,
-    before: Position | None = None,
+    since: datetime | None = None, before: datetime | None = None, after: Position | None = None,
 ) -> list[RunRow]:
-    """Runs, newest first; *before*: the (created_at, id) of the last run of
-    the previous page, for the next one (keyset pagination)."""
+    """Runs, newest first: of job or collection *job*, in *state*, created
+    from *since* (included) to *before* (excluded); *after*: the (created_at,
+    id) of the last run of the previous page, for the next one (keyset pagination)."""
     authz.require_reader(ws, "runs")
+    if since is not None and before is not None and since >= before:
+        raise ConfigError("the runs' date range ends before it starts", field="to",
+                          hint="give a first day on or before the last day")
     try:
         wanted = RunState(state) if state else None
     except ValueError as exc:
         raise ConfigError(f"unknown run state {quoted(state)}; one of {', '.join(s.value for s in RunState)}") from exc
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return RunRepository(session).list(limit=limit, job_name=job, state=wanted, before=before)
+        return RunRepository(session).list(
+            limit=limit, job_name=job, state=wanted, created_from=since, created_before=before, after=after,
+        )
 
 
 def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> RunReport:
@@ -59,13 +66,13 @@ def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> R
 
 
 def list_plans(
-    ws: Workspace, *, job: str | None = None, limit: int = 50, before: Position | None = None,
+    ws: Workspace, *, job: str | None = None, limit: int = 50, after: Position | None = None,
 ) -> list[PlanRow]:
-    """Plans, newest first; *before*: as :func:`list_runs`."""
+    """Plans, newest first; *after*: as :func:`list_runs`."""
     authz.require_reader(ws, "plans")
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return PlanRepository(session).list(limit=limit, job_name=job, before=before)
+        return PlanRepository(session).list(limit=limit, job_name=job, after=after)
 
 
 def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
@@ -85,20 +92,41 @@ def plan_errors(ws: Workspace, plan_id: int, *, limit: int | None = 100) -> tupl
         return [item for _, item in plans.errors(plan_id, limit=limit)], plans.error_count(plan_id)
 
 
+def change_op(value: str | None) -> ChangeOp | None:
+    """The kind of change a reader typed (create, update, ...), or None for
+    every kind; ConfigError listing the kinds."""
+    if not value:
+        return None
+    try:
+        return ChangeOp(value.strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a kind of change; the kinds are {', '.join(op.value for op in ChangeOp)}", field="op"
+        ) from None
+
+
 def plan_changes(
-    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None,
+    attribute: str | None = None, text: str | None = None,
 ) -> Iterator[Change]:
-    """The plan's changes in order (optionally one kind only), read page by page."""
+    """The plan's changes in order, read page by page: optionally one kind
+    only (chosen by the database), those touching *attribute*, or those whose
+    DN or values contain *text* (both without regard to case)."""
     authz.require_reader(ws, "plans")
+    wanted = ChangeFilter(attribute=attribute, text=text)
     after, sent = -1, 0
     while limit is None or sent < limit:
-        page_size = 1000 if limit is None else min(1000, limit - sent)
+        page_size = 1000 if limit is None or wanted != ChangeFilter() else min(1000, limit - sent)
         with ws.db.session() as session:
             page = PlanRepository(session).changes(plan_id, after_seq=after, limit=page_size, op=op)
         if not page:
             return
         for seq, change in page:
             after = seq
+            if not wanted.keeps(change):
+                continue
+            if limit is not None and sent >= limit:
+                return
             sent += 1
             yield change
 
@@ -115,9 +143,9 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
 
 def list_audit(
     ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100,
-    before: Position | None = None,
+    after: Position | None = None,
 ) -> list[AuditEntry]:
     """Configuration changes, newest first (who, when, what changed; never secret values)."""
     authz.require_reader(ws, "the audit log")
     with ws.db.session() as session:
-        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name, before=before)
+        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name, after=after)

@@ -34,7 +34,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from idsync import settings
+from idsync import logcontext, settings
 from idsync.connectors.base import Directory, Source
 from idsync.domain.changes import Change
 from idsync.domain.definitions import JobDefinition
@@ -283,6 +283,19 @@ def run_job(
     if allows is not None and plan_id is None:
         raise ValueError("only a stored plan's changes can be filtered")
     run = _start(ws, job_id, job, plan_id, trigger, parent_run_id)
+    with logcontext.bound(run_id=run.id, job=name):
+        return _execute(ws, run, allows, on_started, on_progress, should_stop, full)
+
+
+def _execute(
+    ws: Workspace,
+    run: _Run,
+    allows: Callable[[Change], bool] | None,
+    on_started: Callable[[int], None] | None,
+    on_progress: ProgressCallback | None,
+    should_stop: runner.StopCheck | None,
+    full: bool,
+) -> RunRow:
     run.allows = allows
     if on_started is not None:
         on_started(run.id)

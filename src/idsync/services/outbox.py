@@ -14,10 +14,22 @@ from idsync.errors import ConfigError, quoted
 from idsync.services import authz
 from idsync.services.notifications import OutboxPolicy
 from idsync.services.workspace import Workspace
-from idsync.store.outbox_repo import FAILED, SENT, STATES, OutboxMessage, OutboxRepository
+from idsync.store.outbox_repo import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    STATES,
+    OutboxMessage,
+    OutboxRepository,
+)
 
 FINISHED = (SENT, FAILED)
 """The states purged by default."""
+WAITING = (PENDING, SENDING)
+"""The states of messages not delivered yet, nor given up."""
+GIVEN_UP = (FAILED,)
+"""The state of messages given up on (what a retry puts back)."""
 
 
 def check_states(states: Iterable[str]) -> list[str]:
@@ -31,14 +43,14 @@ def check_states(states: Iterable[str]) -> list[str]:
 
 def list_messages(
     ws: Workspace, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100,
-    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[OutboxMessage]:
     """Messages, newest first, optionally of some states or of one run;
-    *before_id*: the last message of the previous page (keyset pagination)."""
+    *after_id*: the last message of the previous page (keyset pagination)."""
     authz.require_reader(ws, "the outbox")
     wanted = check_states(states)
     with ws.db.session() as session:
-        rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit, before_id=before_id)
+        rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit, after_id=after_id)
     return [row.public() for row in rows]
 
 

@@ -259,12 +259,12 @@ def list_requests(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
-    before: Position | None = None,
+    after: Position | None = None,
 ) -> builtins.list[RequestRow]:
     """Requests, newest first: *mine* (raised by the acting user), *inbox*
     (pending, the acting user may decide and has not), or *all* (admins and
     auditors); narrowed by the filters given. *approver*: requests that
-    user may decide now. *before*: the (created_at, id) of the last request of
+    user may decide now. *after*: the (created_at, id) of the last request of
     the previous page, for the next one (keyset pagination)."""
     if scope not in SCOPES:
         raise ConfigError(f"{scope!r} is not a scope of requests; the scopes are {', '.join(SCOPES)}", field="scope")
@@ -281,7 +281,7 @@ def list_requests(
     with ws.db.session() as session:
         found = RequestRepository(session).list(
             states=states, requester=me if scope == "mine" else requester, collection=collection,
-            since=since, until=until, limit=None if scope == "inbox" or approver else limit, before=before,
+            since=since, until=until, limit=None if scope == "inbox" or approver else limit, after=after,
         )
     if scope == "inbox" or approver is not None:
         deciders = _may_decide(ws, found)  # once for the whole list: it reads every trail

@@ -76,13 +76,13 @@ def list_entries(
     limit: int = 100,
     object_kind: str | None = None,
     object_name: str | None = None,
-    before: Position | None = None,
+    after: Position | None = None,
 ) -> list[AuditEntry]:
     """The newest entries first, optionally those of one kind or one object;
-    with *before*, those after that position (keyset pagination)."""
+    with *after*, those after that position (keyset pagination)."""
     query = select(audit_log)
-    if before is not None:
-        query = query.where(older_than(audit_log.c.at, audit_log.c.id, before))
+    if after is not None:
+        query = query.where(older_than(audit_log.c.at, audit_log.c.id, after))
     if object_kind is not None:
         query = query.where(audit_log.c.object_kind == object_kind)
     if object_name is not None:

@@ -205,13 +205,13 @@ class OutboxRepository:
         return _row(row) if row is not None else None
 
     def list(
-        self, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100, before_id: int | None = None,
+        self, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100, after_id: int | None = None,
     ) -> list[OutboxRow]:
         """Messages, newest first, optionally of some states or one run; with
-        *before_id*, those older than that message (keyset pagination)."""
+        *after_id*, those after that message, older (keyset pagination)."""
         query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
-        if before_id is not None:
-            query = query.where(outbox.c.id < before_id)
+        if after_id is not None:
+            query = query.where(outbox.c.id < after_id)
         wanted = list(states)
         if wanted:
             query = query.where(outbox.c.state.in_(wanted))

@@ -277,12 +277,12 @@ class PlanRepository:
         return found
 
     def list(
-        self, *, limit: int = 50, job_name: str | None = None, before: Position | None = None,
+        self, *, limit: int = 50, job_name: str | None = None, after: Position | None = None,
     ) -> builtins.list[PlanRow]:
-        """The newest plans first; with *before*, those after that position (keyset pagination)."""
+        """The newest plans first; with *after*, those after that position (keyset pagination)."""
         query = select(plans)
-        if before is not None:
-            query = query.where(older_than(plans.c.created_at, plans.c.id, before))
+        if after is not None:
+            query = query.where(older_than(plans.c.created_at, plans.c.id, after))
         if job_name is not None:
             query = query.where(plans.c.job_name == job_name)
         query = query.order_by(plans.c.created_at.desc(), plans.c.id.desc()).limit(limit)

@@ -238,13 +238,13 @@ class RequestRepository:
         until: datetime | None = None,
         ids: Collection[int] | None = None,
         limit: int | None = 100,
-        before: Position | None = None,
+        after: Position | None = None,
     ) -> builtins.list[RequestRow]:
-        """Requests matching every filter given, newest first; with *before*,
+        """Requests matching every filter given, newest first; with *after*,
         those after that position (keyset pagination)."""
         query = select(requests)
-        if before is not None:
-            query = query.where(older_than(requests.c.created_at, requests.c.id, before))
+        if after is not None:
+            query = query.where(older_than(requests.c.created_at, requests.c.id, after))
         if states is not None:
             query = query.where(requests.c.state.in_(list(states)))
         if requester is not None:

@@ -207,12 +207,20 @@ class RunRepository:
         state: RunState | None = None,
         collection_name: str | None = None,
         kind: str | None = None,
-        before: Position | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        after: Position | None = None,
     ) -> builtins.list[RunRow]:
-        """The newest runs first; with *before*, those after that position (keyset pagination)."""
+        """The newest runs first; *created_from* and *created_before* bound
+        when they were created (from included, before excluded); with
+        *after*, those after that position (keyset pagination)."""
         query = select(runs)
-        if before is not None:
-            query = query.where(older_than(runs.c.created_at, runs.c.id, before))
+        if created_from is not None:
+            query = query.where(runs.c.created_at >= created_from)
+        if created_before is not None:
+            query = query.where(runs.c.created_at < created_before)
+        if after is not None:
+            query = query.where(older_than(runs.c.created_at, runs.c.id, after))
         if job_name is not None:
             query = query.where(runs.c.job_name == job_name)
         if collection_name is not None:

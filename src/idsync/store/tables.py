@@ -318,6 +318,8 @@ schedule_occurrences = Table(
     # The node that inserts an occurrence owns it: the key makes a second insert a no-op.
     UniqueConstraint("schedule_id", "trigger_index", "due_at"),
     Index("ix_schedule_occurrences_schedule_name_due_at", "schedule_name", "due_at"),
+    # The scheduler's lag over the last minutes, read by every metrics scrape (revision 0011).
+    Index("ix_schedule_occurrences_due_at", "due_at"),
 )
 
 schedule_cursors = Table(

@@ -21,8 +21,8 @@ def list_audit(
     kind: Annotated[str | None, Query(description="Only entries about this kind of object (store, job, run...).")] = None,
     name: Annotated[str | None, Query(description="Only entries about the object of this name.")] = None,
 ) -> dict[str, Any]:
-    found = history.list_audit(ws, kind=kind, name=name, limit=page.ask, before=page.before)
-    return page.after(found, lambda entry: (entry.at, entry.id))
+    found = history.list_audit(ws, kind=kind, name=name, limit=page.ask, after=page.position)
+    return page.keyed(found, lambda entry: (entry.at, entry.id))
 
 
 @router.post("/audit/verify", summary="Check the audit trail's hash chain (auditor)")

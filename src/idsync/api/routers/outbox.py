@@ -37,8 +37,8 @@ def list_messages(
     run_id: Annotated[int | None, Query(description="Only the messages of this run.")] = None,
 ) -> dict[str, Any]:
     states = outbox.check_states(state or ())
-    found = outbox.list_messages(ws, states=states, run_id=run_id, limit=page.ask, before_id=page.before_id)
-    return page.after(found, lambda message: message.id)
+    found = outbox.list_messages(ws, states=states, run_id=run_id, limit=page.ask, after_id=page.position_id)
+    return page.keyed(found, lambda message: message.id)
 
 
 @router.post("/outbox/retry", summary="Put failed messages back in the outbox")

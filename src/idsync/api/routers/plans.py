@@ -24,8 +24,8 @@ def list_plans(
     ws: Acting, page: Annotated[Page, Depends()],
     job: Annotated[str | None, Query(description="Only this job's plans.")] = None,
 ) -> dict[str, Any]:
-    found = history.list_plans(ws, job=job, limit=page.ask, before=page.before)
-    return page.after(found, lambda plan: (plan.created_at, plan.id))
+    found = history.list_plans(ws, job=job, limit=page.ask, after=page.position)
+    return page.keyed(found, lambda plan: (plan.created_at, plan.id))
 
 
 @router.get("/plans/{plan_id}", summary="A plan: its state, counts and record errors")

@@ -71,9 +71,9 @@ def list_requests(
 ) -> dict[str, Any]:
     found = requests.list_requests(
         ws, scope, status=status, requester=requester, approver=approver, collection=collection,
-        since=_aware(since), until=_aware(until), limit=page.ask, before=page.before,
+        since=_aware(since), until=_aware(until), limit=page.ask, after=page.position,
     )
-    return page.after(found, lambda row: (row.created_at, row.id))
+    return page.keyed(found, lambda row: (row.created_at, row.id))
 
 
 @router.get("/requests/inbox-count", summary="How many requests wait for my decision")

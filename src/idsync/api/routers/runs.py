@@ -36,8 +36,8 @@ def list_runs(
     job: Annotated[str | None, Query(description="Only runs of this job (or collection).")] = None,
     state: Annotated[RunState | None, Query(description="Only runs in this state.")] = None,
 ) -> dict[str, Any]:
-    found = history.list_runs(ws, job=job, state=state.value if state else None, limit=page.ask, before=page.before)
-    return page.after(found, lambda run: (run.created_at, run.id))
+    found = history.list_runs(ws, job=job, state=state.value if state else None, limit=page.ask, after=page.position)
+    return page.keyed(found, lambda run: (run.created_at, run.id))
 
 
 @router.get("/runs/{run_id}", summary="A run's report: counts, errors, log, its job runs and request")
