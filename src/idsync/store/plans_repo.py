@@ -145,10 +145,15 @@ class PlanRepository:
         """Mark failed the plans still computing for a run that has ended
         (killed while planning, then marked failed); their ids."""
         finished = [s.value for s in RunState if s.finished]
+        # The few plans computing first (ix_plans_state), then their runs:
+        # joined the other way, the database reads every finished run.
+        computing = list(self._session.execute(select(plans.c.id).where(plans.c.state == "computing")).scalars())
+        if not computing:
+            return []
         orphans = self._session.execute(
             select(plans.c.id, runs.c.id.label("run_id"), runs.c.state, runs.c.error)
             .select_from(plans.join(runs, runs.c.plan_id == plans.c.id))
-            .where(plans.c.state == "computing", runs.c.state.in_(finished))
+            .where(plans.c.id.in_(computing), runs.c.state.in_(finished))
         ).all()
         for plan_id, run_id, state, error in orphans:
             self._session.execute(
