@@ -33,3 +33,11 @@ def test_a_cursor_of_another_list_is_refused(api: Api) -> None:
     refused = api.call("GET", "/runs", params={"cursor": by_name}, expect=422).json()
     assert refused["field"] == "cursor" and refused["type"] == "urn:idsync:problem:invalid"
     assert api.call("GET", "/outbox", params={"cursor": "garbage"}, expect=422).json()["field"] == "cursor"
+
+
+def test_an_id_beyond_the_database_range_is_refused_not_a_server_error(api: Api) -> None:
+    huge = 2**70
+    for method, path in (("GET", f"/runs/{huge}"), ("GET", f"/plans/{huge}/changes"), ("GET", f"/outbox?run_id={huge}"),
+                         ("POST", f"/runs/{huge}/terminate"), ("POST", f"/runs/{huge}/passwords")):
+        refused = api.call(method, path, json={"reason": "x"} if method == "POST" else None, expect=422).json()
+        assert refused["type"] == "urn:idsync:problem:invalid" and "integer range" in refused["detail"], path

@@ -211,3 +211,301 @@ class Applied(BaseModel):
 
     items: list[AppliedItem]
 
+
+
+# ---------------------------------------------------------------- sessions and status
+
+
+class SessionInfo(BaseModel):
+    """A signed-in session: its user, roles, and the CSRF token its changes send in X-CSRF-Token."""
+
+    user: str
+    roles: list[str]
+    csrf_token: str
+
+
+class WhoAmI(BaseModel):
+    name: str
+    kind: str = Field(description="user, token or system.")
+    user: str | None
+    roles: list[str]
+    disabled: bool
+
+
+class NextRun(Open):
+    schedule: str
+    at: str
+    targets: list[str]
+
+
+class Status(Open):
+    """The installation as the caller may see it."""
+
+    actor: str
+    roles: list[str]
+    runs_recent: dict[str, int] = Field(description="Runs of the last 24 hours by state.")
+    active: list[Run]
+    failed: list[Run]
+    next_runs: list[NextRun]
+    outbox: dict[str, int]
+    inbox: int | None = Field(description="Requests waiting for my decision; null for who is not an approver.")
+
+
+class ConnectionTest(Open):
+    """A store's or a source's connection test: ``store`` or ``source`` names it."""
+
+    ok: bool
+    detail: str
+
+
+# ---------------------------------------------------------------- long work
+
+
+class PreviewStarted(BaseModel):
+    plan_id: int
+    state: str
+    url: str = Field(description="The plan, to follow.")
+
+
+class RunStarted(Open):
+    run_id: int
+    state: str
+    url: str = Field(description="The run's report, to follow.")
+    events: str = Field(description="Its live progress, as server-sent events.")
+
+
+class TaskStarted(BaseModel):
+    task_id: int
+    state: str
+    url: str = Field(description="The task, to follow.")
+
+
+class Task(Open):
+    """Long work without a resource of its own: ``result`` once succeeded, ``problem`` once failed."""
+
+    task_id: int
+    kind: str
+    state: Literal["running", "succeeded", "failed"]
+
+
+class ScheduleRun(Open):
+    run_id: int
+    collection: str
+    state: str
+    url: str
+
+
+class ScheduleRunsStarted(BaseModel):
+    schedule: str
+    runs: list[ScheduleRun]
+
+
+class ScheduleEnabled(Open):
+    schedule: str
+    enabled: bool
+
+
+class ScheduleStatus(Open):
+    name: str
+    enabled: bool
+    targets: list[str]
+    next_run: str | None
+    last_run: str | None
+
+
+class ScheduleDetail(Open):
+    status: ScheduleStatus
+    definition: dict[str, object]
+    upcoming: list[str]
+
+
+# ---------------------------------------------------------------- runs and plans
+
+
+class RunPage(BaseModel):
+    items: list[Run]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+class Request(Open):
+    """A workflow request: a run waiting for approval."""
+
+    id: int
+    run_id: int
+    collection_name: str
+    requested_by: str
+    state: str = Field(description="pending, approved, executed, denied, expired or cancelled.")
+    required_approvals: int
+    created_at: str
+    expires_at: str
+
+
+class RunReport(BaseModel):
+    """A run's report: its counts, errors, log, its job runs (a collection's) and its request."""
+
+    run: Run
+    errors: list[dict[str, object]]
+    error_total: int
+    log: list[dict[str, object]]
+    jobs: list[dict[str, object]]
+    request: Request | None
+    plan: str | None = Field(description="The plan it applied, when it has one.")
+
+
+class Plan(Open):
+    id: int
+    job_name: str
+    state: str
+    created_at: str
+    counts: dict[str, int]
+    change_count: int
+
+
+class PlanPage(BaseModel):
+    items: list[Plan]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+class PlanReport(BaseModel):
+    plan: Plan
+    errors: list[dict[str, object]]
+    error_total: int
+    changes: str = Field(description="Its changes, paged.")
+
+
+class Change(Open):
+    """One change of a plan: its operation, DN and key; attributes or modifications."""
+
+    op: str
+    dn: str
+    key: str
+
+
+class ChangePage(BaseModel):
+    items: list[Change]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+# ---------------------------------------------------------------- requests
+
+
+class RequestPage(BaseModel):
+    items: list[Request]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+class Count(BaseModel):
+    count: int
+
+
+class RequestDetail(Open):
+    """A request with its plans (counts, staleness), decision trail, status and who may decide."""
+
+    request: Request
+    plans: list[dict[str, object]]
+    trail: list[dict[str, object]]
+    eligible: list[str]
+
+
+class Decided(BaseModel):
+    """A request after a decision, and the run it executed, if it did."""
+
+    request: Request
+    run: Run | None
+    run_url: str | None
+
+
+# ---------------------------------------------------------------- users, tokens, audit, outbox
+
+
+class Grant(Open):
+    role: str
+
+
+class User(Open):
+    """A user: its grants (and roles), its tokens (never a secret), whether it has a password."""
+
+    user: dict[str, object]
+    grants: list[Grant]
+    tokens: list[dict[str, object]]
+    has_password: bool
+    roles: list[str]
+
+
+class UserRow(Open):
+    id: int
+    name: str
+    disabled: bool
+
+
+class RolesChanged(Open):
+    user: str
+
+
+class RoleGroup(Open):
+    id: int
+    store_name: str
+    group_dn: str
+    role: str
+
+
+class Token(Open):
+    """An API token (never its secret)."""
+
+    id: int
+    user_name: str
+    name: str
+    prefix: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class NewToken(Token):
+    token: str = Field(description="The token itself: shown this once.")
+
+
+class AuditEntry(Open):
+    id: int
+    at: str
+    actor: str
+    action: str
+    object_kind: str
+    object_name: str
+    detail: dict[str, object]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+class AuditCheck(Open):
+    intact: bool
+    trails: list[dict[str, object]]
+    missing_heads: list[object]
+
+
+class OutboxMessage(Open):
+    """A message of the outbox (never its contents)."""
+
+    id: int
+    run_id: int
+    channel: str
+    recipient: str
+    state: str
+    attempts: int
+    created_at: str
+
+
+class OutboxPage(BaseModel):
+    items: list[OutboxMessage]
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
+class Retried(BaseModel):
+    retried: int
+
+
+class Purged(BaseModel):
+    purged: int

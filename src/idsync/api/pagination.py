@@ -25,6 +25,8 @@ from fastapi import Query
 from idsync.domain.plain import to_plain
 from idsync.errors import ConfigError
 
+MAX_ID = 2**63 - 1
+"""The largest id a database row has (a signed 64-bit integer)."""
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
@@ -45,6 +47,10 @@ def _data(cursor: str | None) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise _foreign()
     return data
+
+
+def _an_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -72,13 +78,13 @@ def decode_position(cursor: str | None) -> Position | None:
     if data is None:
         return None
     at, last = data.get("t"), data.get("i")
-    if not isinstance(at, str) or not isinstance(last, int) or isinstance(last, bool):
+    if not isinstance(at, str) or not _an_id(last):
         raise _foreign()
     try:
         moment = dt.datetime.fromisoformat(at)
     except ValueError as exc:
         raise _foreign() from exc
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)), last
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)), int(last)  # type: ignore[arg-type]
 
 
 def encode_position(at: dt.datetime, last: int) -> str:
@@ -91,9 +97,9 @@ def decode_id(cursor: str | None) -> int | None:
     if data is None:
         return None
     last = data.get("i")
-    if not isinstance(last, int) or isinstance(last, bool) or "t" in data:
+    if not _an_id(last) or "t" in data:
         raise _foreign()
-    return last
+    return int(last)  # type: ignore[arg-type]
 
 
 class Page:

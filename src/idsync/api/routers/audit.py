@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from idsync.api.auth import Acting
+from idsync.api.models import AuditCheck, AuditPage
 from idsync.api.pagination import Page
 from idsync.domain.plain import to_plain
 from idsync.services import audit as audit_service
@@ -15,7 +16,7 @@ from idsync.services import history
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit", summary="Configuration changes, decisions and runs started, newest first")
+@router.get("/audit", response_model=AuditPage, summary="Configuration changes, decisions and runs started, newest first")
 def list_audit(
     ws: Acting, page: Annotated[Page, Depends()],
     kind: Annotated[str | None, Query(description="Only entries about this kind of object (store, job, run...).")] = None,
@@ -25,7 +26,7 @@ def list_audit(
     return page.keyed(found, lambda entry: (entry.at, entry.id))
 
 
-@router.post("/audit/verify", summary="Check the audit trail's hash chain (auditor)")
+@router.post("/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain (auditor)")
 def verify(
     ws: Acting, head: Annotated[list[str] | None, Query(description="Heads recorded earlier, to check as well.")] = None,
 ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from idsync.api.auth import Acting
 from idsync.api.errors import ApiProblem
-from idsync.api.models import Definition, DefinitionPage, Saved
+from idsync.api.models import ConnectionTest, Definition, DefinitionPage, Saved
 from idsync.api.pagination import Page
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError, quoted
@@ -200,12 +200,12 @@ for _kind in PLURALS:
     _routes(_kind)  # type: ignore[arg-type]
 
 
-@router.post("/stores/{name}/test", tags=["stores"], summary="Connect and bind; one line describing the server")
+@router.post("/stores/{name}/test", response_model=ConnectionTest, tags=["stores"], summary="Connect and bind; one line describing the server")
 def test_store(name: str, ws: Acting) -> dict[str, Any]:
     return {"store": name, "ok": True, "detail": connections.test_store(ws, name)}
 
 
-@router.post("/stores/{name}/notify-test", tags=["stores"],
+@router.post("/stores/{name}/notify-test", response_model=ConnectionTest, tags=["stores"],
              summary="Send a test message through the store's notification server")
 def notify_test(
     name: str, ws: Acting,
@@ -214,6 +214,6 @@ def notify_test(
     return {"store": name, "ok": True, "detail": notifications.send_test(ws, name, to or [])}
 
 
-@router.post("/sources/{name}/test", tags=["sources"], summary="Open the source; one line describing it")
+@router.post("/sources/{name}/test", response_model=ConnectionTest, tags=["sources"], summary="Open the source; one line describing it")
 def test_source(name: str, ws: Acting) -> dict[str, Any]:
     return {"source": name, "ok": True, "detail": connections.test_source(ws, name)}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting
+from idsync.api.models import OutboxPage, Purged, Retried
 from idsync.api.pagination import Page
 from idsync.services import outbox
 
@@ -30,7 +31,7 @@ class Purge(BaseModel):
     )
 
 
-@router.get("/outbox", summary="Outbox messages, newest first")
+@router.get("/outbox", response_model=OutboxPage, summary="Outbox messages, newest first")
 def list_messages(
     ws: Acting, page: Annotated[Page, Depends()],
     state: Annotated[list[str] | None, Query(description="pending, sending, sent, failed (repeat).")] = None,
@@ -41,12 +42,12 @@ def list_messages(
     return page.keyed(found, lambda message: message.id)
 
 
-@router.post("/outbox/retry", summary="Put failed messages back in the outbox")
+@router.post("/outbox/retry", response_model=Retried, summary="Put failed messages back in the outbox")
 def retry(ws: Acting, body: Retry | None = None) -> dict[str, int]:
     return {"retried": outbox.retry(ws, (body or Retry()).ids)}
 
 
-@router.post("/outbox/purge", summary="Delete finished messages (sent and failed by default)")
+@router.post("/outbox/purge", response_model=Purged, summary="Delete finished messages (sent and failed by default)")
 def purge(ws: Acting, body: Purge | None = None) -> dict[str, int]:
     body = body or Purge()
     older = timedelta(days=body.older_than_days) if body.older_than_days is not None else None

@@ -13,7 +13,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
-from idsync.api.models import GeneratedPassword, RunPasswords, WaitingPasswords
+from idsync.api.models import (
+    GeneratedPassword,
+    Run,
+    RunPage,
+    RunPasswords,
+    RunReport,
+    WaitingPasswords,
+)
 from idsync.api.pagination import Page
 from idsync.domain.plain import to_plain
 from idsync.domain.results import RunState
@@ -30,7 +37,7 @@ class Terminate(BaseModel):
     reason: str = Field(default="", max_length=2000, description="Why, for the run's log.")
 
 
-@router.get("/runs", summary="Runs, newest first")
+@router.get("/runs", response_model=RunPage, summary="Runs, newest first")
 def list_runs(
     ws: Acting, page: Annotated[Page, Depends()],
     job: Annotated[str | None, Query(description="Only runs of this job (or collection).")] = None,
@@ -40,7 +47,7 @@ def list_runs(
     return page.keyed(found, lambda run: (run.created_at, run.id))
 
 
-@router.get("/runs/{run_id}", summary="A run's report: counts, errors, log, its job runs and request")
+@router.get("/runs/{run_id}", response_model=RunReport, summary="A run's report: counts, errors, log, its job runs and request")
 def get_run(
     run_id: int, ws: Acting, errors: Annotated[int, Query(ge=0, le=10_000, description="Errors to list.")] = 100,
 ) -> dict[str, Any]:
@@ -58,7 +65,7 @@ def get_run(
     }
 
 
-@router.post("/runs/{run_id}/terminate", summary="Stop a run (a running one at its next batch)")
+@router.post("/runs/{run_id}/terminate", response_model=Run, summary="Stop a run (a running one at its next batch)")
 def terminate(run_id: int, ws: Acting, body: Terminate | None = None) -> dict[str, Any]:
     return to_plain(collection_runs.terminate_run(ws, run_id, (body or Terminate()).reason or None))  # type: ignore[no-any-return]
 
