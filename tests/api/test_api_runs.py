@@ -31,6 +31,10 @@ def test_a_preview_answers_202_with_its_plan_whose_changes_page_by_cursor(api: A
     second = api.call("GET", f"/plans/{plan['id']}/changes?limit=1&cursor={first['next_cursor']}").json()
     assert [c["dn"] for c in second["items"]] == [f"uid=2,{PEOPLE}"] and second["next_cursor"] is None
     assert api.call("GET", f"/plans/{plan['id']}/changes?op=delete").json() == {"items": [], "next_cursor": None}
+    turing = api.call("GET", f"/plans/{plan['id']}/changes", params={"text": "turing"}).json()["items"]
+    assert [c["dn"] for c in turing] == [f"uid=2,{PEOPLE}"]
+    assert len(api.call("GET", f"/plans/{plan['id']}/changes", params={"attribute": "SN"}).json()["items"]) == 2
+    assert api.call("GET", f"/plans/{plan['id']}/changes", params={"attribute": "mail"}).json()["items"] == []
     assert api.call("GET", f"/plans/{plan['id']}/changes?op=explode", expect=422)
     assert api.call("GET", f"/plans/{plan['id']}/changes?cursor=garbage", expect=422).json()["field"] == "cursor"
 

@@ -112,9 +112,20 @@ def plan_changes(
     """The plan's changes in order, read page by page: optionally one kind
     only (chosen by the database), those touching *attribute*, or those whose
     DN or values contain *text* (both without regard to case)."""
+    for _seq, change in numbered_changes(ws, plan_id, op=op, limit=limit, attribute=attribute, text=text):
+        yield change
+
+
+def numbered_changes(
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None,
+    attribute: str | None = None, text: str | None = None, after_seq: int = -1,
+) -> Iterator[tuple[int, Change]]:
+    """:func:`plan_changes` with each change's number in the plan; *after_seq*:
+    the number of the last change of the previous page, for the next one
+    (keyset pagination: a page deep in a plan costs what the first does)."""
     authz.require_reader(ws, "plans")
     wanted = ChangeFilter(attribute=attribute, text=text)
-    after, sent = -1, 0
+    after, sent = after_seq, 0
     while limit is None or sent < limit:
         page_size = 1000 if limit is None or wanted != ChangeFilter() else min(1000, limit - sent)
         with ws.db.session() as session:
@@ -128,7 +139,7 @@ def plan_changes(
             if limit is not None and sent >= limit:
                 return
             sent += 1
-            yield change
+            yield seq, change
 
 
 def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:

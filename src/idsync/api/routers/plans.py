@@ -45,9 +45,13 @@ def get_plan(
 def plan_changes(
     plan_id: int, ws: Acting, page: Annotated[Page, Depends()],
     op: Annotated[ChangeOp | None, Query(description="Only changes of this operation.")] = None,
+    attribute: Annotated[str | None, Query(max_length=200, description="Only changes touching this attribute.")] = None,
+    text: Annotated[str | None, Query(max_length=1000, description="Only changes whose DN or values hold this.")] = None,
 ) -> dict[str, Any]:
     history.get_plan(ws, plan_id)  # 404 for an unknown plan, not an empty page
-    return page.of(history.plan_changes(ws, plan_id, op=op, limit=page.fetch), plan_export.change_to_dict)
+    found = history.numbered_changes(ws, plan_id, op=op, attribute=attribute or None, text=text or None,
+                                     limit=page.ask, after_seq=-1 if page.position_id is None else page.position_id)
+    return page.keyed(found, lambda pair: pair[0], lambda pair: plan_export.change_to_dict(pair[1]))
 
 EXPORT_SCHEMAS: dict[str, dict[str, Any]] = {
     "csv": {"type": "string"}, "ldif": {"type": "string"},
