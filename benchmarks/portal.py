@@ -40,6 +40,7 @@ from idsync.domain.principals import Principal
 from idsync.domain.roles import Role
 from idsync.portal import create_site
 from idsync.services import definitions, users
+from idsync.services import requests as requests_service
 from idsync.services.workspace import Workspace
 from idsync.store.tables import requests, runs
 
@@ -108,11 +109,13 @@ def _batches(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 def fill(ws: Workspace, root: Path) -> dict[str, float]:
     """The store, the user, the runs and the requests; seconds each part took."""
     system = ws.acting_as(Principal.system("benchmark"))
+    for name in ("ann", "bea"):
+        users.add_user(system, name, password="a long benchmark password",
+                       roles=(Role.ADMIN, Role.OPERATOR, Role.APPROVER), email=f"{name}@example.org")
     definitions.save(system, "store", definitions.parse("store", {
         "name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": "dc=example,dc=org",
+        "workflow": {"manual": True, "approvers": ["ann", "bea"], "required_approvals": 1},
     }))
-    users.add_user(system, "ann", password="a long benchmark password",
-                   roles=(Role.ADMIN, Role.OPERATOR, Role.APPROVER), email="ann@example.org")
     rng = random.Random(14)
     now = datetime.now(UTC)
     took: dict[str, float] = {}
@@ -129,6 +132,9 @@ def fill(ws: Workspace, root: Path) -> dict[str, float]:
         counted = conn.execute(select(func.count()).select_from(requests)).scalar_one()
     took["insert_requests_s"] = time.perf_counter() - started
     assert counted == REQUESTS and len(run_ids) == RUNS
+    inbox = requests_service.inbox_count(ws.acting_as(Principal("ann", "user")))
+    assert inbox == REQUESTS // PENDING_EVERY, f"the approver's inbox holds {inbox} requests"
+    took["inbox"] = inbox
     return took
 
 
