@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from idsync.api.auth import Acting
 from idsync.api.models import Applied, AppliedItem
@@ -49,8 +50,6 @@ async def apply(
     ws: Acting, request: Request,
     offline: Annotated[bool, Query(description="Do not read sources and stores to check jobs' fields.")] = False,
 ) -> Applied:
-    from starlette.concurrency import run_in_threadpool
-
     text = await _text(request)
     done = await run_in_threadpool(lambda: yamlio.apply_file(ws, BODY_LABEL, offline=offline, text=text))
     return Applied(items=[

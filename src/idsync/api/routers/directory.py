@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from idsync.api.auth import Acting
 from idsync.api.models import Container, EntryPage, ImportRecord, ImportReport
@@ -171,8 +172,6 @@ async def import_ldif(
     dry_run: Annotated[bool, Query(description="Read every record and say what it would do; write nothing.")] = False,
     stop_on_error: Annotated[bool, Query(description="Stop at the first record that fails.")] = False,
 ) -> ImportReport:
-    from starlette.concurrency import run_in_threadpool
-
     with tempfile.NamedTemporaryFile(prefix="idsync-import-", suffix=".ldif") as body:
         await _spooled(request, body)
         events = Collected()
