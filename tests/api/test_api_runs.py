@@ -82,6 +82,11 @@ def test_run_history_pages_by_cursor_and_filters(api: Api) -> None:
     people = api.call("GET", "/runs?job=people&state=succeeded").json()["items"]
     assert len(people) == 3 and {r["job_name"] for r in people} == {"people"}
     assert api.call("GET", "/runs?limit=0", expect=422)
+    newest = everything[0]["created_at"]
+    assert [r["id"] for r in api.call("GET", "/runs", params={"since": newest}).json()["items"]] == [everything[0]["id"]]
+    assert everything[0]["id"] not in [r["id"] for r in api.call("GET", "/runs", params={"until": newest}).json()["items"]]
+    backwards = api.call("GET", "/runs", params={"since": newest, "until": "2000-01-01T00:00:00"}, expect=422).json()
+    assert backwards["field"] == "to" and backwards["status"] == 422
 
 
 def test_a_collection_runs_and_previews_in_the_background(api: Api) -> None:

@@ -3,6 +3,7 @@ and live progress as server-sent events."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -33,6 +34,10 @@ POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 
 
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
 class Terminate(BaseModel):
     reason: str = Field(default="", max_length=2000, description="Why, for the run's log.")
 
@@ -42,8 +47,13 @@ def list_runs(
     ws: Acting, page: Annotated[Page, Depends()],
     job: Annotated[str | None, Query(description="Only runs of this job (or collection).")] = None,
     state: Annotated[RunState | None, Query(description="Only runs in this state.")] = None,
+    since: Annotated[dt.datetime | None, Query(description="Created at or after (UTC unless an offset is given).")] = None,
+    until: Annotated[dt.datetime | None, Query(description="Created before.")] = None,
 ) -> dict[str, Any]:
-    found = history.list_runs(ws, job=job, state=state.value if state else None, limit=page.ask, after=page.position)
+    found = history.list_runs(
+        ws, job=job, state=state.value if state else None, since=_aware(since), before=_aware(until),
+        limit=page.ask, after=page.position,
+    )
     return page.keyed(found, lambda run: (run.created_at, run.id))
 
 
