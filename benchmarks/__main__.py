@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.portal import portal
 from benchmarks.scheduler import ScaleResult
 from benchmarks.scheduler import w10 as scheduler_scale
 from benchmarks.smartgroups import w6
@@ -55,9 +56,10 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         server.stop()
 
 
-WORKLOADS = ("startup", "sync", "smartgroups", "scheduler")
-"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), W6, and
-W10 (schedulers and workers on PostgreSQL, over five minutes; run only when chosen)."""
+WORKLOADS = ("startup", "sync", "smartgroups", "scheduler", "portal")
+"""What ``--only`` can choose: S1 (the command's start-up), the sync workloads W1–W5 (or W9), W6,
+W10 (schedulers and workers on PostgreSQL, over five minutes; run only when chosen), and P1–P3 (the
+portal's pages over 100,000 runs and 10,000 requests)."""
 
 
 def run_w6(workdir: Path, users: int, groups: int) -> tuple[list[Row], dict[str, object]]:
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--w10-schedules", type=int, default=200, help="schedules firing every minute in W10 (default 200)")
     parser.add_argument("--w10-minutes", type=float, default=5, help="minutes of schedule time in W10 (default 5)")
     parser.add_argument("--w10-speed", type=float, default=1, help="schedule clock speed in W10 (default 1: real time)")
+    parser.add_argument("--portal-requests", type=int, default=50,
+                        help="timed fetches of each portal page (P1–P3); median and p95 are kept (default 50)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the figures")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.users < 100 or args.startup_runs < 1:
@@ -132,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             print(w10.summary())
             for problem in w10.problems():
                 print(f"W10 problem: {problem}")
+        if "portal" in parts:
+            portal_rows, figures["portal"] = portal(Path(tmp), args.portal_requests)
+            rows += portal_rows
     print(report(rows))
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:

@@ -7,7 +7,8 @@ engine decides what to do from the class alone::
     ├── ConfigError              a bad definition or setting: refused before anything runs
     ├── NotFoundError            no such store, source, job, run, plan or entry
     ├── StateConflictError       the object is not in a state that allows this
-    │                            ("plan 3 is already applied", "run 4 has finished")
+    │   │                        ("plan 3 is already applied", "run 4 has finished")
+    │   └── VersionConflictError an edit based on a version that is no longer the stored one
     ├── PermissionDeniedError    the acting principal lacks the role this needs
     ├── RecordError              one record failed: counted and listed, the run goes on
     │   └── ConflictError        the object changed since the plan was computed: left untouched
@@ -59,6 +60,10 @@ class NotFoundError(IdsyncError):
 
 class StateConflictError(IdsyncError):
     """The object is not in a state that allows this."""
+
+
+class VersionConflictError(StateConflictError):
+    """The object changed since the version this edit is based on was read."""
 
 
 class PermissionDeniedError(IdsyncError):

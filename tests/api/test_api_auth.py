@@ -62,3 +62,11 @@ def test_an_unknown_user_gets_the_same_answer(api: Api) -> None:
     response = api.client.post("/api/v1/session", json={"name": "mallory", "password": "whatever it is"})
     assert response.status_code == 401
     assert response.json()["detail"] == "sign-in refused: wrong user name or password"
+
+
+def test_signing_in_takes_json_only_so_no_form_of_another_site_can_sign_a_visitor_in(api: Api) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        forged = api.client.post("/api/v1/session", content=f'{{"name": "olivia", "password": "{PASSWORD}"}}',
+                                 headers={"Content-Type": content_type})
+        assert forged.status_code == 422, (content_type, forged.text)
+        assert "idsync_session" not in forged.headers.get("set-cookie", "")

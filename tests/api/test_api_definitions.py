@@ -3,7 +3,12 @@ If-Match (412 on a stale ETag, 428 without one), delete, test connections."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from tests.api.conftest import Api
 
@@ -19,7 +24,7 @@ def ldap_store(name: str = "corp") -> dict:  # type: ignore[type-arg]
 
 def test_a_definition_is_created_read_without_secrets_and_replaced_with_its_etag(api: Api) -> None:
     created = api.call("POST", "/stores", json=ldap_store(), expect=201)
-    assert created.json() == {"name": "corp", "outcome": "created"}
+    assert created.json() == {"name": "corp", "outcome": "created", "warning": None}
     assert created.headers["Location"] == "/api/v1/stores/corp"
     assert SECRET not in created.text
 
@@ -83,3 +88,40 @@ def test_an_auditor_reads_but_changes_nothing(api: Api) -> None:
     api.call("POST", "/collections/c/run", user="audrey", expect=403)
     api.call("POST", "/users", user="audrey", json={"name": "eve", "roles": ["admin"]}, expect=403)
     assert api.call("GET", "/collections/c", user="audrey").headers["ETag"]
+
+
+
+def test_an_edit_racing_another_on_the_same_etag_is_refused_not_merged(api: Api) -> None:
+    """The version check and the write are one transaction: edit A has passed
+    its check and is held just before its write while edit B, based on the
+    same ETag, is saved; A's write then finds the row changed and answers 412."""
+    api.call("POST", "/stores", json=ldap_store(), expect=201)
+    read = api.call("GET", "/stores/corp")
+    body, etag = read.json(), read.headers["ETag"]
+    engine = api.client.app.state.idsync.ws.db.engine  # type: ignore[attr-defined]
+    held, released = threading.Event(), threading.Event()
+
+    def hold_first_write(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE IDENTITY_STORES") and not held.is_set():
+            held.set()
+            released.wait(30)
+
+    def put(description: str) -> Any:
+        return api.call("PUT", "/stores/corp", json={**body, "description": description},
+                        headers={"If-Match": etag}, expect=None)
+
+    event.listen(engine, "before_cursor_execute", hold_first_write)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(put, "edit A")
+            assert held.wait(30), "edit A never reached its write"
+            second = put("edit B")
+            released.set()
+            first_answer = first.result(30)
+    finally:
+        released.set()
+        event.remove(engine, "before_cursor_execute", hold_first_write)
+    assert second.status_code == 200, second.text
+    assert first_answer.status_code == 412, first_answer.text
+    assert first_answer.json()["detail"] == "identity store 'corp' changed since it was read"
+    assert api.call("GET", "/stores/corp").json()["description"] == "edit B"

@@ -31,6 +31,10 @@ def test_a_preview_answers_202_with_its_plan_whose_changes_page_by_cursor(api: A
     second = api.call("GET", f"/plans/{plan['id']}/changes?limit=1&cursor={first['next_cursor']}").json()
     assert [c["dn"] for c in second["items"]] == [f"uid=2,{PEOPLE}"] and second["next_cursor"] is None
     assert api.call("GET", f"/plans/{plan['id']}/changes?op=delete").json() == {"items": [], "next_cursor": None}
+    turing = api.call("GET", f"/plans/{plan['id']}/changes", params={"text": "turing"}).json()["items"]
+    assert [c["dn"] for c in turing] == [f"uid=2,{PEOPLE}"]
+    assert len(api.call("GET", f"/plans/{plan['id']}/changes", params={"attribute": "SN"}).json()["items"]) == 2
+    assert api.call("GET", f"/plans/{plan['id']}/changes", params={"attribute": "mail"}).json()["items"] == []
     assert api.call("GET", f"/plans/{plan['id']}/changes?op=explode", expect=422)
     assert api.call("GET", f"/plans/{plan['id']}/changes?cursor=garbage", expect=422).json()["field"] == "cursor"
 
@@ -78,6 +82,11 @@ def test_run_history_pages_by_cursor_and_filters(api: Api) -> None:
     people = api.call("GET", "/runs?job=people&state=succeeded").json()["items"]
     assert len(people) == 3 and {r["job_name"] for r in people} == {"people"}
     assert api.call("GET", "/runs?limit=0", expect=422)
+    newest = everything[0]["created_at"]
+    assert [r["id"] for r in api.call("GET", "/runs", params={"since": newest}).json()["items"]] == [everything[0]["id"]]
+    assert everything[0]["id"] not in [r["id"] for r in api.call("GET", "/runs", params={"until": newest}).json()["items"]]
+    backwards = api.call("GET", "/runs", params={"since": newest, "until": "2000-01-01T00:00:00"}, expect=422).json()
+    assert backwards["field"] == "to" and backwards["status"] == 422
 
 
 def test_a_collection_runs_and_previews_in_the_background(api: Api) -> None:

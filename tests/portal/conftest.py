@@ -11,6 +11,7 @@ bob to approve a run of it.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -120,6 +122,14 @@ def sign_in(page: Page, name: str, password: str = PASSWORD) -> None:
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in_form(client: httpx.Client, **fields: str) -> httpx.Response:
+    """Over plain HTTP: open the sign-in page (it sets the form's cookie), then
+    send its form with its token, ``next=/`` and *fields*."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text)
+    assert found is not None, "the sign-in page has no token"
+    return client.post("/signin", data={"csrf_token": found.group(1), "next": "/", **fields})
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -22,7 +22,7 @@ from idsync.services import collection_runs, outbox, tokens, users
 from tests.api.conftest import PASSWORD
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
-from tests.portal.test_portal_security import csrf_of, signed_in
+from tests.portal.test_portal_security import csrf_of, sign_in_form, signed_in
 from tests.scheduler_world import SUFFIX, World
 
 NEW_PASSWORD = "a longer passphrase"
@@ -68,7 +68,8 @@ def test_an_admin_manages_users_roles_and_role_groups(portal: Portal, page: Page
     assert_accessible(page)
     assert NEW_PASSWORD not in page.content()
 
-    answer = httpx.post(f"{portal.url}/signin", data={"name": "nora", "password": NEW_PASSWORD, "next": "/"})
+    with httpx.Client(base_url=portal.url) as nora:
+        answer = sign_in_form(nora, name="nora", password=NEW_PASSWORD)
     assert answer.status_code == 303  # the new password signs nora in
 
     page.get_by_role("link", name="Admin").click()

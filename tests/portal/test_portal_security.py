@@ -19,14 +19,14 @@ from idsync.portal.web import CSP, safe_next
 from idsync.services import collection_runs, requests
 from idsync.services.collection_runs import Runtime
 from tests.api.conftest import PASSWORD
-from tests.portal.conftest import Portal
+from tests.portal.conftest import Portal, sign_in_form
 from tests.scheduler_world import World, now_utc, wall
 
 
 @contextmanager
 def signed_in(portal: Portal, name: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=portal.url, follow_redirects=False, timeout=15) as client:
-        answer = client.post("/signin", data={"name": name, "password": PASSWORD, "next": "/"})
+        answer = sign_in_form(client, name=name, password=PASSWORD)
         assert answer.status_code == 303, answer.text
         yield client
 
@@ -87,10 +87,24 @@ def test_pages_need_a_sign_in_that_goes_on_only_to_this_site(portal: Portal) -> 
         answer = anonymous.get("/runs?state=failed")
         assert answer.status_code == 303
         assert answer.headers["location"] == "/signin?next=/runs%3Fstate%3Dfailed"
-        gone = anonymous.post(
-            "/signin", data={"name": "alice", "password": PASSWORD, "next": "https://evil.example.org/"}
-        )
+        gone = sign_in_form(anonymous, name="alice", password=PASSWORD, next="https://evil.example.org/")
         assert gone.status_code == 303 and gone.headers["location"] == "/"
+
+
+def test_the_sign_in_form_itself_is_protected_from_forgery(portal: Portal) -> None:
+    """Another site cannot sign a visitor in to an account of its choosing:
+    the form's token must match the cookie set with the page (SameSite=Strict)."""
+    with httpx.Client(base_url=portal.url, follow_redirects=False, timeout=15) as visitor:
+        forged = visitor.post("/signin", data={"name": "alice", "password": PASSWORD, "next": "/"})
+        assert forged.status_code == 403 and "security token" in forged.text
+        assert "idsync_session" not in visitor.cookies
+        page = visitor.get("/signin")
+        cookie = page.headers["set-cookie"]
+        assert "idsync_signin=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        other = visitor.post("/signin", data={"name": "alice", "password": PASSWORD, "csrf_token": "x" * 43})
+        assert other.status_code == 403 and "idsync_session" not in visitor.cookies
+        signed = visitor.post("/signin", data={"name": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+        assert signed.status_code == 303 and "idsync_session" in visitor.cookies
 
 
 @pytest.mark.parametrize(("given", "kept"), [

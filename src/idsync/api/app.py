@@ -19,7 +19,10 @@ from idsync.api.auth import Sessions
 from idsync.api.routers import (
     audit,
     collections,
+    database,
+    definition_files,
     definitions,
+    directory,
     jobs,
     outbox,
     plans,
@@ -27,6 +30,7 @@ from idsync.api.routers import (
     runs,
     schedules,
     session,
+    smartgroups,
     status,
     tasks,
     users,
@@ -74,7 +78,7 @@ def create_app(ws: Workspace, config: ApiConfig | None = None) -> FastAPI:
     app.state.idsync = state
     errors.install(app)
     for module in (session, status, definitions, jobs, plans, runs, collections, schedules, requests,
-                   users, audit, outbox, tasks):
+                   smartgroups, directory, definition_files, database, users, audit, outbox, tasks):
         app.include_router(module.router, prefix=PREFIX)
     metrics.install(app, ws)
     request_ids.install(app)

@@ -8,6 +8,12 @@
   valid for a limited time. A request that changes something with it must
   send the session's CSRF token, given at sign-in, in ``X-CSRF-Token``.
 
+Signing in is protected too (a forged sign-in would put a victim in the
+attacker's session): the sign-in form carries a token that must match the
+``idsync_signin`` cookie set with the form, before any session exists
+(SameSite=Strict, so another site's form never sends it). The API's
+``POST /session`` takes JSON only, which a form on another site cannot send.
+
 Neither says what the principal may do: every service checks the roles
 itself (PermissionDeniedError, 403). A refused credential is 401, with one
 message whatever the cause.
@@ -30,6 +36,9 @@ from idsync.services import tokens
 from idsync.services.workspace import Workspace
 
 SESSION_COOKIE = "idsync_session"
+SIGN_IN_COOKIE = "idsync_signin"
+SIGN_IN_MAX_AGE = 3600
+"""Seconds a sign-in form's token is good for."""
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="idsync"'}
@@ -64,6 +73,29 @@ class Sessions:
         if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("c"), str):
             return None
         return Session(data["u"], data["c"])
+
+
+def sign_in_token(request: Request) -> str:
+    """The token of the sign-in form of *request*: the one its cookie holds, or a new one."""
+    held = request.cookies.get(SIGN_IN_COOKIE, "")
+    return held if 32 <= len(held) <= 64 and held.replace("-", "").replace("_", "").isalnum() else (
+        secrets.token_urlsafe(32)
+    )
+
+
+def set_sign_in_cookie(request: Request, response: Any, token: str) -> None:
+    """Give *response* the cookie holding the sign-in form's *token*."""
+    secure = api_state(request).config.secure_cookies
+    response.set_cookie(
+        SIGN_IN_COOKIE, token, max_age=SIGN_IN_MAX_AGE, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https" if secure is None else secure, path="/",
+    )
+
+
+def sign_in_token_matches(request: Request, sent: str) -> bool:
+    """Whether a posted sign-in form's token is the one its cookie holds."""
+    held = request.cookies.get(SIGN_IN_COOKIE, "")
+    return bool(held and sent) and hmac.compare_digest(held.encode(), sent.encode())
 
 
 def api_state(request: Request) -> Any:

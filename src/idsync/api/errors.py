@@ -2,7 +2,8 @@
 
 The status comes from the error's class alone, never from its message
 (docs/architecture.md, Errors): a ``ConfigError`` is 422, ``NotFoundError``
-404, ``StateConflictError`` 409, ``PermissionDeniedError`` 403,
+404, ``VersionConflictError`` 412 (an edit based on a stale version),
+``StateConflictError`` 409, ``PermissionDeniedError`` 403,
 ``TransientError`` 503 with ``Retry-After``, any other ``ConnectorError``
 (``AuthError`` included: a store refused idsync's own credentials) 502.
 The document carries the error's one-line message as ``detail`` and its
@@ -30,6 +31,7 @@ from idsync.errors import (
     RunAborted,
     StateConflictError,
     TransientError,
+    VersionConflictError,
     clipped,
 )
 
@@ -43,6 +45,7 @@ RETRY_AFTER_SECONDS = 30
 STATUSES: tuple[tuple[type[IdsyncError], int, str, str], ...] = (
     (PermissionDeniedError, 403, "permission-denied", "Permission denied"),
     (NotFoundError, 404, "not-found", "Not found"),
+    (VersionConflictError, 412, "precondition-failed", "The definition changed since it was read"),
     (StateConflictError, 409, "state-conflict", "Not in a state that allows this"),
     (ConfigError, 422, "invalid", "Not valid"),
     (TransientError, 503, "unavailable", "Temporarily unavailable"),

@@ -9,7 +9,7 @@ stored version, and nothing is written until the front end calls
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,10 +140,10 @@ def render_job(field_name: str, item: object) -> str | None:
     return None
 
 
-def save_collection(ws: Workspace, collection: CollectionDefinition) -> str:
+def save_collection(ws: Workspace, collection: CollectionDefinition, *, based_on: Collection[str] | None = None) -> str:
     """Check and save; returns "created", "updated" or "unchanged"."""
     check_collection(ws, collection)
-    return definitions.save(ws, "collection", collection)
+    return definitions.save(ws, "collection", collection, based_on=based_on)
 
 
 def remove_collection(ws: Workspace, name: str) -> None:

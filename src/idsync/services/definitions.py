@@ -9,7 +9,10 @@ leaves them out, except ``env:NAME`` references, which are not secrets.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,10 +28,10 @@ from idsync.domain.definitions import (
 from idsync.domain.roles import Role
 from idsync.domain.schedules import ScheduleDefinition
 from idsync.domain.smartgroups import SmartGroup, SmartGroupJob
-from idsync.errors import ConfigError, StateConflictError, clipped, quoted
+from idsync.errors import ConfigError, StateConflictError, VersionConflictError, clipped, quoted
 from idsync.services import authz, workflow_checks
 from idsync.services.workspace import Workspace
-from idsync.store.definitions_repo import DefinitionRepository
+from idsync.store.definitions_repo import DefinitionRepository, StoredDefinition
 from idsync.store.secrets import REDACTED
 
 log = logging.getLogger(__name__)
@@ -167,11 +170,17 @@ def _still_fits(kind: Kind, definition: Any, path: str, value: str) -> bool:
     return True
 
 
-def save(ws: Workspace, kind: Kind, definition: Any) -> str:
+def save(ws: Workspace, kind: Kind, definition: Any, *, based_on: Collection[str] | None = None) -> str:
     """Create or update a definition; returns "created", "updated" or "unchanged".
 
     A secret field left empty keeps the secret stored before, so an exported
     file (which has no secrets) can be applied again safely.
+
+    *based_on*: the versions (:func:`version_of`) an edit may be based on. The
+    stored definition must exist and be one of them, checked in the same
+    transaction as the save, whose write is conditional on the row not having
+    changed since: an edit racing another on the same version is refused with
+    VersionConflictError, not merged.
     """
     authz.require(ws, Role.OPERATOR, f"save {NOUNS[kind]}s")
     if kind == "store":
@@ -180,6 +189,15 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
     with ws.db.session() as session:
         repo = DefinitionRepository(session, kind, box=ws.secrets)
         existing = repo.get(definition.name)
+        if based_on is not None:
+            if existing is None:
+                repo.require(definition.name)
+            assert existing is not None
+            if version_of(_exported(ws, kind, existing)) not in based_on:
+                raise VersionConflictError(
+                    f"{NOUNS[kind]} {quoted(definition.name)} changed since it was read", field="version",
+                    hint="read it again, apply the edit to that version, and save again",
+                )
         secrets = ws.secrets.decrypt(existing.secrets_token) if existing else {}
         for name in secret_fields(definition):
             value = get_path(definition, name)
@@ -188,7 +206,8 @@ def save(ws: Workspace, kind: Kind, definition: Any) -> str:
             elif name in secrets and "." in name and not _still_fits(kind, definition, name, secrets[name]):
                 del secrets[name]
         token = ws.secrets.encrypt(secrets)
-        return repo.put(definition.name, getattr(definition, "kind", ""), public_body(definition), token, ws.actor)
+        return repo.put(definition.name, getattr(definition, "kind", ""), public_body(definition), token, ws.actor,
+                        based_on=existing if based_on is not None else None)
 
 
 def _check_notification_login(store: Any) -> None:
@@ -299,6 +318,17 @@ def exportable(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
     """
     with ws.db.session() as session:
         stored = DefinitionRepository(session, kind).require(name)
+    return _exported(ws, kind, stored)
+
+
+def version_of(body: dict[str, Any]) -> str:
+    """The version of a definition as :func:`exportable` shows it: a hash of
+    that body, which changes with every saved change (an HTTP ETag)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def _exported(ws: Workspace, kind: Kind, stored: StoredDefinition) -> dict[str, Any]:
+    name = stored.name
     secrets: dict[str, str] = {}
     if stored.secrets_token:
         try:

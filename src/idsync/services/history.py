@@ -21,6 +21,7 @@ from idsync.services.reaping import reap_before_reading
 from idsync.services.workspace import Workspace
 from idsync.store import audit
 from idsync.store.audit import AuditEntry
+from idsync.store.keyset import Position
 from idsync.store.plans_repo import PlanRepository, PlanRow
 from idsync.store.runs_repo import LogLine, RunRepository, RunRow
 
@@ -35,10 +36,11 @@ class RunReport:
 
 def list_runs(
     ws: Workspace, *, job: str | None = None, state: str | None = None, limit: int = 50,
-    since: datetime | None = None, before: datetime | None = None,
+    since: datetime | None = None, before: datetime | None = None, after: Position | None = None,
 ) -> list[RunRow]:
     """Runs, newest first: of job or collection *job*, in *state*, created
-    from *since* (included) to *before* (excluded)."""
+    from *since* (included) to *before* (excluded); *after*: the (created_at,
+    id) of the last run of the previous page, for the next one (keyset pagination)."""
     authz.require_reader(ws, "runs")
     if since is not None and before is not None and since >= before:
         raise ConfigError("the runs' date range ends before it starts", field="to",
@@ -50,7 +52,7 @@ def list_runs(
     reap_before_reading(ws)
     with ws.db.session() as session:
         return RunRepository(session).list(
-            limit=limit, job_name=job, state=wanted, created_from=since, created_before=before
+            limit=limit, job_name=job, state=wanted, created_from=since, created_before=before, after=after,
         )
 
 
@@ -63,11 +65,14 @@ def run_report(ws: Workspace, run_id: int, *, max_errors: int | None = 100) -> R
         return RunReport(run, runs.errors(run_id, max_errors), runs.error_count(run_id), runs.logs(run_id))
 
 
-def list_plans(ws: Workspace, *, job: str | None = None, limit: int = 50) -> list[PlanRow]:
+def list_plans(
+    ws: Workspace, *, job: str | None = None, limit: int = 50, after: Position | None = None,
+) -> list[PlanRow]:
+    """Plans, newest first; *after*: as :func:`list_runs`."""
     authz.require_reader(ws, "plans")
     reap_before_reading(ws)
     with ws.db.session() as session:
-        return PlanRepository(session).list(limit=limit, job_name=job)
+        return PlanRepository(session).list(limit=limit, job_name=job, after=after)
 
 
 def get_plan(ws: Workspace, plan_id: int) -> PlanRow:
@@ -107,9 +112,20 @@ def plan_changes(
     """The plan's changes in order, read page by page: optionally one kind
     only (chosen by the database), those touching *attribute*, or those whose
     DN or values contain *text* (both without regard to case)."""
+    for _seq, change in numbered_changes(ws, plan_id, op=op, limit=limit, attribute=attribute, text=text):
+        yield change
+
+
+def numbered_changes(
+    ws: Workspace, plan_id: int, *, op: ChangeOp | None = None, limit: int | None = None,
+    attribute: str | None = None, text: str | None = None, after_seq: int = -1,
+) -> Iterator[tuple[int, Change]]:
+    """:func:`plan_changes` with each change's number in the plan; *after_seq*:
+    the number of the last change of the previous page, for the next one
+    (keyset pagination: a page deep in a plan costs what the first does)."""
     authz.require_reader(ws, "plans")
     wanted = ChangeFilter(attribute=attribute, text=text)
-    after, sent = -1, 0
+    after, sent = after_seq, 0
     while limit is None or sent < limit:
         page_size = 1000 if limit is None or wanted != ChangeFilter() else min(1000, limit - sent)
         with ws.db.session() as session:
@@ -123,7 +139,7 @@ def plan_changes(
             if limit is not None and sent >= limit:
                 return
             sent += 1
-            yield change
+            yield seq, change
 
 
 def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
@@ -137,9 +153,10 @@ def export_plan(ws: Workspace, plan_id: int, fmt: str, out: TextIO) -> None:
 
 
 def list_audit(
-    ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100
+    ws: Workspace, *, kind: str | None = None, name: str | None = None, limit: int = 100,
+    after: Position | None = None,
 ) -> list[AuditEntry]:
     """Configuration changes, newest first (who, when, what changed; never secret values)."""
     authz.require_reader(ws, "the audit log")
     with ws.db.session() as session:
-        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name)
+        return audit.list_entries(session, limit=limit, object_kind=kind, object_name=name, after=after)

@@ -81,7 +81,9 @@ def save_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str
     return save_checked(ws, job, offline=offline).outcome
 
 
-def save_checked(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> SavedJob:
+def save_checked(
+    ws: Workspace, job: JobDefinition, *, offline: bool = False, based_on: Collection[str] | None = None,
+) -> SavedJob:
     """Validate and save a job. Unless *offline*, its mappings are checked
     against the fields of its source and the schema of its store, when those
     can be read (see :func:`validation.check_connected`); a job that fails is
@@ -89,7 +91,7 @@ def save_checked(ws: Workspace, job: JobDefinition, *, offline: bool = False) ->
     warning = check_job(ws, job, offline=offline)
     if warning:
         log.warning("%s", warning)
-    return SavedJob(definitions.save(ws, "job", job), warning)
+    return SavedJob(definitions.save(ws, "job", job, based_on=based_on), warning)
 
 
 def check_job(ws: Workspace, job: JobDefinition, *, offline: bool = False) -> str | None:

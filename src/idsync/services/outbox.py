@@ -42,13 +42,15 @@ def check_states(states: Iterable[str]) -> list[str]:
 
 
 def list_messages(
-    ws: Workspace, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100
+    ws: Workspace, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100,
+    after_id: int | None = None,
 ) -> list[OutboxMessage]:
-    """Messages, newest first, optionally of some states or of one run."""
+    """Messages, newest first, optionally of some states or of one run;
+    *after_id*: the last message of the previous page (keyset pagination)."""
     authz.require_reader(ws, "the outbox")
     wanted = check_states(states)
     with ws.db.session() as session:
-        rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit)
+        rows = OutboxRepository(session).list(states=wanted, run_id=run_id, limit=limit, after_id=after_id)
     return [row.public() for row in rows]
 
 

@@ -38,6 +38,7 @@ from idsync.services.request_routing import (
     to_decision,
 )
 from idsync.services.workspace import Workspace
+from idsync.store.keyset import Position
 from idsync.store.plans_repo import PlanRepository
 from idsync.store.requests_repo import NewPlan, RequestRepository, RequestRow, TrailRow
 from idsync.store.runs_repo import RunRow
@@ -258,11 +259,13 @@ def list_requests(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    after: Position | None = None,
 ) -> builtins.list[RequestRow]:
     """Requests, newest first: *mine* (raised by the acting user), *inbox*
     (pending, the acting user may decide and has not), or *all* (admins and
     auditors); narrowed by the filters given. *approver*: requests that
-    user may decide now."""
+    user may decide now. *after*: the (created_at, id) of the last request of
+    the previous page, for the next one (keyset pagination)."""
     if scope not in SCOPES:
         raise ConfigError(f"{scope!r} is not a scope of requests; the scopes are {', '.join(SCOPES)}", field="scope")
     if scope == "all":
@@ -278,12 +281,14 @@ def list_requests(
     with ws.db.session() as session:
         found = RequestRepository(session).list(
             states=states, requester=me if scope == "mine" else requester, collection=collection,
-            since=since, until=until, limit=None if scope == "inbox" or approver else limit,
+            since=since, until=until, limit=None if scope == "inbox" or approver else limit, after=after,
         )
-    if scope == "inbox":
-        found = [r for r in found if me in _may_decide(ws, found).get(r.id, set())]
-    if approver is not None:
-        found = [r for r in found if approver in _may_decide(ws, found).get(r.id, set())]
+    if scope == "inbox" or approver is not None:
+        deciders = _may_decide(ws, found)  # once for the whole list: it reads every trail
+        if scope == "inbox":
+            found = [r for r in found if me in deciders.get(r.id, set())]
+        if approver is not None:
+            found = [r for r in found if approver in deciders.get(r.id, set())]
     return found[:limit]
 
 
@@ -309,7 +314,7 @@ def _may_decide(ws: Workspace, found: builtins.list[RequestRow]) -> dict[int, se
     with ws.db.session() as session:
         repo = RequestRepository(session)
         everyone = people(repo.people())
-        trails = {r.id: repo.trail(r.id) for r in found if r.state == "pending"}
+        trails = repo.trails([r.id for r in found if r.state == "pending"])
     for request in found:
         if request.id not in trails:
             continue

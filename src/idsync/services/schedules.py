@@ -8,7 +8,7 @@ its targets are the collections that name it. Whether and when it fires is
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,12 +156,14 @@ def review_changes(ws: Workspace, schedule: Any) -> Review:
     return review(NOUN, schedule, find_schedule(ws, schedule.name), render_trigger)
 
 
-def save_schedule(ws: Workspace, schedule: Any, *, clock: Callable[[], datetime] = utcnow) -> str:
+def save_schedule(
+    ws: Workspace, schedule: Any, *, clock: Callable[[], datetime] = utcnow, based_on: Collection[str] | None = None,
+) -> str:
     """Save; returns "created", "updated" or "unchanged". A schedule enabled by
     this save starts afresh: the time it spent disabled holds no missed runs."""
     before = find_schedule(ws, schedule.name)
     check_one_time_ahead(schedule, before, clock())
-    outcome = definitions.save(ws, "schedule", schedule)
+    outcome = definitions.save(ws, "schedule", schedule, based_on=based_on)
     if before is not None and not before.enabled and schedule.enabled:
         _restart_cursor(ws, schedule.name, clock())
     return outcome

@@ -12,7 +12,7 @@ is :mod:`idsync.services.smartgroup_runs`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -148,10 +148,10 @@ def list_groups(ws: Workspace) -> list[SmartGroup]:
     return list(definitions.list_definitions(ws, "smart_group"))
 
 
-def save_group(ws: Workspace, group: SmartGroup) -> str:
+def save_group(ws: Workspace, group: SmartGroup, *, based_on: Collection[str] | None = None) -> str:
     """Check and save; "created", "updated" or "unchanged"."""
     check_smart_group(ws, group)
-    return definitions.save(ws, "smart_group", group)
+    return definitions.save(ws, "smart_group", group, based_on=based_on)
 
 
 def remove_group(ws: Workspace, name: str) -> None:
@@ -174,9 +174,9 @@ def review_job(ws: Workspace, job: SmartGroupJob) -> Review:
     return review(JOB_NOUN, job, found)
 
 
-def save_job(ws: Workspace, job: SmartGroupJob) -> str:
+def save_job(ws: Workspace, job: SmartGroupJob, *, based_on: Collection[str] | None = None) -> str:
     check_job(ws, job)
-    return definitions.save(ws, "smart_group_job", job)
+    return definitions.save(ws, "smart_group_job", job, based_on=based_on)
 
 
 def remove_job(ws: Workspace, name: str) -> None:

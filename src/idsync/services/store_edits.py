@@ -13,7 +13,7 @@ masks them, and a changed secret shows as changed, not as its text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +197,7 @@ def review_changes(ws: Workspace, store: Any) -> Review:
     return review(NOUN, after, masked(stored))
 
 
-def save_store(ws: Workspace, store: Any) -> str:
-    """Save; returns "created", "updated" or "unchanged"."""
-    outcome: str = definitions.save(ws, "store", store)
+def save_store(ws: Workspace, store: Any, *, based_on: Collection[str] | None = None) -> str:
+    """Save; returns "created", "updated" or "unchanged" (*based_on*: see definitions.save)."""
+    outcome: str = definitions.save(ws, "store", store, based_on=based_on)
     return outcome

@@ -69,7 +69,7 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
             _lines(item, (*path, i), out)
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+def read_yaml(path: Path, text: str | None = None) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """The one YAML reader of idsync: the data of the file at *path* and the line
     of each path of keys and indices in it, for errors that say file:line.
 
@@ -78,13 +78,17 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     the limit, or that gives a key twice in one mapping, is refused before
     anything is built from it. An empty file, an unreadable one and invalid
     YAML are each one ConfigError.
+
+    *text*: the document itself (received, not read from a file); *path*
+    then only names it in messages.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file", field="file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}", field="file") from exc
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such file", field="file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}", field="file") from exc
     try:
         data, node = yaml_limits.load(text)
     except yaml_limits.YamlLimitError as exc:
@@ -102,9 +106,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, lines
 
 
-def load_file(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
-    """A definitions file: a mapping of sections, and the line of each path in it."""
-    data, lines = read_yaml(path)
+def load_file(path: Path, text: str | None = None) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """A definitions file: a mapping of sections, and the line of each path in it (*text*: see read_yaml)."""
+    data, lines = read_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with some of the sections {', '.join(SECTIONS)}")
     unknown = set(data) - set(SECTIONS)
@@ -184,12 +188,12 @@ def _parse_items(
     return parsed, errors
 
 
-def _parse_all(path: Path) -> tuple[list[_Parsed], list[str], dict[str, set[str]]]:
+def _parse_all(path: Path, text: str | None = None) -> tuple[list[_Parsed], list[str], dict[str, set[str]]]:
     """Every valid definition of the file with its line, the error line of
     every invalid one (a file is read through, not stopped at its first
     error), and the names the file defines by kind, invalid ones included (so
     that what names them reports no second error)."""
-    data, lines = load_file(path)
+    data, lines = load_file(path, text)
     parsed: list[_Parsed] = []
     errors: list[str] = []
     named: dict[str, set[str]] = {kind: set() for kind in SECTIONS.values()}
@@ -279,7 +283,7 @@ def save_jobs(ws: Workspace, path: Path, *, offline: bool = False) -> list[tuple
     ]
 
 
-def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[AppliedItem]:
+def apply_file(ws: Workspace, path: Path, *, offline: bool = False, text: str | None = None) -> list[AppliedItem]:
     """Validate every definition in *path*, then save them all (stores, sources,
     jobs, schedules, smart groups, update jobs, collections, in that order); nothing is saved when
     anything is wrong, and :class:`FileErrors` lists every error, file:line each.
@@ -288,9 +292,12 @@ def apply_file(ws: Workspace, path: Path, *, offline: bool = False) -> list[Appl
     when both can be read (unless *offline*); when they cannot (or are
     defined in the same file, so not saved yet), it is saved with a warning.
     A one-time schedule trigger whose time has passed is refused.
+
+    *text*: the file's content, received rather than read (*path* then only
+    names it in messages, e.g. "the request body").
     """
     authz.require(ws, Role.OPERATOR, "apply definitions")
-    parsed, errors, pending = _parse_all(path)
+    parsed, errors, pending = _parse_all(path, text)
     seen: set[tuple[str, str]] = set()
     warnings: dict[tuple[str, str], str] = {}
     now = utcnow()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from idsync.store import chain
 from idsync.store.chain import ChainReport
+from idsync.store.keyset import Position, older_than
 from idsync.store.tables import audit_log, request_decisions, utcnow
 
 TRAILS = {"audit trail": audit_log, "decision trail": request_decisions}
@@ -75,9 +76,13 @@ def list_entries(
     limit: int = 100,
     object_kind: str | None = None,
     object_name: str | None = None,
+    after: Position | None = None,
 ) -> list[AuditEntry]:
-    """The newest entries first, optionally those of one kind or one object."""
+    """The newest entries first, optionally those of one kind or one object;
+    with *after*, those after that position (keyset pagination)."""
     query = select(audit_log)
+    if after is not None:
+        query = query.where(older_than(audit_log.c.at, audit_log.c.id, after))
     if object_kind is not None:
         query = query.where(audit_log.c.object_kind == object_kind)
     if object_name is not None:

@@ -47,6 +47,11 @@ def translate_errors(engine: Engine, url: URL, file: Path | None) -> None:
 
 def translate(context: ExceptionContext, url: URL, file: Path | None) -> IdsyncError | None:
     """The idsync error for the failure in *context*, or None to leave it as it is."""
+    original = context.original_exception
+    if isinstance(original, OverflowError):  # raised by the driver binding a parameter, before the database sees it
+        return ConfigError(
+            "a number given is beyond the database's integer range", hint="give an id that a list or a report shows",
+        )
     wrapped = context.sqlalchemy_exception
     if wrapped is None or isinstance(wrapped, (IntegrityError, ProgrammingError, DataError, NotSupportedError)):
         return None

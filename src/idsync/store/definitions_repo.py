@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from idsync.errors import NotFoundError, quoted
+from idsync.errors import NotFoundError, VersionConflictError, quoted
 from idsync.store import audit
 from idsync.store.secrets import SecretBox
 from idsync.store.tables import DEFINITION_TABLES, utcnow
@@ -107,9 +107,19 @@ class DefinitionRepository:
         body: dict[str, Any],
         secrets_token: str | None,
         actor: str,
+        *,
+        based_on: StoredDefinition | None = None,
     ) -> PutResult:
-        """Create or replace the definition *name*; "unchanged" writes nothing at all."""
+        """Create or replace the definition *name*; "unchanged" writes nothing at all.
+
+        With *based_on* (the stored version an edit was made from), the write
+        happens only if that version is still the stored one, checked by the
+        UPDATE itself (compare and set), so an edit saved by someone else in
+        between is refused with VersionConflictError, never overwritten.
+        """
         current = self.get(name)
+        if based_on is not None and (current is None or current.updated_at != based_on.updated_at):
+            raise _version_conflict(self.noun, name)
         now = self._clock()
         if current is None:
             self._session.execute(
@@ -134,9 +144,12 @@ class DefinitionRepository:
         secrets_changed = not self._same_secrets(current.secrets_token, secrets_token)
         if not changed and not secrets_changed:
             return "unchanged"
-        self._session.execute(
+        condition = self._table.c.id == current.id
+        if based_on is not None:
+            condition = condition & (self._table.c.updated_at == based_on.updated_at)
+        result = self._session.execute(
             update(self._table)
-            .where(self._table.c.id == current.id)
+            .where(condition)
             .values(
                 type=type,
                 body=body,
@@ -145,6 +158,8 @@ class DefinitionRepository:
                 updated_at=now,
             )
         )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise _version_conflict(self.noun, name)
         detail = {"type": type, "changed": changed}
         if secrets_changed:
             detail["secrets"] = SECRETS_CHANGED
@@ -192,6 +207,13 @@ class DefinitionRepository:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _version_conflict(noun: str, name: str) -> VersionConflictError:
+    return VersionConflictError(
+        f"{noun} {quoted(name)} changed since it was read", field="version",
+        hint="read it again, apply the edit to that version, and save again",
+    )
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

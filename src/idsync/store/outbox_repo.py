@@ -204,9 +204,14 @@ class OutboxRepository:
         row = self._session.execute(select(outbox).where(outbox.c.id == message_id)).first()
         return _row(row) if row is not None else None
 
-    def list(self, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100) -> list[OutboxRow]:
-        """Messages, newest first, optionally of some states or one run."""
+    def list(
+        self, *, states: Iterable[str] = (), run_id: int | None = None, limit: int = 100, after_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Messages, newest first, optionally of some states or one run; with
+        *after_id*, those after that message, older (keyset pagination)."""
         query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if after_id is not None:
+            query = query.where(outbox.c.id < after_id)
         wanted = list(states)
         if wanted:
             query = query.where(outbox.c.state.in_(wanted))

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
+from idsync.store.keyset import Position, older_than
 from idsync.store.serialize import change_body_text, change_from_json, error_rows
 from idsync.store.tables import plan_changes, plan_errors, plans, runs, utcnow
 
@@ -144,10 +145,15 @@ class PlanRepository:
         """Mark failed the plans still computing for a run that has ended
         (killed while planning, then marked failed); their ids."""
         finished = [s.value for s in RunState if s.finished]
+        # The few plans computing first (ix_plans_state), then their runs:
+        # joined the other way, the database reads every finished run.
+        computing = list(self._session.execute(select(plans.c.id).where(plans.c.state == "computing")).scalars())
+        if not computing:
+            return []
         orphans = self._session.execute(
             select(plans.c.id, runs.c.id.label("run_id"), runs.c.state, runs.c.error)
             .select_from(plans.join(runs, runs.c.plan_id == plans.c.id))
-            .where(plans.c.state == "computing", runs.c.state.in_(finished))
+            .where(plans.c.id.in_(computing), runs.c.state.in_(finished))
         ).all()
         for plan_id, run_id, state, error in orphans:
             self._session.execute(
@@ -275,9 +281,13 @@ class PlanRepository:
             raise _no_plan(plan_id)
         return found
 
-    def list(self, *, limit: int = 50, job_name: str | None = None) -> builtins.list[PlanRow]:
-        """The newest plans first."""
+    def list(
+        self, *, limit: int = 50, job_name: str | None = None, after: Position | None = None,
+    ) -> builtins.list[PlanRow]:
+        """The newest plans first; with *after*, those after that position (keyset pagination)."""
         query = select(plans)
+        if after is not None:
+            query = query.where(older_than(plans.c.created_at, plans.c.id, after))
         if job_name is not None:
             query = query.where(plans.c.job_name == job_name)
         query = query.order_by(plans.c.created_at.desc(), plans.c.id.desc()).limit(limit)

@@ -28,6 +28,7 @@ from idsync.domain.results import RunState
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError
 from idsync.store import chain
+from idsync.store.keyset import Position, older_than
 from idsync.store.tables import (
     request_decisions,
     request_plans,
@@ -40,6 +41,9 @@ from idsync.store.tables import (
 
 TRAIL_LOCK = 7_140_512_001
 """The PostgreSQL advisory lock that serialises appends to the trail."""
+
+IN_BATCH = 500
+"""Ids per IN (...) list of one query (well under the bound parameters SQLite takes)."""
 
 STORE_SEPARATOR = ", "
 """How the names of several stores with workflows are kept in ``store_name``."""
@@ -234,9 +238,13 @@ class RequestRepository:
         until: datetime | None = None,
         ids: Collection[int] | None = None,
         limit: int | None = 100,
+        after: Position | None = None,
     ) -> builtins.list[RequestRow]:
-        """Requests matching every filter given, newest first."""
+        """Requests matching every filter given, newest first; with *after*,
+        those after that position (keyset pagination)."""
         query = select(requests)
+        if after is not None:
+            query = query.where(older_than(requests.c.created_at, requests.c.id, after))
         if states is not None:
             query = query.where(requests.c.state.in_(list(states)))
         if requester is not None:
@@ -324,6 +332,18 @@ class RequestRepository:
         if request_id is not None:
             query = query.where(request_decisions.c.request_id == request_id)
         return [_trail_row(row) for row in self._session.execute(query)]
+
+    def trails(self, request_ids: Collection[int]) -> dict[int, builtins.list[TrailRow]]:
+        """The trails of several requests, read at once, each in order (an empty one for a request without rows)."""
+        found: dict[int, builtins.list[TrailRow]] = {request_id: [] for request_id in request_ids}
+        wanted = list(found)
+        for start in range(0, len(wanted), IN_BATCH):
+            query = (select(request_decisions)
+                     .where(request_decisions.c.request_id.in_(wanted[start:start + IN_BATCH]))
+                     .order_by(request_decisions.c.id))
+            for row in self._session.execute(query):
+                found[row.request_id].append(_trail_row(row))
+        return found
 
     def append(
         self,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from idsync.domain.results import Counts, ErrorItem, RunState
 from idsync.errors import NotFoundError, StateConflictError
+from idsync.store.keyset import Position, older_than
 from idsync.store.serialize import error_rows
 from idsync.store.tables import run_errors, run_logs, runs, utcnow
 
@@ -208,14 +209,18 @@ class RunRepository:
         kind: str | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
+        after: Position | None = None,
     ) -> builtins.list[RunRow]:
         """The newest runs first; *created_from* and *created_before* bound
-        when they were created (from included, before excluded)."""
+        when they were created (from included, before excluded); with
+        *after*, those after that position (keyset pagination)."""
         query = select(runs)
         if created_from is not None:
             query = query.where(runs.c.created_at >= created_from)
         if created_before is not None:
             query = query.where(runs.c.created_at < created_before)
+        if after is not None:
+            query = query.where(older_than(runs.c.created_at, runs.c.id, after))
         if job_name is not None:
             query = query.where(runs.c.job_name == job_name)
         if collection_name is not None:

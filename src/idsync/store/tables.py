@@ -132,6 +132,7 @@ plans = Table(
     Index("ix_plans_created_at", "created_at"),
     Index("ix_plans_job_name_created_at", "job_name", "created_at"),
     Index("ix_plans_job_id", "job_id"),
+    Index("ix_plans_state", "state"),  # revision 0011: the reaper's plans still computing
 )
 
 plan_changes = Table(
@@ -192,6 +193,9 @@ runs = Table(
     Index("ix_runs_occurrence_id", "occurrence_id"),
     Index("ix_runs_collection_id", "collection_id"),
     Index("ix_runs_state", "state"),
+    # Revision 0011: runs in one state newest first, and the last day's runs counted by state.
+    Index("ix_runs_state_created_at", "state", "created_at"),
+    Index("ix_runs_kind_created_at_state", "kind", "created_at", "state"),
 )
 
 _COLLECTION_RUN = runs.c.kind == "collection"
@@ -480,6 +484,7 @@ requests = Table(
     Index("ix_requests_state", "state"),
     Index("ix_requests_run_id", "run_id"),
     Index("ix_requests_created_at", "created_at"),
+    Index("ix_requests_state_created_at", "state", "created_at"),  # revision 0011: the inbox, newest first
 )
 
 Index(

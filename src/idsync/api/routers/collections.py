@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from idsync.api.auth import Acting, api_state
+from idsync.api.models import Run, RunStarted, TaskStarted
 from idsync.domain.plain import to_plain
 from idsync.domain.results import RunState
 from idsync.services import collection_runs, collections
@@ -14,7 +15,7 @@ from idsync.services import collection_runs, collections
 router = APIRouter(tags=["collections"])
 
 
-@router.post("/collections/{name}/preview", status_code=202,
+@router.post("/collections/{name}/preview", response_model=TaskStarted, status_code=202,
              summary="Preview every job of a collection (202: a task to follow)")
 def preview(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
     collections.load_collection(ws, name)  # 404 now rather than in the task
@@ -25,7 +26,7 @@ def preview(name: str, ws: Acting, request: Request, response: Response) -> dict
     return {"task_id": task.id, "state": "running", "url": url}
 
 
-@router.post("/collections/{name}/run", status_code=202, summary="Run a collection now (202: the run)")
+@router.post("/collections/{name}/run", response_model=RunStarted, status_code=202, summary="Run a collection now (202: the run)")
 def run(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
     background = api_state(request).background
     started = collection_runs.start_run(ws, name, background.runtime)
@@ -40,6 +41,6 @@ def run(name: str, ws: Acting, request: Request, response: Response) -> dict[str
     }
 
 
-@router.get("/collections/{name}/runs", summary="A collection's recent runs, newest first")
+@router.get("/collections/{name}/runs", response_model=list[Run], summary="A collection's recent runs, newest first")
 def recent(name: str, ws: Acting, limit: Annotated[int, Query(ge=1, le=500)] = 10) -> list[Any]:
     return to_plain(collection_runs.recent_runs(ws, name, limit=limit))  # type: ignore[no-any-return]

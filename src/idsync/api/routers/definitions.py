@@ -11,9 +11,7 @@ out of a body keeps the secret stored before (as ``idsync apply`` does).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import Enum
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from idsync.api.auth import Acting
 from idsync.api.errors import ApiProblem
+from idsync.api.models import ConnectionTest, Definition, DefinitionPage, Saved
 from idsync.api.pagination import Page
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError, quoted
@@ -32,6 +31,7 @@ from idsync.services import (
     jobs,
     notifications,
     schedules,
+    smartgroups,
     store_edits,
     validation,
 )
@@ -42,15 +42,15 @@ router = APIRouter()
 
 PLURALS: dict[str, str] = {
     "store": "stores", "source": "sources", "job": "jobs", "schedule": "schedules", "collection": "collections",
+    "smart_group": "smart-groups", "smart_group_job": "smart-group-jobs",
 }
 
 DefinitionBody = Annotated[dict[str, Any], Body(description="The definition, as in a YAML file of `idsync apply`.")]
 
 
 def etag_of(body: dict[str, Any]) -> str:
-    """The ETag of a stored definition: a hash of its body (secrets left out)."""
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return f'"{digest[:32]}"'
+    """The ETag of a stored definition: its version (a hash of its body, secrets left out)."""
+    return f'"{definitions.version_of(body)}"'
 
 
 def read(ws: Workspace, kind: Kind, name: str) -> dict[str, Any]:
@@ -67,39 +67,50 @@ def _exists(ws: Workspace, kind: Kind, name: str) -> bool:
     return True
 
 
-def matches(if_match: str, etag: str) -> bool:
-    """Whether an If-Match header names *etag* (or is ``*``)."""
+def versions_of(if_match: str) -> list[str] | None:
+    """The versions an If-Match header names; None for ``*`` (any version)."""
     if if_match.strip() == "*":
-        return True
-    given = [part.strip().removeprefix("W/") for part in if_match.split(",")]
-    return etag in given
+        return None
+    return [part.strip().removeprefix("W/").strip('"') for part in if_match.split(",") if part.strip()]
 
 
-def _save_store(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": store_edits.save_store(ws, definition)}
+Versions = Collection[str] | None
+"""What an edit is based on (see definitions.save); None for a creation or ``If-Match: *``."""
 
 
-def _save_source(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
+def _save_store(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": store_edits.save_store(ws, definition, based_on=based_on)}
+
+
+def _save_source(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
     validation.check_source(definition)
-    return {"outcome": definitions.save(ws, "source", definition)}
+    return {"outcome": definitions.save(ws, "source", definition, based_on=based_on)}
 
 
-def _save_job(ws: Workspace, definition: Any, offline: bool) -> dict[str, Any]:
-    saved = jobs.save_checked(ws, definition, offline=offline)
+def _save_job(ws: Workspace, definition: Any, offline: bool, based_on: Versions) -> dict[str, Any]:
+    saved = jobs.save_checked(ws, definition, offline=offline, based_on=based_on)
     return {"outcome": saved.outcome, "warning": saved.warning}
 
 
-def _save_schedule(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": schedules.save_schedule(ws, definition)}
+def _save_schedule(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": schedules.save_schedule(ws, definition, based_on=based_on)}
 
 
-def _save_collection(ws: Workspace, definition: Any, _offline: bool) -> dict[str, Any]:
-    return {"outcome": collections.save_collection(ws, definition)}
+def _save_collection(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": collections.save_collection(ws, definition, based_on=based_on)}
 
 
-SAVERS: dict[str, Callable[[Workspace, Any, bool], dict[str, Any]]] = {
+def _save_smart_group(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": smartgroups.save_group(ws, definition, based_on=based_on)}
+
+
+def _save_smart_group_job(ws: Workspace, definition: Any, _offline: bool, based_on: Versions) -> dict[str, Any]:
+    return {"outcome": smartgroups.save_job(ws, definition, based_on=based_on)}
+
+
+SAVERS: dict[str, Callable[[Workspace, Any, bool, Versions], dict[str, Any]]] = {
     "store": _save_store, "source": _save_source, "job": _save_job, "schedule": _save_schedule,
-    "collection": _save_collection,
+    "collection": _save_collection, "smart_group": _save_smart_group, "smart_group_job": _save_smart_group_job,
 }
 
 REMOVERS: dict[str, Callable[[Workspace, str], None]] = {
@@ -108,6 +119,8 @@ REMOVERS: dict[str, Callable[[Workspace, str], None]] = {
     "job": lambda ws, name: definitions.remove(ws, "job", name),
     "schedule": schedules.remove_schedule,
     "collection": collections.remove_collection,
+    "smart_group": smartgroups.remove_group,
+    "smart_group_job": smartgroups.remove_job,
 }
 
 Offline = Query(False, description="Jobs: do not read the source and store to check the fields and attributes used.")
@@ -130,20 +143,20 @@ def _routes(kind: Kind) -> None:
     noun = NOUNS[kind]
     tag: list[str | Enum] = [plural]
 
-    @router.get(f"/{plural}", tags=tag, summary=f"List {noun}s (secrets left out)", name=f"list_{plural}")
-    def list_items(ws: Acting, page: Annotated[Page, Depends()]) -> dict[str, Any]:
+    @router.get(f"/{plural}", tags=tag, summary=f"List {noun}s (secrets left out)", name=f"list_{plural.replace('-', '_')}")
+    def list_items(ws: Acting, page: Annotated[Page, Depends()]) -> DefinitionPage:
         items = definitions.list_definitions(ws, kind)
-        return page.of([definitions.public_body(item) for item in items])
+        return DefinitionPage.model_validate(page.of([definitions.public_body(item) for item in items]))
 
     @router.get(f"/{plural}/{{name}}", tags=tag, summary=f"A {noun} (secrets left out), with its ETag",
                 name=f"get_{kind}")
-    def get_item(name: str, ws: Acting, response: Response) -> dict[str, Any]:
+    def get_item(name: str, ws: Acting, response: Response) -> Definition:
         body = read(ws, kind, name)
         response.headers["ETag"] = etag_of(body)
-        return body
+        return Definition.model_validate(body)
 
     @router.post(f"/{plural}", tags=tag, status_code=201, summary=f"Create a {noun}", name=f"create_{kind}")
-    def create_item(body: DefinitionBody, ws: Acting, response: Response, offline: bool = Offline) -> dict[str, Any]:
+    def create_item(body: DefinitionBody, ws: Acting, response: Response, offline: bool = Offline) -> Saved:
         authz.require(ws, Role.OPERATOR, f"save {noun}s")
         definition = _parse(kind, body)
         if _exists(ws, kind, definition.name):
@@ -151,11 +164,11 @@ def _routes(kind: Kind) -> None:
                 f"{noun} {quoted(definition.name)} exists", field="name",
                 hint="change it with PUT and its ETag in If-Match",
             )
-        result = SAVERS[kind](ws, definition, offline)
+        result = SAVERS[kind](ws, definition, offline, None)
         stored = definitions.exportable(ws, kind, definition.name)
         response.headers["Location"] = f"/api/v1/{plural}/{definition.name}"
         response.headers["ETag"] = etag_of(stored)
-        return {"name": definition.name, **result}
+        return Saved(name=definition.name, **result)
 
     @router.put(f"/{plural}/{{name}}", tags=tag, summary=f"Replace a {noun} (If-Match: its ETag)",
                 name=f"replace_{kind}")
@@ -163,21 +176,18 @@ def _routes(kind: Kind) -> None:
         name: str, body: DefinitionBody, ws: Acting, response: Response,
         if_match: Annotated[str | None, Header(description="The ETag of the version this edit is based on.")] = None,
         offline: bool = Offline,
-    ) -> dict[str, Any]:
+    ) -> Saved:
         authz.require(ws, Role.OPERATOR, f"save {noun}s")
-        current = etag_of(definitions.exportable(ws, kind, name))
+        definitions.exportable(ws, kind, name)  # 404 before anything else
         if not if_match:
             raise ApiProblem(428, f"changing {noun} {quoted(name)} needs If-Match with the ETag it was read with",
                              hint="GET it first", field="If-Match")
-        if not matches(if_match, current):
-            raise ApiProblem(
-                412, f"{noun} {quoted(name)} changed since it was read", field="If-Match",
-                hint="GET it again, apply the edit to that version, and send its ETag",
-            )
         definition = _parse(kind, body, name)
-        result = SAVERS[kind](ws, definition, offline)
+        # The version is checked by the save itself, in its transaction: a
+        # concurrent edit between the check and the write is refused too.
+        result = SAVERS[kind](ws, definition, offline, versions_of(if_match))
         response.headers["ETag"] = etag_of(definitions.exportable(ws, kind, name))
-        return {"name": name, **result}
+        return Saved(name=name, **result)
 
     @router.delete(f"/{plural}/{{name}}", tags=tag, status_code=204, summary=f"Delete a {noun}",
                    name=f"delete_{kind}")
@@ -190,12 +200,12 @@ for _kind in PLURALS:
     _routes(_kind)  # type: ignore[arg-type]
 
 
-@router.post("/stores/{name}/test", tags=["stores"], summary="Connect and bind; one line describing the server")
+@router.post("/stores/{name}/test", response_model=ConnectionTest, tags=["stores"], summary="Connect and bind; one line describing the server")
 def test_store(name: str, ws: Acting) -> dict[str, Any]:
     return {"store": name, "ok": True, "detail": connections.test_store(ws, name)}
 
 
-@router.post("/stores/{name}/notify-test", tags=["stores"],
+@router.post("/stores/{name}/notify-test", response_model=ConnectionTest, tags=["stores"],
              summary="Send a test message through the store's notification server")
 def notify_test(
     name: str, ws: Acting,
@@ -204,6 +214,6 @@ def notify_test(
     return {"store": name, "ok": True, "detail": notifications.send_test(ws, name, to or [])}
 
 
-@router.post("/sources/{name}/test", tags=["sources"], summary="Open the source; one line describing it")
+@router.post("/sources/{name}/test", response_model=ConnectionTest, tags=["sources"], summary="Open the source; one line describing it")
 def test_source(name: str, ws: Acting) -> dict[str, Any]:
     return {"source": name, "ok": True, "detail": connections.test_source(ws, name)}

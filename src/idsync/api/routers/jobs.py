@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from idsync.api.auth import Acting, api_state
+from idsync.api.models import PreviewStarted, RunStarted
 from idsync.domain.plain import to_plain
 from idsync.services import definitions, job_trial, jobs
 
@@ -26,7 +27,7 @@ class RunJob(BaseModel):
     full: bool = Field(default=False, description="A changed-only job looks at every record this once.")
 
 
-@router.post("/jobs/{name}/preview", status_code=202, summary="Compute what a run would change, as a plan (202: the plan)")
+@router.post("/jobs/{name}/preview", response_model=PreviewStarted, status_code=202, summary="Compute what a run would change, as a plan (202: the plan)")
 def preview(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
     background = api_state(request).background
     plan_id = background.start_tracked(
@@ -37,7 +38,7 @@ def preview(name: str, ws: Acting, request: Request, response: Response) -> dict
     return {"plan_id": plan_id, "state": "computing", "url": url}
 
 
-@router.post("/jobs/{name}/run", status_code=202, summary="Run a job: plan and apply (202: the run)")
+@router.post("/jobs/{name}/run", response_model=RunStarted, status_code=202, summary="Run a job: plan and apply (202: the run)")
 def run(name: str, ws: Acting, request: Request, response: Response, body: RunJob | None = None) -> dict[str, Any]:
     background = api_state(request).background
     options = body or RunJob()

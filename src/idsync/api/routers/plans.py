@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from idsync.api.auth import Acting
+from idsync.api.models import ChangePage, PlanPage, PlanReport
 from idsync.api.pagination import Page
 from idsync.domain.changes import ChangeOp
 from idsync.domain.plain import to_plain
@@ -19,15 +20,16 @@ router = APIRouter(tags=["plans"])
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "ldif": "text/plain; charset=utf-8"}
 
 
-@router.get("/plans", summary="Plans, newest first")
+@router.get("/plans", response_model=PlanPage, summary="Plans, newest first")
 def list_plans(
     ws: Acting, page: Annotated[Page, Depends()],
     job: Annotated[str | None, Query(description="Only this job's plans.")] = None,
 ) -> dict[str, Any]:
-    return page.of(history.list_plans(ws, job=job, limit=page.fetch))
+    found = history.list_plans(ws, job=job, limit=page.ask, after=page.position)
+    return page.keyed(found, lambda plan: (plan.created_at, plan.id))
 
 
-@router.get("/plans/{plan_id}", summary="A plan: its state, counts and record errors")
+@router.get("/plans/{plan_id}", response_model=PlanReport, summary="A plan: its state, counts and record errors")
 def get_plan(
     plan_id: int, ws: Acting, errors: Annotated[int, Query(ge=0, le=10_000, description="Errors to list.")] = 100,
 ) -> dict[str, Any]:
@@ -39,17 +41,28 @@ def get_plan(
     }
 
 
-@router.get("/plans/{plan_id}/changes", summary="A plan's changes in order, optionally of one operation")
+@router.get("/plans/{plan_id}/changes", response_model=ChangePage, summary="A plan's changes in order, optionally of one operation")
 def plan_changes(
     plan_id: int, ws: Acting, page: Annotated[Page, Depends()],
     op: Annotated[ChangeOp | None, Query(description="Only changes of this operation.")] = None,
+    attribute: Annotated[str | None, Query(max_length=200, description="Only changes touching this attribute.")] = None,
+    text: Annotated[str | None, Query(max_length=1000, description="Only changes whose DN or values hold this.")] = None,
 ) -> dict[str, Any]:
     history.get_plan(ws, plan_id)  # 404 for an unknown plan, not an empty page
-    return page.of(history.plan_changes(ws, plan_id, op=op, limit=page.fetch), plan_export.change_to_dict)
+    found = history.numbered_changes(ws, plan_id, op=op, attribute=attribute or None, text=text or None,
+                                     limit=page.ask, after_seq=-1 if page.position_id is None else page.position_id)
+    return page.keyed(found, lambda pair: pair[0], lambda pair: plan_export.change_to_dict(pair[1]))
+
+EXPORT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "csv": {"type": "string"}, "ldif": {"type": "string"},
+    "json": {"type": "array", "items": {"type": "object"}},
+}
 
 
 @router.get("/plans/{plan_id}/export", summary="A plan as CSV, JSON or LDIF",
-            responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}})
+            response_class=Response, responses={200: {"description": "The plan's changes in the format asked for.",
+                                                      "content": {m.split(";")[0]: {"schema": EXPORT_SCHEMAS[f]}
+                                                                  for f, m in MEDIA.items()}}})
 def export_plan(
     plan_id: int, ws: Acting, format: Annotated[Literal["csv", "json", "ldif"], Query()] = "json",
 ) -> Response:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from idsync.api import models as out
 from idsync.api.auth import Acting, api_state
 from idsync.api.pagination import Page
 from idsync.domain.changes import ChangeOp
@@ -58,7 +59,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
-@router.get("/requests", summary="Requests, newest first: mine, my inbox, or all")
+@router.get("/requests", response_model=out.RequestPage, summary="Requests, newest first: mine, my inbox, or all")
 def list_requests(
     ws: Acting, page: Annotated[Page, Depends()],
     scope: Annotated[Literal["mine", "inbox", "all"], Query(description="mine, inbox or all.")] = "mine",
@@ -71,17 +72,17 @@ def list_requests(
 ) -> dict[str, Any]:
     found = requests.list_requests(
         ws, scope, status=status, requester=requester, approver=approver, collection=collection,
-        since=_aware(since), until=_aware(until), limit=page.fetch,
+        since=_aware(since), until=_aware(until), limit=page.ask, after=page.position,
     )
-    return page.of(found)
+    return page.keyed(found, lambda row: (row.created_at, row.id))
 
 
-@router.get("/requests/inbox-count", summary="How many requests wait for my decision")
+@router.get("/requests/inbox-count", response_model=out.Count, summary="How many requests wait for my decision")
 def inbox_count(ws: Acting) -> dict[str, int]:
     return {"count": requests.inbox_count(ws)}
 
 
-@router.get("/requests/{request_id}", summary="A request: its plans (counts, staleness), trail, who may decide")
+@router.get("/requests/{request_id}", response_model=out.RequestDetail, summary="A request: its plans (counts, staleness), trail, who may decide")
 def get_request(request_id: int, ws: Acting) -> dict[str, Any]:
     detail = requests.get(ws, request_id)
     found = to_plain(detail)
@@ -92,7 +93,7 @@ def get_request(request_id: int, ws: Acting) -> dict[str, Any]:
     return found  # type: ignore[no-any-return]
 
 
-@router.post("/requests/{request_id}/approve", summary="Approve all or part (kinds, excluded DNs); may execute it")
+@router.post("/requests/{request_id}/approve", response_model=out.Decided, summary="Approve all or part (kinds, excluded DNs); may execute it")
 def approve(request_id: int, body: Approve, ws: Acting, request: Request) -> dict[str, Any]:
     runtime = api_state(request).background.runtime
     kinds = [k.value for k in body.kinds] if body.kinds is not None else None
@@ -101,26 +102,26 @@ def approve(request_id: int, body: Approve, ws: Acting, request: Request) -> dic
     ))
 
 
-@router.post("/requests/{request_id}/deny", summary="Deny (a reason is required): nothing is applied")
+@router.post("/requests/{request_id}/deny", response_model=out.Decided, summary="Deny (a reason is required): nothing is applied")
 def deny(request_id: int, body: Deny, ws: Acting) -> dict[str, Any]:
     return _decided(requests.deny(ws, request_id, body.reason))
 
 
-@router.post("/requests/{request_id}/reroute", summary="Hand the decision to another user")
+@router.post("/requests/{request_id}/reroute", response_model=out.Decided, summary="Hand the decision to another user")
 def reroute(request_id: int, body: Reroute, ws: Acting) -> dict[str, Any]:
     return _decided(requests.reroute(ws, request_id, body.to, body.reason))
 
 
-@router.post("/requests/{request_id}/comment", summary="Comment on a request")
+@router.post("/requests/{request_id}/comment", response_model=out.Decided, summary="Comment on a request")
 def comment(request_id: int, body: Comment, ws: Acting) -> dict[str, Any]:
     return _decided(requests.comment(ws, request_id, body.text))
 
 
-@router.post("/requests/{request_id}/cancel", summary="Cancel a request (its requester)")
+@router.post("/requests/{request_id}/cancel", response_model=out.Decided, summary="Cancel a request (its requester)")
 def cancel(request_id: int, ws: Acting, body: Cancel | None = None) -> dict[str, Any]:
     return _decided(requests.cancel(ws, request_id, (body or Cancel()).reason))
 
 
-@router.post("/requests/{request_id}/repreview", summary="Compute the request's plans again (approvals start over)")
+@router.post("/requests/{request_id}/repreview", response_model=out.Decided, summary="Compute the request's plans again (approvals start over)")
 def repreview(request_id: int, ws: Acting) -> dict[str, Any]:
     return _decided(requests.repreview(ws, request_id))

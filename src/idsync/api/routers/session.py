@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from idsync.api.auth import SESSION_COOKIE, api_state, current_session, principal_of
 from idsync.api.errors import ApiProblem
+from idsync.api.models import SessionInfo
 from idsync.domain.principals import Principal
 from idsync.errors import AuthError
 from idsync.services import authz, signin
@@ -66,7 +67,7 @@ def _roles(request: Request, user: str) -> list[str]:
     return sorted(role.value for role in authz.rights(ws).roles)
 
 
-@router.post("/session", summary="Sign in: a session cookie and its CSRF token")
+@router.post("/session", response_model=SessionInfo, summary="Sign in: a session cookie and its CSRF token")
 def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, object]:
     state = api_state(request)
     key = (body.name, request.client.host if request.client else "")
@@ -91,7 +92,7 @@ def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, obj
     return {"user": principal.name, "roles": _roles(request, principal.name), "csrf_token": session.csrf}
 
 
-@router.get("/session", summary="The current session: its user and CSRF token")
+@router.get("/session", response_model=SessionInfo, summary="The current session: its user and CSRF token")
 def show_session(request: Request) -> dict[str, object]:
     session = current_session(request)
     if session is None:

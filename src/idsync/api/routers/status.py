@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from idsync.api.auth import Acting
+from idsync.api.models import Status, WhoAmI
 from idsync.domain.plain import to_plain
 from idsync.services import authz
 from idsync.services import status as status_service
@@ -14,12 +15,12 @@ from idsync.services import status as status_service
 router = APIRouter(tags=["status"])
 
 
-@router.get("/status", summary="Runs active and failed, requests awaiting me, next scheduled runs, the outbox")
+@router.get("/status", response_model=Status, summary="Runs active and failed, requests awaiting me, next scheduled runs, the outbox")
 def status(ws: Acting) -> dict[str, Any]:
     return to_plain(status_service.status(ws))  # type: ignore[no-any-return]
 
 
-@router.get("/whoami", summary="Who the request acts as, and its roles")
+@router.get("/whoami", response_model=WhoAmI, summary="Who the request acts as, and its roles")
 def whoami(ws: Acting) -> dict[str, Any]:
     found = authz.rights(ws)
     return {

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 
 from idsync.api.auth import Acting, api_state
 from idsync.api.errors import from_idsync_error
+from idsync.api.models import Task
 from idsync.domain.plain import to_plain
 from idsync.domain.roles import Role
 from idsync.errors import IdsyncError, NotFoundError
@@ -23,7 +24,7 @@ from idsync.services import authz
 router = APIRouter(tags=["tasks"])
 
 
-@router.get("/tasks/{task_id}", summary="A task's state, and its result once done")
+@router.get("/tasks/{task_id}", response_model=Task, summary="A task's state, and its result once done")
 def get_task(task_id: int, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
     task = api_state(request).background.task(task_id)
     if task is None or (task.owner != ws.actor and not authz.rights(ws).has(Role.ADMIN)):

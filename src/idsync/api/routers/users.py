@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from idsync.api import models as out
 from idsync.api.auth import Acting
 from idsync.domain.durations import parse_duration
 from idsync.domain.plain import to_plain
@@ -61,12 +62,12 @@ def _detail(detail: users.UserDetail) -> dict[str, Any]:
     return found  # type: ignore[no-any-return]
 
 
-@router.get("/users", summary="Users with their roles (admin)")
+@router.get("/users", response_model=list[out.User], summary="Users with their roles (admin)")
 def list_users(ws: Acting) -> list[Any]:
     return [_detail(d) for d in users.list_users(ws)]
 
 
-@router.post("/users", status_code=201, summary="Add a user (admin)")
+@router.post("/users", response_model=out.User, status_code=201, summary="Add a user (admin)")
 def add_user(body: NewUser, ws: Acting, response: Response) -> dict[str, Any]:
     detail = users.add_user(
         ws, body.name, display_name=body.display_name, email=body.email, os_user=body.os_user,
@@ -76,7 +77,7 @@ def add_user(body: NewUser, ws: Acting, response: Response) -> dict[str, Any]:
     return _detail(detail)
 
 
-@router.get("/users/{name}", summary="A user (itself, or admin)")
+@router.get("/users/{name}", response_model=out.User, summary="A user (itself, or admin)")
 def show_user(name: str, ws: Acting) -> dict[str, Any]:
     return _detail(users.show_user(ws, name))
 
@@ -87,17 +88,17 @@ def remove_user(name: str, ws: Acting) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/users/{name}/disabled", summary="Disable or enable a user (admin)")
+@router.post("/users/{name}/disabled", response_model=out.UserRow, summary="Disable or enable a user (admin)")
 def set_disabled(name: str, body: Enabled, ws: Acting) -> dict[str, Any]:
     return to_plain(users.set_disabled(ws, name, body.disabled))  # type: ignore[no-any-return]
 
 
-@router.post("/users/{name}/grant", summary="Grant roles (admin)")
+@router.post("/users/{name}/grant", response_model=out.RolesChanged, summary="Grant roles (admin)")
 def grant(name: str, body: Roles, ws: Acting) -> dict[str, Any]:
     return {"user": name, "granted": to_plain(users.grant(ws, name, body.roles))}
 
 
-@router.post("/users/{name}/revoke", summary="Revoke roles (admin)")
+@router.post("/users/{name}/revoke", response_model=out.RolesChanged, summary="Revoke roles (admin)")
 def revoke(name: str, body: Roles, ws: Acting) -> dict[str, Any]:
     return {"user": name, "revoked": to_plain(users.revoke(ws, name, body.roles))}
 
@@ -108,24 +109,24 @@ def change_password(name: str, body: Password, ws: Acting) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/role-groups", tags=["users"], summary="Directory groups granting roles (admin)")
+@router.get("/role-groups", response_model=list[out.RoleGroup], tags=["users"], summary="Directory groups granting roles (admin)")
 def list_role_groups(ws: Acting, store: str | None = None) -> list[Any]:
     return to_plain(users.list_role_groups(ws, store))  # type: ignore[no-any-return]
 
 
-@router.post("/role-groups", tags=["users"], status_code=201, summary="Grant a role to a directory group's members (admin)")
+@router.post("/role-groups", response_model=out.RoleGroup, tags=["users"], status_code=201, summary="Grant a role to a directory group's members (admin)")
 def add_role_group(body: RoleGroup, ws: Acting) -> dict[str, Any]:
     return to_plain(users.add_role_group(ws, body.store, body.group_dn, body.role))  # type: ignore[no-any-return]
 
 
-@router.delete("/role-groups", tags=["users"], summary="Stop granting roles to a directory group (admin)")
+@router.delete("/role-groups", response_model=list[out.RoleGroup], tags=["users"], summary="Stop granting roles to a directory group (admin)")
 def remove_role_group(
     ws: Acting, store: str, group_dn: str, role: Annotated[Role | None, Query()] = None,
 ) -> list[Any]:
     return to_plain(users.remove_role_group(ws, store, group_dn, role))  # type: ignore[no-any-return]
 
 
-@router.get("/tokens", tags=["tokens"], summary="API tokens (mine; another user's or every user's: admin); never a secret")
+@router.get("/tokens", response_model=list[out.Token], tags=["tokens"], summary="API tokens (mine; another user's or every user's: admin); never a secret")
 def list_tokens(
     ws: Acting, user: str | None = None,
     all_users: Annotated[bool, Query(alias="all", description="Every user's tokens (admin).")] = False,
@@ -133,7 +134,7 @@ def list_tokens(
     return to_plain(tokens.list_tokens(ws, user=user, every_user=all_users))  # type: ignore[no-any-return]
 
 
-@router.post("/tokens", tags=["tokens"], status_code=201, summary="Create an API token: the answer holds it, once")
+@router.post("/tokens", response_model=out.NewToken, tags=["tokens"], status_code=201, summary="Create an API token: the answer holds it, once")
 def create_token(body: NewToken, ws: Acting) -> dict[str, Any]:
     try:
         lifetime = parse_duration(body.expires) if body.expires is not None else None
@@ -143,6 +144,6 @@ def create_token(body: NewToken, ws: Acting) -> dict[str, Any]:
     return {**to_plain(made.row), "token": made.token}
 
 
-@router.delete("/tokens/{name}", tags=["tokens"], summary="Revoke a token (by name or prefix)")
+@router.delete("/tokens/{name}", response_model=out.Token, tags=["tokens"], summary="Revoke a token (by name or prefix)")
 def revoke_token(name: str, ws: Acting, user: str | None = None) -> dict[str, Any]:
     return to_plain(tokens.revoke(ws, name, user=user))  # type: ignore[no-any-return]

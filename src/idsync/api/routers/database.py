@@ -1,0 +1,19 @@
+"""``/database``: the idsync database's schema revision (what ``idsync db current`` says); admins only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from idsync.api.auth import Acting
+from idsync.api.models import SchemaRevision
+from idsync.domain.roles import Role
+from idsync.services import authz, database
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/database", summary="The database's schema revision, and the one this idsync needs")
+def current(ws: Acting) -> SchemaRevision:
+    authz.require(ws, Role.ADMIN, "read the database's schema revision")
+    status = database.schema_status(ws)
+    return SchemaRevision(current=status.current, head=status.head, up_to_date=status.up_to_date)
