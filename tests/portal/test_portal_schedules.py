@@ -68,8 +68,8 @@ def test_an_operator_creates_a_schedule_reviews_it_and_edits_its_triggers(portal
     stored = schedules.find_schedule(system(portal).ws, "nightly")
     system(portal).define("schedule", {**stored.model_dump(mode="json"), "description": "changed meanwhile"})
     page.get_by_role("button", name="Save schedule nightly").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Not in a state that allows this")
-    expect(page.locator("main")).to_contain_text("was changed by someone else since this review")
+    expect(page.get_by_role("heading", level=1)).to_have_text("The definition changed since it was read")
+    expect(page.locator("main")).to_contain_text("schedule 'nightly' changed since it was read")
     assert len(schedules.find_schedule(system(portal).ws, "nightly").triggers) == 2
 
     page.goto(f"{portal.url}/schedules/nightly/edit")

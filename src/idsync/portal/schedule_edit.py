@@ -7,24 +7,24 @@ shows the review with the answers carried in hidden fields, and *Save*
 posts them again with ``confirm``. The answers are read into a trigger by
 :mod:`idsync.services.trigger_answers`, the text the command line accepts;
 the edit applies through :func:`schedule_edits.edit_schedule`. The review
-also carries a hash of the stored schedule it was computed from: a save
-based on another version is refused, never merged.
+also carries the version of the stored schedule it was computed from, and
+the save checks it in its own transaction: a save based on another version
+is refused, never merged.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from idsync.errors import ConfigError, StateConflictError
+from idsync.errors import ConfigError
 from idsync.portal.web import Form, PortalRoute, Posted, Viewer, Viewing, render, see_other
-from idsync.services import schedules, trigger_answers
+from idsync.services import definitions, schedules, trigger_answers
 from idsync.services.schedule_edits import ScheduleEdit, edit_schedule, new_schedule
 from idsync.services.trigger_answers import TriggerAnswers
+from idsync.services.workspace import Workspace
 
 router = APIRouter(route_class=PortalRoute)
 
@@ -63,10 +63,9 @@ class Page:
     current: Any = None
 
 
-def version_of(schedule: Any) -> str:
-    """A short hash of a stored schedule: a review computed from another version is stale."""
-    body = json.dumps(schedule.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
+def version_of(ws: Workspace, name: str) -> str:
+    """The stored schedule's version, as the API's ETag names it."""
+    return definitions.version_of(definitions.exportable(ws, "schedule", name))
 
 
 def _answers(form: Form) -> dict[str, str]:
@@ -140,7 +139,7 @@ def edit_form(request: Request, who: Viewing, name: str) -> Response:
     values.update(kind="daily", at="02:00", tz=schedules.zone_of(current), misfire=current.misfire,
                   grace=_duration_text(current.grace), description=current.description, name=name)
     return _form(request, who, Page(f"Edit schedule {name}", f"/schedules/{name}/edit", False,
-                                    version=version_of(current), current=schedules.detail(who.ws, name)), values)
+                                    version=version_of(who.ws, name), current=schedules.detail(who.ws, name)), values)
 
 
 @router.post("/schedules/{name}/edit")
@@ -155,7 +154,7 @@ def _review_or_save(request: Request, who: Viewer, form: Form, current: Any | No
     name = "" if current is None else current.name
     title = "New schedule" if creating else f"Edit schedule {name}"
     action = "/schedules/new" if creating else f"/schedules/{name}/edit"
-    version = version_of(current) if current is not None else ""
+    version = version_of(who.ws, name) if current is not None else ""
     detail = None if creating else schedules.detail(who.ws, name)
     try:
         schedule = _composed(values, current)
@@ -163,12 +162,7 @@ def _review_or_save(request: Request, who: Viewer, form: Form, current: Any | No
         if form.get("confirm") != "yes" or not review.has_changes:
             return _form(request, who, Page(title, action, creating, review=review, version=version,
                                             current=detail), values)
-        if not creating and values.get("version") != version:
-            raise StateConflictError(
-                f"schedule {name!r} was changed by someone else since this review",
-                hint="look at the review again, then save",
-            )
-        schedules.save_schedule(who.ws, schedule)
+        schedules.save_schedule(who.ws, schedule, based_on=None if creating else [values.get("version", "")])
     except ConfigError as exc:
         page = Page(title, action, creating, error=exc.message, error_field=exc.field or "", version=version,
                     current=detail)
