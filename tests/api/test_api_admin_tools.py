@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.api.conftest import Api
@@ -45,6 +46,21 @@ def test_the_schema_revision_is_for_administrators(api: Api) -> None:
     assert revision["up_to_date"] is True and revision["current"] == revision["head"]
     for user in ("otto", "alice", "audrey"):
         assert api.call("GET", "/database", user=user, expect=403).json()["status"] == 403
+
+
+def test_the_settings_in_effect_are_for_administrators_with_secrets_masked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDSYNC_METRICS_TOKEN", "never-shown-token")
+    monkeypatch.setenv("IDSYNC_BATCH_SIZE", "500")
+    answer = api.call("GET", "/settings")
+    assert "never-shown-token" not in answer.text
+    found = {item["env_var"]: item for item in answer.json()}
+    assert found["IDSYNC_METRICS_TOKEN"]["value"] == "(set)"
+    assert (found["IDSYNC_BATCH_SIZE"]["value"], found["IDSYNC_BATCH_SIZE"]["source"]) == ("500", "environment")
+    assert found["IDSYNC_LOG_FORMAT"]["source"] == "default"
+    for user in ("otto", "alice", "audrey"):
+        assert api.call("GET", "/settings", user=user, expect=403).json()["status"] == 403
 
 
 def test_definitions_are_exported_and_applied_as_yaml(api: Api) -> None:

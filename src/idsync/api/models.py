@@ -199,6 +199,14 @@ class SchemaRevision(BaseModel):
     up_to_date: bool
 
 
+class SettingItem(BaseModel):
+    name: str
+    env_var: str = Field(description="The IDSYNC_* environment variable that sets it.")
+    value: str = Field(description="The value in effect; a secret only as (set), a URL's password as ***.")
+    source: str = Field(description="environment or default.")
+    help: str
+
+
 class AppliedItem(BaseModel):
     kind: str
     name: str
