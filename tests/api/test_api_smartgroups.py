@@ -45,7 +45,11 @@ def test_a_smart_group_is_defined_previewed_updated_and_explained(groups: Api) -
     preview = api.call("GET", "/smart-groups/staff/preview").json()
     assert preview["add"] == [ADA] and preview["remove"] == [ALAN] and preview["members"] == 1
 
-    updated = api.call("POST", "/smart-groups/staff/update").json()
+    task = api.call("POST", "/smart-groups/staff/update", expect=202)
+    assert task.json()["state"] == "running" and task.headers["Location"] == task.json()["url"]
+    done = api.until(task.headers["Location"].removeprefix("/api/v1"), lambda b: b["state"] != "running")
+    assert done["state"] == "succeeded" and done["kind"] == "smart group update", done
+    updated = done["result"]
     assert updated["run"]["state"] == "succeeded", updated
     assert updated["groups"][0]["added_dns"] == [ADA]
     assert api.call("GET", updated["run_url"].removeprefix("/api/v1")).json()["run"]["job_name"] == "staff"
@@ -73,12 +77,15 @@ def test_an_update_job_lists_its_targets_and_runs(groups: Api) -> None:
     assert api.call("GET", "/smart-group-jobs/nightly-groups/targets", user="audrey").json() == {
         "name": "nightly-groups", "targets": ["staff"],
     }
-    ran = api.call("POST", "/smart-group-jobs/nightly-groups/run").json()
+    task = api.call("POST", "/smart-group-jobs/nightly-groups/run", expect=202).json()
+    ran = api.until(task["url"].removeprefix("/api/v1"), lambda b: b["state"] != "running")["result"]
     assert ran["run"]["job_name"] == "nightly-groups" and ran["groups"][0]["outcome"] == "updated"
     assert api.call("GET", "/smart-group-jobs").json()["items"][0]["name"] == "nightly-groups"
     assert api.call("DELETE", "/smart-group-jobs/nightly-groups", expect=204)
     assert api.call("GET", "/smart-group-jobs/nightly-groups", expect=404).json()["status"] == 404
     assert api.call("DELETE", "/smart-groups/staff", expect=204)
+    assert api.call("POST", "/smart-groups/staff/update", expect=404).json()["status"] == 404  # at once, not in a task
+    assert api.call("POST", "/smart-group-jobs/nightly-groups/run", expect=404).json()["status"] == 404
 
 
 @pytest.mark.parametrize("user", ["audrey", "alice"])

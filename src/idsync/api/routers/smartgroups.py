@@ -5,8 +5,10 @@ deleted by the routes every definition kind shares
 (:mod:`idsync.api.routers.definitions`). Here: a group's preview (the
 members an update would add and remove now; changes nothing), its update,
 why an entry is or is not a member, and an update job's targets and run.
-An update is recorded as a run; the answer is its report, and the run can
-be read again at ``/runs/{id}``.
+An update, or an update job's run, is long work: it answers 202 with a task
+to follow (``/tasks/{id}``), whose result is the report of the run it
+recorded (``run_url``). Who may not update is refused at once (403), and an
+unknown group or job at once (404), not in the task.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
-from idsync.api.auth import Acting
-from idsync.api.models import GroupPlan, JobTargets, MemberExplanation, UpdateReport
+from idsync.api.auth import Acting, api_state
+from idsync.api.models import GroupPlan, JobTargets, MemberExplanation, TaskStarted, UpdateReport
 from idsync.domain.plain import to_plain
-from idsync.services import smartgroup_runs, smartgroups
+from idsync.domain.roles import Role
+from idsync.services import authz, smartgroup_runs, smartgroups
+from idsync.services.workspace import Workspace
 
 router = APIRouter()
 GROUPS: list[str | Enum] = ["smart-groups"]
@@ -32,16 +36,26 @@ def _report(report: smartgroup_runs.UpdateReport) -> UpdateReport:
     })
 
 
+def _task(ws: Workspace, request: Request, response: Response, kind: str, work: Any) -> dict[str, Any]:
+    """Start *work* (its report, once done) as a task; 202 with where to follow it."""
+    task = api_state(request).background.start_task(ws.actor, kind, lambda: _report(work()).model_dump())
+    url = f"/api/v1/tasks/{task.id}"
+    response.headers["Location"] = url
+    return {"task_id": task.id, "state": "running", "url": url}
+
+
 @router.get("/smart-groups/{name}/preview", tags=GROUPS,
             summary="The members an update would add and remove now (changes nothing)")
 def preview(name: str, ws: Acting) -> GroupPlan:
     return GroupPlan.model_validate(to_plain(smartgroups.preview_group(ws, name)))
 
 
-@router.post("/smart-groups/{name}/update", tags=GROUPS,
-             summary="Recompute the group and write only the difference, recorded as a run")
-def update(name: str, ws: Acting) -> UpdateReport:
-    return _report(smartgroup_runs.update_group(ws, name))
+@router.post("/smart-groups/{name}/update", tags=GROUPS, response_model=TaskStarted, status_code=202,
+             summary="Recompute the group and write only the difference, recorded as a run (202: a task)")
+def update(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
+    authz.require(ws, Role.OPERATOR, "update smart groups")
+    smartgroups.load_group(ws, name)  # 404 now rather than in the task
+    return _task(ws, request, response, "smart group update", lambda: smartgroup_runs.update_group(ws, name))
 
 
 @router.get("/smart-groups/{name}/explain", tags=GROUPS,
@@ -63,7 +77,9 @@ def targets(name: str, ws: Acting) -> JobTargets:
     return JobTargets(name=name, targets=[group.name for group in smartgroups.job_targets(ws, job)])
 
 
-@router.post("/smart-group-jobs/{name}/run", tags=JOBS,
-             summary="Run an update job now: recompute its groups, write the differences, record the run")
-def run(name: str, ws: Acting) -> UpdateReport:
-    return _report(smartgroup_runs.run_update_job(ws, name))
+@router.post("/smart-group-jobs/{name}/run", tags=JOBS, response_model=TaskStarted, status_code=202,
+             summary="Run an update job now: recompute its groups, write the differences, record the run (202: a task)")
+def run(name: str, ws: Acting, request: Request, response: Response) -> dict[str, Any]:
+    authz.require(ws, Role.OPERATOR, "run smart group update jobs")
+    smartgroups.load_job(ws, name)  # 404 now rather than in the task
+    return _task(ws, request, response, "smart group update job", lambda: smartgroup_runs.run_update_job(ws, name))
