@@ -37,7 +37,7 @@ def test_an_operator_creates_a_schedule_reviews_it_and_edits_its_triggers(portal
 
     page.get_by_label("Weekdays (weekly: mon,tue,wed,thu,fri,sat,sun)").fill("mon,fri")
     page.get_by_role("button", name="Review").click()
-    summary = page.get_by_role("table", name="Schedule nightly as it will be saved")
+    summary = page.get_by_role("table", name="The new schedule")
     expect(summary).to_contain_text("weekly on Mon, Fri at 02:30")
     expect(summary).to_contain_text("Europe/Berlin")
     assert schedules.find_schedule(system(portal).ws, "nightly") is None  # a review saves nothing
