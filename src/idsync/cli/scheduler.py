@@ -13,8 +13,8 @@ from datetime import timedelta
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.metrics_port import HOST_OPTION as METRICS_HOST_OPTION
-from idsync.cli.metrics_port import PORT_OPTION as METRICS_PORT_OPTION
+from idsync.cli.nodes import HOST_OPTION as METRICS_HOST_OPTION
+from idsync.cli.nodes import PORT_OPTION as METRICS_PORT_OPTION
 from idsync.cli.output import err_console
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -46,13 +46,11 @@ def scheduler(
 ) -> None:
     """Run the scheduler: start the collections of every schedule when due,
     exactly once, until stopped with SIGTERM or Ctrl-C."""
-    from idsync.cli import metrics_port as metrics
+    from idsync.cli import nodes
     from idsync.runtime.node import (
         SchedulerNode,
         log_line,
-        one_log_format,
         run_scheduler,
-        stop_on_signals,
         workers_mode,
     )
 
@@ -65,11 +63,4 @@ def scheduler(
         once=once, tick=tick, lease=timedelta(seconds=lease), node=node, shutdown_timeout=shutdown_timeout,
         outbox=not no_outbox, workers=workers_mode(workers),
     )
-    served = metrics.start(ws, metrics_port, metrics_host, say)
-    try:
-        with stop_on_signals() as stop, one_log_format():
-            run_scheduler(ws, options, stop, say)
-    finally:
-        if served is not None:
-            served.stop()
-        ws.close()
+    nodes.run_node(ws, metrics_port, metrics_host, say, lambda stop: run_scheduler(ws, options, stop, say))

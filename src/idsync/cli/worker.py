@@ -15,7 +15,7 @@ from datetime import timedelta
 import typer
 
 from idsync.cli.common import workspace
-from idsync.cli.metrics_port import HOST_OPTION, PORT_OPTION
+from idsync.cli.nodes import HOST_OPTION, PORT_OPTION
 from idsync.cli.output import err_console
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -45,8 +45,8 @@ def worker(
     """Execute the runs schedulers defer to workers (--workers=external; PostgreSQL),
     until stopped with SIGTERM or Ctrl-C."""
     from idsync import settings
-    from idsync.cli import metrics_port as metrics
-    from idsync.runtime.node import log_line, one_log_format, run_worker, stop_on_signals
+    from idsync.cli import nodes
+    from idsync.runtime.node import log_line, run_worker
     from idsync.runtime.worker import WorkerNode
 
     def say(message: str) -> None:
@@ -59,11 +59,4 @@ def worker(
         queues=tuple(queue), lease=timedelta(seconds=lease), node=node, shutdown_timeout=shutdown_timeout,
         once=once,
     )
-    served = metrics.start(ws, metrics_port, metrics_host, say)
-    try:
-        with stop_on_signals() as stop, one_log_format():
-            run_worker(ws, options, stop, say)
-    finally:
-        if served is not None:
-            served.stop()
-        ws.close()
+    nodes.run_node(ws, metrics_port, metrics_host, say, lambda stop: run_worker(ws, options, stop, say))
