@@ -22,13 +22,22 @@ from typing import Any
 
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.local import suffix as suffixes
+from idsync.connectors.local.attrs import StoredAttrs, layout, lower, stored
 from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs
 from idsync.connectors.local.schema import Schema, load_schema
-from idsync.connectors.local.storage import PAGE, Row, Storage, dn_key, parent_key, subtree_end
+from idsync.connectors.local.storage import (
+    PAGE,
+    Row,
+    Storage,
+    dn_key,
+    leaf_rdn,
+    parent_key,
+    subtree_end,
+)
 from idsync.connectors.local.validate import LdapFailure, check_entry, structural_class
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.dn import format_dn, parse_dn
-from idsync.domain.entry import Attrs, Entry, Scope
+from idsync.domain.entry import Entry, Scope
 from idsync.domain.filters import (
     Compiled,
     Filter,
@@ -101,6 +110,7 @@ class LocalDirectory:
         self._schema: Schema = load_schema(tuple(Path(p) for p in schema_files))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._batch_size = max(1, batch_size)
+        self._parents: dict[str, str] = {}  # parent key -> stored DN, within one batch
         self._store = Storage(self.path)
         try:
             self._initialize()
@@ -244,7 +254,7 @@ class LocalDirectory:
             for row in rows:
                 attrs: dict[str, list[str]] = json.loads(row[5])
                 if test is not None:
-                    lowered = {k.lower(): v for k, v in attrs.items()}
+                    lowered = {lower(k): v for k, v in attrs.items()}
                     if classes:
                         lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
                     if operational:
@@ -258,15 +268,14 @@ class LocalDirectory:
             low, inclusive = rows[-1][0], False
 
     def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
-        if view.all_user:
-            items: list[tuple[str, list[str]]] = list(attrs.items())
-        else:
-            items = [(k, v) for k, v in attrs.items() if k.lower() in view.user]
+        names = list(attrs) if view.all_user else [k for k in attrs if lower(k) in view.user]
+        values = [stored(attrs[k]) for k in names]
         for name in view.operational:
             value = self._operational(name, row, attrs)
             if value is not None:
-                items.append((name, [value]))
-        return Entry(row[1], Attrs(items))
+                names.append(name)
+                values.append(value)
+        return Entry(row[1], StoredAttrs(layout(tuple(names)), tuple(values)))
 
     def _operational(self, name: str, row: tuple[Any, ...], attrs: dict[str, list[str]]) -> str | None:
         if name == "structuralObjectClass":
@@ -295,6 +304,7 @@ class LocalDirectory:
         store = self._store
         with store.lock:
             self._check_open()
+            self._parents.clear()
             try:
                 store.begin()
                 outcomes = [self._apply_one(change) for change in batch]
@@ -336,26 +346,36 @@ class LocalDirectory:
             raise LdapFailure("unwillingToPerform", f"not within the directory suffix {self.suffix}")
 
     def _parent_dn(self, key: str, dn: str) -> str:
-        """The stored DN of the parent of *key*; refuses a missing parent."""
-        parent = self._store.get_dn(parent_key(key))
+        """The stored DN of the parent of *key*; refuses a missing parent.
+
+        Remembered for the rest of the batch (a batch of adds most often
+        shares one parent), until a delete or a move may change it."""
+        pkey = parent_key(key)
+        parent = self._parents.get(pkey)
         if parent is None:
-            raise LdapFailure("noSuchObject", f"parent entry {format_dn(parse_dn(dn)[1:])!r} does not exist")
+            parent = self._store.get_dn(pkey)
+            if parent is None:
+                raise LdapFailure("noSuchObject", f"parent entry {format_dn(parse_dn(dn)[1:])!r} does not exist")
+            self._parents[pkey] = parent
         return parent
 
     def _add(self, change: Change) -> None:
-        rdns = parse_dn(change.dn)
         key = dn_key(change.dn)
         self._within_suffix(key)
-        if not rdns:
+        rdn = leaf_rdn(change.dn)
+        if rdn is None:
             raise LdapFailure("unwillingToPerform", "the root DSE cannot be written")
-        attrs = entry_for_add(self._schema, rdns[0], change.attrs)
-        check_entry(self._schema, attrs, rdns[0])
-        rdn_text = format_dn(rdns[:1])
-        dn = f"{rdn_text},{self._parent_dn(key, change.dn)}" if key != self._suffix_key else format_dn(rdns)
+        attrs = entry_for_add(self._schema, rdn, change.attrs)
+        check_entry(self._schema, attrs, rdn)
+        if key != self._suffix_key:
+            dn = f"{format_dn((rdn,))},{self._parent_dn(key, change.dn)}"
+        else:
+            dn = format_dn(parse_dn(change.dn))
         now = self._now()
         if not self._store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs)):
             if key == self._suffix_key and suffixes.replace_generated(self._store, self._schema, key, dn, attrs, now):
                 self.suffix = dn  # the suffix entry as imported replaces the generated one
+                self._parents.clear()
                 return
             raise LdapFailure("alreadyExists", "an entry with this DN already exists")
 
@@ -381,6 +401,7 @@ class LocalDirectory:
         if self._store.has_children(key):
             raise LdapFailure("notAllowedOnNonLeaf", "subordinate objects must be deleted first")
         self._store.delete(key)
+        self._parents.clear()
 
     def _move(self, change: Change) -> None:
         if not change.new_dn:
@@ -404,6 +425,7 @@ class LocalDirectory:
             attrs = apply_mods(self._schema, attrs, change.mods)
         check_entry(self._schema, attrs, new_rdns[0], before)
         self._store.move(row, new_key, f"{format_dn(new_rdns[:1])},{parent}", attrs, self._now())
+        self._parents.clear()
 
 
 def _values_of(lowered: dict[str, list[str]], name: str) -> list[str]:

@@ -15,6 +15,7 @@ from idsync.connectors.local.schema import Schema
 from idsync.connectors.local.validate import AttrMap, LdapFailure, check_values, keys_of, resolve
 from idsync.domain.changes import Modification, ModOp
 from idsync.domain.dn import RDN
+from idsync.domain.entry import Attrs
 from idsync.domain.filters import value_key
 
 # First RDN attribute of a suffix -> the object classes of the suffix entry.
@@ -43,7 +44,8 @@ def entry_for_add(schema: Schema, rdn: RDN, attrs: Mapping[str, Sequence[str]] |
     """The attributes of a new entry: names resolved to the schema's spelling,
     values checked, and the RDN values added when missing (as slapd does)."""
     out: AttrMap = {}
-    for name, values in (attrs or {}).items():
+    pairs = attrs.pairs() if isinstance(attrs, Attrs) else (attrs or {}).items()
+    for name, values in pairs:
         info = resolve(schema, name)
         if not values:
             continue

@@ -18,10 +18,11 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from idsync.domain.dn import normalized_rdns
+from idsync.domain.dn import RDN, normalized_rdns, parse_dn, parse_dn_uncached
 from idsync.errors import ConnectorError, TransientError
 
 SEP = "\x01"  # never part of a normalized RDN: control characters are hex-escaped there
@@ -72,7 +73,32 @@ _CHILDREN = {
 
 
 def dn_key(dn: str) -> str:
-    """The storage key of *dn* (raises ConfigError for an invalid DN)."""
+    """The storage key of *dn* (raises ConfigError for an invalid DN).
+
+    The key of the parent part is remembered: the entries written or read
+    together most often share their parent, so only the leaf RDN is new."""
+    first, sep, rest = dn.partition(",")
+    if sep and rest.strip() and not _SPECIAL.search(first):
+        leaf = normalized_rdns(first)
+        if len(leaf) == 1:
+            return _key(rest) + leaf[0] + SEP
+    return _key(dn)
+
+
+_SPECIAL = re.compile(r'[\\"+#<>;\x00-\x1f\x7f]')  # an RDN the simple parse does not take
+
+
+def leaf_rdn(dn: str) -> RDN | None:
+    """The first RDN of *dn* (None for the empty DN), parsing no more of it than needed."""
+    first, sep, rest = dn.partition(",")
+    if sep and rest.strip() and not _SPECIAL.search(first):
+        return parse_dn_uncached(first)[0]
+    rdns = parse_dn(dn)
+    return rdns[0] if rdns else None
+
+
+@lru_cache(maxsize=1024)
+def _key(dn: str) -> str:
     return "".join(r + SEP for r in reversed(normalized_rdns(dn)))
 
 
