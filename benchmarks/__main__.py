@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.embedded import Embedded, w9l
 from benchmarks.smartgroups import w6
 from benchmarks.startup import startup
 from benchmarks.workloads import Bench, Row, environment
@@ -28,7 +29,8 @@ def report(rows: list[Row]) -> str:
 
 
 def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[Row], dict[str, object]]:
-    """Every workload on a fresh private slapd; W9 (--scale) replaces W1–W5."""
+    """Every workload on a fresh private slapd, and its embedded directory twin
+    (W1L–W3L); W9 and W9L (--scale) replace W1–W5."""
     os.environ.update(environment(workdir))
 
     def start() -> SlapdServer:
@@ -40,11 +42,16 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         bench = Bench(server, start, workdir, users, repeat)
         if scale:
             bench.w1_full_sync("W9")
+            w9l(bench)
         else:
             bench.w1_full_sync()
+            embedded = Embedded(bench)
+            embedded.w1()
             w2 = bench.w2_no_change()
+            embedded.w2()
             bench.w4_preview(w2)
             bench.w3_delta(w2)
+            embedded.w3()
             bench.w5_membership()
         return bench.rows, bench.figures
     finally:

@@ -11,6 +11,7 @@ crash never leaves an outcome that did not happen.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.local import suffix as suffixes
 from idsync.connectors.local.attrs import StoredAttrs, layout, lower, stored
+from idsync.connectors.local.index import DEFAULT_INDEXED, Indexer, canonical_names
 from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs
 from idsync.connectors.local.schema import Schema, load_schema
 from idsync.connectors.local.storage import (
@@ -47,6 +49,11 @@ from idsync.domain.filters import (
     parse_filter,
 )
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+
+log = logging.getLogger(__name__)
+
+INDEX_LIMIT = 20_000
+"""Above this many candidates an index lookup is not used: reading the scope costs about as much."""
 
 # Operational attributes the directory maintains, in the order slapd returns them.
 OPERATIONAL = ("structuralObjectClass", "entryUUID", "createTimestamp", "modifyTimestamp",
@@ -100,6 +107,7 @@ class LocalDirectory:
         clock: Callable[[], datetime] | None = None,
         batch_size: int = 500,
         suffix_attributes: Mapping[str, Sequence[str]] | None = None,
+        indexed_attributes: Sequence[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self._suffix_given = suffix_attributes
@@ -108,9 +116,12 @@ class LocalDirectory:
             raise ConfigError("the suffix of an embedded directory cannot be empty (e.g. dc=example,dc=org)")
         self._suffix_key = dn_key(suffix)
         self._schema: Schema = load_schema(tuple(Path(p) for p in schema_files))
+        names = DEFAULT_INDEXED if indexed_attributes is None else indexed_attributes
+        self._indexer = Indexer(self._schema, canonical_names(self._schema, names))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._batch_size = max(1, batch_size)
         self._parents: dict[str, str] = {}  # parent key -> stored DN, within one batch
+        self._second, self._stamp = -1, ""
         self._store = Storage(self.path)
         try:
             self._initialize()
@@ -124,11 +135,17 @@ class LocalDirectory:
             try:
                 store.create_tables()
                 store.begin()
+                current = store.indexed() == self._indexer.names
+                store.indexer = self._indexer if current else None
                 stored = store.get_meta("suffix")
                 if stored is None:
                     suffixes.create(store, self._schema, self.suffix, self._suffix_key, self._suffix_given, self._now())
                 elif self._suffix_given is not None and dn_key(stored) == self._suffix_key:
                     suffixes.refresh(store, self._schema, self._suffix_key, self._suffix_given, self._now())
+                if not current:
+                    log.info("embedded directory %s: indexing %s", self.path, ", ".join(self._indexer.names) or "nothing")
+                    store.rebuild_index(self._indexer)
+                store.mark_current()
                 store.commit()
             except LdapFailure as exc:
                 store.rollback()
@@ -150,8 +167,20 @@ class LocalDirectory:
                 f"use suffix {stored!r} or another file"
             )
 
+    def _index_fresh(self) -> None:
+        """Follow the file's indexed attributes, should another process have
+        changed them since this one opened it (its definition did)."""
+        stored = self._store.indexed()
+        indexer = self._store.indexer
+        if indexer is None or stored != indexer.names:
+            self._store.indexer = Indexer(self._schema, stored or ())
+
     def _now(self) -> str:
-        return self._clock().astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+        now = self._clock()
+        second = int(now.timestamp())
+        if second != self._second:  # formatted once a second: every entry written asks
+            self._second, self._stamp = second, now.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+        return self._stamp
 
     # ------------------------------------------------------------ Directory protocol
 
@@ -213,7 +242,7 @@ class LocalDirectory:
             raise NotFoundError(f"search base {base!r} does not exist in embedded directory {self.path}")
         test = None if _is_everything(flt) else compile_filter(flt, self._schema.rules)
         wanted = {self._canonical(a) for a in filter_attributes(flt)}
-        return self._scan(base_key, Scope(scope), test, wanted, self._view(attributes))
+        return self._scan(base_key, Scope(scope), flt, test, wanted, self._view(attributes))
 
     def _canonical(self, name: str) -> str:
         info = self._schema.attribute(name)
@@ -232,12 +261,21 @@ class LocalDirectory:
         return _View("*" in names, frozenset(user), oper)
 
     def _scan(
-        self, base_key: str, scope: Scope, test: Compiled | None, wanted: set[str], view: _View
+        self, base_key: str, scope: Scope, flt: Filter, test: Compiled | None, wanted: set[str], view: _View
     ) -> Iterator[Entry]:
-        classes = "objectclass" in wanted
-        operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
-        children = view.subordinates
         store = self._store
+        if test is not None and scope is not Scope.BASE:
+            with store.lock:
+                self._check_open()
+                try:
+                    self._index_fresh()
+                    keys = self._indexed_keys(flt, base_key, scope)
+                except sqlite3.Error as exc:
+                    raise store.fail(exc, "searching") from exc
+            if keys is not None:
+                yield from self._fetch(keys, test, wanted, view)
+                return
+        children = view.subordinates
         low, inclusive = (base_key, True) if scope is not Scope.ONE else ("", False)
         while True:
             with store.lock:
@@ -251,21 +289,68 @@ class LocalDirectory:
                         rows = store.page(low, subtree_end(base_key), inclusive=inclusive, children=children)
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
-            for row in rows:
-                attrs: dict[str, list[str]] = json.loads(row[5])
-                if test is not None:
-                    lowered = {lower(k): v for k, v in attrs.items()}
-                    if classes:
-                        lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
-                    if operational:
-                        lowered.update(entryuuid=[row[2]], createtimestamp=[row[3]],
-                                       modifytimestamp=[row[4]], entrydn=[row[1]])
-                    if test(partial(_values_of, lowered)) is not True:
-                        continue
-                yield self._entry(row, attrs, view)
+            yield from self._matching(rows, test, wanted, view)
             if scope is Scope.BASE or len(rows) < PAGE:
                 return
             low, inclusive = rows[-1][0], False
+
+    def _indexed_keys(self, flt: Filter, base_key: str, scope: Scope) -> list[tuple[str, int]] | None:
+        """(key, id) of the entries of the scope the indexes narrow *flt* to, in
+        key order; None when no index helps (the scope is scanned instead)."""
+        store = self._store
+        indexer = store.indexer
+        options = indexer.lookups(flt) if indexer is not None else None
+        if not options:
+            return None
+        best: list[tuple[str, str | None]] | None = None
+        most = INDEX_LIMIT
+        for option in options:
+            count = sum(store.count_lookup(attr, value, most) for attr, value in option)
+            if count < most:
+                best, most = option, count
+        if best is None or store.count_scope(base_key, one=scope is Scope.ONE, limit=4 * most + 1) <= 4 * most:
+            return None  # a scope hardly larger than the candidates: reading it is cheaper
+        ids = sorted({i for attr, value in best for i in store.lookup(attr, value)})
+        end = subtree_end(base_key)
+        if scope is Scope.ONE:
+            keys = [(k, i) for k, i in store.keys_of(ids) if parent_key(k) == base_key and k != base_key]
+        else:
+            keys = [(k, i) for k, i in store.keys_of(ids) if base_key <= k < end]
+        log.debug("search below %s: %d candidate(s) from the index on %s", base_key, len(keys), best[0][0])
+        return sorted(keys)
+
+    def _fetch(
+        self, keys: list[tuple[str, int]], test: Compiled | None, wanted: set[str], view: _View
+    ) -> Iterator[Entry]:
+        store = self._store
+        for i in range(0, len(keys), 500):
+            ids = [ident for _key, ident in keys[i : i + 500]]
+            with store.lock:
+                self._check_open()
+                try:
+                    rows = store.rows_of(ids, children=view.subordinates)
+                except sqlite3.Error as exc:
+                    raise store.fail(exc, "searching") from exc
+            yield from self._matching(rows, test, wanted, view)
+
+    def _matching(
+        self, rows: list[tuple[Any, ...]], test: Compiled | None, wanted: set[str], view: _View
+    ) -> Iterator[Entry]:
+        """The entries of *rows* the filter's *test* accepts."""
+        classes = "objectclass" in wanted
+        operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
+        for row in rows:
+            attrs: dict[str, list[str]] = json.loads(row[5])
+            if test is not None:
+                lowered = {lower(k): v for k, v in attrs.items()}
+                if classes:
+                    lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
+                if operational:
+                    lowered.update(entryuuid=[row[2]], createtimestamp=[row[3]],
+                                   modifytimestamp=[row[4]], entrydn=[row[1]])
+                if test(partial(_values_of, lowered)) is not True:
+                    continue
+            yield self._entry(row, attrs, view)
 
     def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
         names = list(attrs) if view.all_user else [k for k in attrs if lower(k) in view.user]
@@ -307,6 +392,7 @@ class LocalDirectory:
             self._parents.clear()
             try:
                 store.begin()
+                self._index_fresh()
                 outcomes = [self._apply_one(change) for change in batch]
                 store.commit()
             except sqlite3.Error as exc:
