@@ -35,6 +35,8 @@ def _add_rdn_values(schema: Schema, attrs: AttrMap, rdn: RDN) -> None:
     for type_, value in rdn:
         info = resolve(schema, type_)
         current = attrs.setdefault(info.name, [])
+        if value in current:  # written as the DN spells it: the usual case
+            continue
         wanted = value_key(info.equality, value)
         if wanted not in keys_of(info, current):
             current.extend(check_values(info, [value]))

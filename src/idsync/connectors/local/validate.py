@@ -69,14 +69,11 @@ def _always(_value: str) -> bool:
     return True
 
 
-def resolve(schema: Schema, name: str) -> AttrInfo:
-    """The attribute type a client writes as *name*; refuses unknown and operational types."""
-    return _resolve(schema, name)
-
-
 @lru_cache(maxsize=4096)
-def _resolve(schema: Schema, name: str) -> AttrInfo:
-    # Cached: every value written asks it, with a handful of names (an LdapFailure is not cached).
+def resolve(schema: Schema, name: str) -> AttrInfo:
+    """The attribute type a client writes as *name*; refuses unknown and operational types.
+
+    Cached: every attribute written asks, with a handful of names (a refusal is not cached)."""
     base, semi, _ = name.partition(";")
     info = schema.attribute(base)
     if info is None or semi:
@@ -89,6 +86,17 @@ def _resolve(schema: Schema, name: str) -> AttrInfo:
 
 def check_values(info: AttrInfo, values: Sequence[str]) -> list[str]:
     """*values* checked against the attribute's syntax and for repeats (by its equality rule)."""
+    if len(values) > 1 and info.name == "objectClass":  # the same few lists on every entry
+        return list(_checked_classes(info, tuple(values)))
+    return _check_values(info, values)
+
+
+@lru_cache(maxsize=1024)
+def _checked_classes(info: AttrInfo, values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_check_values(info, values))
+
+
+def _check_values(info: AttrInfo, values: Sequence[str]) -> list[str]:
     valid = _SYNTAX.get(info.syntax or "", _always)
     if len(values) == 1:  # most attributes: nothing to compare the value with
         value = values[0]
