@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.local import suffix as suffixes
-from idsync.connectors.local.attrs import StoredAttrs, layout, lower, stored
+from idsync.connectors.local.attrs import Layout, Stored, StoredAttrs, layout, lower, stored
 from idsync.connectors.local.index import DEFAULT_INDEXED, Indexer, canonical_names
 from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs
 from idsync.connectors.local.schema import Schema, load_schema
@@ -82,17 +82,35 @@ _VERBS = {ChangeOp.CREATE: "add", ChangeOp.UPDATE: "modify", ChangeOp.DISABLE: "
           ChangeOp.DELETE: "delete", ChangeOp.MOVE: "move"}
 
 
-@dataclass(frozen=True, slots=True)
+_COLUMNS = {"entryUUID": 2, "createTimestamp": 3, "modifyTimestamp": 4, "entryDN": 1}
+"""Operational attributes read from a row's columns as they are."""
+
+
+@dataclass(slots=True)
 class _View:
-    """Which attributes a search returns."""
+    """Which attributes a search returns, and how for each set of stored names met."""
 
     all_user: bool
     user: frozenset[str]  # lower-cased canonical names, when not all_user
     operational: tuple[str, ...]
+    # stored names (in stored order) -> the names returned and their shared layout
+    shapes: dict[tuple[str, ...], tuple[tuple[str, ...], Layout]] = field(default_factory=dict)
 
     @property
     def subordinates(self) -> bool:
         return "hasSubordinates" in self.operational
+
+    @property
+    def columns_only(self) -> bool:
+        """True when every operational attribute asked for is a column (the common case)."""
+        return all(name in _COLUMNS for name in self.operational)
+
+    def shape(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], Layout]:
+        found = self.shapes.get(keys)
+        if found is None:
+            names = keys if self.all_user else tuple(k for k in keys if lower(k) in self.user)
+            found = self.shapes[keys] = (names, layout(names + self.operational))
+        return found
 
 
 class LocalDirectory:
@@ -339,10 +357,21 @@ class LocalDirectory:
         """The entries of *rows* the filter's *test* accepts."""
         classes = "objectclass" in wanted
         operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
+        needed = _needed(self._schema, frozenset(wanted))
+        # A test of the object classes alone (a job's scope): its answer once per set of classes.
+        by_classes: dict[tuple[str, ...], bool] | None = {} if needed <= {"objectclass"} and not operational else None
         for row in rows:
             attrs: dict[str, list[str]] = json.loads(row[5])
-            if test is not None:
-                lowered = {lower(k): v for k, v in attrs.items()}
+            if test is not None and by_classes is not None:
+                classes_of = tuple(attrs.get("objectClass", ()))
+                ok = by_classes.get(classes_of)
+                if ok is None:
+                    expanded = {"objectclass": list(_expanded(self._schema, classes_of))}
+                    ok = by_classes[classes_of] = test(partial(_values_of, expanded)) is True
+                if not ok:
+                    continue
+            elif test is not None:
+                lowered = {low: v for k, v in attrs.items() if (low := lower(k)) in needed}
                 if classes:
                     lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
                 if operational:
@@ -353,6 +382,11 @@ class LocalDirectory:
             yield self._entry(row, attrs, view)
 
     def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
+        if view.columns_only:  # names and layout worked out once per set of stored names
+            names_, shape = view.shape(tuple(attrs))
+            out: list[Stored] = [v[0] if len(v) == 1 else tuple(v) for v in map(attrs.__getitem__, names_)]
+            out.extend(row[_COLUMNS[name]] for name in view.operational)
+            return Entry(row[1], StoredAttrs(shape, tuple(out)))
         names = list(attrs) if view.all_user else [k for k in attrs if lower(k) in view.user]
         values = [stored(attrs[k]) for k in names]
         for name in view.operational:
@@ -369,8 +403,7 @@ class LocalDirectory:
             return "TRUE" if row[6] else "FALSE"
         if name == "subschemaSubentry":
             return "cn=Subschema"
-        column = {"entryUUID": 2, "createTimestamp": 3, "modifyTimestamp": 4, "entryDN": 1}[name]
-        return str(row[column])
+        return str(row[_COLUMNS[name]])
 
     # ------------------------------------------------------------ apply
 
@@ -512,6 +545,17 @@ class LocalDirectory:
         check_entry(self._schema, attrs, new_rdns[0], before)
         self._store.move(row, new_key, f"{format_dn(new_rdns[:1])},{parent}", attrs, self._now())
         self._parents.clear()
+
+
+@lru_cache(maxsize=256)
+def _needed(schema: Schema, wanted: frozenset[str]) -> frozenset[str]:
+    """The stored attributes a filter on *wanted* reads: each with its subtypes
+    (``(name=x)`` tests ``cn`` and ``sn`` too); the others need not be looked at."""
+    out: set[str] = set()
+    for name in wanted:
+        info = schema.attribute(name.split(";", 1)[0])
+        out.update(schema.subtypes(info.name) if info else (name.split(";", 1)[0],))
+    return frozenset(out)
 
 
 def _values_of(lowered: dict[str, list[str]], name: str) -> list[str]:

@@ -15,7 +15,7 @@ whole filter, so results are the same with and without indexes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from idsync.connectors.local.schema import Schema
@@ -59,25 +59,32 @@ class Indexer:
 
     schema: Schema
     names: tuple[str, ...]  # lower-cased canonical names
+    _specs: dict[str, tuple[str, str | None] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def rows(self, attrs: Mapping[str, Sequence[str]]) -> set[IndexRow]:
         """The index rows of an entry with *attrs* (canonical names, as stored)."""
         out: set[IndexRow] = set()
         if not self.names:
             return out
-        wanted = self.names
+        specs = self._specs
         for name, values in attrs.items():
-            low = name.lower()
-            if low not in wanted:
+            spec = specs[name] if name in specs else specs.setdefault(name, self._spec(name))
+            if spec is None:
                 continue
+            low, rule = spec
             if low == "objectclass":  # the same few sets of classes on every entry
                 out.update(_class_rows(self.schema, tuple(values)))
-                continue
-            info = self.schema.attribute(name)
-            rule = info.equality if info else None
-            for value in values:
-                out.add((low, key_text(rule, value)))
+            else:
+                out.update([(low, key_text(rule, value)) for value in values])
         return out
+
+    def _spec(self, name: str) -> tuple[str, str | None] | None:
+        """(lower-cased name, equality rule) of an indexed attribute, None for another."""
+        low = name.lower()
+        if low not in self.names:
+            return None
+        info = self.schema.attribute(name)
+        return low, info.equality if info else None
 
     def lookups(self, flt: Filter) -> list[list[Lookup]] | None:
         """Ways to narrow *flt* by the indexes: alternatives, each a list of

@@ -51,8 +51,8 @@ def entry_for_add(schema: Schema, rdn: RDN, attrs: Mapping[str, Sequence[str]] |
         info = resolve(schema, name)
         if not values:
             continue
-        merged = [*out.get(info.name, ()), *values]
-        out[info.name] = check_values(info, merged)
+        prior = out.get(info.name)
+        out[info.name] = check_values(info, values if prior is None else [*prior, *values])
     _add_rdn_values(schema, out, rdn)
     return out
 

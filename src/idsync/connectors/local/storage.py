@@ -226,9 +226,13 @@ class Storage:
         indexer = self.indexer
         if indexer is None or not indexer.names:
             return
+        pending = self._pending
+        if old is None and new is not None:  # a new entry: only rows to add
+            for attr, value in indexer.rows(new):
+                pending[attr, value, ident] = True
+            return
         before = indexer.rows(old) if old is not None else set()
         after = indexer.rows(new) if new is not None else set()
-        pending = self._pending
         for attr, value in before - after:
             pending[attr, value, ident] = False
         for attr, value in after - before:
