@@ -86,7 +86,12 @@ def resolve(schema: Schema, name: str) -> AttrInfo:
 
 def check_values(info: AttrInfo, values: Sequence[str]) -> list[str]:
     """*values* checked against the attribute's syntax and for repeats (by its equality rule)."""
-    if len(values) > 1 and info.name == "objectClass":  # the same few lists on every entry
+    if len(values) == 1:  # most attributes: nothing to compare the value with
+        value = values[0]
+        if not isinstance(value, str) or not _SYNTAX.get(info.syntax or "", _always)(value):
+            raise LdapFailure("invalidAttributeSyntax", f"{info.name}: value #0 invalid per syntax", info.name)
+        return [value]
+    if info.name == "objectClass":  # the same few lists on every entry
         return list(_checked_classes(info, tuple(values)))
     return _check_values(info, values)
 
@@ -179,7 +184,7 @@ def check_entry(schema: Schema, attrs: AttrMap, rdn: RDN, structural_before: str
         if not attrs.get(name):
             raise LdapFailure("objectClassViolation", f"object class '{owner}' requires attribute '{name}'", name)
     allowed = facts.allowed
-    if allowed is not None:
+    if allowed is not None and not _all_allowed(allowed, tuple(attrs)):
         for name in attrs:
             if name.lower() not in allowed:
                 raise LdapFailure("objectClassViolation", f"attribute '{name}' not allowed", name)
@@ -197,6 +202,12 @@ def check_entry(schema: Schema, attrs: AttrMap, rdn: RDN, structural_before: str
                 "namingViolation", f"naming attribute '{info.name if info else type_}' is not present in entry", type_
             )
     return structural
+
+
+@lru_cache(maxsize=4096)
+def _all_allowed(allowed: frozenset[str], names: tuple[str, ...]) -> bool:
+    """True when the classes allow every one of *names* (the same few lists on every entry)."""
+    return all(name.lower() in allowed for name in names)
 
 
 def _single_valued(schema: Schema, name: str) -> bool:
