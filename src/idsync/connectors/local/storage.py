@@ -111,7 +111,7 @@ def dn_key(dn: str) -> str:
     together most often share their parent, so only the leaf RDN is new."""
     first, sep, rest = dn.partition(",")
     if sep and rest.strip() and not _SPECIAL.search(first):
-        leaf = normalized_rdns(first)
+        leaf = _normalized_leaf(first)
         if len(leaf) == 1:
             return _key(rest) + leaf[0] + SEP
     return _key(dn)
@@ -127,6 +127,11 @@ def leaf_rdn(dn: str) -> RDN | None:
         return parse_dn_uncached(first)[0]
     rdns = parse_dn(dn)
     return rdns[0] if rdns else None
+
+
+_normalized_leaf = normalized_rdns.__wrapped__
+"""The normalization without its cache, for leaf RDNs: each is met once, and
+filling the cache with them only evicts what it is good for (parents)."""
 
 
 @lru_cache(maxsize=1024)

@@ -69,6 +69,11 @@ def _always(_value: str) -> bool:
     return True
 
 
+def syntax_of(info: AttrInfo) -> Callable[[str], bool]:
+    """The check of one value of *info*'s syntax."""
+    return _SYNTAX.get(info.syntax or "", _always)
+
+
 @lru_cache(maxsize=4096)
 def resolve(schema: Schema, name: str) -> AttrInfo:
     """The attribute type a client writes as *name*; refuses unknown and operational types.
