@@ -511,7 +511,7 @@ class LocalDirectory:
         before = _structural(self._schema, tuple(row.attrs.get("objectClass", ())))
         attrs = apply_mods(self._schema, row.attrs, change.mods)
         check_entry(self._schema, attrs, parse_dn(row.dn)[0], before)
-        self._store.update(row.key, attrs, self._now())
+        self._store.update(row.key, attrs, self._now(), row)
 
     def _delete(self, change: Change) -> None:
         key = dn_key(change.dn)

@@ -385,8 +385,10 @@ class Storage:
         self._index(row.id, None, row.attrs)
         return True
 
-    def update(self, key: str, attrs: dict[str, list[str]], modified: str) -> None:
-        old = self._old(key)
+    def update(self, key: str, attrs: dict[str, list[str]], modified: str, old_row: Row | None = None) -> None:
+        """Store *attrs* as the entry's; *old_row*, the entry as read in this
+        transaction, spares reading it again for its index rows."""
+        old = (old_row.id, old_row.attrs) if old_row is not None and old_row.id else self._old(key)
         self.db.execute("UPDATE entries SET attrs = ?, modified = ? WHERE key = ?", (dumps(attrs), modified, key))
         if old is not None:
             self._index(old[0], old[1], attrs)
