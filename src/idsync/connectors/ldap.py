@@ -414,11 +414,11 @@ def write_connections(url: str, setting: str, cpus: int | None) -> int:
 
     ``auto`` (the default): one when the server is on this machine and the
     machine has at most two cores, else two. A second connection lets a
-    server work on more writes at once, but costs the client CPU per write
-    (more wake-ups and smaller reads: about a tenth more, measured with
-    slapd on a shared 2-core machine, for no more writes a second); when
-    client and server share two cores, that CPU is taken from the server.
-    A number is taken as it is.
+    server work on more writes at once; with slapd on a shared 2-core
+    machine it gave no more writes a second (medians of three runs) and,
+    until choosing between the two was made cheap, cost idsync about a tenth
+    more CPU, taken from the server (see docs/performance.md). A number is
+    taken as it is.
     """
     if setting.strip().lower() in ("", "auto"):
         host = urlsplit(url).hostname or ""
