@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.embedded import Embedded, w9l
 from benchmarks.portal import portal
 from benchmarks.scheduler import ScaleResult
 from benchmarks.scheduler import w10 as scheduler_scale
@@ -31,7 +32,8 @@ def report(rows: list[Row]) -> str:
 
 
 def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[Row], dict[str, object]]:
-    """Every workload on a fresh private slapd; W9 (--scale) replaces W1–W5."""
+    """Every workload on a fresh private slapd, and its embedded directory twin
+    (W1L–W3L); W9 and W9L (--scale) replace W1–W5."""
     os.environ.update(environment(workdir))
 
     def start() -> SlapdServer:
@@ -43,11 +45,16 @@ def run(users: int, scale: bool, workdir: Path, repeat: int = 3) -> tuple[list[R
         bench = Bench(server, start, workdir, users, repeat)
         if scale:
             bench.w1_full_sync("W9")
+            w9l(bench)
         else:
             bench.w1_full_sync()
+            embedded = Embedded(bench)
+            embedded.w1()
             w2 = bench.w2_no_change()
+            embedded.w2()
             bench.w4_preview(w2)
             bench.w3_delta(w2)
+            embedded.w3()
             bench.w5_membership()
         return bench.rows, bench.figures
     finally:
@@ -143,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     for workload, figure in figures.items():
         if isinstance(figure, dict) and figure.get("idsync_cpu_s") is not None:
             slapd = figure.get("slapd_cpu_s")
-            print(f"{workload} CPU seconds: idsync {figure['idsync_cpu_s']:.2f}, slapd "
-                  f"{'unknown' if slapd is None else f'{slapd:.2f}'}, over {figure['idsync_s']:.2f} s of wall time")
+            server = "" if "slapd_cpu_s" not in figure else (
+                f", slapd {'unknown' if slapd is None else f'{slapd:.2f}'}")  # none for the embedded directory
+            print(f"{workload} CPU seconds: idsync {figure['idsync_cpu_s']:.2f}{server}, "
+                  f"over {figure['idsync_s']:.2f} s of wall time")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "users": users, "repeat": args.repeat, "machine": platform.platform(), "python": platform.python_version(),

@@ -65,7 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
         "empty: /metrics is open to whoever reaches the port.",
     ),
     Setting("ldap_window", "64", "Asynchronous LDAP operations kept outstanding on each write connection."),
-    Setting("ldap_connections", "2", "Connections a run spreads its LDAP writes over (1 sends every write on one)."),
+    Setting(
+        "ldap_connections", "auto",
+        "Connections a run spreads its LDAP writes over (1 sends every write on one); auto: 1 when the server "
+        "is on this machine and it has at most 2 cores, else 2.",
+    ),
     Setting("ldap_page_size", "1000", "Entries per page of an LDAP paged search."),
     Setting(
         "run_lease_seconds", "60",

@@ -26,8 +26,22 @@ def test_benchmarks_run_and_count_exactly(tmp_path: Path, monkeypatch: pytest.Mo
         # (slapd's in clock ticks of 10 ms: a small no-change run may take none)
         assert figures[workload]["idsync_cpu_s"] > 0 and figures[workload]["slapd_cpu_s"] >= 0  # type: ignore[index]
     assert figures["W1"]["slapd_cpu_s"] > 0  # type: ignore[index]
+    # The embedded directory's twins ran on the same data (each checks its counts as it goes).
+    assert figures["W1L"]["users"] == 2000 and figures["W1L"]["vs"] == "W1"  # type: ignore[index]
+    assert figures["W2L"]["runs"] == 2 and figures["W3L"]["idsync_s"] > 0  # type: ignore[index]
+    assert {("W1L", "objects/s"), ("W2L", "seconds"), ("W3L", "seconds")} <= set(by_metric)
     table = report(rows)
     assert all(r.workload in table for r in rows)
+
+
+def test_the_scale_workloads_run_on_both_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    rows, figures = run(users=2000, scale=True, workdir=tmp_path, repeat=1)
+    assert [r.workload for r in rows].count("W9L") == 3
+    assert figures["W9L"]["users"] == 2000 and figures["W9L"]["tenth"]["users"] == 200  # type: ignore[index]
+    per_object = next(r for r in rows if r.workload == "W9L" and r.metric.startswith("µs per object"))
+    assert per_object.baseline is not None and per_object.baseline > 0
 
 
 def test_the_startup_workload_alone_reports_its_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

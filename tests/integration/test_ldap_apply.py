@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Generator
 
 import pytest
 
 from benchmarks.proxy import CountingProxy
 from idsync.connectors.base import Directory, factory_for
-from idsync.connectors.ldap import LdapDirectory, open_ldap_directory
+from idsync.connectors.ldap import LdapDirectory, open_ldap_directory, write_connections
 from idsync.connectors.ldap_pipeline import Lineages, dn_key, split_rdn
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
 from idsync.domain.definitions import LdapStore
@@ -264,8 +265,12 @@ def test_factory_builds_from_the_definition(slapd: SlapdServer, monkeypatch: pyt
     directory = factory_for("ldap")(definition, {"bind_password": slapd.root_pw})
     assert isinstance(directory, LdapDirectory)
     assert (directory.window, directory.page_size, directory.timeout) == (12, 250, 3)
+    assert directory.connections == write_connections(slapd.url, "auto", os.cpu_count())
     assert directory.test().startswith(slapd.url)
     directory.close()
+    monkeypatch.setenv("IDSYNC_LDAP_CONNECTIONS", "3")
+    three = factory_for("ldap")(definition, {"bind_password": slapd.root_pw})
+    assert isinstance(three, LdapDirectory) and three.connections == 3
 
     explicit = open_ldap_directory(definition.model_copy(update={"page_size": 40}), {"bind_password": "x"})
     assert explicit.page_size == 40

@@ -222,10 +222,16 @@ class Pipeline:
     def _slot(self) -> int:
         """The connection with the fewest operations outstanding; among equals,
         the next after the one sent to last."""
-        if len(self.outstanding) == 1:
+        counts = self.outstanding
+        if len(counts) == 1:
             return 0
-        self.last_sent = _next_of(self.outstanding, self.last_sent, min)
-        return self.last_sent
+        if len(counts) == 2:  # the default of several: decided without the general search
+            first, second = counts
+            slot = (0 if first < second else 1) if first != second else 1 - self.last_sent
+        else:
+            slot = _next_of(counts, self.last_sent, min)
+        self.last_sent = slot
+        return slot
 
     def _hold(self, slot: int, msgid: int, change: Change, keys: tuple[Lineage, ...], renaming: bool) -> None:
         self.pending[slot, msgid] = (change, keys, renaming)
@@ -288,8 +294,12 @@ class Pipeline:
         """Wait for the next result of the busiest connection; its outcome, or
         None when a move goes on to its mods."""
         slot = 0
-        if len(self.outstanding) > 1:
-            slot = self.last_read = _next_of(self.outstanding, self.last_read, max)
+        counts = self.outstanding
+        if len(counts) == 2:
+            first, second = counts
+            slot = self.last_read = (0 if first > second else 1) if first != second else 1 - self.last_read
+        elif len(counts) > 1:
+            slot = self.last_read = _next_of(counts, self.last_read, max)
         conn = self.conns[slot]
         try:
             _t, _d, msgid, _c = conn.result3(ldap.RES_ANY, 1, self.timeout)

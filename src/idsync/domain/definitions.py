@@ -128,6 +128,11 @@ class LocalStore(_Named):
         default=None,
         description="attributes of the suffix entry (objectClass and the rest); default: made from the suffix's RDN",
     )
+    indexed_attributes: list[str] | None = Field(
+        default=None,
+        description="attributes whose equality and presence searches use an index; default: objectClass, uid, "
+        "cn, mail, member, ou, o, dc. Changing the list rebuilds the indexes when the store is next opened",
+    )
     notification_server: NotificationServer | None = None
     workflow: WorkflowSettings | None = Field(default=None, description="which runs need approval, and by whom")
 

@@ -25,4 +25,7 @@ def open_local_directory(definition: LocalStore, secrets: Mapping[str, str]) -> 
     path = Path(definition.path).expanduser()
     if not path.is_absolute():
         path = settings.home() / path
-    return LocalDirectory(path, definition.suffix, suffix_attributes=definition.suffix_attributes)
+    return LocalDirectory(
+        path, definition.suffix, suffix_attributes=definition.suffix_attributes,
+        indexed_attributes=definition.indexed_attributes,
+    )

@@ -11,10 +11,11 @@ crash never leaves an outcome that did not happen.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -22,13 +23,23 @@ from typing import Any
 
 from idsync.connectors.base import ApplyOutcome, DirectorySchema
 from idsync.connectors.local import suffix as suffixes
+from idsync.connectors.local.attrs import Layout, Stored, StoredAttrs, layout, lower, stored
+from idsync.connectors.local.index import DEFAULT_INDEXED, Indexer, canonical_names
 from idsync.connectors.local.operations import apply_mods, entry_for_add, rename_attrs
 from idsync.connectors.local.schema import Schema, load_schema
-from idsync.connectors.local.storage import PAGE, Row, Storage, dn_key, parent_key, subtree_end
+from idsync.connectors.local.storage import (
+    PAGE,
+    Row,
+    Storage,
+    dn_key,
+    leaf_rdn,
+    parent_key,
+    subtree_end,
+)
 from idsync.connectors.local.validate import LdapFailure, check_entry, structural_class
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.dn import format_dn, parse_dn
-from idsync.domain.entry import Attrs, Entry, Scope
+from idsync.domain.entry import Entry, Scope
 from idsync.domain.filters import (
     Compiled,
     Filter,
@@ -38,6 +49,11 @@ from idsync.domain.filters import (
     parse_filter,
 )
 from idsync.errors import ConfigError, ConnectorError, NotFoundError, RecordError
+
+log = logging.getLogger(__name__)
+
+INDEX_LIMIT = 20_000
+"""Above this many candidates an index lookup is not used: reading the scope costs about as much."""
 
 # Operational attributes the directory maintains, in the order slapd returns them.
 OPERATIONAL = ("structuralObjectClass", "entryUUID", "createTimestamp", "modifyTimestamp",
@@ -66,17 +82,35 @@ _VERBS = {ChangeOp.CREATE: "add", ChangeOp.UPDATE: "modify", ChangeOp.DISABLE: "
           ChangeOp.DELETE: "delete", ChangeOp.MOVE: "move"}
 
 
-@dataclass(frozen=True, slots=True)
+_COLUMNS = {"entryUUID": 2, "createTimestamp": 3, "modifyTimestamp": 4, "entryDN": 1}
+"""Operational attributes read from a row's columns as they are."""
+
+
+@dataclass(slots=True)
 class _View:
-    """Which attributes a search returns."""
+    """Which attributes a search returns, and how for each set of stored names met."""
 
     all_user: bool
     user: frozenset[str]  # lower-cased canonical names, when not all_user
     operational: tuple[str, ...]
+    # stored names (in stored order) -> the names returned and their shared layout
+    shapes: dict[tuple[str, ...], tuple[tuple[str, ...], Layout]] = field(default_factory=dict)
 
     @property
     def subordinates(self) -> bool:
         return "hasSubordinates" in self.operational
+
+    @property
+    def columns_only(self) -> bool:
+        """True when every operational attribute asked for is a column (the common case)."""
+        return all(name in _COLUMNS for name in self.operational)
+
+    def shape(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], Layout]:
+        found = self.shapes.get(keys)
+        if found is None:
+            names = keys if self.all_user else tuple(k for k in keys if lower(k) in self.user)
+            found = self.shapes[keys] = (names, layout(names + self.operational))
+        return found
 
 
 class LocalDirectory:
@@ -91,6 +125,7 @@ class LocalDirectory:
         clock: Callable[[], datetime] | None = None,
         batch_size: int = 500,
         suffix_attributes: Mapping[str, Sequence[str]] | None = None,
+        indexed_attributes: Sequence[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self._suffix_given = suffix_attributes
@@ -99,8 +134,12 @@ class LocalDirectory:
             raise ConfigError("the suffix of an embedded directory cannot be empty (e.g. dc=example,dc=org)")
         self._suffix_key = dn_key(suffix)
         self._schema: Schema = load_schema(tuple(Path(p) for p in schema_files))
+        names = DEFAULT_INDEXED if indexed_attributes is None else indexed_attributes
+        self._indexer = Indexer(self._schema, canonical_names(self._schema, names))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._batch_size = max(1, batch_size)
+        self._parents: dict[str, str] = {}  # parent key -> stored DN, within one batch
+        self._second, self._stamp = -1, ""
         self._store = Storage(self.path)
         try:
             self._initialize()
@@ -114,11 +153,17 @@ class LocalDirectory:
             try:
                 store.create_tables()
                 store.begin()
+                current = store.indexed() == self._indexer.names
+                store.indexer = self._indexer if current else None
                 stored = store.get_meta("suffix")
                 if stored is None:
                     suffixes.create(store, self._schema, self.suffix, self._suffix_key, self._suffix_given, self._now())
                 elif self._suffix_given is not None and dn_key(stored) == self._suffix_key:
                     suffixes.refresh(store, self._schema, self._suffix_key, self._suffix_given, self._now())
+                if not current:
+                    log.info("embedded directory %s: indexing %s", self.path, ", ".join(self._indexer.names) or "nothing")
+                    store.rebuild_index(self._indexer)
+                store.mark_current()
                 store.commit()
             except LdapFailure as exc:
                 store.rollback()
@@ -140,8 +185,20 @@ class LocalDirectory:
                 f"use suffix {stored!r} or another file"
             )
 
+    def _index_fresh(self) -> None:
+        """Follow the file's indexed attributes, should another process have
+        changed them since this one opened it (its definition did)."""
+        stored = self._store.indexed()
+        indexer = self._store.indexer
+        if indexer is None or stored != indexer.names:
+            self._store.indexer = Indexer(self._schema, stored or ())
+
     def _now(self) -> str:
-        return self._clock().astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+        now = self._clock()
+        second = int(now.timestamp())
+        if second != self._second:  # formatted once a second: every entry written asks
+            self._second, self._stamp = second, now.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+        return self._stamp
 
     # ------------------------------------------------------------ Directory protocol
 
@@ -203,7 +260,7 @@ class LocalDirectory:
             raise NotFoundError(f"search base {base!r} does not exist in embedded directory {self.path}")
         test = None if _is_everything(flt) else compile_filter(flt, self._schema.rules)
         wanted = {self._canonical(a) for a in filter_attributes(flt)}
-        return self._scan(base_key, Scope(scope), test, wanted, self._view(attributes))
+        return self._scan(base_key, Scope(scope), flt, test, wanted, self._view(attributes))
 
     def _canonical(self, name: str) -> str:
         info = self._schema.attribute(name)
@@ -222,12 +279,21 @@ class LocalDirectory:
         return _View("*" in names, frozenset(user), oper)
 
     def _scan(
-        self, base_key: str, scope: Scope, test: Compiled | None, wanted: set[str], view: _View
+        self, base_key: str, scope: Scope, flt: Filter, test: Compiled | None, wanted: set[str], view: _View
     ) -> Iterator[Entry]:
-        classes = "objectclass" in wanted
-        operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
-        children = view.subordinates
         store = self._store
+        if test is not None and scope is not Scope.BASE:
+            with store.lock:
+                self._check_open()
+                try:
+                    self._index_fresh()
+                    keys = self._indexed_keys(flt, base_key, scope)
+                except sqlite3.Error as exc:
+                    raise store.fail(exc, "searching") from exc
+            if keys is not None:
+                yield from self._fetch(keys, test, wanted, view)
+                return
+        children = view.subordinates
         low, inclusive = (base_key, True) if scope is not Scope.ONE else ("", False)
         while True:
             with store.lock:
@@ -241,32 +307,94 @@ class LocalDirectory:
                         rows = store.page(low, subtree_end(base_key), inclusive=inclusive, children=children)
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
-            for row in rows:
-                attrs: dict[str, list[str]] = json.loads(row[5])
-                if test is not None:
-                    lowered = {k.lower(): v for k, v in attrs.items()}
-                    if classes:
-                        lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
-                    if operational:
-                        lowered.update(entryuuid=[row[2]], createtimestamp=[row[3]],
-                                       modifytimestamp=[row[4]], entrydn=[row[1]])
-                    if test(partial(_values_of, lowered)) is not True:
-                        continue
-                yield self._entry(row, attrs, view)
+            yield from self._matching(rows, test, wanted, view)
             if scope is Scope.BASE or len(rows) < PAGE:
                 return
             low, inclusive = rows[-1][0], False
 
-    def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
-        if view.all_user:
-            items: list[tuple[str, list[str]]] = list(attrs.items())
+    def _indexed_keys(self, flt: Filter, base_key: str, scope: Scope) -> list[tuple[str, int]] | None:
+        """(key, id) of the entries of the scope the indexes narrow *flt* to, in
+        key order; None when no index helps (the scope is scanned instead)."""
+        store = self._store
+        indexer = store.indexer
+        options = indexer.lookups(flt) if indexer is not None else None
+        if not options:
+            return None
+        best: list[tuple[str, str | None]] | None = None
+        most = INDEX_LIMIT
+        for option in options:
+            count = sum(store.count_lookup(attr, value, most) for attr, value in option)
+            if count < most:
+                best, most = option, count
+        if best is None or store.count_scope(base_key, one=scope is Scope.ONE, limit=4 * most + 1) <= 4 * most:
+            return None  # a scope hardly larger than the candidates: reading it is cheaper
+        ids = sorted({i for attr, value in best for i in store.lookup(attr, value)})
+        end = subtree_end(base_key)
+        if scope is Scope.ONE:
+            keys = [(k, i) for k, i in store.keys_of(ids) if parent_key(k) == base_key and k != base_key]
         else:
-            items = [(k, v) for k, v in attrs.items() if k.lower() in view.user]
+            keys = [(k, i) for k, i in store.keys_of(ids) if base_key <= k < end]
+        log.debug("search below %s: %d candidate(s) from the index on %s", base_key, len(keys), best[0][0])
+        return sorted(keys)
+
+    def _fetch(
+        self, keys: list[tuple[str, int]], test: Compiled | None, wanted: set[str], view: _View
+    ) -> Iterator[Entry]:
+        store = self._store
+        for i in range(0, len(keys), 500):
+            ids = [ident for _key, ident in keys[i : i + 500]]
+            with store.lock:
+                self._check_open()
+                try:
+                    rows = store.rows_of(ids, children=view.subordinates)
+                except sqlite3.Error as exc:
+                    raise store.fail(exc, "searching") from exc
+            yield from self._matching(rows, test, wanted, view)
+
+    def _matching(
+        self, rows: list[tuple[Any, ...]], test: Compiled | None, wanted: set[str], view: _View
+    ) -> Iterator[Entry]:
+        """The entries of *rows* the filter's *test* accepts."""
+        classes = "objectclass" in wanted
+        operational = bool(wanted & {"entryuuid", "createtimestamp", "modifytimestamp", "entrydn"})
+        needed = _needed(self._schema, frozenset(wanted))
+        # A test of the object classes alone (a job's scope): its answer once per set of classes.
+        by_classes: dict[tuple[str, ...], bool] | None = {} if needed <= {"objectclass"} and not operational else None
+        for row in rows:
+            attrs: dict[str, list[str]] = json.loads(row[5])
+            if test is not None and by_classes is not None:
+                classes_of = tuple(attrs.get("objectClass", ()))
+                ok = by_classes.get(classes_of)
+                if ok is None:
+                    expanded = {"objectclass": list(_expanded(self._schema, classes_of))}
+                    ok = by_classes[classes_of] = test(partial(_values_of, expanded)) is True
+                if not ok:
+                    continue
+            elif test is not None:
+                lowered = {low: v for k, v in attrs.items() if (low := lower(k)) in needed}
+                if classes:
+                    lowered["objectclass"] = list(_expanded(self._schema, tuple(attrs.get("objectClass", ()))))
+                if operational:
+                    lowered.update(entryuuid=[row[2]], createtimestamp=[row[3]],
+                                   modifytimestamp=[row[4]], entrydn=[row[1]])
+                if test(partial(_values_of, lowered)) is not True:
+                    continue
+            yield self._entry(row, attrs, view)
+
+    def _entry(self, row: tuple[Any, ...], attrs: dict[str, list[str]], view: _View) -> Entry:
+        if view.columns_only:  # names and layout worked out once per set of stored names
+            names_, shape = view.shape(tuple(attrs))
+            out: list[Stored] = [v[0] if len(v) == 1 else tuple(v) for v in map(attrs.__getitem__, names_)]
+            out.extend(row[_COLUMNS[name]] for name in view.operational)
+            return Entry(row[1], StoredAttrs(shape, tuple(out)))
+        names = list(attrs) if view.all_user else [k for k in attrs if lower(k) in view.user]
+        values = [stored(attrs[k]) for k in names]
         for name in view.operational:
             value = self._operational(name, row, attrs)
             if value is not None:
-                items.append((name, [value]))
-        return Entry(row[1], Attrs(items))
+                names.append(name)
+                values.append(value)
+        return Entry(row[1], StoredAttrs(layout(tuple(names)), tuple(values)))
 
     def _operational(self, name: str, row: tuple[Any, ...], attrs: dict[str, list[str]]) -> str | None:
         if name == "structuralObjectClass":
@@ -275,8 +403,7 @@ class LocalDirectory:
             return "TRUE" if row[6] else "FALSE"
         if name == "subschemaSubentry":
             return "cn=Subschema"
-        column = {"entryUUID": 2, "createTimestamp": 3, "modifyTimestamp": 4, "entryDN": 1}[name]
-        return str(row[column])
+        return str(row[_COLUMNS[name]])
 
     # ------------------------------------------------------------ apply
 
@@ -295,8 +422,10 @@ class LocalDirectory:
         store = self._store
         with store.lock:
             self._check_open()
+            self._parents.clear()
             try:
                 store.begin()
+                self._index_fresh()
                 outcomes = [self._apply_one(change) for change in batch]
                 store.commit()
             except sqlite3.Error as exc:
@@ -336,26 +465,36 @@ class LocalDirectory:
             raise LdapFailure("unwillingToPerform", f"not within the directory suffix {self.suffix}")
 
     def _parent_dn(self, key: str, dn: str) -> str:
-        """The stored DN of the parent of *key*; refuses a missing parent."""
-        parent = self._store.get_dn(parent_key(key))
+        """The stored DN of the parent of *key*; refuses a missing parent.
+
+        Remembered for the rest of the batch (a batch of adds most often
+        shares one parent), until a delete or a move may change it."""
+        pkey = parent_key(key)
+        parent = self._parents.get(pkey)
         if parent is None:
-            raise LdapFailure("noSuchObject", f"parent entry {format_dn(parse_dn(dn)[1:])!r} does not exist")
+            parent = self._store.get_dn(pkey)
+            if parent is None:
+                raise LdapFailure("noSuchObject", f"parent entry {format_dn(parse_dn(dn)[1:])!r} does not exist")
+            self._parents[pkey] = parent
         return parent
 
     def _add(self, change: Change) -> None:
-        rdns = parse_dn(change.dn)
         key = dn_key(change.dn)
         self._within_suffix(key)
-        if not rdns:
+        rdn = leaf_rdn(change.dn)
+        if rdn is None:
             raise LdapFailure("unwillingToPerform", "the root DSE cannot be written")
-        attrs = entry_for_add(self._schema, rdns[0], change.attrs)
-        check_entry(self._schema, attrs, rdns[0])
-        rdn_text = format_dn(rdns[:1])
-        dn = f"{rdn_text},{self._parent_dn(key, change.dn)}" if key != self._suffix_key else format_dn(rdns)
+        attrs = entry_for_add(self._schema, rdn, change.attrs)
+        check_entry(self._schema, attrs, rdn)
+        if key != self._suffix_key:
+            dn = f"{format_dn((rdn,))},{self._parent_dn(key, change.dn)}"
+        else:
+            dn = format_dn(parse_dn(change.dn))
         now = self._now()
         if not self._store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs)):
             if key == self._suffix_key and suffixes.replace_generated(self._store, self._schema, key, dn, attrs, now):
                 self.suffix = dn  # the suffix entry as imported replaces the generated one
+                self._parents.clear()
                 return
             raise LdapFailure("alreadyExists", "an entry with this DN already exists")
 
@@ -372,7 +511,7 @@ class LocalDirectory:
         before = _structural(self._schema, tuple(row.attrs.get("objectClass", ())))
         attrs = apply_mods(self._schema, row.attrs, change.mods)
         check_entry(self._schema, attrs, parse_dn(row.dn)[0], before)
-        self._store.update(row.key, attrs, self._now())
+        self._store.update(row.key, attrs, self._now(), row)
 
     def _delete(self, change: Change) -> None:
         key = dn_key(change.dn)
@@ -381,6 +520,7 @@ class LocalDirectory:
         if self._store.has_children(key):
             raise LdapFailure("notAllowedOnNonLeaf", "subordinate objects must be deleted first")
         self._store.delete(key)
+        self._parents.clear()
 
     def _move(self, change: Change) -> None:
         if not change.new_dn:
@@ -404,6 +544,18 @@ class LocalDirectory:
             attrs = apply_mods(self._schema, attrs, change.mods)
         check_entry(self._schema, attrs, new_rdns[0], before)
         self._store.move(row, new_key, f"{format_dn(new_rdns[:1])},{parent}", attrs, self._now())
+        self._parents.clear()
+
+
+@lru_cache(maxsize=256)
+def _needed(schema: Schema, wanted: frozenset[str]) -> frozenset[str]:
+    """The stored attributes a filter on *wanted* reads: each with its subtypes
+    (``(name=x)`` tests ``cn`` and ``sn`` too); the others need not be looked at."""
+    out: set[str] = set()
+    for name in wanted:
+        info = schema.attribute(name.split(";", 1)[0])
+        out.update(schema.subtypes(info.name) if info else (name.split(";", 1)[0],))
+    return frozenset(out)
 
 
 def _values_of(lowered: dict[str, list[str]], name: str) -> list[str]:

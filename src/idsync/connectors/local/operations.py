@@ -9,12 +9,21 @@ Values are compared with each attribute's equality rule, so ``JDoe`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
 
 from idsync.connectors.local.schema import Schema
-from idsync.connectors.local.validate import AttrMap, LdapFailure, check_values, keys_of, resolve
+from idsync.connectors.local.validate import (
+    AttrMap,
+    LdapFailure,
+    check_values,
+    keys_of,
+    resolve,
+    syntax_of,
+)
 from idsync.domain.changes import Modification, ModOp
 from idsync.domain.dn import RDN
+from idsync.domain.entry import Attrs, Values
 from idsync.domain.filters import value_key
 
 # First RDN attribute of a suffix -> the object classes of the suffix entry.
@@ -34,6 +43,8 @@ def _add_rdn_values(schema: Schema, attrs: AttrMap, rdn: RDN) -> None:
     for type_, value in rdn:
         info = resolve(schema, type_)
         current = attrs.setdefault(info.name, [])
+        if value in current:  # written as the DN spells it: the usual case
+            continue
         wanted = value_key(info.equality, value)
         if wanted not in keys_of(info, current):
             current.extend(check_values(info, [value]))
@@ -42,13 +53,51 @@ def _add_rdn_values(schema: Schema, attrs: AttrMap, rdn: RDN) -> None:
 def entry_for_add(schema: Schema, rdn: RDN, attrs: Mapping[str, Sequence[str]] | None) -> AttrMap:
     """The attributes of a new entry: names resolved to the schema's spelling,
     values checked, and the RDN values added when missing (as slapd does)."""
+    if isinstance(attrs, Attrs):  # what idsync's own writes give: try the names' plan
+        given = tuple(attrs.pairs())
+        plan = _plan(schema, tuple(name for name, _ in given))
+        if plan is not None:
+            return _planned(schema, rdn, given, plan)
     out: AttrMap = {}
-    for name, values in (attrs or {}).items():
+    pairs = attrs.pairs() if isinstance(attrs, Attrs) else (attrs or {}).items()
+    for name, values in pairs:
         info = resolve(schema, name)
         if not values:
             continue
-        merged = [*out.get(info.name, ()), *values]
-        out[info.name] = check_values(info, merged)
+        prior = out.get(info.name)
+        out[info.name] = check_values(info, values if prior is None else [*prior, *values])
+    _add_rdn_values(schema, out, rdn)
+    return out
+
+
+_Plan = tuple[tuple[str, Callable[[str], bool]], ...]
+
+
+@lru_cache(maxsize=1024)
+def _plan(schema: Schema, names: tuple[str, ...]) -> _Plan | None:
+    """For the attribute names of a new entry (the same few lists on every
+    entry a job writes): each one's schema name and syntax check; None when
+    one is refused or two are the same attribute (the general way says so)."""
+    try:
+        infos = [resolve(schema, name) for name in names]
+    except LdapFailure:
+        return None
+    if len({info.name for info in infos}) < len(infos):
+        return None
+    return tuple((info.name, syntax_of(info)) for info in infos)
+
+
+def _planned(schema: Schema, rdn: RDN, given: tuple[tuple[str, Values], ...], plan: _Plan) -> AttrMap:
+    """:func:`entry_for_add` by the *plan* of the given names: the same checks, in the same order."""
+    out: AttrMap = {}
+    for (_name, values), (canonical, valid) in zip(given, plan, strict=True):
+        if len(values) == 1:
+            value = values[0]
+            if not isinstance(value, str) or not valid(value):
+                raise LdapFailure("invalidAttributeSyntax", f"{canonical}: value #0 invalid per syntax", canonical)
+            out[canonical] = [value]
+        elif values:
+            out[canonical] = check_values(resolve(schema, canonical), values)
     _add_rdn_values(schema, out, rdn)
     return out
 

@@ -6,6 +6,12 @@ key as a prefix, so a subtree search is one index range scan, rows arrive
 parents first, and a move rewrites the keys of a subtree with one UPDATE.
 ``parent`` (the parent's key) serves one-level searches and leaf checks.
 
+Indexed attributes have rows in ``idx`` (see :mod:`.index`), a table
+without rowids keyed by (attribute, value key, entry id): an equality or
+presence lookup is one range of that key. An entry's index rows are worked
+out from its attributes on every write and written, with the batch's other
+index rows, by two ``executemany`` calls at its commit.
+
 The file is opened in WAL mode (readers never block the writer; several
 processes may share it) with ``synchronous=NORMAL``; writes happen in
 explicit transactions, so a crash leaves the last committed state.
@@ -18,14 +24,17 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from idsync.domain.dn import normalized_rdns
+from idsync.connectors.local.index import Indexer
+from idsync.domain.dn import RDN, normalized_rdns, parse_dn, parse_dn_uncached
 from idsync.errors import ConnectorError, TransientError
 
 SEP = "\x01"  # never part of a normalized RDN: control characters are hex-escaped there
-FORMAT = 1
+FORMAT = 2
+"""1: entries only; 2: with the ``idx`` table (a file of format 1 is upgraded on open)."""
 PAGE = 1000
 
 _DDL = """
@@ -41,10 +50,23 @@ CREATE TABLE IF NOT EXISTS entries (
     attrs TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_parent ON entries (parent, key);
+CREATE TABLE IF NOT EXISTS idx (
+    attr TEXT NOT NULL,
+    value TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (attr, value, id)
+) WITHOUT ROWID;
 """
+INDEXED = "indexed"
+"""Meta entry: the attributes the ``idx`` rows are of (JSON list), as last rebuilt."""
+
+_IDS_EQUAL = "SELECT id FROM idx WHERE attr = ? AND value = ?"
+_IDS_PRESENT = "SELECT DISTINCT id FROM idx WHERE attr = ?"
+_COUNT_EQUAL = "SELECT count(*) FROM (SELECT 1 FROM idx WHERE attr = ? AND value = ? LIMIT ?)"
+_COUNT_PRESENT = "SELECT count(*) FROM (SELECT DISTINCT id FROM idx WHERE attr = ? LIMIT ?)"
 
 # Every read returns key, dn, uuid, created, modified, attrs (+ has-children when asked).
-_GET = "SELECT key, dn, uuid, created, modified, attrs FROM entries WHERE key = ?"
+_GET = "SELECT key, dn, uuid, created, modified, attrs, id FROM entries WHERE key = ?"
 _BASE = {
     False: "SELECT key, dn, uuid, created, modified, attrs FROM entries e WHERE key = ?",
     True: "SELECT key, dn, uuid, created, modified, attrs, "
@@ -71,8 +93,49 @@ _CHILDREN = {
 }
 
 
+# The entries of a list of ids, passed as one JSON array.
+_KEYS_OF = "SELECT key, id FROM entries WHERE id IN (SELECT value FROM json_each(?))"
+_ROWS_OF = {
+    False: "SELECT key, dn, uuid, created, modified, attrs FROM entries e "
+    "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
+    True: "SELECT key, dn, uuid, created, modified, attrs, "
+    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e "
+    "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
+}
+
+
 def dn_key(dn: str) -> str:
-    """The storage key of *dn* (raises ConfigError for an invalid DN)."""
+    """The storage key of *dn* (raises ConfigError for an invalid DN).
+
+    The key of the parent part is remembered: the entries written or read
+    together most often share their parent, so only the leaf RDN is new."""
+    first, sep, rest = dn.partition(",")
+    if sep and rest.strip() and not _SPECIAL.search(first):
+        leaf = _normalized_leaf(first)
+        if len(leaf) == 1:
+            return _key(rest) + leaf[0] + SEP
+    return _key(dn)
+
+
+_SPECIAL = re.compile(r'[\\"+#<>;\x00-\x1f\x7f]')  # an RDN the simple parse does not take
+
+
+def leaf_rdn(dn: str) -> RDN | None:
+    """The first RDN of *dn* (None for the empty DN), parsing no more of it than needed."""
+    first, sep, rest = dn.partition(",")
+    if sep and rest.strip() and not _SPECIAL.search(first):
+        return parse_dn_uncached(first)[0]
+    rdns = parse_dn(dn)
+    return rdns[0] if rdns else None
+
+
+_normalized_leaf = normalized_rdns.__wrapped__
+"""The normalization without its cache, for leaf RDNs: each is met once, and
+filling the cache with them only evicts what it is good for (parents)."""
+
+
+@lru_cache(maxsize=1024)
+def _key(dn: str) -> str:
     return "".join(r + SEP for r in reversed(normalized_rdns(dn)))
 
 
@@ -95,10 +158,11 @@ class Row:
     created: str
     modified: str
     attrs: dict[str, list[str]]
+    id: int = 0  # the row's id once stored
 
     @classmethod
     def load(cls, row: tuple[Any, ...]) -> Row:
-        return cls(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+        return cls(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -129,6 +193,9 @@ class Storage:
         except (sqlite3.Error, OSError) as exc:
             raise ConnectorError(f"cannot open the embedded directory {path}: {exc}") from exc
         self.closed = False
+        self.indexer: Indexer | None = None
+        # Index rows written at commit: (attr, value, id) -> True to add, False to remove (the last write wins).
+        self._pending: dict[tuple[str, str, int], bool] = {}
 
     def fail(self, exc: sqlite3.Error, doing: str) -> ConnectorError:
         """The idsync error for a database error *exc* met while *doing*."""
@@ -143,22 +210,67 @@ class Storage:
         self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        if self._pending:
+            self._flush_index()
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
+    def _flush_index(self) -> None:
+        pending, self._pending = self._pending, {}
+        self.db.executemany("DELETE FROM idx WHERE attr = ? AND value = ? AND id = ?",
+                            [k for k, add in pending.items() if not add])
+        self.db.executemany("INSERT OR IGNORE INTO idx (attr, value, id) VALUES (?, ?, ?)",
+                            [k for k, add in pending.items() if add])
+
+    def _index(self, ident: int, old: dict[str, list[str]] | None, new: dict[str, list[str]] | None) -> None:
+        """Queue the index rows of entry *ident* going from *old* to *new* attributes."""
+        indexer = self.indexer
+        if indexer is None or not indexer.names:
+            return
+        pending = self._pending
+        if old is None and new is not None:  # a new entry: only rows to add
+            for attr, value in indexer.rows(new):
+                pending[attr, value, ident] = True
+            return
+        before = indexer.rows(old) if old is not None else set()
+        after = indexer.rows(new) if new is not None else set()
+        for attr, value in before - after:
+            pending[attr, value, ident] = False
+        for attr, value in after - before:
+            pending[attr, value, ident] = True
+
+    def _old(self, key: str) -> tuple[int, dict[str, list[str]]] | None:
+        """The id and attributes stored at *key*, when indexes need them."""
+        if self.indexer is None or not self.indexer.names:
+            return None
+        found = self.db.execute("SELECT id, attrs FROM entries WHERE key = ?", (key,)).fetchone()
+        return (int(found[0]), json.loads(found[1])) if found else None
+
     def create_tables(self) -> None:
-        """Create the tables of a new file (outside a transaction: the DDL commits)."""
-        self.db.executescript(_DDL)
-        if self.get_meta("format") is None:
-            self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('format', ?)", (str(FORMAT),))
-        found = self.get_meta("format")
+        """Create the tables of a new file, or those a file of an older format
+        lacks (outside a transaction: the DDL commits). The format is marked
+        current once the caller has filled them (:meth:`mark_current`)."""
+        found = self._format()
         if found is not None and int(found) > FORMAT:
             raise ConnectorError(
                 f"embedded directory {self.path} has format {found}, newer than this idsync ({FORMAT}); upgrade idsync"
             )
+        self.db.executescript(_DDL)
+
+    def _format(self) -> str | None:
+        try:
+            return self.get_meta("format")
+        except sqlite3.OperationalError:  # a new file: no meta table yet
+            return None
+
+    def mark_current(self) -> None:
+        """Record that the file has the current format (inside the caller's transaction)."""
+        if self.get_meta("format") != str(FORMAT):
+            self.set_meta("format", str(FORMAT))
 
     def get_meta(self, name: str) -> str | None:
         found = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -166,6 +278,67 @@ class Storage:
 
     def set_meta(self, name: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    # -------------------------------------------------------- indexes
+
+    def indexed(self) -> tuple[str, ...] | None:
+        """The attributes the stored index rows are of (None: never built)."""
+        found = self.get_meta(INDEXED)
+        return tuple(json.loads(found)) if found is not None else None
+
+    def rebuild_index(self, indexer: Indexer) -> None:
+        """Make the index rows those of *indexer*'s attributes (inside the caller's transaction)."""
+        had = set(self.indexed() or ())
+        wanted = set(indexer.names)
+        for name in had - wanted:
+            self.db.execute("DELETE FROM idx WHERE attr = ?", (name,))
+        added = wanted - had
+        if self.indexed() is None:
+            self.db.execute("DELETE FROM idx")
+            added = wanted
+        if added:
+            only = Indexer(indexer.schema, tuple(sorted(added)))
+            last = -1
+            while True:
+                rows = self.db.execute("SELECT id, attrs FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+                                       (last, PAGE * 10)).fetchall()
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO idx (attr, value, id) VALUES (?, ?, ?)",
+                    [(attr, value, ident) for ident, text in rows for attr, value in only.rows(json.loads(text))],
+                )
+                if len(rows) < PAGE * 10:
+                    break
+                last = rows[-1][0]
+        self.set_meta(INDEXED, json.dumps(list(indexer.names)))
+        self.indexer = indexer
+
+    def count_lookup(self, attr: str, value: str | None, cap: int) -> int:
+        """How many entries *attr* = *value* (or *attr* present) finds, counting up to *cap*."""
+        if value is None:
+            return int(self.db.execute(_COUNT_PRESENT, (attr, cap)).fetchone()[0])
+        return int(self.db.execute(_COUNT_EQUAL, (attr, value, cap)).fetchone()[0])
+
+    def lookup(self, attr: str, value: str | None) -> list[int]:
+        """The ids of the entries *attr* = *value* (or *attr* present) finds."""
+        if value is None:
+            return [r[0] for r in self.db.execute(_IDS_PRESENT, (attr,))]
+        return [r[0] for r in self.db.execute(_IDS_EQUAL, (attr, value))]
+
+    def count_scope(self, base: str, *, one: bool, limit: int) -> int:
+        """How many entries are below *base* (its children only when *one*), counting up to *limit*."""
+        if one:
+            sql = "SELECT count(*) FROM (SELECT 1 FROM entries WHERE parent = ? LIMIT ?)"
+            return int(self.db.execute(sql, (base, limit)).fetchone()[0])
+        sql = "SELECT count(*) FROM (SELECT 1 FROM entries WHERE key >= ? AND key < ? LIMIT ?)"
+        return int(self.db.execute(sql, (base, subtree_end(base), limit)).fetchone()[0])
+
+    def keys_of(self, ids: list[int]) -> list[tuple[str, int]]:
+        """(key, id) of the entries of *ids* that still exist."""
+        return self.db.execute(_KEYS_OF, (json.dumps(ids),)).fetchall()
+
+    def rows_of(self, ids: list[int], *, children: bool) -> list[tuple[Any, ...]]:
+        """The rows of *ids* as the scans return them, in key order."""
+        return self.db.execute(_ROWS_OF[children], (json.dumps(ids),)).fetchall()
 
     # -------------------------------------------------------- reads
 
@@ -202,22 +375,34 @@ class Storage:
     def insert(self, row: Row) -> bool:
         """Insert *row*; False when an entry with its key exists already."""
         try:
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO entries (key, parent, dn, uuid, created, modified, attrs) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (row.key, parent_key(row.key), row.dn, row.uuid, row.created, row.modified, dumps(row.attrs)),
             )
         except sqlite3.IntegrityError:
             return False
+        row.id = int(cursor.lastrowid or 0)
+        self._index(row.id, None, row.attrs)
         return True
 
-    def update(self, key: str, attrs: dict[str, list[str]], modified: str) -> None:
+    def update(self, key: str, attrs: dict[str, list[str]], modified: str, old_row: Row | None = None) -> None:
+        """Store *attrs* as the entry's; *old_row*, the entry as read in this
+        transaction, spares reading it again for its index rows."""
+        old = (old_row.id, old_row.attrs) if old_row is not None and old_row.id else self._old(key)
         self.db.execute("UPDATE entries SET attrs = ?, modified = ? WHERE key = ?", (dumps(attrs), modified, key))
+        if old is not None:
+            self._index(old[0], old[1], attrs)
 
     def delete(self, key: str) -> None:
+        old = self._old(key)
         self.db.execute("DELETE FROM entries WHERE key = ?", (key,))
+        if old is not None:
+            self._index(old[0], old[1], None)
 
     def move(self, old: Row, new_key: str, new_dn: str, attrs: dict[str, list[str]], modified: str) -> None:
         """Rename *old* to *new_key*/*new_dn*, carrying its whole subtree along."""
+        if old.id:
+            self._index(old.id, old.attrs, attrs)
         self.db.execute(
             "UPDATE entries SET key = ?, parent = ?, dn = ?, attrs = ?, modified = ? WHERE key = ?",
             (new_key, parent_key(new_key), new_dn, dumps(attrs), modified, old.key),

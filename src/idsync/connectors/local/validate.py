@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from idsync.connectors.local.schema import AttrInfo, ClassInfo, Schema
@@ -68,8 +69,16 @@ def _always(_value: str) -> bool:
     return True
 
 
+def syntax_of(info: AttrInfo) -> Callable[[str], bool]:
+    """The check of one value of *info*'s syntax."""
+    return _SYNTAX.get(info.syntax or "", _always)
+
+
+@lru_cache(maxsize=4096)
 def resolve(schema: Schema, name: str) -> AttrInfo:
-    """The attribute type a client writes as *name*; refuses unknown and operational types."""
+    """The attribute type a client writes as *name*; refuses unknown and operational types.
+
+    Cached: every attribute written asks, with a handful of names (a refusal is not cached)."""
     base, semi, _ = name.partition(";")
     info = schema.attribute(base)
     if info is None or semi:
@@ -82,7 +91,28 @@ def resolve(schema: Schema, name: str) -> AttrInfo:
 
 def check_values(info: AttrInfo, values: Sequence[str]) -> list[str]:
     """*values* checked against the attribute's syntax and for repeats (by its equality rule)."""
+    if len(values) == 1:  # most attributes: nothing to compare the value with
+        value = values[0]
+        if not isinstance(value, str) or not _SYNTAX.get(info.syntax or "", _always)(value):
+            raise LdapFailure("invalidAttributeSyntax", f"{info.name}: value #0 invalid per syntax", info.name)
+        return [value]
+    if info.name == "objectClass":  # the same few lists on every entry
+        return list(_checked_classes(info, tuple(values)))
+    return _check_values(info, values)
+
+
+@lru_cache(maxsize=1024)
+def _checked_classes(info: AttrInfo, values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_check_values(info, values))
+
+
+def _check_values(info: AttrInfo, values: Sequence[str]) -> list[str]:
     valid = _SYNTAX.get(info.syntax or "", _always)
+    if len(values) == 1:  # most attributes: nothing to compare the value with
+        value = values[0]
+        if not isinstance(value, str) or not valid(value):
+            raise LdapFailure("invalidAttributeSyntax", f"{info.name}: value #0 invalid per syntax", info.name)
+        return [value]
     seen: set[object] = set()
     for i, value in enumerate(values):
         if not isinstance(value, str) or not valid(value):
@@ -119,6 +149,24 @@ def structural_class(schema: Schema, classes: Sequence[str]) -> ClassInfo:
     return leaves[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _ClassFacts:
+    """What the checks of an entry need from its object classes, worked out once per set of classes."""
+
+    structural: ClassInfo
+    must: tuple[tuple[str, str], ...]  # (attribute, the class requiring it)
+    allowed: frozenset[str] | None  # lower-cased names; None: extensibleObject allows any
+
+
+@lru_cache(maxsize=4096)
+def _class_facts(schema: Schema, classes: tuple[str, ...]) -> _ClassFacts:
+    structural = structural_class(schema, classes)
+    chain = schema.chain(classes)
+    must = tuple((name, oc.name) for oc in chain for name in oc.must)
+    extensible = any(oc.name.lower() == "extensibleobject" for oc in chain)
+    return _ClassFacts(structural, must, None if extensible else _allowed(schema, chain))
+
+
 def check_entry(schema: Schema, attrs: AttrMap, rdn: RDN, structural_before: str | None = None) -> ClassInfo:
     """Refuse an entry slapd would refuse; returns its structural class.
 
@@ -129,36 +177,47 @@ def check_entry(schema: Schema, attrs: AttrMap, rdn: RDN, structural_before: str
     classes = attrs.get("objectClass")
     if not classes:
         raise LdapFailure("objectClassViolation", "no objectClass attribute", "objectClass")
-    structural = structural_class(schema, classes)
+    facts = _class_facts(schema, tuple(classes))
+    structural = facts.structural
     if structural_before and structural.name.lower() != structural_before.lower():
         raise LdapFailure(
             "objectClassModsProhibited",
             f"structural object class modification from '{structural_before}' to '{structural.name}' not allowed",
             "objectClass",
         )
-    chain = schema.chain(classes)
-    for oc in chain:
-        for name in oc.must:
-            if not attrs.get(name):
-                raise LdapFailure("objectClassViolation", f"object class '{oc.name}' requires attribute '{name}'", name)
-    if not any(oc.name.lower() == "extensibleobject" for oc in chain):
-        allowed = _allowed(schema, chain)
+    for name, owner in facts.must:
+        if not attrs.get(name):
+            raise LdapFailure("objectClassViolation", f"object class '{owner}' requires attribute '{name}'", name)
+    allowed = facts.allowed
+    if allowed is not None and not _all_allowed(allowed, tuple(attrs)):
         for name in attrs:
             if name.lower() not in allowed:
                 raise LdapFailure("objectClassViolation", f"attribute '{name}' not allowed", name)
     for name, values in attrs.items():
-        info = schema.attribute(name)
-        if info is not None and info.single_value and len(values) > 1:
+        if len(values) > 1 and _single_valued(schema, name):
             raise LdapFailure("constraintViolation", f"{name}: multiple values provided", name)
     for type_, value in rdn:
         info = schema.attribute(type_)
         present = attrs.get(info.name if info else type_, [])
+        if len(present) == 1 and present[0] == value:  # the usual case: the value as written
+            continue
         key = value_key(info.equality if info else None, value)
         if not any(value_key(info.equality if info else None, v) == key for v in present):
             raise LdapFailure(
                 "namingViolation", f"naming attribute '{info.name if info else type_}' is not present in entry", type_
             )
     return structural
+
+
+@lru_cache(maxsize=4096)
+def _all_allowed(allowed: frozenset[str], names: tuple[str, ...]) -> bool:
+    """True when the classes allow every one of *names* (the same few lists on every entry)."""
+    return all(name.lower() in allowed for name in names)
+
+
+def _single_valued(schema: Schema, name: str) -> bool:
+    info = schema.attribute(name)
+    return info is not None and info.single_value
 
 
 @lru_cache(maxsize=4096)
