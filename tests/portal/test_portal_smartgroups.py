@@ -13,10 +13,10 @@ from playwright.sync_api import Page, expect
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs, Scope
 from idsync.domain.principals import Principal
-from idsync.services import connections, definitions, jobs, smartgroups
+from idsync.services import connections, definitions, jobs, requests, smartgroup_runs, smartgroups
 from tests.portal.conftest import Portal, screenshot, sign_in
 from tests.portal.test_portal_browser import assert_accessible
-from tests.scheduler_world import PEOPLE, SUFFIX
+from tests.scheduler_world import PEOPLE, SUFFIX, World
 
 GROUP_DN = f"cn=Lovelaces,{SUFFIX}"
 
@@ -119,3 +119,34 @@ def test_an_update_job_runs_from_its_page_and_an_auditor_cannot_update(portal: P
         refused = page.request.post(f"{portal.url}{action}", form={"csrf_token": token}, max_redirects=0)
         assert refused.status == 403, (action, refused.status)
         assert "operator" in refused.text()
+
+
+def test_an_approver_leaves_one_member_out_of_a_held_group(portal: Portal, page: Page) -> None:
+    _smart_group(portal)
+    ws = portal.world.ws.acting_as(Principal("olivia", "user"))
+    smartgroups.save_group(ws, definitions.parse("smart_group", {
+        "name": "lovelaces", "store": "dir", "dn": GROUP_DN, "description": "Everyone, at most one",
+        "queries": [{"base": PEOPLE, "filter": "(objectClass=inetOrgPerson)"}], "max_members": 1,
+    }))
+    World(ws, portal.world.root).define("store", {
+        "name": "dir", "kind": "local", "path": str(portal.world.root / "dir.db"), "suffix": SUFFIX,
+        "notification_server": {"host": "127.0.0.1", "port": 9, "tls": "none", "sender": "idsync@example.org"},
+        "workflow": {"held": True, "approvers": ["alice", "bob"]},
+    })
+    held = smartgroup_runs.run_update_job(ws.acting_as(Principal("otto", "user")), "groups")
+    assert [r.outcome for r in held.groups] == ["held"]
+    raised = requests.of_run(ws, held.run.id)
+    assert raised is not None
+
+    page.goto(f"{portal.url}/requests/{raised.id}")
+    sign_in(page, "alice")
+    members = page.get_by_role("group", name=f"Members of {GROUP_DN} to approve one by one")
+    expect(members.get_by_role("checkbox")).to_have_count(3)  # adds uid=1 and uid=2, removes the placeholder
+    assert_accessible(page)
+    members.get_by_label(re.compile(r"add uid=2,")).uncheck()
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page).to_have_url(re.compile(r"/runs/\d+$"))
+    with connections.directory(ws, "dir") as directory:
+        [group] = directory.search(GROUP_DN, Scope.BASE, "(objectClass=*)", ["member"])
+    assert sorted(group.attrs.get("member", ())) == [f"uid=1,{PEOPLE}"]  # uid=2 was left out, alone

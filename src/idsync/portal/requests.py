@@ -92,6 +92,7 @@ def _page(request: Request, who: Viewer, request_id: int, *, status: int = 200, 
         request, "request.html", who, status=status, detail=detail, changes=changes, message=message,
         done=DONE.get(done or ""), ops=[op.value for op in ChangeOp],
         may_decide=pending and who.has("approver") and who.user in detail.eligible,
+        member_choices=requests.member_choices,
         may_comment=who.has("approver") or who.has("operator"),
         may_cancel=pending and detail.request.requested_by == who.user,
     )

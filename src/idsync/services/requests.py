@@ -22,7 +22,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from idsync.domain.changes import ChangeOp
+from idsync.domain.changes import MEMBER_ATTRIBUTES, Change, ChangeOp
 from idsync.domain.results import Counts
 from idsync.domain.roles import Role
 from idsync.errors import ConfigError, NotFoundError, StateConflictError
@@ -43,7 +43,7 @@ from idsync.store.plans_repo import PlanRepository
 from idsync.store.requests_repo import NewPlan, RequestRepository, RequestRow, TrailRow
 from idsync.store.runs_repo import RunRow
 from idsync.store.tables import utcnow
-from idsync.workflow.approvers import Routing, eligible, intersect
+from idsync.workflow.approvers import MEMBER_SEPARATOR, Routing, eligible, intersect
 from idsync.workflow.requests import Decision, Status, fold
 
 Scope = Literal["mine", "inbox", "all"]
@@ -328,3 +328,29 @@ def _may_decide(ws: Workspace, found: builtins.list[RequestRow]) -> dict[int, se
         )
         result[request.id] = set(who - status.decided_by)
     return result
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    """One member value a group's change adds or removes, which an approver
+    may leave out on its own: *exclusion* is what to send in ``exclude``."""
+
+    op: str
+    member: str
+    exclusion: str
+
+
+MEMBER_CHOICES_SHOWN = 200
+"""A group's change with more member values than this is approved or left out whole on a page."""
+
+
+def member_choices(change: Change, limit: int = MEMBER_CHOICES_SHOWN) -> builtins.list[MemberChoice]:
+    """The member values of a group's change an approver can leave out one
+    by one (``GROUP_DN;MEMBER_DN``), or none when the change touches no
+    member attribute or more than *limit* values."""
+    found = [
+        MemberChoice(mod.op.value, value, f"{change.dn}{MEMBER_SEPARATOR}{value}")
+        for mod in change.mods if mod.attribute.lower() in MEMBER_ATTRIBUTES
+        for value in mod.values
+    ]
+    return found if len(found) <= limit else []
