@@ -141,22 +141,16 @@ class SchedulingRepository:
         return {int(row.schedule_id): row.checked_until for row in rows if isinstance(row.checked_until, datetime)}
 
     def advance_cursor(self, schedule_id: int, to: datetime) -> None:
-        """Move the cursor forward to *to* (never backwards, whoever got there first)."""
-        current = self.cursor(schedule_id)
-        if current is None:
-            dialect = self._session.get_bind().dialect.name
-            values = {"schedule_id": schedule_id, "checked_until": to}
-            statement: Any
-            if dialect == "postgresql":
-                statement = postgresql.insert(schedule_cursors).values(values).on_conflict_do_nothing()
-            else:
-                statement = sqlite.insert(schedule_cursors).values(values).on_conflict_do_nothing()
-            self._session.execute(statement)
-        self._session.execute(
-            update(schedule_cursors)
-            .where(schedule_cursors.c.schedule_id == schedule_id, schedule_cursors.c.checked_until < to)
-            .values(checked_until=to)
+        """Move the cursor forward to *to* (never backwards, whoever got there
+        first), in one statement: a scheduler moves one per occurrence it fires."""
+        dialect = self._session.get_bind().dialect.name
+        statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(schedule_cursors)
+        statement = statement.values(schedule_id=schedule_id, checked_until=to).on_conflict_do_update(
+            index_elements=["schedule_id"],
+            set_={"checked_until": statement.excluded.checked_until},
+            where=schedule_cursors.c.checked_until < statement.excluded.checked_until,
         )
+        self._session.execute(statement)
 
     def reset_cursor(self, schedule_id: int, to: datetime) -> None:
         """Set the cursor to *to*: occurrences before it are never fired nor missed
