@@ -339,14 +339,16 @@ class TickCost:
     schedules: int
     fired: int
     seconds: float
+    deferred: int = 0
+    """Run jobs waiting in the queue afterwards (one per occurrence fired)."""
 
     @property
     def ms_per_fire(self) -> float:
         return 1000 * self.seconds / self.fired if self.fired else float("nan")
 
     def summary(self) -> str:
-        return (f"W10 tick: {self.fired} of {self.schedules} occurrences fired and deferred in one tick in "
-                f"{self.seconds:.2f} s, {self.ms_per_fire:.1f} ms per fire")
+        return (f"W10 tick: {self.fired} of {self.schedules} occurrences fired ({self.deferred} runs deferred) in one "
+                f"tick in {self.seconds:.2f} s, {self.ms_per_fire:.1f} ms per fire")
 
 
 def tick_cost(workdir: Path, server_url: str, *, schedules: int) -> TickCost:
@@ -369,7 +371,9 @@ def tick_cost(workdir: Path, server_url: str, *, schedules: int) -> TickCost:
             report = scheduler.tick()
             seconds = time.perf_counter() - began
             executor.shutdown(5)
-            return TickCost(schedules, report.fired, seconds)
+            with ws.db.session() as session:
+                deferred = session.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"))
+                return TickCost(schedules, report.fired, seconds, int(deferred.scalar_one()))
         finally:
             ws.close()
     finally:

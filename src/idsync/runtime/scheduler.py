@@ -374,6 +374,7 @@ class Scheduler:
                     failed.add(item[0].id)
                     self._event(report, f"schedule {item[0].definition.name!r}: {exc.message}")
             return failed
+        running: list[tuple[int, int]] = []
         for (stored, firing), fired in zip(batch, outcomes, strict=True):
             if fired is None:
                 continue  # another node (or an earlier tick) owns it
@@ -382,26 +383,39 @@ class Scheduler:
             when = schedules.due_text(stored.definition, due.due_at, due.trigger_index)
             self._event(report, f"schedule {due.schedule_name!r} due at {when} "
                                 f"(trigger {due.trigger_index + 1}, {firing.trigger})")
-            self._after_start(due.schedule_name, fired.started, fired.not_started, report)
+            self._after_start(due.schedule_name, fired.started, fired.not_started, report, hand_over=running)
+        # At once: with workers, one round trip to the job queue for the batch.
+        self.executor.submit_many(running)
         return set()
 
     def _after_start(
-        self, schedule_name: str, started: list[Started], not_started: list[str], report: TickReport
+        self,
+        schedule_name: str,
+        started: list[Started],
+        not_started: list[str],
+        report: TickReport,
+        *,
+        hand_over: list[tuple[int, int]] | None = None,
     ) -> None:
-        """Report what an occurrence started (committed by now) and hand its running runs to the executor."""
+        """Report what an occurrence started (committed by now) and hand its
+        running runs to the executor, or add them to *hand_over* (run id,
+        fence) for the caller to hand over at once."""
         if not started and not not_started:
             self._event(report, f"schedule {schedule_name!r} has no collection to start")
         for line in not_started:
             self._event(report, line)
         for outcome in started:
-            self._started(outcome, report)
+            self._started(outcome, report, hand_over)
 
-    def _started(self, started: Started, report: TickReport) -> None:
+    def _started(self, started: Started, report: TickReport, hand_over: list[tuple[int, int]] | None) -> None:
         if started.state is RunState.RUNNING:
             assert started.fence is not None
             report.started.append(started.run_id)
             self._event(report, f"run {started.run_id} of collection {started.collection!r} started")
-            self.executor.submit(started.run_id, started.fence)
+            if hand_over is None:
+                self.executor.submit(started.run_id, started.fence)
+            else:
+                hand_over.append((started.run_id, started.fence))
         elif started.state is RunState.QUEUED:
             report.queued.append(started.run_id)
             self._event(report, f"run {started.run_id} of collection {started.collection!r} queued ({started.reason})")
