@@ -67,15 +67,15 @@ def test_a_batch_refused_by_one_schedule_fires_the_others_and_names_it(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = due_together(world)
-    insert = SchedulingRepository.insert_occurrence
+    insert = SchedulingRepository.insert_occurrences
 
-    def refuses_s2(self: SchedulingRepository, **values: Any) -> int | None:
-        if values["schedule_name"] == "s2":
+    def refuses_s2(self: SchedulingRepository, wanted: Any, **options: Any) -> Any:
+        if any(name == "s2" for _id, name, _index, _due in wanted):
             raise ConfigError("schedule 's2' cannot be recorded")
-        return insert(self, **values)
+        return insert(self, wanted, **options)
 
     with monkeypatch.context() as patch:
-        patch.setattr(SchedulingRepository, "insert_occurrence", refuses_s2)
+        patch.setattr(SchedulingRepository, "insert_occurrences", refuses_s2)
         report = scheduler(world, clock).tick()
     assert report.fired == 4
     assert "schedule 's2': schedule 's2' cannot be recorded" in report.messages
@@ -85,3 +85,20 @@ def test_a_batch_refused_by_one_schedule_fires_the_others_and_names_it(
     again = scheduler(world, clock).tick()
     assert again.fired == 1
     assert [r.state for r in collection_runs(world, "c-s2")] == [RunState.SUCCEEDED]
+
+
+def test_a_collection_still_running_is_skipped_and_the_rest_of_its_batch_runs(world: World) -> None:
+    from idsync.services import collection_runs as runs_service
+    from idsync.services.collection_runs import Runtime
+
+    clock = due_together(world)
+    held = runs_service.start_run(world.ws, "c-s0", Runtime(node="elsewhere", lease=timedelta(days=2)))
+    assert held.state is RunState.RUNNING
+    report = scheduler(world, clock).tick()
+    assert report.fired == 5 and len(report.started) == 4 and len(report.skipped) == 1
+    skipped = collection_runs(world, "c-s0")[-1]
+    assert skipped.state is RunState.SKIPPED and "still running" in (skipped.error or "")
+    for name in NAMES[1:]:
+        assert [r.state for r in collection_runs(world, f"c-{name}")] == [RunState.SUCCEEDED]
+    with world.ws.db.session() as session:
+        assert all(trail.intact for trail in verify_trails(session).values())

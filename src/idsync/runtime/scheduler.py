@@ -9,7 +9,11 @@ and now, using :mod:`idsync.scheduling.triggers`:
   starts the schedule's target collections, through the executor. The
   occurrence and its runs are committed in one transaction
   (:mod:`idsync.services.occurrence_runs`): a scheduler dying in between
-  leaves neither, and the next tick fires the occurrence;
+  leaves neither, and the next tick fires the occurrence. The occurrences
+  one tick finds due are fired :data:`FIRE_BATCH` to a transaction (their
+  runs audited under one lock of the audit trail, handed to the executor
+  at once), so a minute with hundreds due costs a few transactions, not
+  hundreds;
 - occurrences older than the grace (no scheduler was running), and those
   on time but followed by a later one in the same look, are recorded as
   *missed*, compactly (:func:`~idsync.services.occurrence_runs.record_missed`),

@@ -178,11 +178,11 @@ def start_many(session: Session, runtime: Runtime, wanted: Sequence[StartRequest
     occurrences records their runs this way."""
     repo = CollectionRunRepository(session, clock=runtime.clock)
     scheduling = SchedulingRepository(session, clock=runtime.clock)
-    open_requests = RequestRepository(session)
+    open_requests = RequestRepository(session).open_for_many([request.collection.name for request in wanted])
     created: list[_Created] = []
     for request in wanted:
         name = request.collection.name
-        waiting = open_requests.open_for(name)
+        waiting = open_requests.get(name)
         if waiting is not None and request.trigger == "manual":
             raise StateConflictError(
                 f"collection {name!r} has request {waiting.id} {_open_text(waiting.state)}: it cannot run again "
@@ -205,7 +205,33 @@ def start_many(session: Session, runtime: Runtime, wanted: Sequence[StartRequest
          "detail": {"run": item.run_id, "trigger": item.request.trigger}}
         for item in created
     ])
-    return [_settle(repo, scheduling, runtime, item) for item in created]
+    claimed = _claim_at_once(repo, scheduling, runtime, created)
+    return [claimed.get(item.run_id) or _settle(repo, scheduling, runtime, item) for item in created]
+
+
+def _claim_at_once(
+    repo: CollectionRunRepository, scheduling: SchedulingRepository, runtime: Runtime, created: list[_Created]
+) -> dict[int, Started]:
+    """Claim the created runs that no request holds back in one statement,
+    by run id; nothing when the database refuses one of them (a collection
+    already running: each is then settled alone, by its overlap rule)."""
+    free = [item for item in created if item.waiting is None]
+    if len(free) < 2:
+        return {}
+    fences = scheduling.claim_runs([item.run_id for item in free], node=runtime.node, lease=runtime.lease)
+    if fences is None:
+        return {}
+    started: dict[int, Started] = {}
+    lines: list[tuple[int, str, str]] = []
+    for item in free:
+        fence = fences.get(item.run_id)
+        if fence is None:
+            continue
+        name, trigger = item.request.collection.name, item.request.trigger
+        started[item.run_id] = Started(item.run_id, name, RunState.RUNNING, fence)
+        lines.append((item.run_id, "info", f"run of collection {name!r} started ({trigger}) on {runtime.node}"))
+    repo.runs.log_many(lines)
+    return started
 
 
 def _settle(

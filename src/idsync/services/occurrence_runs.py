@@ -181,24 +181,27 @@ def fire_many(ws: Workspace, runtime: Runtime, firings: Sequence[Firing]) -> lis
     wanted: list[collection_runs.StartRequest] = []
     with ws.db.session() as session:
         repo = SchedulingRepository(session, clock=runtime.clock)
+        for state in sorted({firing.due.state for firing in firings}):
+            keys = {
+                i: (firings[i].due.schedule_id, firings[i].due.schedule_name, firings[i].due.trigger_index,
+                    firings[i].due.due_at)
+                for i in order if firings[i].due.state == state
+            }
+            inserted = repo.insert_occurrences(list(keys.values()), state=state, node=runtime.node)
+            owned |= {i: inserted[key] for i, key in keys.items() if key in inserted}
+        cursors: dict[int, datetime] = {}
         for i in order:
-            firing, due = firings[i], firings[i].due
-            occurrence = repo.insert_occurrence(
-                schedule_id=due.schedule_id,
-                schedule_name=due.schedule_name,
-                trigger_index=due.trigger_index,
-                due_at=due.due_at,
-                state=due.state,
-                node=runtime.node,
-            )
-            if occurrence is None:
+            due = firings[i].due
+            if i in owned and firings[i].advance_cursor:
+                cursors[due.schedule_id] = max(due.due_at, cursors.get(due.schedule_id, due.due_at))
+        repo.advance_cursors(cursors)
+        for i in order:
+            if i not in owned:
                 continue
-            owned[i] = occurrence
-            if firing.advance_cursor:
-                repo.advance_cursor(due.schedule_id, due.due_at)
+            firing = firings[i]
             wanted.extend(
                 collection_runs.StartRequest(
-                    collection_id, collection, firing.trigger, firing.requested_by, occurrence, firing.stop_after,
+                    collection_id, collection, firing.trigger, firing.requested_by, owned[i], firing.stop_after,
                 )
                 for collection_id, collection in firing.targets
             )
