@@ -102,3 +102,13 @@ def test_a_collection_still_running_is_skipped_and_the_rest_of_its_batch_runs(wo
         assert [r.state for r in collection_runs(world, f"c-{name}")] == [RunState.SUCCEEDED]
     with world.ws.db.session() as session:
         assert all(trail.intact for trail in verify_trails(session).values())
+
+
+def test_ticks_begin_just_after_whole_multiples_of_the_tick_never_back_to_back() -> None:
+    import time
+
+    for tick in (1.0, 0.25, 5.0):
+        wait = scheduler_module._until_next_tick(tick)
+        at = time.time() + wait
+        assert tick / 10 <= wait <= tick * 1.1 + scheduler_module.TICK_OFFSET
+        assert (at % tick) == pytest.approx(scheduler_module.TICK_OFFSET, abs=0.02)

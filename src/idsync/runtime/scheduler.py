@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -198,7 +199,8 @@ class Scheduler:
         return report
 
     def serve(self, stop: threading.Event, tick_seconds: float) -> None:
-        """Start, then tick every *tick_seconds* until *stop* is set.
+        """Start, then tick every *tick_seconds* (just after each whole
+        multiple of it on the wall clock) until *stop* is set.
 
         A database that is away for a moment (locked, restarting, its
         connections cut) stops nothing: the failure is logged in one line,
@@ -220,6 +222,7 @@ class Scheduler:
             else:
                 step = self.tick
                 backoff.reset()
+                wait = _until_next_tick(tick_seconds)
             stop.wait(wait)
 
     def shutdown(self, timeout: float) -> list[int]:
@@ -467,6 +470,19 @@ class Scheduler:
         into.skipped.extend(other.skipped)
         into.expired.extend(other.expired)
         into.messages.extend(other.messages)
+
+
+TICK_OFFSET = 0.005
+"""Seconds past a whole multiple of the tick at which a tick begins."""
+
+
+def _until_next_tick(tick_seconds: float) -> float:
+    """Seconds until the next tick: ticks begin just after whole multiples of
+    *tick_seconds* of the wall clock, however long the last one took, so an
+    occurrence due at a whole minute (as cron ones are) is seen milliseconds
+    after it falls due, not up to a tick later; never back to back."""
+    wait = tick_seconds - (time.time() % tick_seconds) + TICK_OFFSET
+    return wait + tick_seconds if wait < tick_seconds / 10 else wait
 
 
 def run_now(ws: Workspace, name: str, executor: Executor, runtime: Runtime) -> list[Started]:
