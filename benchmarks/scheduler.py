@@ -330,3 +330,51 @@ def w10(workdir: Path, server_url: str, *, schedules: int, minutes: float, speed
         return run_scale(workdir / "w10", url, schedules=schedules, minutes=minutes, speed=speed)
     finally:
         drop()
+
+
+@dataclass
+class TickCost:
+    """One scheduler tick finding every schedule due at once, timed."""
+
+    schedules: int
+    fired: int
+    seconds: float
+    deferred: int = 0
+    """Run jobs waiting in the queue afterwards (one per occurrence fired)."""
+
+    @property
+    def ms_per_fire(self) -> float:
+        return 1000 * self.seconds / self.fired if self.fired else float("nan")
+
+    def summary(self) -> str:
+        return (f"W10 tick: {self.fired} of {self.schedules} occurrences fired ({self.deferred} runs deferred) in one "
+                f"tick in {self.seconds:.2f} s, {self.ms_per_fire:.1f} ms per fire")
+
+
+def tick_cost(workdir: Path, server_url: str, *, schedules: int) -> TickCost:
+    """One scheduler (deferring to the job queue, no worker) ticking once when
+    all of *schedules* schedules are due at the same minute, in a database of
+    its own on *server_url*: how long the tick took, per occurrence fired."""
+    from idsync.runtime.scheduler import Scheduler
+    from idsync.runtime.worker import QueueExecutor
+    from idsync.services.collection_runs import Runtime
+
+    url, drop = fresh_database(server_url)
+    try:
+        ws = prepare(workdir / "w10-tick", url, schedules)
+        try:
+            due = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+            runtime = Runtime(node="bench-tick")
+            executor = QueueExecutor(ws, runtime)
+            scheduler = Scheduler(ws, executor, runtime, schedule_clock=lambda: due + timedelta(seconds=1))
+            began = time.perf_counter()
+            report = scheduler.tick()
+            seconds = time.perf_counter() - began
+            executor.shutdown(5)
+            with ws.db.session() as session:
+                deferred = session.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"))
+                return TickCost(schedules, report.fired, seconds, int(deferred.scalar_one()))
+        finally:
+            ws.close()
+    finally:
+        drop()

@@ -9,6 +9,7 @@ the PostgreSQL suite runs them unchanged.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import select, text
 
 from idsync.store import Database, record
+from idsync.store.audit import record_many
 from idsync.store.chain import ZERO_HASH, ChainReport, append, row_hash, verify
 from idsync.store.tables import audit_log, chain_heads, request_decisions
 
@@ -231,6 +233,56 @@ class TestAuditChain:
         assert errors == []
         report = check(db)
         assert report.intact and report.count == 30
+
+    def test_entries_appended_at_once_link_in_order_after_single_ones(self, db: Database) -> None:
+        write_entries(db, 2)
+        with db.session() as session:
+            ids = record_many(session, [
+                {"at": START + timedelta(hours=1, minutes=n), "actor": "scheduler", "action": "run.start",
+                 "object_kind": "collection", "object_name": f"c{n}", "detail": {"run": n}}
+                for n in range(5)
+            ])
+        write_entries(db, 1, first=9)
+        assert ids == sorted(ids) and len(set(ids)) == 5
+        report = check(db)
+        assert report.intact and report.count == 8 and report.last_id == ids[-1] + 1
+        with db.session() as session:
+            rows = session.execute(select(audit_log).order_by(audit_log.c.id)).all()
+            head = session.execute(select(chain_heads).where(chain_heads.c.table_name == "audit_log")).one()
+        assert [r.object_name for r in rows[2:7]] == [f"c{n}" for n in range(5)]
+        assert [r.id for r in rows[2:7]] == ids
+        assert all(after.prev_hash == before.hash for before, after in itertools.pairwise(rows))
+        assert head._mapping["count"] == 8 and head._mapping["last_hash"] == rows[-1].hash
+
+    def test_nothing_appended_at_once_leaves_the_trail_as_it_was(self, db: Database) -> None:
+        write_entries(db, 1)
+        with db.session() as session:
+            assert record_many(session, []) == []
+        assert check(db).count == 1
+
+    def test_batches_from_several_threads_make_one_chain(self, db: Database) -> None:
+        errors: list[BaseException] = []
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(5):
+                    with db.session() as session:
+                        record_many(session, [
+                            {"at": START, "actor": f"writer-{n}", "action": f"a{i}", "object_kind": "job",
+                             "object_name": f"staff-{k}"}
+                            for k in range(4)
+                        ])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        report = check(db)
+        assert report.intact and report.count == 60
 
 
 # ---------------------------------------------------------------- the hash itself, no database

@@ -50,6 +50,46 @@ class TestSchedulingRepository:
             recorded = SchedulingRepository(session).occurrences("nightly")
         assert [(o.trigger_index, o.node, o.due_at) for o in recorded] == [(1, "b", DUE), (0, "a", DUE)]
 
+    def test_occurrences_inserted_at_once_are_owned_once(self, db: Database) -> None:
+        schedule = a_schedule(db)
+        keys = [(schedule, "nightly", index, DUE) for index in range(3)]
+        with db.session() as session:
+            first = SchedulingRepository(session).insert_occurrences(keys[:2], state="fired", node="a")
+        with db.session() as session:
+            second = SchedulingRepository(session).insert_occurrences(keys, state="fired", node="b")
+        assert set(first) == set(keys[:2]) and list(second) == [keys[2]]
+        assert len(set(first.values()) | set(second.values())) == 3
+        with db.session() as session:
+            recorded = SchedulingRepository(session).occurrences("nightly")
+        assert sorted((o.trigger_index, o.node) for o in recorded) == [(0, "a"), (1, "a"), (2, "b")]
+
+    def test_cursors_moved_at_once_only_move_forward(self, db: Database) -> None:
+        schedule = a_schedule(db)
+        with db.session() as session:
+            repo = SchedulingRepository(session)
+            repo.advance_cursors({schedule: DUE})
+            repo.advance_cursors({schedule: DUE - timedelta(hours=1)})
+            assert repo.cursor(schedule) == DUE
+            repo.advance_cursors({schedule: DUE + timedelta(minutes=1)})
+            assert repo.cursor(schedule) == DUE + timedelta(minutes=1)
+
+    def test_runs_claimed_at_once_get_fences_or_none_when_one_is_refused(self, db: Database) -> None:
+        free, other, busy = a_run(db, "c1"), a_run(db, "c2"), a_run(db, "c3")
+        holder = a_run(db, "c3")
+        assert claim(db, holder, expected=RunState.PENDING, node="x", lease=timedelta(minutes=1)) is not None
+        with db.session() as session:
+            refused = SchedulingRepository(session).claim_runs([free, other, busy], node="a", lease=timedelta(minutes=1))
+        assert refused is None
+        with db.session() as session:
+            repo = SchedulingRepository(session)
+            claimed = repo.claim_runs([free, other], node="a", lease=timedelta(minutes=1))
+            again = repo.claim_runs([free, other], node="b", lease=timedelta(minutes=1))
+        assert claimed is not None and set(claimed) == {free, other} and again == {}
+        with db.session() as session:
+            rows = {run_id: RunRepository(session).require(run_id) for run_id in (free, other, busy)}
+        assert [rows[r].state for r in (free, other, busy)] == [RunState.RUNNING, RunState.RUNNING, RunState.PENDING]
+        assert rows[free].fence == claimed[free] and rows[free].node == "a"
+
     def test_the_cursor_only_moves_forward(self, db: Database) -> None:
         schedule = a_schedule(db)
         with db.session() as session:

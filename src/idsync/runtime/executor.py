@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from idsync.errors import IdsyncError
@@ -40,6 +40,10 @@ class Executor(Protocol):
 
     def submit(self, run_id: int, fence: int) -> None: ...
 
+    def submit_many(self, runs: Sequence[tuple[int, int]]) -> None:
+        """Submit several runs (run id, fence) at once, in order."""
+        ...
+
     def active(self) -> list[int]: ...
 
     def shutdown(self, timeout: float) -> list[int]: ...
@@ -47,6 +51,14 @@ class Executor(Protocol):
 
 class _Base:
     local = True
+
+    def submit(self, run_id: int, fence: int) -> None:
+        raise NotImplementedError
+
+    def submit_many(self, runs: Sequence[tuple[int, int]]) -> None:
+        """Each run in turn: in this process, there is no round trip to save."""
+        for run_id, fence in runs:
+            self.submit(run_id, fence)
 
     def __init__(self, ws: Workspace, runtime: Runtime, on_finished: Finished | None = None) -> None:
         self.ws = ws

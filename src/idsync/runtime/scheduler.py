@@ -9,7 +9,11 @@ and now, using :mod:`idsync.scheduling.triggers`:
   starts the schedule's target collections, through the executor. The
   occurrence and its runs are committed in one transaction
   (:mod:`idsync.services.occurrence_runs`): a scheduler dying in between
-  leaves neither, and the next tick fires the occurrence;
+  leaves neither, and the next tick fires the occurrence. The occurrences
+  one tick finds due are fired :data:`FIRE_BATCH` to a transaction (their
+  runs audited under one lock of the audit trail, handed to the executor
+  at once), so a minute with hundreds due costs a few transactions, not
+  hundreds;
 - occurrences older than the grace (no scheduler was running), and those
   on time but followed by a later one in the same look, are recorded as
   *missed*, compactly (:func:`~idsync.services.occurrence_runs.record_missed`),
@@ -30,6 +34,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +64,17 @@ log = logging.getLogger(__name__)
 
 CURSOR_REFRESH = timedelta(minutes=5)
 """How far behind a schedule's cursor may stay when nothing fired before a tick moves it."""
+
+FIRE_BATCH = 50
+"""Occurrences fired in one transaction: a busy minute's are recorded (and
+their runs audited under one lock of the audit trail) a batch at a time,
+then handed to the executor before the next batch."""
+
+Target = tuple[int, CollectionDefinition]
+"""A schedule's target collection: its id and definition."""
+
+ToFire = tuple[StoredSchedule, occurrence_runs.Firing]
+"""An occurrence to fire, with its schedule."""
 
 RUN_NOW_TRIGGER = occurrence_runs.RUN_NOW_TRIGGER
 """The trigger index of occurrences recorded by "run now"."""
@@ -150,13 +166,31 @@ class Scheduler:
             # One read for all: a cursor another node moves meanwhile only makes
             # this node find an occurrence recorded already, which it leaves.
             cursors = SchedulingRepository(session).cursors()
+        due: list[ToFire] = []
+        refresh: set[int] = set()
         for stored in order:
             try:
-                self._process(stored, now, targets.get(stored.definition.name, []), report, cursors.get(stored.id))
+                firings, stale = self._process(
+                    stored, now, targets.get(stored.definition.name, []), report, cursors.get(stored.id)
+                )
             except TransientError:
                 raise  # the database is away: the whole tick is tried again later
             except IdsyncError as exc:
                 self._event(report, f"schedule {stored.definition.name!r}: {exc.message}")
+                continue
+            due += firings
+            if stale:
+                refresh.add(stored.id)
+        failed: set[int] = set()
+        for first in range(0, len(due), FIRE_BATCH):
+            failed |= self._fire_batch(due[first:first + FIRE_BATCH], report)
+        if refresh - failed:
+            # Once their occurrences are recorded (firing moved these cursors
+            # to them), and never past one that could not be.
+            with self.ws.db.session() as session:
+                repo = SchedulingRepository(session)
+                for schedule_id in sorted(refresh - failed):
+                    repo.advance_cursor(schedule_id, now)
         for started in collection_runs.promote_queued(self.ws, self.runtime):
             assert started.fence is not None
             self._event(report, f"run {started.run_id} of collection {started.collection!r} started from the queue")
@@ -165,7 +199,8 @@ class Scheduler:
         return report
 
     def serve(self, stop: threading.Event, tick_seconds: float) -> None:
-        """Start, then tick every *tick_seconds* until *stop* is set.
+        """Start, then tick every *tick_seconds* (just after each whole
+        multiple of it on the wall clock) until *stop* is set.
 
         A database that is away for a moment (locked, restarting, its
         connections cut) stops nothing: the failure is logged in one line,
@@ -187,6 +222,7 @@ class Scheduler:
             else:
                 step = self.tick
                 backoff.reset()
+                wait = _until_next_tick(tick_seconds)
             stop.wait(wait)
 
     def shutdown(self, timeout: float) -> list[int]:
@@ -213,7 +249,7 @@ class Scheduler:
         self,
         stored_schedules: list[StoredSchedule],
         now: datetime,
-        targets: dict[str, list[CollectionDefinition]],
+        targets: dict[str, list[Target]],
         report: TickReport,
     ) -> None:
         """Fire the start-up triggers (and their repeats) now due: of the
@@ -233,29 +269,38 @@ class Scheduler:
         self,
         stored: StoredSchedule,
         now: datetime,
-        targets: list[CollectionDefinition],
+        targets: list[Target],
         report: TickReport,
         cursor: datetime | None,
-    ) -> None:
+    ) -> tuple[list[ToFire], bool]:
+        """Record what of *stored* was missed; the occurrences of it to fire now
+        (the tick fires them in batches, and firing moves the cursor), and
+        whether its cursor moves to now once they are fired."""
         schedule = stored.definition
         since = cursor or stored.created_at
+        due: list[ToFire] = []
         if schedule.enabled and since < now:
             grace = timedelta(seconds=schedules.seconds(schedule.grace))
             late, on_time = occurrence_runs.split_due(schedule_occurrences(schedule, since, now), now, grace)
             if late is not None and not self._missed(
                 stored, late, on_time=on_time[0][0] if on_time else None, targets=targets, report=report
             ):
-                return  # another node is recording them: the next tick takes up what is left
-            for at, index in on_time:
-                self._fire(stored, index, at, targets, "schedule", report, advance_cursor=True)
-        if cursor is None or not schedule.enabled or now - since >= CURSOR_REFRESH:
-            # Firing moved the cursor already; otherwise it moves now and then,
-            # not at every tick: a write per schedule and tick would load the
-            # database for nothing (the next look finds the same occurrences).
-            # A disabled schedule's moves at every tick: what falls due while it
-            # is disabled never fires once it is enabled again.
+                return [], False  # another node is recording them: the next tick takes up what is left
+            due = [
+                (stored, self._firing(stored, index, at, targets, "schedule", advance_cursor=True))
+                for at, index in on_time
+            ]
+        stale = cursor is None or not schedule.enabled or now - since >= CURSOR_REFRESH
+        if stale and not due:
+            # Firing moves the cursor (in the transaction that records the
+            # occurrence: never past one not recorded yet); otherwise it moves
+            # now and then, not at every tick: a write per schedule and tick
+            # would load the database for nothing (the next look finds the same
+            # occurrences). A disabled schedule's moves at every tick: what
+            # falls due while it is disabled never fires once it is enabled again.
             with self.ws.db.session() as session:
                 SchedulingRepository(session).advance_cursor(stored.id, now)
+        return due, stale and bool(due)
 
     def _missed(
         self,
@@ -263,12 +308,12 @@ class Scheduler:
         late: occurrence_runs.Late,
         *,
         on_time: datetime | None,
-        targets: list[CollectionDefinition],
+        targets: list[Target],
         report: TickReport,
     ) -> bool:
         """Record the late occurrences; False when another node recorded them."""
         recorded = occurrence_runs.record_missed(
-            self.ws, self.runtime, stored, late, [c.name for c in targets], catch_up=on_time is None,
+            self.ws, self.runtime, stored, late, [c.name for _id, c in targets], catch_up=on_time is None,
             covered_by=on_time,
         )
         if recorded is None:
@@ -287,46 +332,97 @@ class Scheduler:
         stored: StoredSchedule,
         index: int,
         at: datetime,
-        targets: list[CollectionDefinition],
+        targets: list[Target],
         kind: str,
         report: TickReport,
+    ) -> None:
+        self._fire_batch([(stored, self._firing(stored, index, at, targets, kind))], report)
+
+    @staticmethod
+    def _firing(
+        stored: StoredSchedule,
+        index: int,
+        at: datetime,
+        targets: list[Target],
+        kind: str,
         *,
         advance_cursor: bool = False,
-    ) -> None:
+    ) -> occurrence_runs.Firing:
         schedule = stored.definition
-        fired = occurrence_runs.fire(
-            self.ws,
-            self.runtime,
+        return occurrence_runs.Firing(
             occurrence_runs.Due(stored.id, schedule.name, index, at, "fired"),
-            [c.name for c in targets],
+            targets,
             trigger=kind,
             requested_by=f"schedule {schedule.name}",
             stop_after=schedules.as_timedelta(getattr(schedule.triggers[index], "stop_after", None)),
             advance_cursor=advance_cursor,
         )
-        if fired is None:
-            return  # another node (or an earlier tick) owns it
-        report.fired += 1
-        self._event(report, f"schedule {schedule.name!r} due at {schedules.due_text(schedule, at, index)} (trigger {index + 1}, {kind})")
-        self._after_start(schedule.name, fired.started, fired.not_started, report)
+
+    def _fire_batch(self, batch: list[ToFire], report: TickReport) -> set[int]:
+        """Fire *batch* in one transaction, then report it and hand its running
+        runs to the executor. When the batch is refused for a cause other than
+        the database being away, each occurrence is fired alone, so the cause
+        is reported against its schedule and the others still fire; the ids
+        of the schedules whose occurrence could not be fired."""
+        try:
+            outcomes = occurrence_runs.fire_many(self.ws, self.runtime, [firing for _stored, firing in batch])
+        except TransientError:
+            raise
+        except IdsyncError:
+            if len(batch) == 1:
+                raise
+            failed: set[int] = set()
+            for item in batch:
+                try:
+                    self._fire_batch([item], report)
+                except TransientError:
+                    raise
+                except IdsyncError as exc:
+                    failed.add(item[0].id)
+                    self._event(report, f"schedule {item[0].definition.name!r}: {exc.message}")
+            return failed
+        running: list[tuple[int, int]] = []
+        for (stored, firing), fired in zip(batch, outcomes, strict=True):
+            if fired is None:
+                continue  # another node (or an earlier tick) owns it
+            due = firing.due
+            report.fired += 1
+            when = schedules.due_text(stored.definition, due.due_at, due.trigger_index)
+            self._event(report, f"schedule {due.schedule_name!r} due at {when} "
+                                f"(trigger {due.trigger_index + 1}, {firing.trigger})")
+            self._after_start(due.schedule_name, fired.started, fired.not_started, report, hand_over=running)
+        # At once: with workers, one round trip to the job queue for the batch.
+        self.executor.submit_many(running)
+        return set()
 
     def _after_start(
-        self, schedule_name: str, started: list[Started], not_started: list[str], report: TickReport
+        self,
+        schedule_name: str,
+        started: list[Started],
+        not_started: list[str],
+        report: TickReport,
+        *,
+        hand_over: list[tuple[int, int]] | None = None,
     ) -> None:
-        """Report what an occurrence started (committed by now) and hand its running runs to the executor."""
+        """Report what an occurrence started (committed by now) and hand its
+        running runs to the executor, or add them to *hand_over* (run id,
+        fence) for the caller to hand over at once."""
         if not started and not not_started:
             self._event(report, f"schedule {schedule_name!r} has no collection to start")
         for line in not_started:
             self._event(report, line)
         for outcome in started:
-            self._started(outcome, report)
+            self._started(outcome, report, hand_over)
 
-    def _started(self, started: Started, report: TickReport) -> None:
+    def _started(self, started: Started, report: TickReport, hand_over: list[tuple[int, int]] | None) -> None:
         if started.state is RunState.RUNNING:
             assert started.fence is not None
             report.started.append(started.run_id)
             self._event(report, f"run {started.run_id} of collection {started.collection!r} started")
-            self.executor.submit(started.run_id, started.fence)
+            if hand_over is None:
+                self.executor.submit(started.run_id, started.fence)
+            else:
+                hand_over.append((started.run_id, started.fence))
         elif started.state is RunState.QUEUED:
             report.queued.append(started.run_id)
             self._event(report, f"run {started.run_id} of collection {started.collection!r} queued ({started.reason})")
@@ -336,11 +432,12 @@ class Scheduler:
 
     # ------------------------------------------------------------ helpers
 
-    def _targets(self) -> dict[str, list[CollectionDefinition]]:
-        by_schedule: dict[str, list[CollectionDefinition]] = {}
-        for collection in collections.list_collections(self.ws):
+    def _targets(self) -> dict[str, list[Target]]:
+        """The target collections of each schedule, read once per tick."""
+        by_schedule: dict[str, list[Target]] = {}
+        for collection_id, collection in collections.stored_collections(self.ws):
             if collection.schedule is not None:
-                by_schedule.setdefault(collection.schedule, []).append(collection)
+                by_schedule.setdefault(collection.schedule, []).append((collection_id, collection))
         return by_schedule
 
     def _expire(self, report: TickReport) -> None:
@@ -373,6 +470,19 @@ class Scheduler:
         into.skipped.extend(other.skipped)
         into.expired.extend(other.expired)
         into.messages.extend(other.messages)
+
+
+TICK_OFFSET = 0.005
+"""Seconds past a whole multiple of the tick at which a tick begins."""
+
+
+def _until_next_tick(tick_seconds: float) -> float:
+    """Seconds until the next tick: ticks begin just after whole multiples of
+    *tick_seconds* of the wall clock, however long the last one took, so an
+    occurrence due at a whole minute (as cron ones are) is seen milliseconds
+    after it falls due, not up to a tick later; never back to back."""
+    wait = tick_seconds - (time.time() % tick_seconds) + TICK_OFFSET
+    return wait + tick_seconds if wait < tick_seconds / 10 else wait
 
 
 def run_now(ws: Workspace, name: str, executor: Executor, runtime: Runtime) -> list[Started]:

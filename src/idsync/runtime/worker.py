@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,6 +87,31 @@ class QueueExecutor:
             log.exception("run %s not handed to the workers (it is marked failed once its lease runs out)", run_id)
             return
         log.info("run %s deferred to the workers (job %s)", run_id, job)
+
+    def submit_many(self, runs: Sequence[tuple[int, int]]) -> None:
+        """Defer several runs (run id, fence) in one round trip (a scheduler's
+        batch of occurrences); one by one, as :meth:`submit`, when the batch is refused."""
+        if len(runs) < 2:
+            for run_id, fence in runs:
+                self.submit(run_id, fence)
+            return
+        try:
+            with self._lock:
+                jobs = self._queue.defer_many(runs, queue=self.queue)
+        except TransientError as exc:
+            log.warning("runs %s not handed to the workers: %s (they are marked failed once their lease runs out)",
+                        ", ".join(str(run_id) for run_id, _fence in runs), exc.message)
+            return
+        except IdsyncError:
+            for run_id, fence in runs:
+                self.submit(run_id, fence)
+            return
+        except Exception:  # a bug must not stop the scheduler: the runs' leases run out
+            log.exception("runs %s not handed to the workers (they are marked failed once their lease runs out)",
+                          ", ".join(str(run_id) for run_id, _fence in runs))
+            return
+        for (run_id, _fence), job in zip(runs, jobs, strict=False):
+            log.info("run %s deferred to the workers (job %s)", run_id, job)
 
     def active(self) -> list[int]:
         return []

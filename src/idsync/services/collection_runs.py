@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,7 +49,7 @@ from idsync.services.workspace import Workspace
 from idsync.store import audit, scheduling_repo
 from idsync.store.collections_repo import CollectionRunRepository
 from idsync.store.leases import LEASE_LOST, Heartbeat, default_node
-from idsync.store.requests_repo import RequestRepository
+from idsync.store.requests_repo import RequestRepository, RequestRow
 from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.store.scheduling_repo import SchedulingRepository
@@ -146,31 +146,102 @@ def start_in(
     """:func:`start_run` in the caller's transaction: the run is created and
     then claimed, queued or skipped there, so it commits together with what
     caused it (a schedule's occurrence) and is never left pending."""
+    return start_many(session, runtime, [
+        StartRequest(collection_id, collection, trigger, requested_by, occurrence_id, stop_after)
+    ])[0]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A run to start in :func:`start_many`: of which collection, why, by whom."""
+
+    collection_id: int
+    collection: CollectionDefinition
+    trigger: str
+    requested_by: str
+    occurrence_id: int | None = None
+    stop_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class _Created:
+    run_id: int
+    request: StartRequest
+    waiting: RequestRow | None
+
+
+def start_many(session: Session, runtime: Runtime, wanted: Sequence[StartRequest]) -> list[Started]:
+    """:func:`start_in` for several runs in the caller's transaction, in
+    order: each run is created, all are audited at once (one lock on the
+    audit trail for them all, taken before any claim, as for one run), then
+    each is claimed, queued or skipped. A scheduler firing a minute's
+    occurrences records their runs this way."""
     repo = CollectionRunRepository(session, clock=runtime.clock)
     scheduling = SchedulingRepository(session, clock=runtime.clock)
-    name = collection.name
-    waiting = RequestRepository(session).open_for(name)
-    if waiting is not None and trigger == "manual":
-        raise StateConflictError(
-            f"collection {name!r} has request {waiting.id} {_open_text(waiting.state)}: it cannot run again before "
-            "that request is closed",
-            field="collection",
-            hint="decide or cancel that request first",
+    open_requests = RequestRepository(session).open_for_many([request.collection.name for request in wanted])
+    created: list[_Created] = []
+    for request in wanted:
+        name = request.collection.name
+        waiting = open_requests.get(name)
+        if waiting is not None and request.trigger == "manual":
+            raise StateConflictError(
+                f"collection {name!r} has request {waiting.id} {_open_text(waiting.state)}: it cannot run again "
+                "before that request is closed",
+                field="collection",
+                hint="decide or cancel that request first",
+            )
+        run_id = repo.create(
+            collection_id=request.collection_id,
+            collection_name=name,
+            trigger=request.trigger,
+            requested_by=request.requested_by,
+            occurrence_id=request.occurrence_id,
+            stop_after=int(request.stop_after.total_seconds()) if request.stop_after else None,
         )
-    run_id = repo.create(
-        collection_id=collection_id,
-        collection_name=name,
-        trigger=trigger,
-        requested_by=requested_by,
-        occurrence_id=occurrence_id,
-        stop_after=int(stop_after.total_seconds()) if stop_after else None,
-    )
-    audit.record(
-        session, actor=requested_by, action="run.start", object_kind="collection", object_name=name,
-        detail={"run": run_id, "trigger": trigger}, clock=runtime.clock,
-    )
-    if waiting is not None:
-        reason = f"skipped: request {waiting.id} {_open_text(waiting.state)}"
+        created.append(_Created(run_id, request, waiting))
+    audit.record_many(session, [
+        {"at": runtime.clock(), "actor": item.request.requested_by, "action": "run.start",
+         "object_kind": "collection", "object_name": item.request.collection.name,
+         "detail": {"run": item.run_id, "trigger": item.request.trigger}}
+        for item in created
+    ])
+    claimed = _claim_at_once(repo, scheduling, runtime, created)
+    return [claimed.get(item.run_id) or _settle(repo, scheduling, runtime, item) for item in created]
+
+
+def _claim_at_once(
+    repo: CollectionRunRepository, scheduling: SchedulingRepository, runtime: Runtime, created: list[_Created]
+) -> dict[int, Started]:
+    """Claim the created runs that no request holds back in one statement,
+    by run id; nothing when the database refuses one of them (a collection
+    already running: each is then settled alone, by its overlap rule)."""
+    free = [item for item in created if item.waiting is None]
+    if len(free) < 2:
+        return {}
+    fences = scheduling.claim_runs([item.run_id for item in free], node=runtime.node, lease=runtime.lease)
+    if fences is None:
+        return {}
+    started: dict[int, Started] = {}
+    lines: list[tuple[int, str, str]] = []
+    for item in free:
+        fence = fences.get(item.run_id)
+        if fence is None:
+            continue
+        name, trigger = item.request.collection.name, item.request.trigger
+        started[item.run_id] = Started(item.run_id, name, RunState.RUNNING, fence)
+        lines.append((item.run_id, "info", f"run of collection {name!r} started ({trigger}) on {runtime.node}"))
+    repo.runs.log_many(lines)
+    return started
+
+
+def _settle(
+    repo: CollectionRunRepository, scheduling: SchedulingRepository, runtime: Runtime, created: _Created
+) -> Started:
+    """Claim a created run for this node, or queue or skip it."""
+    run_id, collection, trigger = created.run_id, created.request.collection, created.request.trigger
+    name = collection.name
+    if created.waiting is not None:
+        reason = f"skipped: request {created.waiting.id} {_open_text(created.waiting.state)}"
         repo.record_ended(run_id, RunState.SKIPPED, reason)
         return Started(run_id, name, RunState.SKIPPED, reason=reason)
     for _attempt in range(3):

@@ -126,6 +126,11 @@ def list_collections(ws: Workspace) -> list[CollectionDefinition]:
     return list(definitions.list_definitions(ws, "collection"))
 
 
+def stored_collections(ws: Workspace) -> list[tuple[int, CollectionDefinition]]:
+    """Every collection with its id, read at once (a scheduler's tick starts runs of many)."""
+    return list(definitions.list_with_ids(ws, "collection"))
+
+
 def review_changes(ws: Workspace, collection: CollectionDefinition) -> Review:
     """What saving *collection* would do (checked first: a collection that could
     not be saved is refused before it is reviewed)."""

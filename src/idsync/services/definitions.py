@@ -241,10 +241,15 @@ def load(ws: Workspace, kind: Kind, name: str) -> Loaded:
 
 def list_definitions(ws: Workspace, kind: Kind) -> list[Any]:
     """All definitions of *kind*, by name, without their secrets."""
+    return [definition for _id, definition in list_with_ids(ws, kind)]
+
+
+def list_with_ids(ws: Workspace, kind: Kind) -> list[tuple[int, Any]]:
+    """All definitions of *kind*, by name, with their ids, without their secrets."""
     authz.require_reader(ws, f"{NOUNS[kind]}s")
     with ws.db.session() as session:
         rows = DefinitionRepository(session, kind).list()
-    return [parse(kind, row.body) for row in rows]
+    return [(row.id, parse(kind, row.body)) for row in rows]
 
 
 def users_of(ws: Workspace, kind: Kind, name: str) -> list[str]:

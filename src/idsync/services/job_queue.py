@@ -4,7 +4,7 @@ queue and the database's guarantees fit together)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from idsync.domain.results import RunState
@@ -66,6 +66,22 @@ class Queue:
             return store.defer_run(self._app, run_id, fence, queue=queue)
         except exceptions.AlreadyEnqueued:
             raise IdsyncError(f"run {run_id} waits in the job queue already") from None
+        except exceptions.ProcrastinateException as exc:
+            raise TransientError(f"the job queue cannot be reached: {_cause(exc)}") from exc
+
+    def defer_many(self, runs: Sequence[tuple[int, int]], *, queue: str = QUEUE) -> list[int]:
+        """Defer several claimed runs (run id, fence) in one round trip; their
+        jobs' ids. When one of them waits in the queue already, none is
+        deferred: IdsyncError, and the caller defers them one by one."""
+        from procrastinate import exceptions
+
+        try:
+            if not self._open:
+                self._app.open()
+                self._open = True
+            return store.defer_runs(self._app, runs, queue=queue)
+        except exceptions.AlreadyEnqueued:
+            raise IdsyncError("a run of the batch waits in the job queue already") from None
         except exceptions.ProcrastinateException as exc:
             raise TransientError(f"the job queue cannot be reached: {_cause(exc)}") from exc
 

@@ -124,6 +124,21 @@ class Missed:
     not_started: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Firing:
+    """An occurrence to fire with :func:`fire_many`: the occurrence, its
+    target collections (id and definition, read once for a whole tick), and
+    how its runs are started."""
+
+    due: Due
+    targets: Sequence[tuple[int, CollectionDefinition]]
+    trigger: str
+    requested_by: str
+    stop_after: timedelta | None = None
+    advance_cursor: bool = False
+    not_started: Sequence[str] = ()
+
+
 def fire(
     ws: Workspace,
     runtime: Runtime,
@@ -141,29 +156,61 @@ def fire(
     scheduled occurrence), the schedule's cursor moves to it in the same
     transaction, so no later look takes it for one not run yet."""
     loaded, not_started = _load(ws, targets)
+    firing = Firing(
+        due, loaded, trigger, requested_by if requested_by is not None else ws.actor, stop_after, advance_cursor,
+        not_started,
+    )
+    return fire_many(ws, runtime, [firing])[0]
+
+
+def fire_many(ws: Workspace, runtime: Runtime, firings: Sequence[Firing]) -> list[Fired | None]:
+    """:func:`fire` for several occurrences in one transaction: each is
+    recorded (and owned) or found recorded already (None in its place), the
+    runs of those owned are started together
+    (:func:`~idsync.services.collection_runs.start_many`), and all of it
+    commits at once, or nothing does.
+
+    The occurrences are inserted in the order of their key (schedule,
+    trigger, due time) whatever the order of *firings*: two schedulers
+    firing overlapping sets then wait for each other's rows in the same
+    order, never in a cycle."""
+    order = sorted(range(len(firings)), key=lambda i: (
+        firings[i].due.schedule_id, firings[i].due.trigger_index, firings[i].due.due_at,
+    ))
+    owned: dict[int, int] = {}
+    wanted: list[collection_runs.StartRequest] = []
     with ws.db.session() as session:
         repo = SchedulingRepository(session, clock=runtime.clock)
-        occurrence = repo.insert_occurrence(
-            schedule_id=due.schedule_id,
-            schedule_name=due.schedule_name,
-            trigger_index=due.trigger_index,
-            due_at=due.due_at,
-            state=due.state,
-            node=runtime.node,
-        )
-        if occurrence is None:
-            return None
-        if advance_cursor:
-            repo.advance_cursor(due.schedule_id, due.due_at)
-        started = [
-            collection_runs.start_in(
-                session, collection_id, collection, runtime, trigger=trigger,
-                requested_by=requested_by if requested_by is not None else ws.actor,
-                occurrence_id=occurrence, stop_after=stop_after,
+        for state in sorted({firing.due.state for firing in firings}):
+            keys = {
+                i: (firings[i].due.schedule_id, firings[i].due.schedule_name, firings[i].due.trigger_index,
+                    firings[i].due.due_at)
+                for i in order if firings[i].due.state == state
+            }
+            inserted = repo.insert_occurrences(list(keys.values()), state=state, node=runtime.node)
+            owned |= {i: inserted[key] for i, key in keys.items() if key in inserted}
+        cursors: dict[int, datetime] = {}
+        for i in order:
+            due = firings[i].due
+            if i in owned and firings[i].advance_cursor:
+                cursors[due.schedule_id] = max(due.due_at, cursors.get(due.schedule_id, due.due_at))
+        repo.advance_cursors(cursors)
+        for i in order:
+            if i not in owned:
+                continue
+            firing = firings[i]
+            wanted.extend(
+                collection_runs.StartRequest(
+                    collection_id, collection, firing.trigger, firing.requested_by, owned[i], firing.stop_after,
+                )
+                for collection_id, collection in firing.targets
             )
-            for collection_id, collection in loaded
-        ]
-    return Fired(occurrence, started, not_started)
+        started = iter(collection_runs.start_many(session, runtime, wanted))
+    by_firing = {i: [next(started) for _ in firings[i].targets] for i in order if i in owned}
+    return [
+        Fired(owned[i], by_firing[i], list(firings[i].not_started)) if i in owned else None
+        for i in range(len(firings))
+    ]
 
 
 def run_now(ws: Workspace, runtime: Runtime, schedule_id: int, schedule_name: str, targets: Sequence[str]) -> Fired:

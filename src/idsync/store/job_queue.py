@@ -24,6 +24,7 @@ procrastinate's own migration scripts after that version.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -99,6 +100,19 @@ def defer_run(app: procrastinate.App, run_id: int, fence: int, *, queue: str = Q
     up the collection's next run."""
     task = app.configure_task(TASK, queue=queue, queueing_lock=f"run-{run_id}")
     return int(task.defer(run_id=run_id, fence=fence))
+
+
+def defer_runs(app: procrastinate.App, runs: Sequence[tuple[int, int]], *, queue: str = QUEUE) -> list[int]:
+    """:func:`defer_run` for several claimed runs (run id, fence) in one
+    statement; their jobs' ids. All or none: when one of them waits in the
+    queue already, none is deferred (procrastinate's AlreadyEnqueued)."""
+    if not runs:
+        return []
+    jobs = [
+        app.configure_task(TASK, queue=queue, queueing_lock=f"run-{run_id}").make_new_job(run_id=run_id, fence=fence)
+        for run_id, fence in runs
+    ]
+    return [int(job.id) for job in app.job_manager.batch_defer_jobs(jobs) if job.id is not None]
 
 
 def keep_waiting_runs(session: Session, lease: timedelta, now: datetime) -> int:

@@ -302,6 +302,22 @@ class RequestRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def open_for_many(self, collection_names: Collection[str]) -> dict[str, RequestRow]:
+        """:meth:`open_for` for several collections in one query, by collection
+        name (those without an open request are left out)."""
+        if not collection_names:
+            return {}
+        found: dict[str, RequestRow] = {}
+        rows = self._session.execute(
+            select(requests)
+            .where(requests.c.collection_name.in_(sorted(set(collection_names))),
+                   requests.c.state.in_(("pending", "approved")))
+            .order_by(requests.c.id)
+        )
+        for row in rows:
+            found.setdefault(row.collection_name, _request(row))
+        return found
+
     def open_for(self, collection_name: str) -> RequestRow | None:
         """The request of a collection that is pending or approved but not yet
         executed: a new run of the collection waits until it is closed."""

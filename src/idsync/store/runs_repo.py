@@ -189,6 +189,14 @@ class RunRepository:
             insert(run_logs).values(run_id=run_id, at=self._clock(), level=level, message=message)
         )
 
+    def log_many(self, lines: Sequence[tuple[int, str, str]]) -> None:
+        """:meth:`log` for several (run id, level, message) in one statement."""
+        if lines:
+            at = self._clock()
+            self._session.execute(insert(run_logs), [
+                {"run_id": run_id, "at": at, "level": level, "message": message} for run_id, level, message in lines
+            ])
+
     def get(self, run_id: int) -> RunRow | None:
         row = self._session.execute(select(runs).where(runs.c.id == run_id)).first()
         return _run(row) if row is not None else None

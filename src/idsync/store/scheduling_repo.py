@@ -22,9 +22,9 @@ savepoint, so a refusal undoes only itself: what the caller wrote before
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Update, and_, func, insert, select, update
@@ -140,23 +140,64 @@ class SchedulingRepository:
         rows = self._session.execute(select(schedule_cursors.c.schedule_id, schedule_cursors.c.checked_until))
         return {int(row.schedule_id): row.checked_until for row in rows if isinstance(row.checked_until, datetime)}
 
-    def advance_cursor(self, schedule_id: int, to: datetime) -> None:
-        """Move the cursor forward to *to* (never backwards, whoever got there first)."""
-        current = self.cursor(schedule_id)
-        if current is None:
-            dialect = self._session.get_bind().dialect.name
-            values = {"schedule_id": schedule_id, "checked_until": to}
-            statement: Any
-            if dialect == "postgresql":
-                statement = postgresql.insert(schedule_cursors).values(values).on_conflict_do_nothing()
-            else:
-                statement = sqlite.insert(schedule_cursors).values(values).on_conflict_do_nothing()
-            self._session.execute(statement)
-        self._session.execute(
-            update(schedule_cursors)
-            .where(schedule_cursors.c.schedule_id == schedule_id, schedule_cursors.c.checked_until < to)
-            .values(checked_until=to)
+    def insert_occurrences(self, wanted: Sequence[OccurrenceKey], *, state: str, node: str) -> dict[OccurrenceKey, int]:
+        """:meth:`insert_occurrence` for several (schedule id, schedule name,
+        trigger index, due time) in one statement, inserted in the order
+        given: the ids of those this call inserted, by key; those recorded
+        already (another node owns them) are left out."""
+        if not wanted:
+            return {}
+        now = self._clock()
+        values = [
+            {"schedule_id": schedule_id, "schedule_name": name, "trigger_index": index, "due_at": due_at,
+             "state": state, "node": node, "recorded_at": now}
+            for schedule_id, name, index, due_at in wanted
+        ]
+        dialect = self._session.get_bind().dialect.name
+        statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(schedule_occurrences)
+        statement = statement.values(values).on_conflict_do_nothing(
+            index_elements=["schedule_id", "trigger_index", "due_at"]
+        ).returning(
+            schedule_occurrences.c.id, schedule_occurrences.c.schedule_id, schedule_occurrences.c.trigger_index,
+            schedule_occurrences.c.due_at,
         )
+        inserted = {
+            (row.schedule_id, row.trigger_index, _utc(row.due_at)): int(row.id)
+            for row in self._session.execute(statement)
+        }
+        found: dict[OccurrenceKey, int] = {}
+        for key in wanted:
+            occurrence = inserted.get((key[0], key[2], _utc(key[3])))
+            if occurrence is not None:
+                found[key] = occurrence
+        return found
+
+    def advance_cursors(self, to: dict[int, datetime]) -> None:
+        """:meth:`advance_cursor` for several schedules (schedule id to instant) in one statement."""
+        if not to:
+            return
+        dialect = self._session.get_bind().dialect.name
+        statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(schedule_cursors)
+        statement = statement.values(
+            [{"schedule_id": schedule_id, "checked_until": at} for schedule_id, at in sorted(to.items())]
+        ).on_conflict_do_update(
+            index_elements=["schedule_id"],
+            set_={"checked_until": statement.excluded.checked_until},
+            where=schedule_cursors.c.checked_until < statement.excluded.checked_until,
+        )
+        self._session.execute(statement)
+
+    def advance_cursor(self, schedule_id: int, to: datetime) -> None:
+        """Move the cursor forward to *to* (never backwards, whoever got there
+        first), in one statement: a scheduler moves one per occurrence it fires."""
+        dialect = self._session.get_bind().dialect.name
+        statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(schedule_cursors)
+        statement = statement.values(schedule_id=schedule_id, checked_until=to).on_conflict_do_update(
+            index_elements=["schedule_id"],
+            set_={"checked_until": statement.excluded.checked_until},
+            where=schedule_cursors.c.checked_until < statement.excluded.checked_until,
+        )
+        self._session.execute(statement)
 
     def reset_cursor(self, schedule_id: int, to: datetime) -> None:
         """Set the cursor to *to*: occurrences before it are never fired nor missed
@@ -175,12 +216,29 @@ class SchedulingRepository:
         second one; a savepoint keeps that refusal from ending the transaction)."""
         try:
             with self._session.begin_nested():
-                result = self._session.execute(_claim(run_id, expected, node, lease, self._clock()))
+                fence = self._session.execute(
+                    _claim(runs.c.id == run_id, expected, node, lease, self._clock()).returning(runs.c.fence)
+                ).scalar_one_or_none()
         except IntegrityError:
             return None
-        if not result.rowcount:  # type: ignore[attr-defined]
+        return int(fence) if fence is not None else None
+
+    def claim_runs(self, run_ids: Sequence[int], *, node: str, lease: timedelta) -> dict[int, int] | None:
+        """:meth:`claim_run` for several pending runs in one statement: the
+        fence of each claimed (those no longer pending are left out), or None
+        when the database refused one of them (its collection has a running
+        run): then none is claimed, and the caller claims them one by one."""
+        if not run_ids:
+            return {}
+        try:
+            with self._session.begin_nested():
+                claimed = self._session.execute(
+                    _claim(runs.c.id.in_(run_ids), RunState.PENDING, node, lease, self._clock())
+                    .returning(runs.c.id, runs.c.fence)
+                ).all()
+        except IntegrityError:
             return None
-        return int(self._session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one())
+        return {int(row.id): int(row.fence) for row in claimed}
 
     def enqueue_run(self, run_id: int) -> bool:
         """Put pending run *run_id* in its collection's queue, in this
@@ -341,7 +399,7 @@ def claim(
     running run already (the database refuses a second one)."""
     try:
         with db.session() as session:
-            result = session.execute(_claim(run_id, expected, node, lease, clock()))
+            result = session.execute(_claim(runs.c.id == run_id, expected, node, lease, clock()))
             if not result.rowcount:  # type: ignore[attr-defined]
                 return None
             fence = session.execute(select(runs.c.fence).where(runs.c.id == run_id)).scalar_one()
@@ -360,10 +418,18 @@ def enqueue(db: Database, run_id: int) -> bool:
         return False
 
 
-def _claim(run_id: int, expected: RunState, node: str, lease: timedelta, now: datetime) -> Update:
+OccurrenceKey = tuple[int, str, int, datetime]
+"""An occurrence to record: schedule id, schedule name, trigger index, due time."""
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _claim(which: ColumnElement[bool], expected: RunState, node: str, lease: timedelta, now: datetime) -> Update:
     return (
         update(runs)
-        .where(runs.c.id == run_id, runs.c.state == expected.value)
+        .where(which, runs.c.state == expected.value)
         .values(
             state=RunState.RUNNING.value,
             started_at=now,
