@@ -19,7 +19,7 @@ test: $(VENV)/.dev
 	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(VENV)/.dev
-	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) tests/unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
