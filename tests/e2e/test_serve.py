@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -79,6 +79,41 @@ def served(tmp_path: Path) -> Iterator[Served]:
         server.proc.wait()
 
 
+PEOPLE_JOB = {
+    "source": "people", "destination": {"store": "dir", "container": PEOPLE},
+    "mappings": [{"attribute": "uid", "from": "id", "key": True},
+                 {"attribute": "cn", "join": {"fields": ["first", "last"]}}, {"attribute": "sn", "from": "last"}],
+}
+
+
+def poster(client: httpx.Client) -> Callable[[str, dict], httpx.Response]:  # type: ignore[type-arg]
+    """POST a JSON body to the API, expecting it created or accepted."""
+
+    def post(path: str, body: dict) -> httpx.Response:  # type: ignore[type-arg]
+        response = client.post("/api/v1" + path, json=body)
+        assert response.status_code in (201, 202), response.text
+        return response
+
+    return post
+
+
+def define_people(post: Callable[[str, dict], httpx.Response], root: Path) -> None:  # type: ignore[type-arg]
+    """Over the API: store ``dir``, sources ``ous`` and ``people`` (Ada and Alan),
+    job ``ou`` (the container), job ``people``, and collection ``all`` of both."""
+    post("/stores", {"name": "dir", "kind": "local", "path": str(root / "dir.db"), "suffix": SUFFIX})
+    (root / "ous.csv").write_text("ou\nPeople\n", encoding="utf-8")
+    (root / "people.csv").write_text("id,first,last\n1,Ada,Lovelace\n2,Alan,Turing\n", encoding="utf-8")
+    post("/sources", {"name": "ous", "kind": "csv", "path": str(root / "ous.csv")})
+    post("/sources", {"name": "people", "kind": "csv", "path": str(root / "people.csv")})
+    post("/jobs", {
+        "name": "ou", "source": "ous", "mappings": [{"attribute": "ou", "from": "ou", "key": True}],
+        "destination": {"store": "dir", "container": SUFFIX, "scope": "one", "object_type": "custom",
+                        "object_classes": ["top", "organizationalUnit"], "rdn_attribute": "ou"},
+    })
+    post("/jobs", {"name": "people", **PEOPLE_JOB})
+    post("/collections", {"name": "all", "jobs": ["ou", "people"]})
+
+
 def follow(client: httpx.Client, url: str) -> dict:  # type: ignore[type-arg]
     """The run at *url*, once its event stream has ended."""
     with client.stream("GET", url + "/events") as stream:
@@ -98,28 +133,8 @@ def test_serve_signs_in_runs_through_the_api_and_stops_cleanly_on_sigterm(served
     assert client.get("/api/openapi.json").json()["info"]["title"] == "idsync"
     assert client.get("/api/docs").status_code == 200
 
-    def post(path: str, body: dict) -> httpx.Response:  # type: ignore[type-arg]
-        response = client.post("/api/v1" + path, json=body)
-        assert response.status_code in (201, 202), response.text
-        return response
-
-    post("/stores", {"name": "dir", "kind": "local", "path": str(tmp_path / "dir.db"), "suffix": SUFFIX})
-    (tmp_path / "ous.csv").write_text("ou\nPeople\n", encoding="utf-8")
-    (tmp_path / "people.csv").write_text("id,first,last\n1,Ada,Lovelace\n2,Alan,Turing\n", encoding="utf-8")
-    post("/sources", {"name": "ous", "kind": "csv", "path": str(tmp_path / "ous.csv")})
-    post("/sources", {"name": "people", "kind": "csv", "path": str(tmp_path / "people.csv")})
-    post("/jobs", {
-        "name": "ou", "source": "ous", "mappings": [{"attribute": "ou", "from": "ou", "key": True}],
-        "destination": {"store": "dir", "container": SUFFIX, "scope": "one", "object_type": "custom",
-                        "object_classes": ["top", "organizationalUnit"], "rdn_attribute": "ou"},
-    })
-    people_job = {
-        "source": "people", "destination": {"store": "dir", "container": PEOPLE},
-        "mappings": [{"attribute": "uid", "from": "id", "key": True},
-                     {"attribute": "cn", "join": {"fields": ["first", "last"]}}, {"attribute": "sn", "from": "last"}],
-    }
-    post("/jobs", {"name": "people", **people_job})
-    post("/collections", {"name": "all", "jobs": ["ou", "people"]})
+    post = poster(client)
+    define_people(post, tmp_path)
 
     started = post("/collections/all/run", {})
     run = follow(client, started.headers["Location"])
@@ -130,7 +145,7 @@ def test_serve_signs_in_runs_through_the_api_and_stops_cleanly_on_sigterm(served
     gate = Gate(tmp_path / "slow.fifo", ROWS, delay=0.05)
     post("/sources", {"name": "slow", "kind": "csv", "path": str(gate.path), "header": False,
                       "fields": ["id", "first", "last"]})
-    post("/jobs", {"name": "slow", **people_job, "source": "slow"})
+    post("/jobs", {"name": "slow", **PEOPLE_JOB, "source": "slow"})
     gate.serve(1)
     gate.open()
     slow = post("/jobs/slow/run", {})

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_serve import Served, follow
-from tests.scheduler_world import PEOPLE, SUFFIX
+from tests.e2e.test_serve import Served, define_people, follow, poster
 
 TOKEN = "metrics-token-4f1c2a"
 
@@ -62,27 +61,8 @@ def test_metrics_need_the_token_parse_and_move_as_runs_happen(served: Served, tm
     assert len(signed.headers["x-request-id"]) == 32
     client.headers["X-CSRF-Token"] = signed.json()["csrf_token"]
 
-    def post(path: str, body: dict) -> httpx.Response:  # type: ignore[type-arg]
-        response = client.post("/api/v1" + path, json=body)
-        assert response.status_code in (201, 202), response.text
-        return response
-
-    post("/stores", {"name": "dir", "kind": "local", "path": str(tmp_path / "dir.db"), "suffix": SUFFIX})
-    (tmp_path / "ous.csv").write_text("ou\nPeople\n", encoding="utf-8")
-    (tmp_path / "people.csv").write_text("id,first,last\n1,Ada,Lovelace\n2,Alan,Turing\n", encoding="utf-8")
-    post("/sources", {"name": "ous", "kind": "csv", "path": str(tmp_path / "ous.csv")})
-    post("/sources", {"name": "people", "kind": "csv", "path": str(tmp_path / "people.csv")})
-    post("/jobs", {
-        "name": "ou", "source": "ous", "mappings": [{"attribute": "ou", "from": "ou", "key": True}],
-        "destination": {"store": "dir", "container": SUFFIX, "scope": "one", "object_type": "custom",
-                        "object_classes": ["top", "organizationalUnit"], "rdn_attribute": "ou"},
-    })
-    post("/jobs", {
-        "name": "people", "source": "people", "destination": {"store": "dir", "container": PEOPLE},
-        "mappings": [{"attribute": "uid", "from": "id", "key": True},
-                     {"attribute": "cn", "join": {"fields": ["first", "last"]}}, {"attribute": "sn", "from": "last"}],
-    })
-    post("/collections", {"name": "all", "jobs": ["ou", "people"]})
+    post = poster(client)
+    define_people(post, tmp_path)
     run = follow(client, post("/collections/all/run", {}).headers["Location"])
     assert run["run"]["state"] == "succeeded", run
     middle = scrape(client)

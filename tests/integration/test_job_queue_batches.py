@@ -5,31 +5,20 @@ back to one job at a time without doubling it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
 from idsync.runtime.worker import QueueExecutor
 from idsync.services.collection_runs import Runtime
-from tests.integration.test_store_postgres import Server, server
+from tests.integration.test_store_postgres import server
+from tests.integration.test_workers_faults import world
 from tests.scheduler_world import World
-from tests.workers import postgres_world
 
-__all__ = ["server"]
+__all__ = ["server", "world"]
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: Server) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    url = server.create()
-    made = postgres_world(tmp_path, url)
-    yield made
-    made.ws.close()
-    server.drop(url)
 
 
 def waiting(world: World) -> list[tuple[int, int, str, str]]:

@@ -152,21 +152,24 @@ def _review_or_save(request: Request, who: Viewer, form: Form, current: Any | No
     values = _answers(form)
     creating = current is None
     name = "" if current is None else current.name
-    title = "New schedule" if creating else f"Edit schedule {name}"
-    action = "/schedules/new" if creating else f"/schedules/{name}/edit"
-    version = version_of(who.ws, name) if current is not None else ""
-    detail = None if creating else schedules.detail(who.ws, name)
+
+    def page(**shown: Any) -> Page:
+        """The form page again; the stored version and next runs are read only to show them."""
+        return Page(
+            "New schedule" if creating else f"Edit schedule {name}",
+            "/schedules/new" if creating else f"/schedules/{name}/edit", creating,
+            version="" if creating else version_of(who.ws, name),
+            current=None if creating else schedules.detail(who.ws, name), **shown,
+        )
+
     try:
         schedule = _composed(values, current)
         review = schedules.review_changes(who.ws, schedule)
         if form.get("confirm") != "yes" or not review.has_changes:
-            return _form(request, who, Page(title, action, creating, review=review, version=version,
-                                            current=detail), values)
+            return _form(request, who, page(review=review), values)
         schedules.save_schedule(who.ws, schedule, based_on=None if creating else [values.get("version", "")])
     except ConfigError as exc:
-        page = Page(title, action, creating, error=exc.message, error_field=exc.field or "", version=version,
-                    current=detail)
-        return _form(request, who, page, values, status=422)
+        return _form(request, who, page(error=exc.message, error_field=exc.field or ""), values, status=422)
     return see_other(f"/schedules/{schedule.name}?saved=1")
 
 
