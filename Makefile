@@ -16,7 +16,11 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) -m 'not timing and not alone' $(PYTEST_ARGS)
+	# then the tests that need the machine to themselves, one at a time (exit 5: none selected)
+	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} \
+	  $(BIN)/pytest -m 'alone and not timing' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 unit: $(VENV)/.dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) tests/unit $(PYTEST_ARGS)

@@ -106,10 +106,10 @@ class ScaleResult:
         )
 
 
-def prepare(root: Path, url: str, schedules: int) -> Workspace:
+def prepare(root: Path, url: str, schedules: int, *, overlap: str = "skip") -> Workspace:
     """The installation: an embedded directory, *schedules* jobs of one person
     each (jobs never share: a job runs once at a time), a collection of each
-    and a schedule firing every minute for each; the job queue installed."""
+    (with *overlap*) and a schedule firing every minute for each; the job queue installed."""
     root.mkdir(parents=True, exist_ok=True)
     os.environ["IDSYNC_HOME"] = str(root / "home")
     ws = Workspace(database_url=url, principal=Principal("bench"))
@@ -140,7 +140,7 @@ def prepare(root: Path, url: str, schedules: int) -> Workspace:
             ],
         })
         save("schedule", {"name": f"s{n}", "triggers": [{"kind": "cron", "expression": "* * * * *", "start": "2020-01-01T00:00"}]})
-        save("collection", {"name": f"c{n}", "jobs": [f"p{n}"], "schedule": f"s{n}"})
+        save("collection", {"name": f"c{n}", "jobs": [f"p{n}"], "schedule": f"s{n}", "overlap": overlap})
     done = subprocess.run([sys.executable, "-m", "idsync", "db", "upgrade"], env=_env(root, url), capture_output=True,
                           text=True, timeout=300, check=False)
     if done.returncode != 0:
@@ -182,9 +182,14 @@ def run_scale(
     kill_after: float | None = None,
     startup: float = 10.0,
     lease: float = 60.0,
+    overlap: str = "skip",
 ) -> ScaleResult:
-    """W10 on the empty PostgreSQL database *url*; what the database shows afterwards."""
-    ws = prepare(root, url, schedules)
+    """W10 on the empty PostgreSQL database *url*; what the database shows afterwards.
+
+    With *overlap* ``queue`` an occurrence that finds its collection's
+    previous run still waiting for a worker (a busy machine, a faster clock)
+    waits behind it instead of being skipped: it still runs, once, after it."""
+    ws = prepare(root, url, schedules, overlap=overlap)
     # Runs look at the real clock; schedules at the (maybe faster) one, from *start* on: once every
     # process has started (a Python process takes seconds to start on a busy machine).
     start = datetime.now(UTC) + timedelta(seconds=startup)

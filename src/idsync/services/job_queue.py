@@ -139,6 +139,12 @@ def release_node(ws: Workspace, runtime: Runtime, state: RunState) -> list[int]:
         )
 
 
+def ended_runs(ws: Workspace, run_ids: Sequence[int]) -> set[int]:
+    """Those of *run_ids* no longer running: their jobs have nothing left to do."""
+    with ws.db.session() as session:
+        return set(run_ids) - store.still_running(session, run_ids)
+
+
 def waiting(ws: Workspace) -> int:
     """How many runs wait for a worker."""
     with ws.db.session() as session:

@@ -121,17 +121,31 @@ def keep_waiting_runs(session: Session, lease: timedelta, now: datetime) -> int:
     tables (never upgraded for workers), nothing."""
     if session.get_bind().dialect.name != "postgresql" or not _has_queue(session.connection()):
         return 0
+    # The rows are locked in id order and a row locked by anyone else is left
+    # for the next renewal (a third of the lease later): several nodes renew at
+    # once, beside take-overs and heartbeats, and must never deadlock them.
     result = session.execute(
         text(
             "UPDATE runs SET lease_until = GREATEST(runs.lease_until, :until), heartbeat_at = :now "
-            "FROM procrastinate_jobs AS job "
-            "WHERE job.task_name = :task AND job.status = 'todo' "
-            "AND runs.id = (job.args->>'run_id')::bigint AND runs.fence = (job.args->>'fence')::bigint "
-            "AND runs.state = 'running'"
+            "WHERE runs.id IN ("
+            " SELECT waiting.id FROM runs AS waiting JOIN procrastinate_jobs AS job"
+            " ON waiting.id = (job.args->>'run_id')::bigint AND waiting.fence = (job.args->>'fence')::bigint"
+            " WHERE job.task_name = :task AND job.status = 'todo' AND waiting.state = 'running'"
+            " ORDER BY waiting.id FOR UPDATE OF waiting SKIP LOCKED)"
         ),
         {"until": now + lease, "now": now, "task": TASK},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def still_running(session: Session, run_ids: Sequence[int]) -> set[int]:
+    """Those of *run_ids* still marked running (the others ended, or are gone)."""
+    if not run_ids:
+        return set()
+    rows = session.execute(
+        text("SELECT id FROM runs WHERE id = ANY(:ids) AND state = 'running'"), {"ids": list(run_ids)}
+    )
+    return {int(row[0]) for row in rows}
 
 
 def waiting_jobs(session: Session, queue: str | None = None) -> int:
