@@ -10,7 +10,8 @@ execute in the runtime's :class:`~idsync.runtime.executor.ThreadExecutor`
 a job's preview or run, and other long use cases, in a thread pool owned by
 the app. Shutting the app down asks every run to
 stop at its next batch, waits, and marks what is still running terminated:
-a stopped server never leaves a run marked running.
+a stopped server never leaves a run marked running (runs it deferred are the
+workers', and stay queued for them).
 """
 
 from __future__ import annotations
