@@ -324,6 +324,35 @@ def test_the_sweep_takes_up_an_approved_request_whose_execution_was_interrupted(
     assert len(people_in_directory(world)) == 2
 
 
+def test_an_approval_handed_to_the_workers_claims_the_run_and_the_sweep_leaves_it(world: World) -> None:
+    """With a hand-off (a server deferring to workers), the approval claims the
+    run and hands it over instead of applying; the sweep neither executes it
+    again nor closes it; the worker's part applies exactly the plans and closes it."""
+    workflow_store(world, manual=True)
+    request_id = raise_request(world)
+    handed: list[tuple[int, int, int]] = []
+    decided = requests.approve(as_(world, "alice"), request_id,
+                               hand_off=lambda run_id, fence, rid: handed.append((run_id, fence, rid)))
+    assert decided.request.state == "approved" and people_in_directory(world) == []
+    assert decided.run is not None and decided.run.state is RunState.RUNNING
+    [(run_id, fence, handed_request)] = handed
+    assert (run_id, handed_request) == (decided.run.id, request_id)
+    assert request_runs.sweep(world.ws, Runtime()) == []
+    assert run_of(world, request_id).state is RunState.RUNNING
+    run = request_runs.execute_claimed(world.ws, request_id, run_id, fence, Runtime(node="w1"))
+    assert run.state is RunState.SUCCEEDED and run.counts.created == 2
+    assert requests.get(as_(world, "alice"), request_id).request.state == "executed"
+    assert len(people_in_directory(world)) == 2
+
+
+def test_a_run_handed_over_for_another_request_applies_nothing(world: World) -> None:
+    workflow_store(world, manual=True)
+    request_id = raise_request(world)
+    with pytest.raises(StateConflictError, match="is not approved"):
+        request_runs.execute_claimed(world.ws, request_id, run_of(world, request_id).id, 1, Runtime())
+    assert people_in_directory(world) == []
+
+
 # ---------------------------------------------------------------- held runs
 
 

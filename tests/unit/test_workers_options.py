@@ -48,7 +48,11 @@ def test_workers_are_refused_on_sqlite_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["worker"], ["scheduler", "--workers", "external", "--once"], ["serve", "--workers", "external", "--port", "0"]]
+    "args",
+    [
+        ["worker"], ["scheduler", "--workers", "external", "--once"], ["serve", "--workers", "external", "--port", "0"],
+        ["serve", "--workers", "external", "--no-scheduler", "--port", "0"],  # its API defers runs all the same
+    ],
 )
 def test_the_commands_refuse_workers_on_sqlite(tmp_home: Path, args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
@@ -66,3 +70,19 @@ def test_an_upgrade_applies_the_queue_migrations_after_the_installed_version(tmp
         "03.00.00_01_pre_b.sql", "03.00.00_50_post_b.sql"
     ]
     assert _migrations_after("3.10.0", "3.10.0", tmp_path) == []
+
+
+def test_an_api_deferring_runs_is_refused_on_sqlite_and_an_unknown_place_at_once(tmp_path: Path) -> None:
+    from idsync.api.app import create_app
+    from idsync.api.state import ApiConfig
+    from idsync.domain.principals import Principal
+    from idsync.services.workspace import Workspace
+
+    with pytest.raises(ConfigError, match="runs 'elsewhere' is not known: use in-process or external"):
+        ApiConfig(runs="elsewhere")
+    ws = Workspace(database_url=f"sqlite:///{tmp_path / 'idsync.db'}", principal=Principal.system("api tests"))
+    try:
+        with pytest.raises(ConfigError, match=r"^workers need PostgreSQL"):
+            create_app(ws, ApiConfig(runs="external"))
+    finally:
+        ws.close()

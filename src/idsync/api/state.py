@@ -4,10 +4,14 @@ threads long work runs in.
 Long work (a preview, a run) never runs in a request's thread: a handler
 starts it here and answers 202 with the resource to follow. Collection runs
 execute in the runtime's :class:`~idsync.runtime.executor.ThreadExecutor`
-(the scheduler's pattern); a job's preview or run, and other long use cases,
-in a thread pool owned by the app. Shutting the app down asks every run to
+(the scheduler's pattern), or, with ``runs="external"``, are deferred to
+``idsync worker`` processes by a :class:`~idsync.runtime.worker.QueueExecutor`
+(so are the runs of requests approved here: :attr:`Background.hand_off`);
+a job's preview or run, and other long use cases, in a thread pool owned by
+the app. Shutting the app down asks every run to
 stop at its next batch, waits, and marks what is still running terminated:
-a stopped server never leaves a run marked running.
+a stopped server never leaves a run marked running (runs it deferred are the
+workers', and stay queued for them).
 """
 
 from __future__ import annotations
@@ -22,16 +26,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from idsync.domain.principals import Principal
-from idsync.errors import TransientError
-from idsync.runtime.executor import ThreadExecutor
+from idsync.errors import ConfigError, TransientError
+from idsync.runtime.executor import Executor, ThreadExecutor
 from idsync.runtime.scheduler import Scheduler
+from idsync.runtime.worker import QueueExecutor, keep_waiting_thread
 from idsync.services.collection_runs import Runtime
+from idsync.services.request_runs import HandOff
 from idsync.services.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 API_PRINCIPAL = Principal.system("api")
 """Who executes a collection run the API started (its requester is recorded on the run)."""
+
+RUN_PLACES = ("in-process", "external")
+"""Where the collection runs an API process starts may execute."""
 
 START_TIMEOUT = 60.0
 """How long a handler waits for background work to record its run or plan."""
@@ -51,6 +60,14 @@ class ApiConfig:
     """Seconds runs get to stop by themselves when the app shuts down."""
     workers: int = 4
     """Threads for previews and job runs."""
+    runs: str = "in-process"
+    """Where collection runs started here (and approved requests' runs)
+    execute: ``in-process`` (threads of this process) or ``external``
+    (deferred to ``idsync worker`` processes, on PostgreSQL)."""
+
+    def __post_init__(self) -> None:
+        if self.runs not in RUN_PLACES:
+            raise ConfigError(f"runs {self.runs!r} is not known: use {' or '.join(RUN_PLACES)}", field="runs")
 
 
 @dataclass
@@ -69,8 +86,18 @@ class Background:
 
     def __init__(self, ws: Workspace, config: ApiConfig) -> None:
         self.runtime = Runtime()
-        self.executor = ThreadExecutor(ws.acting_as(API_PRINCIPAL), self.runtime)
-        self._scheduler = Scheduler(ws.acting_as(API_PRINCIPAL), self.executor, self.runtime)
+        acting = ws.acting_as(API_PRINCIPAL)
+        self.executor: Executor
+        self.hand_off: HandOff | None = None
+        """Given to approvals: defers an approved request's run to the workers (None: run it here)."""
+        if config.runs == "external":
+            queue = QueueExecutor(acting, self.runtime)
+            self.executor, self.hand_off = queue, queue.hand_off
+            # The runs deferred here stay leased to this node while their job waits, with or without a scheduler.
+            keep_waiting_thread(acting, self.runtime, self.runtime.shutdown)
+        else:
+            self.executor = ThreadExecutor(acting, self.runtime)
+        self._scheduler = Scheduler(acting, self.executor, self.runtime)
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="api-work")
         self.config = config
         self._futures: set[Future[Any]] = set()

@@ -45,7 +45,8 @@ def serve(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print what the scheduler does."),
     workers: str | None = typer.Option(
         None, "--workers", metavar="in-process|external",
-        help="Where scheduled runs execute: in this process, or deferred to `idsync worker` processes "
+        help="Where collection runs execute (scheduled, started from the API or the portal, and approved "
+        "requests'): in this process, or deferred to `idsync worker` processes "
         "(PostgreSQL; default: setting IDSYNC_WORKERS, else in-process).",
     ),
 ) -> None:
@@ -81,10 +82,10 @@ def serve(
         database_url = f"sqlite:///{folder / 'idsync.db'}"
     ws = workspace(database_url)
     node_ws = acting_node(ws, "server", "serve idsync")  # whoever starts it must be an operator
-    if mode == "external" and not no_scheduler:
+    if mode == "external":
         from idsync.services import job_queue
 
-        job_queue.require_workers(ws)  # refused now, in one line, not later in the scheduler's thread
+        job_queue.require_workers(ws)  # refused now, in one line, not later in a thread of the server
     if authz.rights(ws).bootstrap:
         given = _given_password(admin_password_stdin)
         password = given or secrets.token_urlsafe(15)
@@ -102,7 +103,7 @@ def serve(
     if demo:
         _demo_passwords(ws)
 
-    app = create_site(node_ws, ApiConfig(shutdown_timeout=shutdown_timeout))
+    app = create_site(node_ws, ApiConfig(shutdown_timeout=shutdown_timeout, runs=mode))
     background = app.state.idsync.background
     listener = socket.create_server((host, port))
     address = _address(host, listener.getsockname()[1])

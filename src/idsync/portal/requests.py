@@ -115,10 +115,11 @@ def approve(request: Request, who: Viewing, form: Posted, request_id: int) -> Re
     kinds = None if ticked >= {op.value for op in ChangeOp} else sorted(ticked)
     keep = set(form.all("keep"))
     exclude = [dn for dn in form.all("shown") if dn not in keep]
+    background = api_state(request).background
     try:
         decided = requests.approve(
             who.ws, request_id, kinds=kinds, exclude=exclude, comment=form.get("comment"),
-            runtime=api_state(request).background.runtime,
+            runtime=background.runtime, hand_off=background.hand_off,
         )
     except (ConfigError, StateConflictError) as exc:
         return _refused(request, who, request_id, exc)

@@ -8,7 +8,10 @@ and its fence instead of starting a thread. An ``idsync worker``
 (a new fence, its own node name, a fresh lease) and executes it through the
 same path as the in-process executor
 (:func:`idsync.services.collection_runs.execute_run`, then the queued run of
-the same collection).
+the same collection). ``idsync serve --workers=external`` defers the runs
+its API and portal start the same way, and the run of a request approved
+there: that job names the request too, and the worker applies the
+request's plans (:func:`idsync.services.request_runs.execute_claimed`).
 
 What keeps runs from being lost or doubled is the database, not the queue:
 
@@ -48,7 +51,7 @@ from datetime import timedelta
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, TransientError
 from idsync.runtime.executor import Finished, InlineExecutor
-from idsync.services import job_queue
+from idsync.services import job_queue, request_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, Runtime
 from idsync.services.workspace import Workspace
 from idsync.store.retry import Backoff
@@ -76,9 +79,18 @@ class QueueExecutor:
     def submit(self, run_id: int, fence: int) -> None:
         """Defer run *run_id*; when the queue cannot be reached, the run's lease
         runs out (nobody renews it) and it is marked failed with the cause."""
+        self._defer(run_id, fence)
+
+    def hand_off(self, run_id: int, fence: int, request_id: int) -> None:
+        """Defer run *run_id* of approved request *request_id*: the worker
+        applies the request's plans (:func:`idsync.services.request_runs.execute_claimed`).
+        A run the queue refused fails once its lease runs out, as :meth:`submit`'s."""
+        self._defer(run_id, fence, request_id)
+
+    def _defer(self, run_id: int, fence: int, request_id: int | None = None) -> None:
         try:
             with self._lock:  # one connection pool, used from the scheduler's threads in turn
-                job = self._queue.defer(run_id, fence, queue=self.queue)
+                job = self._queue.defer(run_id, fence, queue=self.queue, request_id=request_id)
         except IdsyncError as exc:
             log.warning("run %s not handed to the workers: %s (it is marked failed once its lease runs out)",
                         run_id, exc.message)
@@ -178,10 +190,13 @@ async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor:
     # procrastinate runs synchronous tasks in the loop's default executor: one thread per concurrent run.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="run"))
 
-    def execute(run_id: int, fence: int) -> None:
+    def execute(run_id: int, fence: int, request_id: int | None) -> None:
         taken = job_queue.take_over(ws, runtime, run_id, fence)
         if taken is None:
             log.info("run %s was no longer waiting for a worker (it ended, or its lease ran out): not executed", run_id)
+            return
+        if request_id is not None:
+            _apply_request(ws, runtime, executor, request_id, run_id, taken)
             return
         executor.submit(run_id, taken)
 
@@ -206,6 +221,31 @@ async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor:
             pass
         except Exception as exc:
             raise TransientError(f"the job queue failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _apply_request(ws: Workspace, runtime: Runtime, executor: InlineExecutor, request_id: int, run_id: int,
+                   fence: int) -> None:
+    """Apply approved request *request_id* through its run, taken over at
+    *fence*; failures are logged, as the executor's are (what could not be
+    recorded is marked failed when the run's lease runs out)."""
+    try:
+        row = request_runs.execute_claimed(ws, request_id, run_id, fence, runtime)
+    except IdsyncError as exc:
+        log.warning("run %s of request %s: %s (its lease will run out)", run_id, request_id, exc.message)
+        return
+    except Exception:  # a bug: the run's lease runs out and a scheduler marks it failed
+        log.exception("run %s of request %s could not be executed", run_id, request_id)
+        return
+    if executor.on_finished is not None:
+        executor.on_finished(row)
+
+
+def keep_waiting_thread(ws: Workspace, runtime: Runtime, stop: threading.Event) -> threading.Thread:
+    """Start a thread renewing, until *stop*, the leases of runs whose job waits
+    for a worker (a node that defers runs without a scheduler: a server)."""
+    keeper = threading.Thread(target=_keep_waiting, args=(ws, runtime, stop), name="waiting-runs", daemon=True)
+    keeper.start()
+    return keeper
 
 
 def _keep_waiting(ws: Workspace, runtime: Runtime, stop: threading.Event) -> None:

@@ -55,15 +55,16 @@ class Queue:
         self._app = store.make_app(ws.db, pool_size=2, sync=True)
         self._open = False
 
-    def defer(self, run_id: int, fence: int, *, queue: str = QUEUE) -> int:
-        """Defer claimed run *run_id* (at *fence*) to the workers; the job's id."""
+    def defer(self, run_id: int, fence: int, *, queue: str = QUEUE, request_id: int | None = None) -> int:
+        """Defer claimed run *run_id* (at *fence*) to the workers; the job's id.
+        With *request_id*, the worker applies that approved request's plans."""
         from procrastinate import exceptions
 
         try:
             if not self._open:
                 self._app.open()
                 self._open = True
-            return store.defer_run(self._app, run_id, fence, queue=queue)
+            return store.defer_run(self._app, run_id, fence, queue=queue, request_id=request_id)
         except exceptions.AlreadyEnqueued:
             raise IdsyncError(f"run {run_id} waits in the job queue already") from None
         except exceptions.ProcrastinateException as exc:
@@ -97,12 +98,18 @@ def open_queue(ws: Workspace) -> Queue:
     return Queue(ws)
 
 
-def worker_app(ws: Workspace, execute: Callable[[int, int], None], *, pool_size: int) -> procrastinate.App:
-    """A procrastinate app whose run task calls *execute(run_id, fence)*."""
+Execute = Callable[[int, int, "int | None"], None]
+"""What a worker does with a job: ``execute(run_id, fence, request_id)``
+(*request_id*: the approved request whose plans the run applies, or None)."""
+
+
+def worker_app(ws: Workspace, execute: Execute, *, pool_size: int) -> procrastinate.App:
+    """A procrastinate app whose run task calls *execute(run_id, fence, request_id)*
+    (jobs deferred for ordinary runs carry no request: None)."""
     app = store.make_app(ws.db, pool_size=pool_size)
 
-    def execute_run(run_id: int, fence: int) -> None:
-        execute(run_id, fence)
+    def execute_run(run_id: int, fence: int, request_id: int | None = None) -> None:
+        execute(run_id, fence, request_id)
 
     app.task(name=store.TASK, queue=QUEUE)(execute_run)
     return app

@@ -6,6 +6,9 @@ as any run is) and its jobs apply exactly the request's plans, with the
 engine's preconditions, letting through only what every approval of the
 current round approved. A held request's plans are applied as the release
 of a held run is. Then the request is *executed*, with the run's outcome.
+With ``--workers=external`` the approving process claims the run and hands
+it to the workers instead (a job naming the request); the worker that takes
+it over applies the plans through :func:`execute_claimed`, the same path.
 
 :func:`sweep`, called by every scheduler tick, expires overdue requests,
 escalates those past their escalation time, and finishes approved ones
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from idsync.domain.principals import Principal
@@ -30,7 +34,7 @@ from idsync.services.request_routing import to_decision
 from idsync.services.workspace import Workspace
 from idsync.store import scheduling_repo
 from idsync.store.plans_repo import PlanRepository
-from idsync.store.requests_repo import RequestRepository, RequestRow
+from idsync.store.requests_repo import RequestPlanRow, RequestRepository, RequestRow
 from idsync.store.runs_repo import RunRepository, RunRow
 from idsync.workflow.approvers import ChangeFilter, intersect
 from idsync.workflow.requests import Decision, fold
@@ -38,10 +42,19 @@ from idsync.workflow.requests import Decision, fold
 log = logging.getLogger(__name__)
 
 
-def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow | None:
+HandOff = Callable[[int, int, int], None]
+"""Defers the claimed run of an approved request to the workers:
+``hand_off(run_id, fence, request_id)`` (``--workers=external``)."""
+
+
+def execute_approved(
+    ws: Workspace, request_id: int, runtime: Runtime, hand_off: HandOff | None = None
+) -> RunRow | None:
     """Execute approved request *request_id* (see the module docstring); the
     run that applied it, or None when it is not approved or another process
-    executes it already.
+    executes it already. With *hand_off*, a collection run is claimed here
+    and handed to the workers (the run returned is still running); held
+    requests and smart group updates are applied here all the same.
 
     The plans are applied by idsync on the approvers' behalf (a system
     principal named after the request): an approver need not be an operator,
@@ -49,15 +62,10 @@ def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow
     authorises the writes.
     """
     ws = ws.acting_as(Principal.system(f"request {request_id}"))
-    with ws.db.session() as session:
-        repo = RequestRepository(session)
-        request = repo.require(request_id)
-        plans = repo.plans(request_id)
-        status = fold([to_decision(r) for r in repo.trail(request_id)], request.required_approvals)
-    if status.state != "approved":
+    found = _approved(ws, request_id)
+    if found is None:
         return None
-    allowed = intersect(status.approvals)
-    by = ", ".join(sorted(status.approvers))
+    request, plans, allowed, by = found
     if request.kind == "held":
         pairs = [(p.job_name, p.plan_id) for p in plans]
         if _run_kind(ws, request.run_id) == smartgroup_runs.RUN_KIND:
@@ -69,16 +77,58 @@ def execute_approved(ws: Workspace, request_id: int, runtime: Runtime) -> RunRow
     )
     if fence is None:
         return None
+    where = "the workers" if hand_off is not None else runtime.node
     with ws.db.session() as session:
         RunRepository(session, clock=runtime.clock).log(
             request.run_id, "info",
-            f"request {request_id} approved by {by}: applying its plans ({allowed.describe()}) on {runtime.node}",
+            f"request {request_id} approved by {by}: applying its plans ({allowed.describe()}) on {where}",
         )
+    if hand_off is not None:
+        hand_off(request.run_id, fence, request_id)
+        with ws.db.session() as session:
+            return RunRepository(session).require(request.run_id)
+    return _apply(ws, request, plans, allowed, fence, runtime)
+
+
+def execute_claimed(ws: Workspace, request_id: int, run_id: int, fence: int, runtime: Runtime) -> RunRow:
+    """Apply approved request *request_id* through its run *run_id*, claimed
+    by another process and handed over at *fence* (a worker, once it took
+    the run over): the request's plans, as :func:`execute_approved` applies them."""
+    ws = ws.acting_as(Principal.system(f"request {request_id}"))
+    found = _approved(ws, request_id)
+    if found is None:
+        raise StateConflictError(f"request {request_id} is not approved: run {run_id} applies nothing")
+    request, plans, allowed, _by = found
+    if request.run_id != run_id:
+        raise StateConflictError(f"run {run_id} is not the run of request {request_id} (run {request.run_id} is)")
+    return _apply(ws, request, plans, allowed, fence, runtime)
+
+
+def _approved(
+    ws: Workspace, request_id: int
+) -> tuple[RequestRow, list[RequestPlanRow], ChangeFilter, str] | None:
+    """Request *request_id*, its plans, what its approvals let through and by
+    whom; None when it is not approved."""
+    with ws.db.session() as session:
+        repo = RequestRepository(session)
+        request = repo.require(request_id)
+        plans = repo.plans(request_id)
+        status = fold([to_decision(r) for r in repo.trail(request_id)], request.required_approvals)
+    if status.state != "approved":
+        return None
+    return request, plans, intersect(status.approvals), ", ".join(sorted(status.approvers))
+
+
+def _apply(
+    ws: Workspace, request: RequestRow, plans: list[RequestPlanRow], allowed: ChangeFilter, fence: int,
+    runtime: Runtime,
+) -> RunRow:
+    """Execute the request's run, claimed at *fence*, on exactly its plans; then close the request."""
     approved = Approved(
-        request_id, {p.job_name: p.plan_id for p in plans}, None if allowed.everything else allowed.allows
+        request.id, {p.job_name: p.plan_id for p in plans}, None if allowed.everything else allowed.allows
     )
     run = collection_runs.execute_run(ws, request.run_id, fence, runtime, approved=approved)
-    _close(ws, request_id, run, runtime)
+    _close(ws, request.id, run, runtime)
     return run
 
 

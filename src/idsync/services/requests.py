@@ -9,7 +9,8 @@ comment; operators and approvers preview a request again (fresh plans in
 the same request; the approvals start over).
 
 The approval that makes a request approved executes it at once, in the
-approver's process (:func:`idsync.services.request_runs.execute_approved`).
+approver's process (:func:`idsync.services.request_runs.execute_approved`),
+or, from a server deferring runs to the workers, in a worker.
 """
 
 from __future__ import annotations
@@ -97,10 +98,12 @@ def approve(
     exclude: Iterable[str] = (),
     comment: str = "",
     runtime: Runtime | None = None,
+    hand_off: request_runs.HandOff | None = None,
 ) -> Decided:
     """Approve request *request_id*, all of it or only the changes of *kinds*
     and not on the DNs in *exclude*. The approval that completes the number
-    required executes the request here and now."""
+    required executes the request here and now, or with *hand_off* (a server
+    deferring runs to the workers) claims its run and hands it to them."""
     authz.require(ws, Role.APPROVER, "decide requests")
     runtime = runtime or Runtime()
     decision = Decision(
@@ -108,7 +111,7 @@ def approve(
         kinds=_kinds(kinds), excluded=exclusions(exclude),
     )
     status = record(ws, request_id, decision, clock=runtime.clock)
-    run = request_runs.execute_approved(ws, request_id, runtime) if status.state == "approved" else None
+    run = request_runs.execute_approved(ws, request_id, runtime, hand_off) if status.state == "approved" else None
     return Decided(_read(ws, request_id), run)
 
 

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     import procrastinate
 
 TASK = "idsync.execute_run"
-"""The procrastinate task that executes one claimed collection run."""
+"""The procrastinate task that executes one claimed collection run (with
+``request_id``: the run of an approved request, applying its plans)."""
 QUEUE = "runs"
 """The queue runs are deferred to (``idsync worker --queue`` picks others)."""
 _MARK = "idsync: procrastinate "
@@ -91,15 +92,20 @@ def make_app(db: Database, *, pool_size: int = 4, sync: bool = False) -> procras
     return procrastinate.App(connector=connector)
 
 
-def defer_run(app: procrastinate.App, run_id: int, fence: int, *, queue: str = QUEUE) -> int:
+def defer_run(
+    app: procrastinate.App, run_id: int, fence: int, *, queue: str = QUEUE, request_id: int | None = None
+) -> int:
     """Queue the execution of claimed run *run_id* (held at *fence*); the job's id.
+    With *request_id*, the run applies that approved request's plans.
 
     The queueing lock is the run's own: the same run is never waiting twice in
     the queue. There is none per collection: the database already serialises
     a collection's runs, and a job left behind by a dead worker must not hold
     up the collection's next run."""
     task = app.configure_task(TASK, queue=queue, queueing_lock=f"run-{run_id}")
-    return int(task.defer(run_id=run_id, fence=fence))
+    if request_id is None:
+        return int(task.defer(run_id=run_id, fence=fence))
+    return int(task.defer(run_id=run_id, fence=fence, request_id=request_id))
 
 
 def defer_runs(app: procrastinate.App, runs: Sequence[tuple[int, int]], *, queue: str = QUEUE) -> list[int]:

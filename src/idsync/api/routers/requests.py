@@ -95,10 +95,11 @@ def get_request(request_id: int, ws: Acting) -> dict[str, Any]:
 
 @router.post("/requests/{request_id}/approve", response_model=out.Decided, summary="Approve all or part (kinds, excluded DNs); may execute it")
 def approve(request_id: int, body: Approve, ws: Acting, request: Request) -> dict[str, Any]:
-    runtime = api_state(request).background.runtime
+    background = api_state(request).background
     kinds = [k.value for k in body.kinds] if body.kinds is not None else None
     return _decided(requests.approve(
-        ws, request_id, kinds=kinds, exclude=body.exclude, comment=body.comment, runtime=runtime,
+        ws, request_id, kinds=kinds, exclude=body.exclude, comment=body.comment, runtime=background.runtime,
+        hand_off=background.hand_off,
     ))
 
 
