@@ -96,6 +96,16 @@ def job_runs(world: World, parent: int) -> list[RunRow]:
         return RunRepository(session).children(parent)
 
 
+def queue_states(world: World, run_id: int) -> list[str]:
+    """The states of the job queue's jobs for run *run_id* (succeeded ones are deleted)."""
+    with world.ws.db.session() as session:
+        rows = session.execute(
+            text("SELECT status FROM procrastinate_jobs WHERE (args->>'run_id')::bigint = :run ORDER BY id"),
+            {"run": run_id},
+        )
+        return [str(row[0]) for row in rows]
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -28,6 +28,7 @@ from tests.workers import (
     cut_connections,
     job_runs,
     postgres_world,
+    queue_states,
     running_on,
     scheduler,
     stop,
@@ -116,7 +117,9 @@ def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(
 ) -> None:
     """SIGKILL mid-run: failed (node lost) within the lease and a tick, its
     *failed* notification queued; the next occurrence runs on another worker
-    and the directory converges, written once (slapd's write counter)."""
+    and the directory converges, written once (slapd's write counter). The
+    killed worker's job, left *doing*, is marked failed by the other worker
+    once the killed one has missed three leases of heartbeats."""
     gate, container = gated_ldap_job(world, slapd, ["7,Edsger,Dijkstra"])
     writes = write_count(slapd)
     world.collection("c", ["slow"], schedule="twice", notifications=NOTIFY)
@@ -144,6 +147,8 @@ def test_a_worker_killed_mid_run_has_its_run_failed_and_the_next_one_succeeds(
         once_more(world)
         wait_until(lambda: len(collection_runs(world)) == 2 and collection_runs(world)[1].state.finished,
                    timeout=20, what="the second run")
+        wait_until(lambda: queue_states(world, first.id) == ["failed"], timeout=20,
+                   what="the killed worker's job to be marked failed")
     finally:
         outputs = [stop(p) for p in (chief, spare, doomed) if p is not None]
     runs = collection_runs(world)
@@ -271,10 +276,11 @@ def test_a_worker_serves_the_deployments_metrics_as_its_runs_happen(world: World
         try:
             wait_until(lambda: [r.state for r in collection_runs(world)] == [RunState.SUCCEEDED], timeout=60)
         finally:
-            stop(with_scheduler)
+            print(stop(with_scheduler))  # shown when the test fails
         after = scrape(url)
     finally:
         said = stop(working)
+        print(said)
     assert f"metrics served at {url}" in said
     assert after[CREATED] - before[CREATED] == 2  # the two people, executed by this worker
     assert collection_runs(world)[0].node == "w1"

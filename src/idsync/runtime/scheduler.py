@@ -151,7 +151,8 @@ class Scheduler:
             # Before the look for lost runs: a run waiting for a free worker is not lost.
             job_queue.keep_waiting(self.ws, self.runtime)
         self._expire(report)
-        for line in request_runs.sweep(self.ws, self.runtime):
+        # A node deferring its runs hands an interrupted approval's run to the workers too.
+        for line in request_runs.sweep(self.ws, self.runtime, getattr(self.executor, "hand_off", None)):
             self._event(report, line)
         targets = self._targets()
         stored_schedules = schedules.stored_schedules(self.ws)

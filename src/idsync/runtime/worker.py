@@ -47,6 +47,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from idsync.domain.results import RunState
 from idsync.errors import IdsyncError, TransientError
@@ -190,16 +191,24 @@ async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor:
     # procrastinate runs synchronous tasks in the loop's default executor: one thread per concurrent run.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="run"))
 
-    def execute(run_id: int, fence: int, request_id: int | None) -> None:
-        taken = job_queue.take_over(ws, runtime, run_id, fence)
-        if taken is None:
-            log.info("run %s was no longer waiting for a worker (it ended, or its lease ran out): not executed", run_id)
-            return
-        if request_id is not None:
-            _apply_request(ws, runtime, executor, request_id, run_id, taken)
-            return
-        executor.submit(run_id, taken)
+    running_here: set[int] = set()
 
+    def execute(run_id: int, fence: int, request_id: int | None) -> None:
+        running_here.add(run_id)
+        try:
+            taken = job_queue.take_over(ws, runtime, run_id, fence)
+            if taken is None:
+                log.info("run %s was no longer waiting for a worker (it ended, or its lease ran out): not executed",
+                         run_id)
+                return
+            if request_id is not None:
+                _apply_request(ws, runtime, executor, request_id, run_id, taken)
+                return
+            executor.submit(run_id, taken)
+        finally:
+            running_here.discard(run_id)
+
+    lease = runtime.lease.total_seconds()
     app = job_queue.worker_app(ws, execute, pool_size=options.concurrency + 2)
     async with app.open_async():
         worker = asyncio.create_task(
@@ -208,10 +217,14 @@ async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor:
                 install_signal_handlers=False, wait=not options.once, delete_jobs="successful",
                 shutdown_graceful_timeout=options.shutdown_timeout, fetch_job_polling_interval=1.0,
                 abort_job_polling_interval=5.0,
+                # A heartbeat every third of the lease; a worker silent for three leases is gone.
+                update_heartbeat_interval=max(lease / 3, 0.2), stalled_worker_timeout=stalled_after(lease),
             )
         )
+        cleaner = asyncio.create_task(_finish_stalled(app, ws, lease, running_here))
         while not worker.done() and not stop.is_set():
             await asyncio.wait({worker}, timeout=0.2)
+        cleaner.cancel()
         if not worker.done():
             runtime.shutdown.set()  # runs stop at their next batch; procrastinate waits for them
             worker.cancel()
@@ -221,6 +234,29 @@ async def _serve(ws: Workspace, options: WorkerNode, runtime: Runtime, executor:
             pass
         except Exception as exc:
             raise TransientError(f"the job queue failed: {type(exc).__name__}: {exc}") from exc
+
+
+def stalled_after(lease: float) -> float:
+    """Seconds without a heartbeat after which a worker is taken for gone: three leases."""
+    return max(3 * lease, 1.0)
+
+
+async def _finish_stalled(app: Any, ws: Workspace, lease: float, running_here: set[int]) -> None:
+    """Now and every three leases: jobs left *doing* by a worker that is gone,
+    whose run has ended, are marked failed in the queue (see
+    :func:`idsync.services.job_queue.finish_stalled_jobs`)."""
+    while True:
+        try:
+            for job_id, run_id in await job_queue.finish_stalled_jobs(
+                app, ws, stalled_after=stalled_after(lease), running_here=running_here
+            ):
+                log.info("job %s of run %s marked failed in the queue: its worker is gone and the run ended",
+                         job_id, run_id)
+        except IdsyncError as exc:
+            log.warning("worker: jobs of workers that are gone not looked at: %s", exc.message)
+        except Exception as exc:  # the queue's database away: the next pass tries again
+            log.warning("worker: jobs of workers that are gone not looked at: %s: %s", type(exc).__name__, exc)
+        await asyncio.sleep(stalled_after(lease))
 
 
 def _apply_request(ws: Workspace, runtime: Runtime, executor: InlineExecutor, request_id: int, run_id: int,

@@ -4,7 +4,7 @@ queue and the database's guarantees fit together)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from idsync.domain.results import RunState
@@ -150,6 +150,41 @@ def ended_runs(ws: Workspace, run_ids: Sequence[int]) -> set[int]:
     """Those of *run_ids* no longer running: their jobs have nothing left to do."""
     with ws.db.session() as session:
         return set(run_ids) - store.still_running(session, run_ids)
+
+
+async def finish_stalled_jobs(app: procrastinate.App, ws: Workspace, *, stalled_after: float,
+                              running_here: Collection[int] = ()) -> list[tuple[int, int]]:
+    """Mark failed the run jobs left *doing* by a worker that stopped sending
+    heartbeats (killed, or cut off) more than *stalled_after* seconds ago,
+    once their run has ended (a scheduler marked it failed, node lost, when
+    its lease ran out); the (job id, run id) pairs so marked.
+
+    A job whose run is still running is left alone: its worker may only be
+    late, and the run's lease decides. So are the runs this process executes
+    (*running_here*): a worker that was paused sees its own heartbeat late.
+    The run, not the job, is the record: this only keeps the queue's view
+    (``idsync_worker_jobs``, procrastinate's tools) true."""
+    import asyncio
+
+    from procrastinate import exceptions
+    from procrastinate.jobs import Status
+
+    stalled = await app.job_manager.get_stalled_jobs(task_name=store.TASK, seconds_since_heartbeat=stalled_after)
+    runs = {int(job.id): int(str(job.task_kwargs["run_id"])) for job in stalled if job.id is not None}
+    runs = {job_id: run_id for job_id, run_id in runs.items() if run_id not in running_here}
+    if not runs:
+        return []
+    ended = await asyncio.to_thread(ended_runs, ws, sorted(set(runs.values())))
+    finished = []
+    for job_id, run_id in sorted(runs.items()):
+        if run_id not in ended:
+            continue
+        try:
+            await app.job_manager.finish_job_by_id_async(job_id, status=Status.FAILED, delete_job=False)
+        except exceptions.ProcrastinateException:
+            continue  # finished meanwhile (by another worker, or its own that came back)
+        finished.append((job_id, run_id))
+    return finished
 
 
 def waiting(ws: Workspace) -> int:

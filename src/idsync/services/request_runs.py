@@ -214,9 +214,10 @@ def _close(ws: Workspace, request_id: int, run: RunRow, runtime: Runtime) -> Non
 # ---------------------------------------------------------------- the sweep
 
 
-def sweep(ws: Workspace, runtime: Runtime) -> list[str]:
+def sweep(ws: Workspace, runtime: Runtime, hand_off: HandOff | None = None) -> list[str]:
     """Expire, escalate and finish requests (see the module docstring); a line
-    per thing done. TransientError goes up (the database is away: the tick
+    per thing done. With *hand_off* (a node deferring its runs to the
+    workers), an interrupted execution is handed to them as well. TransientError goes up (the database is away: the tick
     is tried again); a request that cannot be moved is logged and left."""
     now = runtime.clock()
     with ws.db.session() as session:
@@ -224,7 +225,7 @@ def sweep(ws: Workspace, runtime: Runtime) -> list[str]:
     done: list[str] = []
     for request in reversed(open_):
         try:
-            line = _sweep_one(ws, request, now, runtime)
+            line = _sweep_one(ws, request, now, runtime, hand_off)
         except TransientError:
             raise
         except IdsyncError as exc:
@@ -235,7 +236,8 @@ def sweep(ws: Workspace, runtime: Runtime) -> list[str]:
     return done
 
 
-def _sweep_one(ws: Workspace, request: RequestRow, now: datetime, runtime: Runtime) -> str | None:
+def _sweep_one(ws: Workspace, request: RequestRow, now: datetime, runtime: Runtime,
+               hand_off: HandOff | None) -> str | None:
     if request.state == "pending" and now >= request.expires_at:
         record(ws, request.id, Decision(SYSTEM_ACTOR, "expire", now), clock=runtime.clock)
         return f"request {request.id} of collection {request.collection_name!r} expired"
@@ -253,7 +255,7 @@ def _sweep_one(ws: Workspace, request: RequestRow, now: datetime, runtime: Runti
     with ws.db.session() as session:
         run = RunRepository(session).require(request.run_id)
     if run.state is RunState.AWAITING_APPROVAL:
-        executed = execute_approved(ws, request.id, runtime)
+        executed = execute_approved(ws, request.id, runtime, hand_off)
         return f"request {request.id}: its interrupted execution was taken up" if executed is not None else None
     if run.state.finished:
         _close(ws, request.id, run, runtime)
