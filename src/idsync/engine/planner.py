@@ -169,7 +169,7 @@ class Planner:
                 "only an Active Directory store disables accounts by itself"
             )
         self._compared = self._compared_attributes()
-        self._compared_names = [attribute for attribute, _, _ in self._compared]
+        self._compared_names = tuple(attribute for attribute, _, _ in self._compared)
         self._compared_lows = [low for _, low, _ in self._compared]
         self._container_expr = (
             compile_expression(job.destination.container_expression, "container_expression")

@@ -12,7 +12,7 @@ names at all.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from idsync.domain.entry import Attrs, Values
 
@@ -23,7 +23,7 @@ Stored = str | tuple[str, ...]
 class Layout:
     """The attribute names of entries that have the same ones, shared by them."""
 
-    __slots__ = ("index", "names")
+    __slots__ = ("index", "names", "projections")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
@@ -31,6 +31,19 @@ class Layout:
         for i, name in enumerate(names):
             self.index.setdefault(name.lower(), i)
             self.index.setdefault(name, i)
+        self.projections: dict[tuple[str, ...], tuple[int, ...]] = {}
+        """Positions of a list of names asked for again and again (a planner's compared attributes); -1: absent."""
+
+    def projection(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        found = self.projections.get(names)
+        if found is None:
+            if len(self.projections) > 64:
+                self.projections.clear()
+            index = self.index
+            found = self.projections[names] = tuple(
+                -1 if (i := index.get(n, index.get(n.lower()))) is None else i for n in names
+            )
+        return found
 
 
 _LAYOUTS: dict[tuple[str, ...], Layout] = {}
@@ -100,6 +113,16 @@ class StoredAttrs(Attrs):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._position(name) is not None
+
+    def values_of(self, names: Iterable[str]) -> list[Values]:
+        """The values of each of *names*: their positions worked out once per
+        layout when *names* is a tuple (a planner compares the same ones on
+        every entry of its scope)."""
+        if not isinstance(names, tuple):
+            return [self.get_values(name) for name in names]
+        values = self._values
+        return [() if i < 0 else (v,) if isinstance(v := values[i], str) else v
+                for i in self._layout.projection(names)]
 
     def __len__(self) -> int:
         return len(self._values)

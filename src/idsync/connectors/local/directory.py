@@ -10,7 +10,6 @@ crash never leaves an outcome that did not happen.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import uuid
@@ -33,6 +32,7 @@ from idsync.connectors.local.storage import (
     Storage,
     dn_key,
     leaf_rdn,
+    loads,
     parent_key,
     subtree_end,
 )
@@ -95,15 +95,16 @@ class _View:
     operational: tuple[str, ...]
     # stored names (in stored order) -> the names returned and their shared layout
     shapes: dict[tuple[str, ...], tuple[tuple[str, ...], Layout]] = field(default_factory=dict)
+    columns_only: bool = field(init=False)
+    """True when every operational attribute asked for is a column (the common
+    case); asked for every entry returned, so worked out once."""
+
+    def __post_init__(self) -> None:
+        self.columns_only = all(name in _COLUMNS for name in self.operational)
 
     @property
     def subordinates(self) -> bool:
         return "hasSubordinates" in self.operational
-
-    @property
-    def columns_only(self) -> bool:
-        """True when every operational attribute asked for is a column (the common case)."""
-        return all(name in _COLUMNS for name in self.operational)
 
     def shape(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], Layout]:
         found = self.shapes.get(keys)
@@ -361,7 +362,7 @@ class LocalDirectory:
         # A test of the object classes alone (a job's scope): its answer once per set of classes.
         by_classes: dict[tuple[str, ...], bool] | None = {} if needed <= {"objectclass"} and not operational else None
         for row in rows:
-            attrs: dict[str, list[str]] = json.loads(row[5])
+            attrs = loads(row[5])
             if test is not None and by_classes is not None:
                 classes_of = tuple(attrs.get("objectClass", ()))
                 ok = by_classes.get(classes_of)

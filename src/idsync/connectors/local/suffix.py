@@ -17,14 +17,13 @@ added below it at once. Its attributes are, in order of preference:
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
 
 from idsync.connectors.local.operations import entry_for_add, suffix_entry
 from idsync.connectors.local.schema import Schema
-from idsync.connectors.local.storage import Row, Storage, dumps
+from idsync.connectors.local.storage import Row, Storage, dumps, loads
 from idsync.connectors.local.validate import AttrMap, check_entry
 from idsync.domain.dn import parse_dn
 
@@ -69,7 +68,7 @@ def refresh(store: Storage, schema: Schema, key: str, given: Given, now: str) ->
     if row.attrs == attrs:
         return False
     last = store.get_meta(GIVEN)
-    if is_generated(schema, row) or (last is not None and row.attrs == json.loads(last)):
+    if is_generated(schema, row) or (last is not None and row.attrs == loads(last)):
         store.update(key, attrs, now)
         store.set_meta(GIVEN, dumps(attrs))
         return True

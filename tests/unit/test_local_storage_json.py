@@ -1,0 +1,37 @@
+"""The embedded directory's entry text: what is written reads back the same,
+binary values (lone surrogates) included, and text written before orjson
+(the standard library's, with or without escapes) still reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from idsync.connectors.local.storage import dumps, loads
+
+CASES = [
+    {"cn": ["Zoë Ångström"], "description": ["line\nbreak", "tab\there", "nul\x00", "\u2028"]},
+    {"jpegPhoto": ["\udcff\udcd8binary"], "cn": ["x"]},  # bytes that were not UTF-8, kept as surrogates
+    {"objectClass": ["top", "person"], "sn": ["\U0001f600 emoji"]},
+]
+
+
+@pytest.mark.parametrize("attrs", CASES)
+def test_what_is_written_reads_back_the_same(attrs: dict[str, list[str]]) -> None:
+    assert loads(dumps(attrs)) == attrs
+
+
+# Lone surrogates were always written escaped (ensure_ascii), the rest as UTF-8 text.
+EARLIER = [json.dumps(attrs, ensure_ascii=ascii_only, separators=(",", ":"))
+           for attrs in CASES for ascii_only in (False, True) if attrs is not CASES[1] or ascii_only]
+
+
+@pytest.mark.parametrize("text", EARLIER)
+def test_text_the_standard_library_wrote_still_reads(text: str) -> None:
+    assert loads(text) == json.loads(text)
+
+
+def test_binary_values_are_written_as_escapes_sqlite_can_store() -> None:
+    text = dumps(CASES[1])
+    assert "\\udcff" in text and text.encode("utf-8")  # valid UTF-8: no lone surrogate left in it
