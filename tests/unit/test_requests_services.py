@@ -345,6 +345,29 @@ def test_an_approval_handed_to_the_workers_claims_the_run_and_the_sweep_leaves_i
     assert len(people_in_directory(world)) == 2
 
 
+class HandingExecutor(InlineExecutor):
+    """An executor of a node deferring to workers, as far as approvals go: it hands them over."""
+
+    def __init__(self, ws: Workspace, runtime: Runtime) -> None:
+        super().__init__(ws, runtime)
+        self.handed: list[tuple[int, int, int]] = []
+
+    def hand_off(self, run_id: int, fence: int, request_id: int) -> None:
+        self.handed.append((run_id, fence, request_id))
+
+
+def test_a_scheduler_that_defers_hands_an_interrupted_approval_to_the_workers(world: World) -> None:
+    workflow_store(world, manual=True)
+    request_id = raise_request(world)
+    record(as_(world, "alice"), request_id, Decision("alice", "approve", utcnow()))  # then its process died
+    runtime = Runtime(node="chief")
+    executor = HandingExecutor(world.ws.acting_as(Principal.system("scheduler")), runtime)
+    Scheduler(executor.ws, executor, runtime).tick()
+    run = run_of(world, request_id)
+    assert executor.handed == [(run.id, run.fence, request_id)]
+    assert run.state is RunState.RUNNING and people_in_directory(world) == []  # the worker applies it
+
+
 def test_a_run_handed_over_for_another_request_applies_nothing(world: World) -> None:
     workflow_store(world, manual=True)
     request_id = raise_request(world)
