@@ -135,6 +135,10 @@ def test_a_request_approved_through_the_api_is_applied_by_the_worker(world: Worl
     assert any(line.startswith(f"request {request.id} approved by alice") and line.endswith("on the workers")
                for line in log), log
     assert log.count("taken over by worker w1") == 2  # its preview, then the approved apply
-    with world.ws.db.session() as session:
-        assert RequestRepository(session).require(request.id).state == "executed"
+
+    def executed() -> bool:  # recorded by the worker just after the run ends
+        with world.ws.db.session() as session:
+            return RequestRepository(session).require(request.id).state == "executed"
+
+    wait_until(executed, what="the request to be recorded executed")
     assert _uids(world) == ["uid=1", "uid=2"]
