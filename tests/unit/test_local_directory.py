@@ -316,7 +316,8 @@ def test_operational_attributes(d: LocalDirectory, clock: Clock) -> None:
     attrs = get(d, dn, ["+"]).attrs
     assert set(attrs) == {"structuralObjectClass", "entryUUID", "createTimestamp", "modifyTimestamp", "entryDN",
                           "subschemaSubentry", "hasSubordinates"}
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", attrs["entryUUID"][0])
+    # time-ordered, RFC 9562 version 7
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", attrs["entryUUID"][0])
     assert attrs["createTimestamp"] == attrs["modifyTimestamp"] == ("20261124101500Z",)
     assert attrs["structuralObjectClass"] == ("inetOrgPerson",)
     assert attrs["entryDN"] == (dn,)

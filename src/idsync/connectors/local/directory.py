@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from idsync.connectors.local.storage import (
     Row,
     Storage,
     dn_key,
+    entry_uuid,
     leaf_rdn,
     loads,
     parent_key,
@@ -492,7 +492,7 @@ class LocalDirectory:
         else:
             dn = format_dn(parse_dn(change.dn))
         now = self._now()
-        if not self._store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs)):
+        if not self._store.insert(Row(key, dn, entry_uuid(), now, now, attrs)):
             if key == self._suffix_key and suffixes.replace_generated(self._store, self._schema, key, dn, attrs, now):
                 self.suffix = dn  # the suffix entry as imported replaces the generated one
                 self._parents.clear()

@@ -18,12 +18,11 @@ added below it at once. Its attributes are, in order of preference:
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 
 from idsync.connectors.local.operations import entry_for_add, suffix_entry
 from idsync.connectors.local.schema import Schema
-from idsync.connectors.local.storage import Row, Storage, dumps, loads
+from idsync.connectors.local.storage import Row, Storage, dumps, entry_uuid, loads
 from idsync.connectors.local.validate import AttrMap, check_entry
 from idsync.domain.dn import parse_dn
 
@@ -52,7 +51,7 @@ def is_generated(schema: Schema, row: Row) -> bool:
 def create(store: Storage, schema: Schema, dn: str, key: str, given: Given | None, now: str) -> None:
     """Write the suffix entry of a new file (inside the caller's transaction)."""
     attrs = suffix_attrs(schema, dn, given)
-    store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs))
+    store.insert(Row(key, dn, entry_uuid(), now, now, attrs))
     store.set_meta("suffix", dn)
     if given is not None:
         store.set_meta(GIVEN, dumps(attrs))
@@ -87,6 +86,6 @@ def replace_generated(store: Storage, schema: Schema, key: str, dn: str, attrs: 
     if row is None or not is_generated(schema, row):
         return False
     store.delete(key)
-    store.insert(Row(key, dn, str(uuid.uuid4()), now, now, attrs))
+    store.insert(Row(key, dn, entry_uuid(), now, now, attrs))
     store.set_meta("suffix", dn)
     return True

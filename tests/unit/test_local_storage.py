@@ -1,4 +1,4 @@
-"""The embedded directory's entry text: what is written reads back the same,
+"""The embedded directory's entry text and entry UUIDs: what is written reads back the same,
 binary values (lone surrogates) included, and text written before orjson
 (the standard library's, with or without escapes) still reads."""
 
@@ -35,3 +35,20 @@ def test_text_the_standard_library_wrote_still_reads(text: str) -> None:
 def test_binary_values_are_written_as_escapes_sqlite_can_store() -> None:
     text = dumps(CASES[1])
     assert "\\udcff" in text and text.encode("utf-8")  # valid UTF-8: no lone surrogate left in it
+
+
+def test_entry_uuids_are_version_7_unique_and_ordered_by_time() -> None:
+    """Time-ordered (RFC 9562 version 7), so a load appends to the file's index on them."""
+    import time
+    import uuid
+
+    from idsync.connectors.local.storage import entry_uuid
+
+    first = [entry_uuid() for _ in range(2000)]
+    time.sleep(0.002)
+    later = entry_uuid()
+    parsed = [uuid.UUID(u) for u in first]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(first)) == len(first)
+    assert later > max(first)  # a later millisecond sorts after, as text too
+    assert abs(int(first[0][:8] + first[0][9:13], 16) - time.time_ns() // 1_000_000) < 60_000
