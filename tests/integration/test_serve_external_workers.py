@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,12 +19,13 @@ from idsync.domain.roles import Role
 from idsync.services import directory, tokens, users
 from idsync.store.requests_repo import RequestRepository
 from idsync.store.runs_repo import RunRepository
-from tests.integration.test_store_postgres import Server, server
+from tests.integration.test_store_postgres import server
+from tests.integration.test_workers_faults import world
 from tests.people import add_user
 from tests.scheduler_world import SUFFIX, World
-from tests.workers import collection_runs, idsync, postgres_world, stop, wait_until, worker
+from tests.workers import collection_runs, idsync, stop, wait_until, worker
 
-__all__ = ["server"]
+__all__ = ["server", "world"]
 
 pytestmark = pytest.mark.postgres
 
@@ -44,16 +44,6 @@ class Api:
         response = self.client.post(path, json={}, headers={"Authorization": f"Bearer {self.tokens[user]}"})
         assert response.status_code == expect, response.text
         return response.json()
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: Server) -> Iterator[World]:
-    monkeypatch.setenv("IDSYNC_HOME", str(tmp_path / "home"))
-    url = server.create()
-    made = postgres_world(tmp_path, url)
-    yield made
-    made.ws.close()
-    server.drop(url)
 
 
 @pytest.fixture
