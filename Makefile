@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # test processes for `make test` (pytest-xdist): one per core by default; PYTEST_WORKERS=0 runs in one process
 PYTEST_WORKERS ?= auto
+# the PostgreSQL the tests use: the one given, else the local one when it answers
+TEST_ENV = IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)}
 
 .PHONY: demo test lint typecheck unit bench clean
 
@@ -16,11 +18,9 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} \
-	  $(BIN)/pytest -n $(PYTEST_WORKERS) -m 'not timing and not alone' $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) -m 'not timing and not alone' $(PYTEST_ARGS)
 	# then the tests that need the machine to themselves, one at a time (exit 5: none selected)
-	IDSYNC_TEST_POSTGRES_URL=$${IDSYNC_TEST_POSTGRES_URL:-$$(scripts/postgres-url.sh)} \
-	  $(BIN)/pytest -m 'alone and not timing' $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(TEST_ENV) $(BIN)/pytest -m 'alone and not timing' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 unit: $(VENV)/.dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) tests/unit $(PYTEST_ARGS)

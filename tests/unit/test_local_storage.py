@@ -34,7 +34,8 @@ def test_text_the_standard_library_wrote_still_reads(text: str) -> None:
 
 def test_binary_values_are_written_as_escapes_sqlite_can_store() -> None:
     text = dumps(CASES[1])
-    assert "\\udcff" in text and text.encode("utf-8")  # valid UTF-8: no lone surrogate left in it
+    assert "\\udcff" in text
+    text.encode("utf-8")  # raises UnicodeEncodeError if a lone surrogate were left in it
 
 
 def test_entry_uuids_are_version_7_unique_and_ordered_by_time() -> None:

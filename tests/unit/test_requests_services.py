@@ -352,8 +352,9 @@ class HandingExecutor(InlineExecutor):
         super().__init__(ws, runtime)
         self.handed: list[tuple[int, int, int]] = []
 
-    def hand_off(self, run_id: int, fence: int, request_id: int) -> None:
-        self.handed.append((run_id, fence, request_id))
+    @property
+    def hand_off(self) -> request_runs.HandOff:
+        return lambda run_id, fence, request_id: self.handed.append((run_id, fence, request_id))
 
 
 def test_a_scheduler_that_defers_hands_an_interrupted_approval_to_the_workers(world: World) -> None:

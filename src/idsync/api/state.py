@@ -6,7 +6,7 @@ starts it here and answers 202 with the resource to follow. Collection runs
 execute in the runtime's :class:`~idsync.runtime.executor.ThreadExecutor`
 (the scheduler's pattern), or, with ``runs="external"``, are deferred to
 ``idsync worker`` processes by a :class:`~idsync.runtime.worker.QueueExecutor`
-(so are the runs of requests approved here: :attr:`Background.hand_off`);
+(so are the runs of requests approved here: the executor's ``hand_off``);
 a job's preview or run, and other long use cases, in a thread pool owned by
 the app. Shutting the app down asks every run to
 stop at its next batch, waits, and marks what is still running terminated:
@@ -28,19 +28,16 @@ from typing import Any
 from idsync.domain.principals import Principal
 from idsync.errors import ConfigError, TransientError
 from idsync.runtime.executor import Executor, ThreadExecutor
+from idsync.runtime.node import WORKER_MODES
 from idsync.runtime.scheduler import Scheduler
 from idsync.runtime.worker import QueueExecutor, keep_waiting_thread
 from idsync.services.collection_runs import Runtime
-from idsync.services.request_runs import HandOff
 from idsync.services.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 API_PRINCIPAL = Principal.system("api")
 """Who executes a collection run the API started (its requester is recorded on the run)."""
-
-RUN_PLACES = ("in-process", "external")
-"""Where the collection runs an API process starts may execute."""
 
 START_TIMEOUT = 60.0
 """How long a handler waits for background work to record its run or plan."""
@@ -66,8 +63,8 @@ class ApiConfig:
     (deferred to ``idsync worker`` processes, on PostgreSQL)."""
 
     def __post_init__(self) -> None:
-        if self.runs not in RUN_PLACES:
-            raise ConfigError(f"runs {self.runs!r} is not known: use {' or '.join(RUN_PLACES)}", field="runs")
+        if self.runs not in WORKER_MODES:
+            raise ConfigError(f"runs {self.runs!r} is not known: use {' or '.join(WORKER_MODES)}", field="runs")
 
 
 @dataclass
@@ -88,11 +85,8 @@ class Background:
         self.runtime = Runtime()
         acting = ws.acting_as(API_PRINCIPAL)
         self.executor: Executor
-        self.hand_off: HandOff | None = None
-        """Given to approvals: defers an approved request's run to the workers (None: run it here)."""
         if config.runs == "external":
-            queue = QueueExecutor(acting, self.runtime)
-            self.executor, self.hand_off = queue, queue.hand_off
+            self.executor = QueueExecutor(acting, self.runtime)
             # The runs deferred here stay leased to this node while their job waits, with or without a scheduler.
             keep_waiting_thread(acting, self.runtime, self.runtime.shutdown)
         else:

@@ -119,7 +119,7 @@ def approve(request: Request, who: Viewing, form: Posted, request_id: int) -> Re
     try:
         decided = requests.approve(
             who.ws, request_id, kinds=kinds, exclude=exclude, comment=form.get("comment"),
-            runtime=background.runtime, hand_off=background.hand_off,
+            runtime=background.runtime, hand_off=background.executor.hand_off,
         )
     except (ConfigError, StateConflictError) as exc:
         return _refused(request, who, request_id, exc)

@@ -23,6 +23,7 @@ from typing import Protocol
 from idsync.errors import IdsyncError
 from idsync.services import collection_runs
 from idsync.services.collection_runs import Runtime
+from idsync.services.request_runs import HandOff
 from idsync.services.workspace import Workspace
 from idsync.store.retry import retry_transient
 from idsync.store.runs_repo import RunRow
@@ -48,9 +49,19 @@ class Executor(Protocol):
 
     def shutdown(self, timeout: float) -> list[int]: ...
 
+    @property
+    def hand_off(self) -> HandOff | None:
+        """How the run of an approved request is handed to the workers; None:
+        it is applied by whoever's approval completed it (in this process)."""
+        ...
+
 
 class _Base:
     local = True
+
+    @property
+    def hand_off(self) -> HandOff | None:
+        return None
 
     def submit(self, run_id: int, fence: int) -> None:
         raise NotImplementedError

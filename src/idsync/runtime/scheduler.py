@@ -152,7 +152,7 @@ class Scheduler:
             job_queue.keep_waiting(self.ws, self.runtime)
         self._expire(report)
         # A node deferring its runs hands an interrupted approval's run to the workers too.
-        for line in request_runs.sweep(self.ws, self.runtime, getattr(self.executor, "hand_off", None)):
+        for line in request_runs.sweep(self.ws, self.runtime, self.executor.hand_off):
             self._event(report, line)
         targets = self._targets()
         stored_schedules = schedules.stored_schedules(self.ws)

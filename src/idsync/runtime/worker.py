@@ -54,6 +54,7 @@ from idsync.errors import IdsyncError, TransientError
 from idsync.runtime.executor import Finished, InlineExecutor
 from idsync.services import job_queue, request_runs
 from idsync.services.collection_runs import DEFAULT_LEASE, Runtime
+from idsync.services.request_runs import HandOff
 from idsync.services.workspace import Workspace
 from idsync.store.retry import Backoff
 
@@ -82,7 +83,12 @@ class QueueExecutor:
         runs out (nobody renews it) and it is marked failed with the cause."""
         self._defer(run_id, fence)
 
-    def hand_off(self, run_id: int, fence: int, request_id: int) -> None:
+    @property
+    def hand_off(self) -> HandOff:
+        """Approved requests' runs go to the workers as well (:meth:`defer_approved`)."""
+        return self.defer_approved
+
+    def defer_approved(self, run_id: int, fence: int, request_id: int) -> None:
         """Defer run *run_id* of approved request *request_id*: the worker
         applies the request's plans (:func:`idsync.services.request_runs.execute_claimed`).
         A run the queue refused fails once its lease runs out, as :meth:`submit`'s."""

@@ -4,6 +4,7 @@ queue and the database's guarantees fit together)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
@@ -164,8 +165,6 @@ async def finish_stalled_jobs(app: procrastinate.App, ws: Workspace, *, stalled_
     (*running_here*): a worker that was paused sees its own heartbeat late.
     The run, not the job, is the record: this only keeps the queue's view
     (``idsync_worker_jobs``, procrastinate's tools) true."""
-    import asyncio
-
     from procrastinate import exceptions
     from procrastinate.jobs import Status
 

@@ -217,8 +217,9 @@ def _close(ws: Workspace, request_id: int, run: RunRow, runtime: Runtime) -> Non
 def sweep(ws: Workspace, runtime: Runtime, hand_off: HandOff | None = None) -> list[str]:
     """Expire, escalate and finish requests (see the module docstring); a line
     per thing done. With *hand_off* (a node deferring its runs to the
-    workers), an interrupted execution is handed to them as well. TransientError goes up (the database is away: the tick
-    is tried again); a request that cannot be moved is logged and left."""
+    workers), an interrupted execution is handed to them as well.
+    TransientError goes up (the database is away: the tick is tried again);
+    a request that cannot be moved is logged and left."""
     now = runtime.clock()
     with ws.db.session() as session:
         open_ = RequestRepository(session).list(states=("pending", "approved"), limit=None)

@@ -99,7 +99,7 @@ def approve(request_id: int, body: Approve, ws: Acting, request: Request) -> dic
     kinds = [k.value for k in body.kinds] if body.kinds is not None else None
     return _decided(requests.approve(
         ws, request_id, kinds=kinds, exclude=body.exclude, comment=body.comment, runtime=background.runtime,
-        hand_off=background.hand_off,
+        hand_off=background.executor.hand_off,
     ))
 
 
