@@ -1,14 +1,16 @@
 """The embedded directory's entry text and entry UUIDs: what is written reads back the same,
 binary values (lone surrogates) included, and text written before orjson
-(the standard library's, with or without escapes) still reads."""
+(the standard library's, with or without escapes) still reads; and how the
+file's write-ahead log is set up."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from idsync.connectors.local.storage import dumps, loads
+from idsync.connectors.local.storage import CHECKPOINT_PAGES, Storage, dumps, loads
 
 CASES = [
     {"cn": ["Zoë Ångström"], "description": ["line\nbreak", "tab\there", "nul\x00", "\u2028"]},
@@ -53,3 +55,14 @@ def test_entry_uuids_are_version_7_unique_and_ordered_by_time() -> None:
     assert len(set(first)) == len(first)
     assert later > max(first)  # a later millisecond sorts after, as text too
     assert abs(int(first[0][:8] + first[0][9:13], 16) - time.time_ns() // 1_000_000) < 60_000
+
+
+def test_the_wal_is_copied_into_the_file_in_large_rounds_and_cut_back_after(tmp_path: Path) -> None:
+    """A load's scattered index pages are copied once a round, not every other batch (W9L)."""
+    store = Storage(tmp_path / "dir.db")
+    try:
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == CHECKPOINT_PAGES
+        assert store.db.execute("PRAGMA journal_size_limit").fetchone()[0] == CHECKPOINT_PAGES * 4096
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
