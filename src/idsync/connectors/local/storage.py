@@ -48,7 +48,7 @@ pages of scattered values (names) are among them in nearly every batch;
 with checkpoints every 1,000 pages they were also copied into the file about
 every other batch. With 16,384 (a WAL of 64 MB at most, cut back to that
 size after a checkpoint), a load of 1,000,000 people wrote 8.8 KB per entry
-instead of 12.9 KB, and W9L's time per entry went from 1.25 to 1.17 times
+instead of 12.9 KB, and W9L's time per entry went from 1.25 to 1.13 times
 that of a load of 100,000 (docs/performance.md)."""
 
 _DDL = """
