@@ -6,11 +6,13 @@ file's write-ahead log is set up."""
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from idsync.connectors.local.storage import CHECKPOINT_PAGES, Storage, dumps, loads
+from idsync.connectors.local.storage import CHECKPOINT_PAGES, Storage, dumps, entry_uuid, loads
 
 CASES = [
     {"cn": ["Zoë Ångström"], "description": ["line\nbreak", "tab\there", "nul\x00", "\u2028"]},
@@ -42,11 +44,6 @@ def test_binary_values_are_written_as_escapes_sqlite_can_store() -> None:
 
 def test_entry_uuids_are_version_7_unique_and_ordered_by_time() -> None:
     """Time-ordered (RFC 9562 version 7), so a load appends to the file's index on them."""
-    import time
-    import uuid
-
-    from idsync.connectors.local.storage import entry_uuid
-
     first = [entry_uuid() for _ in range(2000)]
     time.sleep(0.002)
     later = entry_uuid()
