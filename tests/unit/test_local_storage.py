@@ -6,6 +6,7 @@ file's write-ahead log is set up."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -52,6 +53,23 @@ def test_entry_uuids_are_version_7_unique_and_ordered_by_time() -> None:
     assert len(set(first)) == len(first)
     assert later > max(first)  # a later millisecond sorts after, as text too
     assert abs(int(first[0][:8] + first[0][9:13], 16) - time.time_ns() // 1_000_000) < 60_000
+
+
+def test_a_forked_child_draws_other_random_bits_than_its_parent() -> None:
+    """The random bytes are read ahead in bulk: a child must not reuse the parent's."""
+    entry_uuid()  # the parent has bytes read ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next UUIDs, then out at once
+        os.write(write, "".join(entry_uuid()[-12:] for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = "".join(entry_uuid()[-12:] for _ in range(50))
+    assert len(child) == len(parent) == 600
+    assert not {child[i : i + 12] for i in range(0, 600, 12)} & {parent[i : i + 12] for i in range(0, 600, 12)}
 
 
 def test_the_wal_is_copied_into_the_file_in_large_rounds_and_cut_back_after(tmp_path: Path) -> None:

@@ -51,11 +51,21 @@ def test_every_change_round_trips_through_json_text(change: Change) -> None:
 @given(changes)
 def test_the_stored_body_is_compact_json_of_the_body(change: Change) -> None:
     text = change_body_text(change)
-    # Exactly the standard library's compact, ASCII-only form of the body.
-    assert text == json.dumps(change_body_to_json(change), separators=(",", ":"))
+    # The standard library's compact form, non-ASCII text kept as it is.
+    assert text == json.dumps(change_body_to_json(change), separators=(",", ":"), ensure_ascii=False)
     restored = change_from_json({**json.loads(text), "op": change.op.value, "dn": change.dn, "key": change.key,
                                  "new_dn": change.new_dn, "anchor": change.anchor})
     assert restored == change and spelled(restored) == spelled(change)
+
+
+def test_a_binary_value_is_stored_as_an_escape_and_comes_back() -> None:
+    """A value read as bytes that are not UTF-8 holds lone surrogates: the
+    stored text escapes them, so it is valid UTF-8 for the database."""
+    change = Change(op=ChangeOp.CREATE, dn="cn=x,dc=example,dc=org", attrs=Attrs({"cn": ["x"], "photo": ["\udcff\udc00ab"]}))
+    text = change_body_text(change)
+    text.encode("utf-8")
+    assert "\\udcff" in text
+    assert change_from_json({**json.loads(text), "op": "create", "dn": change.dn}) == change
 
 
 def test_an_update_keeps_its_before_values() -> None:

