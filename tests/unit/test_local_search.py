@@ -99,6 +99,9 @@ def test_filters_on_operational_attributes(d: LocalDirectory) -> None:
     assert uids(d, f"(entryUUID={anchor.upper()})") == ["ann"]
     assert len(uids(d, f"(createTimestamp>={ann.attrs['createTimestamp'][0]})")) == 7
     assert uids(d, "(createTimestamp<=19990101000000Z)") == []
+    # a filter on the times reads them though the search returns none of them (they are read only when needed)
+    assert len(uids(d, "(modifyTimestamp>=19990101000000Z)")) == 7
+    assert uids(d, "(&(objectClass=*)(!(modifyTimestamp>=19990101000000Z)))") == []
     assert uids(d, f"(entryDN=uid=ann,{PEOPLE})") == ["ann"]
 
 

@@ -294,18 +294,19 @@ class LocalDirectory:
             if keys is not None:
                 yield from self._fetch(keys, test, wanted, view)
                 return
-        children = view.subordinates
+        children, times = view.subordinates, _needs_times(view, wanted)
         low, inclusive = (base_key, True) if scope is not Scope.ONE else ("", False)
         while True:
             with store.lock:
                 self._check_open()
                 try:
                     if scope is Scope.BASE:
-                        rows = store.base_row(base_key, children=children)
+                        rows = store.base_row(base_key, children=children, times=times)
                     elif scope is Scope.ONE:
-                        rows = store.child_page(base_key, low, children=children)
+                        rows = store.child_page(base_key, low, children=children, times=times)
                     else:
-                        rows = store.page(low, subtree_end(base_key), inclusive=inclusive, children=children)
+                        end = subtree_end(base_key)
+                        rows = store.page(low, end, inclusive=inclusive, children=children, times=times)
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
             yield from self._matching(rows, test, wanted, view)
@@ -347,7 +348,7 @@ class LocalDirectory:
             with store.lock:
                 self._check_open()
                 try:
-                    rows = store.rows_of(ids, children=view.subordinates)
+                    rows = store.rows_of(ids, children=view.subordinates, times=_needs_times(view, wanted))
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
             yield from self._matching(rows, test, wanted, view)
@@ -577,6 +578,14 @@ def _structural(schema: Schema, classes: tuple[str, ...]) -> str | None:
         return structural_class(schema, classes).name
     except LdapFailure:
         return None
+
+
+_TIMES = frozenset({"createtimestamp", "modifytimestamp"})
+
+
+def _needs_times(view: _View, wanted: set[str]) -> bool:
+    """Whether a search reads the entries' times: it returns them or its filter tests them."""
+    return not _TIMES.isdisjoint(wanted) or not _TIMES.isdisjoint(name.lower() for name in view.operational)
 
 
 def _is_everything(flt: Filter) -> bool:

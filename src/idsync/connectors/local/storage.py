@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -80,41 +80,24 @@ _COUNT_PRESENT = "SELECT count(*) FROM (SELECT DISTINCT id FROM idx WHERE attr =
 
 # Every read returns key, dn, uuid, created, modified, attrs (+ has-children when asked).
 _GET = "SELECT key, dn, uuid, created, modified, attrs, id FROM entries WHERE key = ?"
-_BASE = {
-    False: "SELECT key, dn, uuid, created, modified, attrs FROM entries e WHERE key = ?",
-    True: "SELECT key, dn, uuid, created, modified, attrs, "
-    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e WHERE key = ?",
-}
-_SUBTREE = {
-    (False, True): "SELECT key, dn, uuid, created, modified, attrs FROM entries e "
-    "WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-    (False, False): "SELECT key, dn, uuid, created, modified, attrs FROM entries e "
-    "WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
-    (True, True): "SELECT key, dn, uuid, created, modified, attrs, "
-    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e "
-    "WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-    (True, False): "SELECT key, dn, uuid, created, modified, attrs, "
-    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e "
-    "WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
-}
-_CHILDREN = {
-    False: "SELECT key, dn, uuid, created, modified, attrs FROM entries e "
-    "WHERE parent = ? AND key > ? ORDER BY key LIMIT ?",
-    True: "SELECT key, dn, uuid, created, modified, attrs, "
-    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e "
-    "WHERE parent = ? AND key > ? ORDER BY key LIMIT ?",
-}
 
 
-# The entries of a list of ids, passed as one JSON array.
+@cache
+def _read(where: str, *, children: bool, times: bool) -> str:
+    """The SELECT of the rows the scans return, *where* its condition.
+
+    The times are NULL unless asked for: making their strings was a third of
+    SQLite's time in a scan of 100,000 entries (0.14 s, 0.09 s without)."""
+    times_ = "created, modified" if times else "NULL, NULL"
+    has_children = ", EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key)" if children else ""
+    return f"SELECT key, dn, uuid, {times_}, attrs{has_children} FROM entries e WHERE {where}"  # noqa: S608 - constants only
+
+
+_BASE = "key = ?"
+_SUBTREE = {True: "key >= ? AND key < ? ORDER BY key LIMIT ?", False: "key > ? AND key < ? ORDER BY key LIMIT ?"}
+_CHILDREN = "parent = ? AND key > ? ORDER BY key LIMIT ?"
+_ROWS_OF = "id IN (SELECT value FROM json_each(?)) ORDER BY key"  # the ids passed as one JSON array
 _KEYS_OF = "SELECT key, id FROM entries WHERE id IN (SELECT value FROM json_each(?))"
-_ROWS_OF = {
-    False: "SELECT key, dn, uuid, created, modified, attrs FROM entries e "
-    "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
-    True: "SELECT key, dn, uuid, created, modified, attrs, "
-    "EXISTS(SELECT 1 FROM entries c WHERE c.parent = e.key) FROM entries e "
-    "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY key",
-}
 
 
 def dn_key(dn: str) -> str:
@@ -407,9 +390,9 @@ class Storage:
         """(key, id) of the entries of *ids* that still exist."""
         return self.db.execute(_KEYS_OF, (json.dumps(ids),)).fetchall()
 
-    def rows_of(self, ids: list[int], *, children: bool) -> list[tuple[Any, ...]]:
+    def rows_of(self, ids: list[int], *, children: bool, times: bool = True) -> list[tuple[Any, ...]]:
         """The rows of *ids* as the scans return them, in key order."""
-        return self.db.execute(_ROWS_OF[children], (json.dumps(ids),)).fetchall()
+        return self.db.execute(_read(_ROWS_OF, children=children, times=times), (json.dumps(ids),)).fetchall()
 
     # -------------------------------------------------------- reads
 
@@ -430,16 +413,20 @@ class Storage:
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
-    def page(self, low: str, high: str, *, inclusive: bool, children: bool) -> list[tuple[Any, ...]]:
-        """Up to PAGE rows with low <(=) key < high, in key order (the subtree scan)."""
-        return self.db.execute(_SUBTREE[children, inclusive], (low, high, PAGE)).fetchall()
+    def page(
+        self, low: str, high: str, *, inclusive: bool, children: bool, times: bool = True
+    ) -> list[tuple[Any, ...]]:
+        """Up to PAGE rows with low <(=) key < high, in key order (the subtree scan);
+        their times are None unless *times*."""
+        sql = _read(_SUBTREE[inclusive], children=children, times=times)
+        return self.db.execute(sql, (low, high, PAGE)).fetchall()
 
-    def child_page(self, parent: str, after: str, *, children: bool) -> list[tuple[Any, ...]]:
+    def child_page(self, parent: str, after: str, *, children: bool, times: bool = True) -> list[tuple[Any, ...]]:
         """Up to PAGE children of *parent* with key > after (the one-level scan)."""
-        return self.db.execute(_CHILDREN[children], (parent, after, PAGE)).fetchall()
+        return self.db.execute(_read(_CHILDREN, children=children, times=times), (parent, after, PAGE)).fetchall()
 
-    def base_row(self, key: str, *, children: bool) -> list[tuple[Any, ...]]:
-        return self.db.execute(_BASE[children], (key,)).fetchall()
+    def base_row(self, key: str, *, children: bool, times: bool = True) -> list[tuple[Any, ...]]:
+        return self.db.execute(_read(_BASE, children=children, times=times), (key,)).fetchall()
 
     # -------------------------------------------------------- writes (inside a transaction)
 
