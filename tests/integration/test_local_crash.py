@@ -28,7 +28,8 @@ from idsync.connectors.local import LocalDirectory
 from idsync.domain.changes import Change, ChangeOp
 from idsync.domain.entry import Attrs
 
-directory = LocalDirectory(Path(sys.argv[1]), batch_size=int(sys.argv[2]))
+after = None if sys.argv[4] == "none" else int(sys.argv[4])
+directory = LocalDirectory(Path(sys.argv[1]), batch_size=int(sys.argv[2]), writer_after=after)
 first = int(sys.argv[3])
 if first == 0:
     people = Attrs({"objectClass": ["organizationalUnit"], "ou": ["People"]})
@@ -51,14 +52,15 @@ for n, outcome in enumerate(directory.apply(changes()), 1):
 """
 
 
-def start_writer(path: Path, first: int = 0) -> subprocess.Popen[str]:
+def start_writer(path: Path, first: int = 0, writer_after: int | None = None) -> subprocess.Popen[str]:
+    """A load of people into *path*, in process, or through a writer process after *writer_after* changes."""
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(BATCH), str(first)],
+        [sys.executable, "-c", WRITER, str(path), str(BATCH), str(first), str(writer_after).lower()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
-def kill_after(process: subprocess.Popen[str], batches: int, delay: float) -> int:
+def kill_after(process: subprocess.Popen[str], batches: int, delay: float, *, feeds_a_writer: bool = False) -> int:
     """Let the writer commit *batches* batches, wait *delay*, SIGKILL it; the last count it reported."""
     assert process.stdout is not None
     committed = 0
@@ -67,6 +69,7 @@ def kill_after(process: subprocess.Popen[str], batches: int, delay: float) -> in
         assert line, process.stderr.read() if process.stderr else "writer died"
         committed = int(line)
     time.sleep(delay)
+    assert bool(writer_processes_of(process.pid)) == feeds_a_writer
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
@@ -91,15 +94,36 @@ def check_whole(path: Path, at_least: int) -> int:
     return count
 
 
+def writer_processes_of(pid: int) -> list[int]:
+    """The embedded directory writer processes started by process *pid*, alive or not yet reaped."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"idsync.connectors.local.writer" in command and command[-2:-1] == [str(pid).encode()]:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("writer_after", [None, BATCH], ids=["in-process", "writer-process"])
 @pytest.mark.parametrize("delay", [0.0, 0.013, 0.05])
-def test_killed_writer_leaves_whole_batches(tmp_path: Path, delay: float) -> None:
+def test_killed_writer_leaves_whole_batches(tmp_path: Path, delay: float, writer_after: int | None) -> None:
     path = tmp_path / "dir.db"
-    committed = kill_after(start_writer(path), batches=3, delay=delay)
+    load = start_writer(path, writer_after=writer_after)
+    committed = kill_after(load, batches=3, delay=delay, feeds_a_writer=writer_after is not None)
+    # A writer process dies with the process that feeds it: it commits nothing after.
+    deadline = time.monotonic() + 10
+    while writer_processes_of(load.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not writer_processes_of(load.pid)
 
     count = check_whole(path, committed)
 
     # The file goes on working: another writer continues where the first stopped.
-    committed = kill_after(start_writer(path, first=count), batches=2, delay=delay)
+    again = start_writer(path, first=count, writer_after=writer_after)
+    committed = kill_after(again, batches=2, delay=delay, feeds_a_writer=writer_after is not None)
     assert check_whole(path, committed) >= count + 2 * BATCH
 
 

@@ -111,6 +111,29 @@ def test_applying_again_after_a_failure_midway_writes_only_the_rest(
     assert "500 change(s) of plan" in log_of(world, again)
 
 
+def test_a_large_apply_fails_midway_through_the_writer_process_and_is_finished_again(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past its first 2,000 to 4,000 changes the embedded directory stores
+    through a writer process: when the changes stop coming (the failure at
+    4,800), what the writer committed (4,500: nine batches) is counted, and
+    applying again writes only the rest."""
+    write_source(world, people_rows(5200))
+    plan = jobs.preview_job(world.ws, "people").plan
+    caplog.set_level("DEBUG", logger="idsync.connectors.local.directory")
+    with monkeypatch.context() as patched:
+        exploding(patched, 4800, TransientError("connection to the directory lost"))
+        failed = jobs.run_job(world.ws, "people", plan_id=plan.id)
+    assert failed.state is RunState.FAILED and failed.error == "connection to the directory lost"
+    assert failed.counts.created == 4500 and len(uids(world)) == 4500
+    assert "stores the next batches" in caplog.text
+
+    again = jobs.run_job(world.ws, "people", plan_id=plan.id)
+    assert again.state is RunState.SUCCEEDED
+    assert (again.counts.created, again.counts.unchanged, again.counts.errors) == (700, 4500, 0)
+    assert len(uids(world)) == 5200
+
+
 def test_a_stopped_apply_leaves_its_plan_ready(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Between batches of the apply (100 changes here), a stop request ends the
     run (terminated) with what it wrote counted; the plan is ready again and

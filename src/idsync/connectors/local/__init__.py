@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idsync import settings
 from idsync.connectors.local.directory import LocalDirectory
-from idsync.domain.definitions import LocalStore
+
+if TYPE_CHECKING:  # not imported at run time: the writer process starts faster without pydantic
+    from idsync.domain.definitions import LocalStore
 
 __all__ = ["LocalDirectory", "open_local_directory"]
 

@@ -430,12 +430,14 @@ class Storage:
 
     # -------------------------------------------------------- writes (inside a transaction)
 
-    def insert(self, row: Row) -> bool:
-        """Insert *row*; False when an entry with its key exists already."""
+    def insert(self, row: Row, text: str | None = None) -> bool:
+        """Insert *row* (*text*: its attributes' JSON, when already made); False
+        when an entry with its key exists already."""
         try:
             cursor = self.db.execute(
                 "INSERT INTO entries (key, parent, dn, uuid, created, modified, attrs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row.key, parent_key(row.key), row.dn, row.uuid, row.created, row.modified, dumps(row.attrs)),
+                (row.key, parent_key(row.key), row.dn, row.uuid, row.created, row.modified,
+                 dumps(row.attrs) if text is None else text),
             )
         except sqlite3.IntegrityError:
             return False
