@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from idsync.connectors.local import LocalDirectory
+from idsync.connectors.local import LocalDirectory, writer
 from idsync.domain.changes import Change, ChangeOp, Modification, ModOp
 from idsync.domain.entry import Attrs, Scope
 from idsync.errors import ConnectorError, TransientError
@@ -132,3 +132,16 @@ def test_closing_the_directory_midway_stops_the_apply(tmp_path: Path) -> None:
             if n == 8:
                 d.close()
     assert not writers()
+
+
+def test_a_writer_that_cannot_start_leaves_the_work_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(writer.subprocess, "Popen", refused)
+    with LocalDirectory(tmp_path / "dir.db", batch_size=4, writer_after=4) as d:
+        outcomes = list(d.apply(every_kind()))
+        assert len(outcomes) == len(every_kind()) and sum(1 for o in outcomes if o.error) == 5
+    assert "cannot start its writer process: Resource temporarily unavailable; writing in this process" in caplog.text
