@@ -302,6 +302,7 @@ class LocalDirectory:
         self, base_key: str, scope: Scope, flt: Filter, test: Compiled | None, wanted: set[str], view: _View
     ) -> Iterator[Entry]:
         store = self._store
+        children, times = view.subordinates, _needs_times(view, wanted)
         if test is not None and scope is not Scope.BASE:
             with store.lock:
                 self._check_open()
@@ -311,9 +312,8 @@ class LocalDirectory:
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
             if keys is not None:
-                yield from self._fetch(keys, test, wanted, view)
+                yield from self._fetch(keys, test, wanted, view, times)
                 return
-        children, times = view.subordinates, _needs_times(view, wanted)
         low, inclusive = (base_key, True) if scope is not Scope.ONE else ("", False)
         while True:
             with store.lock:
@@ -359,7 +359,7 @@ class LocalDirectory:
         return sorted(keys)
 
     def _fetch(
-        self, keys: list[tuple[str, int]], test: Compiled | None, wanted: set[str], view: _View
+        self, keys: list[tuple[str, int]], test: Compiled | None, wanted: set[str], view: _View, times: bool
     ) -> Iterator[Entry]:
         store = self._store
         for i in range(0, len(keys), 500):
@@ -367,7 +367,7 @@ class LocalDirectory:
             with store.lock:
                 self._check_open()
                 try:
-                    rows = store.rows_of(ids, children=view.subordinates, times=_needs_times(view, wanted))
+                    rows = store.rows_of(ids, children=view.subordinates, times=times)
                 except sqlite3.Error as exc:
                     raise store.fail(exc, "searching") from exc
             yield from self._matching(rows, test, wanted, view)
@@ -490,7 +490,7 @@ class LocalDirectory:
                     yield from self._outcomes(writer, *sent.popleft())
                 raise
             done = self._outcomes(writer, *sent.popleft()) if len(sent) == self.IN_FLIGHT else []
-            sent.append(self._send(writer, batch, upcoming))
+            sent.append(self._send(writer, batch, *upcoming))
             yield from done
         while sent:
             yield from self._outcomes(writer, *sent.popleft())
@@ -507,9 +507,8 @@ class LocalDirectory:
         return items, found
 
     def _send(
-        self, writer: WriterProcess, batch: list[Change], prepared: tuple[list[tuple[int, Prepared]], dict[int, Failure]]
+        self, writer: WriterProcess, batch: list[Change], items: list[tuple[int, Prepared]], found: dict[int, Failure]
     ) -> tuple[list[Change], dict[int, Failure]]:
-        items, found = prepared
         self._check_open()
         writer.send(items)
         return batch, found
